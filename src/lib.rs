@@ -1,0 +1,13 @@
+//! wsloop: a WebSocket protocol engine and lightweight real-time server, by hand on `mio`.
+//!
+//! The crate is layered so each part can be read and tested alone:
+//!
+//! - [`protocol`]: RFC 6455 without I/O (handshake, framing, masking, fragmentation,
+//!   close, UTF-8). It takes bytes and returns events; it never panics.
+//! - [`server`]: one thread, one `mio::Poll`, a slab of connections; moves bytes between
+//!   sockets and the protocol.
+//!
+//! Run it with `wsloop serve`; see README.md.
+
+pub mod protocol;
+pub mod server;

@@ -1,0 +1,2 @@
+//! The `wsloop` binary.
+fn main() {}

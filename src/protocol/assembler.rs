@@ -1,0 +1,180 @@
+//! Message reassembly from fragments (RFC 6455 §5.4) under a size limit (§10.4).
+//!
+//! "A fragmented message consists of a single frame with the FIN bit clear and an opcode
+//! other than 0, followed by zero or more frames with the FIN bit clear and the opcode set to
+//! 0, and terminated by a single frame with the FIN bit set and an opcode of 0." The
+//! [`Assembler`] collects the payload of such a message (and of a single frame whose payload
+//! arrives over several reads), validates text incrementally so an invalid byte fails at once
+//! (§8.1), and refuses to grow past `max_message` before it copies a byte (§10.4: "an
+//! implementation SHOULD impose a limit on frame sizes and the total message size").
+//!
+//! Its buffer grows with the bytes that actually arrive, never with a length the peer
+//! declared, and is freed after each message so an idle connection holds no buffer.
+
+use super::error::ProtocolError;
+use super::utf8::Utf8Validator;
+
+/// Buffers up to this size are reserved up front when a frame declares a longer payload;
+/// beyond it the buffer grows as bytes arrive.
+const RESERVE_HINT: usize = 64 * 1024;
+
+/// The type of a data message (§5.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    /// UTF-8 text.
+    Text,
+    /// Arbitrary bytes.
+    Binary,
+}
+
+/// Collects the fragments of one data message.
+#[derive(Debug, Default)]
+pub struct Assembler {
+    /// The kind of the message in progress, if any.
+    kind: Option<MessageKind>,
+    /// The payload so far, unmasked.
+    buf: Vec<u8>,
+    /// UTF-8 state for text messages.
+    utf8: Utf8Validator,
+    /// The largest message accepted, in bytes.
+    max_message: usize,
+}
+
+impl Assembler {
+    /// An empty assembler accepting messages up to `max_message` bytes.
+    pub fn new(max_message: usize) -> Self {
+        Self { kind: None, buf: Vec::new(), utf8: Utf8Validator::new(), max_message }
+    }
+
+    /// Whether a message is in progress.
+    pub fn in_progress(&self) -> bool {
+        self.kind.is_some()
+    }
+
+    /// The configured message size limit.
+    pub fn max_message(&self) -> usize {
+        self.max_message
+    }
+
+    /// Fails if `more` further bytes would take the message past the limit.
+    ///
+    /// Called with each frame's declared length before its payload is read, so an oversized
+    /// message is refused without reading (or allocating for) it.
+    pub fn check_room(&self, more: u64) -> Result<(), ProtocolError> {
+        let limit = self.max_message;
+        let have = self.buf.len();
+        let fits = usize::try_from(more).is_ok_and(|more| more <= limit.saturating_sub(have));
+        if fits { Ok(()) } else { Err(ProtocolError::MessageTooLarge { limit }) }
+    }
+
+    /// Starts a message of `kind` whose first frame declares `declared` bytes.
+    pub fn start(&mut self, kind: MessageKind, declared: u64) {
+        self.kind = Some(kind);
+        self.utf8 = Utf8Validator::new();
+        let hint = usize::try_from(declared).unwrap_or(usize::MAX).min(RESERVE_HINT);
+        self.buf.reserve(hint);
+    }
+
+    /// Appends unmasked payload bytes; text is validated as it arrives.
+    pub fn extend(&mut self, chunk: &[u8]) -> Result<(), ProtocolError> {
+        if self.kind == Some(MessageKind::Text) {
+            self.utf8.feed(chunk).map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        self.buf.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    /// Ends the message; text must end on a code point boundary.
+    ///
+    /// The payload stays readable through [`Assembler::payload`] until [`Assembler::release`].
+    pub fn finish(&mut self) -> Result<MessageKind, ProtocolError> {
+        let kind = self.kind.take().unwrap_or(MessageKind::Binary);
+        if kind == MessageKind::Text {
+            self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        Ok(kind)
+    }
+
+    /// The bytes of the message finished last.
+    pub fn payload(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Frees the buffer of a delivered message.
+    pub fn release(&mut self) {
+        self.buf = Vec::new();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fragments_are_joined() {
+        let mut a = Assembler::new(100);
+        a.start(MessageKind::Text, 3);
+        a.extend(b"Hel").unwrap();
+        assert!(a.in_progress());
+        a.extend(b"lo").unwrap();
+        assert_eq!(a.finish(), Ok(MessageKind::Text));
+        assert_eq!(a.payload(), b"Hello");
+        assert!(!a.in_progress());
+        a.release();
+        assert_eq!(a.payload(), b"");
+    }
+
+    #[test]
+    fn limit_counts_every_fragment() {
+        let mut a = Assembler::new(10);
+        assert_eq!(a.check_room(10), Ok(()));
+        assert_eq!(a.check_room(11), Err(ProtocolError::MessageTooLarge { limit: 10 }));
+        a.start(MessageKind::Binary, 6);
+        a.extend(&[0; 6]).unwrap();
+        assert_eq!(a.check_room(4), Ok(()));
+        assert_eq!(a.check_room(5), Err(ProtocolError::MessageTooLarge { limit: 10 }));
+        assert!(a.check_room(u64::MAX).is_err());
+    }
+
+    #[test]
+    fn invalid_text_fails_at_the_fragment_that_breaks_it() {
+        let mut a = Assembler::new(100);
+        a.start(MessageKind::Text, 2);
+        a.extend("κό".as_bytes()).unwrap();
+        assert_eq!(a.extend(&[0xF4, 0x90]), Err(ProtocolError::InvalidUtf8));
+    }
+
+    #[test]
+    fn code_point_split_across_fragments_is_accepted() {
+        let mut a = Assembler::new(100);
+        let euro = "€".as_bytes();
+        a.start(MessageKind::Text, 1);
+        a.extend(&euro[..1]).unwrap();
+        a.extend(&euro[1..2]).unwrap();
+        a.extend(&euro[2..]).unwrap();
+        assert_eq!(a.finish(), Ok(MessageKind::Text));
+    }
+
+    #[test]
+    fn text_ending_mid_code_point_is_invalid() {
+        let mut a = Assembler::new(100);
+        a.start(MessageKind::Text, 1);
+        a.extend(&"€".as_bytes()[..2]).unwrap();
+        assert_eq!(a.finish(), Err(ProtocolError::InvalidUtf8));
+    }
+
+    #[test]
+    fn binary_is_not_validated() {
+        let mut a = Assembler::new(100);
+        a.start(MessageKind::Binary, 1);
+        a.extend(&[0xFF, 0xFE]).unwrap();
+        assert_eq!(a.finish(), Ok(MessageKind::Binary));
+    }
+
+    #[test]
+    fn huge_declared_length_reserves_only_the_hint() {
+        let mut a = Assembler::new(usize::MAX);
+        a.start(MessageKind::Binary, u64::MAX >> 1);
+        assert!(a.buf.capacity() <= RESERVE_HINT * 2);
+    }
+}

@@ -1,0 +1,436 @@
+//! One WebSocket connection after the handshake, without any I/O (RFC 6455 §5, §7).
+//!
+//! A [`Session`] turns received bytes into [`Event`]s and writes the frames it must send into
+//! a `Vec<u8>` the caller hands it; it never touches a socket or a clock. The caller:
+//!
+//! 1. reads bytes into a buffer and calls [`Session::read`] until it returns no event,
+//!    keeping the unconsumed bytes for next time;
+//! 2. sends whatever `read` wrote into `out` (pongs and close replies come out of the reader
+//!    as data to send, so they cannot be forgotten);
+//! 3. sends its own messages with [`Session::send`] and closes with [`Session::close`].
+//!
+//! Payloads are unmasked in place. A message that arrives whole in one read is handed out as
+//! a slice of the caller's buffer, with no copy; one that is fragmented or split across reads
+//! is collected by the [`Assembler`], whose buffer is freed once the message is delivered.
+//! Only a partial header or a partial control frame (at most 139 bytes) is ever left over.
+
+use super::assembler::{Assembler, MessageKind};
+use super::close::{CloseCode, CloseFrame};
+use super::close_state::{CloseAction, CloseInput, CloseState};
+use super::error::{ProtocolError, UsageError};
+use super::frame::{Decoded, FrameHeader, encode_frame};
+use super::mask::apply_mask;
+use super::opcode::OpCode;
+use super::rules::{FrameRules, MAX_CONTROL_PAYLOAD, Role};
+use super::utf8;
+
+/// Size limits for one session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest payload a single frame may declare; over it the connection is closed with
+    /// 1009. Default: 16 MiB.
+    pub max_frame: u64,
+    /// The largest message (all fragments together); over it, 1009. Default: 16 MiB, enough
+    /// for the largest Autobahn cases.
+    pub max_message: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_frame: 16 << 20, max_message: 16 << 20 }
+    }
+}
+
+/// Something the peer sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// A complete text message, valid UTF-8.
+    Text(&'a str),
+    /// A complete binary message.
+    Binary(&'a [u8]),
+    /// A ping; the pong with the same payload is already in `out` (§5.5.2).
+    Ping(&'a [u8]),
+    /// A pong, solicited or not (§5.5.3: "A Pong frame MAY be sent unsolicited").
+    Pong(&'a [u8]),
+    /// The peer's close frame; the reply, if one was due, is already in `out` (§5.5.1).
+    Close(CloseFrame<'a>),
+}
+
+/// The result of one [`Session::read`] call.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Read<'a> {
+    /// How many bytes of the input were used; keep the rest for the next call.
+    pub consumed: usize,
+    /// The event found, or `None` when more input is needed.
+    pub event: Option<Event<'a>>,
+}
+
+/// Where the reader is in the byte stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadState {
+    /// Waiting for a frame header.
+    Header,
+    /// Inside a data frame's payload that arrives over several reads.
+    Payload {
+        /// The frame ends its message.
+        fin: bool,
+        /// The frame's masking key.
+        mask: Option<[u8; 4]>,
+        /// Payload bytes not read yet.
+        remaining: u64,
+        /// Payload bytes already read, modulo 4 (the masking key's phase).
+        phase: usize,
+    },
+    /// A protocol error failed the connection; further input is ignored (§7.1.7).
+    Failed,
+}
+
+/// Where the bytes of a found event are, so it can be borrowed after the reader is done.
+#[derive(Debug, Clone, Copy)]
+enum Found {
+    /// Nothing yet.
+    Nothing,
+    /// A data message or control frame whose payload is `input[start..end]`.
+    InInput { opcode: OpCode, start: usize, end: usize },
+    /// A data message in the assembler's buffer.
+    Assembled(MessageKind),
+}
+
+/// The sans-IO state of one WebSocket connection.
+#[derive(Debug)]
+pub struct Session {
+    /// Masking, RSV and frame-size rules.
+    rules: FrameRules,
+    /// Where the reader is.
+    read: ReadState,
+    /// The fragmented message in progress.
+    assembler: Assembler,
+    /// The closing handshake.
+    close: CloseState,
+    /// The client's source of masking keys (§5.3); `None` for a server.
+    mask_keys: Option<fn() -> [u8; 4]>,
+    /// The assembler holds a delivered message to free on the next read.
+    delivered: bool,
+}
+
+impl Session {
+    /// A server-side session: receives masked frames, sends unmasked ones.
+    pub fn server(limits: Limits) -> Self {
+        Self::new(Role::Server, limits, None)
+    }
+
+    /// A client-side session: masks every frame it sends with a key from `mask_keys`.
+    ///
+    /// §5.3: the key "MUST be derived from a strong source of entropy", so `mask_keys` should
+    /// draw from the OS (the client module uses `getrandom`); tests may pass a fixed key.
+    pub fn client(limits: Limits, mask_keys: fn() -> [u8; 4]) -> Self {
+        Self::new(Role::Client, limits, Some(mask_keys))
+    }
+
+    fn new(role: Role, limits: Limits, mask_keys: Option<fn() -> [u8; 4]>) -> Self {
+        Self {
+            rules: FrameRules { role, allowed_rsv: 0, max_frame: limits.max_frame },
+            read: ReadState::Header,
+            assembler: Assembler::new(limits.max_message),
+            close: CloseState::Open,
+            mask_keys,
+            delivered: false,
+        }
+    }
+
+    /// Which side this session is.
+    pub fn role(&self) -> Role {
+        self.rules.role
+    }
+
+    /// Where the closing handshake stands.
+    pub fn close_state(&self) -> CloseState {
+        self.close
+    }
+
+    /// Whether data may still be sent (no close frame sent or received).
+    pub fn can_send(&self) -> bool {
+        self.close.is_open()
+    }
+
+    /// Whether a protocol error failed the connection.
+    pub fn has_failed(&self) -> bool {
+        self.read == ReadState::Failed
+    }
+
+    /// Whether a partly received message or frame is pending.
+    pub fn mid_message(&self) -> bool {
+        self.assembler.in_progress() || matches!(self.read, ReadState::Payload { .. })
+    }
+
+    /// Reads at most one event from `input`, unmasking payloads in place.
+    ///
+    /// Returns the bytes consumed and the event, if a whole one was found. Replies the RFC
+    /// requires (pong, close reply) are appended to `out`. On a protocol error the close frame
+    /// with the matching code is appended to `out` and the error returned; the session then
+    /// ignores all further input, as it does everything after the peer's close (§5.5.1).
+    pub fn read<'a>(
+        &'a mut self,
+        input: &'a mut [u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Read<'a>, ProtocolError> {
+        if self.delivered {
+            self.assembler.release();
+            self.delivered = false;
+        }
+        if self.read == ReadState::Failed || self.close == CloseState::Closed {
+            return Ok(Read { consumed: input.len(), event: None });
+        }
+        match self.advance(input, out) {
+            Ok((consumed, found)) => Ok(Read { consumed, event: self.event_at(found, input) }),
+            Err(error) => {
+                self.fail(error, out);
+                Err(error)
+            }
+        }
+    }
+
+    /// Runs the reader over `input` until it finds an event or needs more bytes.
+    fn advance(&mut self, input: &mut [u8], out: &mut Vec<u8>) -> Result<(usize, Found), ProtocolError> {
+        let mut pos = 0;
+        loop {
+            let found = match self.read {
+                ReadState::Header => self.read_header(input, &mut pos, out)?,
+                ReadState::Payload { .. } => self.read_payload(input, &mut pos)?,
+                ReadState::Failed => return Ok((input.len(), Found::Nothing)),
+            };
+            match found {
+                Some(Found::Nothing) => return Ok((pos, Found::Nothing)),
+                Some(found) if self.close.is_open() || is_close(found) => return Ok((pos, found)),
+                // After our close, data and pings are read past but not delivered.
+                Some(Found::Assembled(_)) => {
+                    self.assembler.release();
+                    self.delivered = false;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Reads one header, and the whole frame if it is a control frame or a complete message.
+    ///
+    /// `Some(Nothing)` means more input is needed; `None` means keep going.
+    fn read_header(
+        &mut self,
+        input: &mut [u8],
+        pos: &mut usize,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<Found>, ProtocolError> {
+        let rest = &input[*pos..];
+        let Decoded::Complete(header, head_len) = FrameHeader::decode(rest)? else {
+            return Ok(Some(Found::Nothing));
+        };
+        self.rules.check(&header, self.assembler.in_progress())?;
+        let available = (rest.len() - head_len) as u64;
+        if header.opcode.is_control() {
+            return self.read_control(input, pos, header, head_len, out);
+        }
+        self.assembler.check_room(header.payload_len)?;
+        *pos += head_len;
+        let whole = header.fin && !self.assembler.in_progress() && header.payload_len <= available;
+        if whole {
+            return self.read_whole_message(input, pos, header).map(Some);
+        }
+        if let Some(kind) = message_kind(header.opcode) {
+            self.assembler.start(kind, header.payload_len);
+        }
+        self.read = ReadState::Payload {
+            fin: header.fin,
+            mask: header.mask,
+            remaining: header.payload_len,
+            phase: 0,
+        };
+        Ok(None)
+    }
+
+    /// A single-frame message entirely in `input`: unmask and validate it where it lies.
+    fn read_whole_message(
+        &mut self,
+        input: &mut [u8],
+        pos: &mut usize,
+        header: FrameHeader,
+    ) -> Result<Found, ProtocolError> {
+        let (start, end) = span(*pos, header.payload_len);
+        let payload = &mut input[start..end];
+        if let Some(key) = header.mask {
+            apply_mask(payload, key, 0);
+        }
+        if header.opcode == OpCode::Text {
+            utf8::validate(payload).map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        *pos = end;
+        Ok(Found::InInput { opcode: header.opcode, start, end })
+    }
+
+    /// A control frame is handled only once all of it (at most 139 bytes) is in `input`.
+    fn read_control(
+        &mut self,
+        input: &mut [u8],
+        pos: &mut usize,
+        header: FrameHeader,
+        head_len: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<Found>, ProtocolError> {
+        let start = *pos + head_len;
+        let (_, end) = span(start, header.payload_len);
+        if end > input.len() {
+            return Ok(Some(Found::Nothing));
+        }
+        let payload = &mut input[start..end];
+        if let Some(key) = header.mask {
+            apply_mask(payload, key, 0);
+        }
+        *pos = end;
+        match header.opcode {
+            OpCode::Ping if self.close.is_open() => self.write_control(OpCode::Pong, payload, out),
+            OpCode::Close => self.on_close_frame(payload, out)?,
+            _ => {}
+        }
+        Ok(Some(Found::InInput { opcode: header.opcode, start, end }))
+    }
+
+    /// Reads as much of a data frame's payload as `input` holds into the assembler.
+    fn read_payload(&mut self, input: &mut [u8], pos: &mut usize) -> Result<Option<Found>, ProtocolError> {
+        let ReadState::Payload { fin, mask, remaining, phase } = self.read else {
+            return Ok(None);
+        };
+        let available = input.len() - *pos;
+        let take = usize::try_from(remaining).map_or(available, |r| r.min(available));
+        if take == 0 && remaining > 0 {
+            return Ok(Some(Found::Nothing));
+        }
+        let chunk = &mut input[*pos..*pos + take];
+        if let Some(key) = mask {
+            apply_mask(chunk, key, phase);
+        }
+        self.assembler.extend(chunk)?;
+        *pos += take;
+        let remaining = remaining - take as u64;
+        if remaining > 0 {
+            self.read = ReadState::Payload { fin, mask, remaining, phase: (phase + take) % 4 };
+            return Ok(Some(Found::Nothing));
+        }
+        self.read = ReadState::Header;
+        if !fin {
+            return Ok(None);
+        }
+        let kind = self.assembler.finish()?;
+        self.delivered = true;
+        Ok(Some(Found::Assembled(kind)))
+    }
+
+    /// §5.5.1: validate the peer's close and answer it if we have not sent ours.
+    fn on_close_frame(&mut self, body: &[u8], out: &mut Vec<u8>) -> Result<(), ProtocolError> {
+        let frame = CloseFrame::parse(body)?;
+        if self.close.on(CloseInput::Receive) == CloseAction::SendReply {
+            // Echo the status code, without the reason; an empty close gets an empty reply.
+            let mut reply = Vec::with_capacity(2);
+            CloseFrame::encode_body(frame.code, "", &mut reply);
+            self.write_control(OpCode::Close, &reply, out);
+        }
+        Ok(())
+    }
+
+    /// §7.1.7: fail the connection: close with the error's code, then ignore the rest.
+    fn fail(&mut self, error: ProtocolError, out: &mut Vec<u8>) {
+        self.read = ReadState::Failed;
+        self.close(error.close_code(), error.reason(), out);
+    }
+
+    /// Turns a found location into the event, borrowing the input or the assembler.
+    fn event_at<'a>(&'a self, found: Found, input: &'a [u8]) -> Option<Event<'a>> {
+        match found {
+            Found::Nothing => None,
+            Found::Assembled(MessageKind::Text) => {
+                utf8::validate(self.assembler.payload()).ok().map(Event::Text)
+            }
+            Found::Assembled(MessageKind::Binary) => Some(Event::Binary(self.assembler.payload())),
+            Found::InInput { opcode, start, end } => {
+                let payload = input.get(start..end)?;
+                match opcode {
+                    OpCode::Text => utf8::validate(payload).ok().map(Event::Text),
+                    OpCode::Ping => Some(Event::Ping(payload)),
+                    OpCode::Pong => Some(Event::Pong(payload)),
+                    OpCode::Close => CloseFrame::parse(payload).ok().map(Event::Close),
+                    OpCode::Binary | OpCode::Continuation => Some(Event::Binary(payload)),
+                }
+            }
+        }
+    }
+
+    /// Appends a data message as one frame. Fails after a close was sent or received.
+    pub fn send(&mut self, kind: MessageKind, payload: &[u8], out: &mut Vec<u8>) -> Result<(), UsageError> {
+        if !self.close.is_open() {
+            return Err(UsageError::SendAfterClose);
+        }
+        let opcode = match kind {
+            MessageKind::Text => OpCode::Text,
+            MessageKind::Binary => OpCode::Binary,
+        };
+        let header = FrameHeader::single(opcode, payload.len(), self.next_mask());
+        encode_frame(&header, payload, out);
+        Ok(())
+    }
+
+    /// Appends a ping (§5.5.2). The payload is at most 125 bytes.
+    pub fn ping(&mut self, payload: &[u8], out: &mut Vec<u8>) -> Result<(), UsageError> {
+        if payload.len() as u64 > MAX_CONTROL_PAYLOAD {
+            return Err(UsageError::ControlPayloadTooLong(payload.len()));
+        }
+        if !self.close.is_open() {
+            return Err(UsageError::SendAfterClose);
+        }
+        self.write_control(OpCode::Ping, payload, out);
+        Ok(())
+    }
+
+    /// Starts the closing handshake with `code` and `reason` (cut to 123 bytes).
+    ///
+    /// Returns whether a close frame was written: a second call, or a call after the peer's
+    /// close was answered, writes nothing.
+    pub fn close(&mut self, code: CloseCode, reason: &str, out: &mut Vec<u8>) -> bool {
+        if self.close.on(CloseInput::Send) != CloseAction::SendClose {
+            return false;
+        }
+        let mut body = Vec::with_capacity(2 + reason.len().min(123));
+        CloseFrame::encode_body(Some(code), reason, &mut body);
+        self.write_control(OpCode::Close, &body, out);
+        true
+    }
+
+    fn write_control(&mut self, opcode: OpCode, payload: &[u8], out: &mut Vec<u8>) {
+        let header = FrameHeader::single(opcode, payload.len(), self.next_mask());
+        encode_frame(&header, payload, out);
+    }
+
+    fn next_mask(&self) -> Option<[u8; 4]> {
+        self.mask_keys.map(|keys| keys())
+    }
+}
+
+/// The payload span `[start, start + len)`, saturating so it can never wrap.
+fn span(start: usize, len: u64) -> (usize, usize) {
+    let len = usize::try_from(len).unwrap_or(usize::MAX);
+    (start, start.saturating_add(len))
+}
+
+fn message_kind(opcode: OpCode) -> Option<MessageKind> {
+    match opcode {
+        OpCode::Text => Some(MessageKind::Text),
+        OpCode::Binary => Some(MessageKind::Binary),
+        _ => None,
+    }
+}
+
+fn is_close(found: Found) -> bool {
+    matches!(found, Found::InInput { opcode: OpCode::Close, .. })
+}
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod tests;

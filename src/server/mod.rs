@@ -1,0 +1,1 @@
+//! The event loop (placeholder while the protocol compiles).
