@@ -43,7 +43,12 @@ pub struct Assembler {
 impl Assembler {
     /// An empty assembler accepting messages up to `max_message` bytes.
     pub fn new(max_message: usize) -> Self {
-        Self { kind: None, buf: Vec::new(), utf8: Utf8Validator::new(), max_message }
+        Self {
+            kind: None,
+            buf: Vec::new(),
+            utf8: Utf8Validator::new(),
+            max_message,
+        }
     }
 
     /// Whether a message is in progress.
@@ -64,21 +69,29 @@ impl Assembler {
         let limit = self.max_message;
         let have = self.buf.len();
         let fits = usize::try_from(more).is_ok_and(|more| more <= limit.saturating_sub(have));
-        if fits { Ok(()) } else { Err(ProtocolError::MessageTooLarge { limit }) }
+        if fits {
+            Ok(())
+        } else {
+            Err(ProtocolError::MessageTooLarge { limit })
+        }
     }
 
     /// Starts a message of `kind` whose first frame declares `declared` bytes.
     pub fn start(&mut self, kind: MessageKind, declared: u64) {
         self.kind = Some(kind);
         self.utf8 = Utf8Validator::new();
-        let hint = usize::try_from(declared).unwrap_or(usize::MAX).min(RESERVE_HINT);
+        let hint = usize::try_from(declared)
+            .unwrap_or(usize::MAX)
+            .min(RESERVE_HINT);
         self.buf.reserve(hint);
     }
 
     /// Appends unmasked payload bytes; text is validated as it arrives.
     pub fn extend(&mut self, chunk: &[u8]) -> Result<(), ProtocolError> {
         if self.kind == Some(MessageKind::Text) {
-            self.utf8.feed(chunk).map_err(|_| ProtocolError::InvalidUtf8)?;
+            self.utf8
+                .feed(chunk)
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
         }
         self.buf.extend_from_slice(chunk);
         Ok(())
@@ -128,11 +141,17 @@ mod tests {
     fn limit_counts_every_fragment() {
         let mut a = Assembler::new(10);
         assert_eq!(a.check_room(10), Ok(()));
-        assert_eq!(a.check_room(11), Err(ProtocolError::MessageTooLarge { limit: 10 }));
+        assert_eq!(
+            a.check_room(11),
+            Err(ProtocolError::MessageTooLarge { limit: 10 })
+        );
         a.start(MessageKind::Binary, 6);
         a.extend(&[0; 6]).unwrap();
         assert_eq!(a.check_room(4), Ok(()));
-        assert_eq!(a.check_room(5), Err(ProtocolError::MessageTooLarge { limit: 10 }));
+        assert_eq!(
+            a.check_room(5),
+            Err(ProtocolError::MessageTooLarge { limit: 10 })
+        );
         assert!(a.check_room(u64::MAX).is_err());
     }
 

@@ -79,7 +79,10 @@ impl<'a> CloseFrame<'a> {
     /// is not UTF-8 is a protocol error (1002, or 1007 for the reason).
     pub fn parse(body: &'a [u8]) -> Result<Self, ProtocolError> {
         match body {
-            [] => Ok(Self { code: None, reason: "" }),
+            [] => Ok(Self {
+                code: None,
+                reason: "",
+            }),
             [_] => Err(ProtocolError::CloseBodyTooShort),
             [hi, lo, reason @ ..] => {
                 let code = CloseCode(u16::from_be_bytes([*hi, *lo]));
@@ -88,7 +91,10 @@ impl<'a> CloseFrame<'a> {
                 }
                 let reason = simdutf8::basic::from_utf8(reason)
                     .map_err(|_| ProtocolError::InvalidCloseReason)?;
-                Ok(Self { code: Some(code), reason })
+                Ok(Self {
+                    code: Some(code),
+                    reason,
+                })
             }
         }
     }
@@ -129,20 +135,31 @@ mod tests {
 
     #[test]
     fn empty_body_means_no_status() {
-        assert_eq!(CloseFrame::parse(&[]), Ok(CloseFrame { code: None, reason: "" }));
+        assert_eq!(
+            CloseFrame::parse(&[]),
+            Ok(CloseFrame {
+                code: None,
+                reason: ""
+            })
+        );
     }
 
     /// §5.5.1: a body, if present, starts with a 2-byte code, so one byte is malformed.
     #[test]
     fn one_byte_body_is_an_error() {
-        assert_eq!(CloseFrame::parse(&[0x03]), Err(ProtocolError::CloseBodyTooShort));
+        assert_eq!(
+            CloseFrame::parse(&[0x03]),
+            Err(ProtocolError::CloseBodyTooShort)
+        );
     }
 
     #[test]
     fn valid_codes_are_accepted() {
-        for code in [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014]
-            .into_iter()
-            .chain([3000, 3999, 4000, 4999])
+        for code in [
+            1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014,
+        ]
+        .into_iter()
+        .chain([3000, 3999, 4000, 4999])
         {
             let bytes = body(code, b"bye");
             let frame = CloseFrame::parse(&bytes).expect("valid code");
@@ -155,7 +172,9 @@ mod tests {
     /// are not valid either.
     #[test]
     fn invalid_codes_are_refused() {
-        for code in [0, 1, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535] {
+        for code in [
+            0, 1, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
+        ] {
             assert_eq!(
                 CloseFrame::parse(&body(code, b"")),
                 Err(ProtocolError::InvalidCloseCode(code)),
@@ -167,7 +186,10 @@ mod tests {
     #[test]
     fn reason_must_be_utf8() {
         assert_eq!(
-            CloseFrame::parse(&body(1000, &[0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xff])),
+            CloseFrame::parse(&body(
+                1000,
+                &[0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xff]
+            )),
             Err(ProtocolError::InvalidCloseReason)
         );
         assert!(CloseFrame::parse(&body(1000, "κόσμε".as_bytes())).is_ok());

@@ -95,7 +95,9 @@ impl fmt::Display for ProtocolError {
             Self::FrameTooLarge { declared, limit } => {
                 write!(f, "frame of {declared} bytes exceeds the limit of {limit}")
             }
-            Self::MessageTooLarge { limit } => write!(f, "message exceeds the limit of {limit} bytes"),
+            Self::MessageTooLarge { limit } => {
+                write!(f, "message exceeds the limit of {limit} bytes")
+            }
             other => f.write_str(other.reason()),
         }
     }
@@ -134,11 +136,23 @@ mod tests {
     #[test]
     fn close_codes_follow_the_rfc() {
         assert_eq!(ProtocolError::InvalidUtf8.close_code(), CloseCode(1007));
-        assert_eq!(ProtocolError::InvalidCloseReason.close_code(), CloseCode(1007));
-        assert_eq!(ProtocolError::MessageTooLarge { limit: 1 }.close_code(), CloseCode(1009));
-        let big = ProtocolError::FrameTooLarge { declared: 2, limit: 1 };
+        assert_eq!(
+            ProtocolError::InvalidCloseReason.close_code(),
+            CloseCode(1007)
+        );
+        assert_eq!(
+            ProtocolError::MessageTooLarge { limit: 1 }.close_code(),
+            CloseCode(1009)
+        );
+        let big = ProtocolError::FrameTooLarge {
+            declared: 2,
+            limit: 1,
+        };
         assert_eq!(big.close_code(), CloseCode(1009));
-        assert_eq!(ProtocolError::ReservedOpcode(3).close_code(), CloseCode(1002));
+        assert_eq!(
+            ProtocolError::ReservedOpcode(3).close_code(),
+            CloseCode(1002)
+        );
         assert_eq!(ProtocolError::UnmaskedFrame.close_code(), CloseCode(1002));
     }
 
@@ -158,7 +172,10 @@ mod tests {
             ProtocolError::CloseBodyTooShort,
             ProtocolError::InvalidCloseCode(5),
             ProtocolError::InvalidCloseReason,
-            ProtocolError::FrameTooLarge { declared: 2, limit: 1 },
+            ProtocolError::FrameTooLarge {
+                declared: 2,
+                limit: 1,
+            },
             ProtocolError::MessageTooLarge { limit: 1 },
         ];
         for e in all {

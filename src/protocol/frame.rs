@@ -243,22 +243,38 @@ mod tests {
     fn every_strict_prefix_is_partial() {
         let full = [0x82, 0xFF, 0, 0, 0, 0, 0, 1, 0, 0, 1, 2, 3, 4];
         for cut in 0..full.len() {
-            assert_eq!(FrameHeader::decode(&full[..cut]), Ok(Decoded::Partial), "cut {cut}");
+            assert_eq!(
+                FrameHeader::decode(&full[..cut]),
+                Ok(Decoded::Partial),
+                "cut {cut}"
+            );
         }
-        assert!(matches!(FrameHeader::decode(&full), Ok(Decoded::Complete(_, 14))));
+        assert!(matches!(
+            FrameHeader::decode(&full),
+            Ok(Decoded::Complete(_, 14))
+        ));
     }
 
     /// §5.2: "the most significant bit MUST be 0" in the 64-bit length.
     #[test]
     fn top_bit_of_64_bit_length_is_refused() {
         let bytes = [0x82, 0x7F, 0x80, 0, 0, 0, 0, 0, 0, 0];
-        assert_eq!(FrameHeader::decode(&bytes), Err(ProtocolError::LengthTopBitSet));
+        assert_eq!(
+            FrameHeader::decode(&bytes),
+            Err(ProtocolError::LengthTopBitSet)
+        );
     }
 
     #[test]
     fn reserved_opcode_is_refused() {
-        assert_eq!(FrameHeader::decode(&[0x83, 0x00]), Err(ProtocolError::ReservedOpcode(3)));
-        assert_eq!(FrameHeader::decode(&[0x8B, 0x00]), Err(ProtocolError::ReservedOpcode(0xB)));
+        assert_eq!(
+            FrameHeader::decode(&[0x83, 0x00]),
+            Err(ProtocolError::ReservedOpcode(3))
+        );
+        assert_eq!(
+            FrameHeader::decode(&[0x8B, 0x00]),
+            Err(ProtocolError::ReservedOpcode(0xB))
+        );
     }
 
     #[test]
@@ -284,7 +300,9 @@ mod tests {
         encode_frame(&header, b"Hello", &mut out);
         assert_eq!(
             out,
-            [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]
+            [
+                0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58
+            ]
         );
     }
 

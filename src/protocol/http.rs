@@ -59,7 +59,12 @@ impl Response {
 
     /// A response with a body of the given content type, closing the connection afterwards.
     pub fn with_body(status: u16, content_type: &str, body: Vec<u8>) -> Self {
-        Self { status, headers: vec![("Content-Type", content_type.to_owned())], body, close: true }
+        Self {
+            status,
+            headers: vec![("Content-Type", content_type.to_owned())],
+            body,
+            close: true,
+        }
     }
 
     /// Adds a header.
@@ -71,7 +76,12 @@ impl Response {
     /// Appends the response, head and body, to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         // Writing into a Vec cannot fail.
-        let _ = write!(out, "HTTP/1.1 {} {}\r\n", self.status, reason_phrase(self.status));
+        let _ = write!(
+            out,
+            "HTTP/1.1 {} {}\r\n",
+            self.status,
+            reason_phrase(self.status)
+        );
         for (name, value) in &self.headers {
             let _ = write!(out, "{name}: {value}\r\n");
         }

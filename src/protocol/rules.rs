@@ -97,39 +97,80 @@ mod tests {
     use super::*;
     use crate::protocol::frame::RSV1;
 
-    const SERVER: FrameRules = FrameRules { role: Role::Server, allowed_rsv: 0, max_frame: 1000 };
-    const CLIENT: FrameRules = FrameRules { role: Role::Client, allowed_rsv: 0, max_frame: 1000 };
+    const SERVER: FrameRules = FrameRules {
+        role: Role::Server,
+        allowed_rsv: 0,
+        max_frame: 1000,
+    };
+    const CLIENT: FrameRules = FrameRules {
+        role: Role::Client,
+        allowed_rsv: 0,
+        max_frame: 1000,
+    };
     const KEY: Option<[u8; 4]> = Some([1, 2, 3, 4]);
 
     fn header(fin: bool, opcode: OpCode, len: u64, mask: Option<[u8; 4]>) -> FrameHeader {
-        FrameHeader { fin, rsv: 0, opcode, mask, payload_len: len }
+        FrameHeader {
+            fin,
+            rsv: 0,
+            opcode,
+            mask,
+            payload_len: len,
+        }
     }
 
     #[test]
     fn server_requires_masked_frames() {
         let unmasked = header(true, OpCode::Text, 5, None);
-        assert_eq!(SERVER.check(&unmasked, false), Err(ProtocolError::UnmaskedFrame));
-        assert_eq!(SERVER.check(&header(true, OpCode::Text, 5, KEY), false), Ok(()));
+        assert_eq!(
+            SERVER.check(&unmasked, false),
+            Err(ProtocolError::UnmaskedFrame)
+        );
+        assert_eq!(
+            SERVER.check(&header(true, OpCode::Text, 5, KEY), false),
+            Ok(())
+        );
     }
 
     #[test]
     fn client_refuses_masked_frames() {
         let masked = header(true, OpCode::Text, 5, KEY);
-        assert_eq!(CLIENT.check(&masked, false), Err(ProtocolError::MaskedFrame));
-        assert_eq!(CLIENT.check(&header(true, OpCode::Text, 5, None), false), Ok(()));
+        assert_eq!(
+            CLIENT.check(&masked, false),
+            Err(ProtocolError::MaskedFrame)
+        );
+        assert_eq!(
+            CLIENT.check(&header(true, OpCode::Text, 5, None), false),
+            Ok(())
+        );
     }
 
     #[test]
     fn rsv_bits_need_an_extension() {
         for rsv in [0x40, 0x20, 0x10, 0x70] {
-            let h = FrameHeader { rsv, ..header(true, OpCode::Binary, 1, KEY) };
-            assert_eq!(SERVER.check(&h, false), Err(ProtocolError::ReservedBits(rsv)));
+            let h = FrameHeader {
+                rsv,
+                ..header(true, OpCode::Binary, 1, KEY)
+            };
+            assert_eq!(
+                SERVER.check(&h, false),
+                Err(ProtocolError::ReservedBits(rsv))
+            );
         }
-        let deflate = FrameRules { allowed_rsv: RSV1, ..SERVER };
-        let h = FrameHeader { rsv: RSV1, ..header(true, OpCode::Binary, 1, KEY) };
+        let deflate = FrameRules {
+            allowed_rsv: RSV1,
+            ..SERVER
+        };
+        let h = FrameHeader {
+            rsv: RSV1,
+            ..header(true, OpCode::Binary, 1, KEY)
+        };
         assert_eq!(deflate.check(&h, false), Ok(()));
         let h = FrameHeader { rsv: 0x20, ..h };
-        assert_eq!(deflate.check(&h, false), Err(ProtocolError::ReservedBits(0x20)));
+        assert_eq!(
+            deflate.check(&h, false),
+            Err(ProtocolError::ReservedBits(0x20))
+        );
     }
 
     #[test]
@@ -149,24 +190,39 @@ mod tests {
 
     #[test]
     fn control_frames_may_interleave_a_fragmented_message() {
-        assert_eq!(SERVER.check(&header(true, OpCode::Ping, 3, KEY), true), Ok(()));
+        assert_eq!(
+            SERVER.check(&header(true, OpCode::Ping, 3, KEY), true),
+            Ok(())
+        );
     }
 
     #[test]
     fn fragment_sequence_is_enforced() {
         let cont = header(true, OpCode::Continuation, 1, KEY);
-        assert_eq!(SERVER.check(&cont, false), Err(ProtocolError::UnexpectedContinuation));
+        assert_eq!(
+            SERVER.check(&cont, false),
+            Err(ProtocolError::UnexpectedContinuation)
+        );
         assert_eq!(SERVER.check(&cont, true), Ok(()));
         let text = header(false, OpCode::Text, 1, KEY);
-        assert_eq!(SERVER.check(&text, true), Err(ProtocolError::ExpectedContinuation));
+        assert_eq!(
+            SERVER.check(&text, true),
+            Err(ProtocolError::ExpectedContinuation)
+        );
     }
 
     #[test]
     fn frames_over_the_limit_are_refused_before_reading() {
         assert_eq!(
             SERVER.check(&header(true, OpCode::Binary, 1001, KEY), false),
-            Err(ProtocolError::FrameTooLarge { declared: 1001, limit: 1000 })
+            Err(ProtocolError::FrameTooLarge {
+                declared: 1001,
+                limit: 1000
+            })
         );
-        assert_eq!(SERVER.check(&header(true, OpCode::Binary, 1000, KEY), false), Ok(()));
+        assert_eq!(
+            SERVER.check(&header(true, OpCode::Binary, 1000, KEY), false),
+            Ok(())
+        );
     }
 }

@@ -37,7 +37,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_frame: 16 << 20, max_message: 16 << 20 }
+        Self {
+            max_frame: 16 << 20,
+            max_message: 16 << 20,
+        }
     }
 }
 
@@ -91,7 +94,11 @@ enum Found {
     /// Nothing yet.
     Nothing,
     /// A data message or control frame whose payload is `input[start..end]`.
-    InInput { opcode: OpCode, start: usize, end: usize },
+    InInput {
+        opcode: OpCode,
+        start: usize,
+        end: usize,
+    },
     /// A data message in the assembler's buffer.
     Assembled(MessageKind),
 }
@@ -129,7 +136,11 @@ impl Session {
 
     fn new(role: Role, limits: Limits, mask_keys: Option<fn() -> [u8; 4]>) -> Self {
         Self {
-            rules: FrameRules { role, allowed_rsv: 0, max_frame: limits.max_frame },
+            rules: FrameRules {
+                role,
+                allowed_rsv: 0,
+                max_frame: limits.max_frame,
+            },
             read: ReadState::Header,
             assembler: Assembler::new(limits.max_message),
             close: CloseState::Open,
@@ -179,10 +190,16 @@ impl Session {
             self.delivered = false;
         }
         if self.read == ReadState::Failed || self.close == CloseState::Closed {
-            return Ok(Read { consumed: input.len(), event: None });
+            return Ok(Read {
+                consumed: input.len(),
+                event: None,
+            });
         }
         match self.advance(input, out) {
-            Ok((consumed, found)) => Ok(Read { consumed, event: self.event_at(found, input) }),
+            Ok((consumed, found)) => Ok(Read {
+                consumed,
+                event: self.event_at(found, input),
+            }),
             Err(error) => {
                 self.fail(error, out);
                 Err(error)
@@ -191,7 +208,11 @@ impl Session {
     }
 
     /// Runs the reader over `input` until it finds an event or needs more bytes.
-    fn advance(&mut self, input: &mut [u8], out: &mut Vec<u8>) -> Result<(usize, Found), ProtocolError> {
+    fn advance(
+        &mut self,
+        input: &mut [u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(usize, Found), ProtocolError> {
         let mut pos = 0;
         loop {
             let found = match self.read {
@@ -264,7 +285,11 @@ impl Session {
             utf8::validate(payload).map_err(|_| ProtocolError::InvalidUtf8)?;
         }
         *pos = end;
-        Ok(Found::InInput { opcode: header.opcode, start, end })
+        Ok(Found::InInput {
+            opcode: header.opcode,
+            start,
+            end,
+        })
     }
 
     /// A control frame is handled only once all of it (at most 139 bytes) is in `input`.
@@ -291,12 +316,26 @@ impl Session {
             OpCode::Close => self.on_close_frame(payload, out)?,
             _ => {}
         }
-        Ok(Some(Found::InInput { opcode: header.opcode, start, end }))
+        Ok(Some(Found::InInput {
+            opcode: header.opcode,
+            start,
+            end,
+        }))
     }
 
     /// Reads as much of a data frame's payload as `input` holds into the assembler.
-    fn read_payload(&mut self, input: &mut [u8], pos: &mut usize) -> Result<Option<Found>, ProtocolError> {
-        let ReadState::Payload { fin, mask, remaining, phase } = self.read else {
+    fn read_payload(
+        &mut self,
+        input: &mut [u8],
+        pos: &mut usize,
+    ) -> Result<Option<Found>, ProtocolError> {
+        let ReadState::Payload {
+            fin,
+            mask,
+            remaining,
+            phase,
+        } = self.read
+        else {
             return Ok(None);
         };
         let available = input.len() - *pos;
@@ -312,7 +351,12 @@ impl Session {
         *pos += take;
         let remaining = remaining - take as u64;
         if remaining > 0 {
-            self.read = ReadState::Payload { fin, mask, remaining, phase: (phase + take) % 4 };
+            self.read = ReadState::Payload {
+                fin,
+                mask,
+                remaining,
+                phase: (phase + take) % 4,
+            };
             return Ok(Some(Found::Nothing));
         }
         self.read = ReadState::Header;
@@ -346,9 +390,9 @@ impl Session {
     fn event_at<'a>(&'a self, found: Found, input: &'a [u8]) -> Option<Event<'a>> {
         match found {
             Found::Nothing => None,
-            Found::Assembled(MessageKind::Text) => {
-                utf8::validate(self.assembler.payload()).ok().map(Event::Text)
-            }
+            Found::Assembled(MessageKind::Text) => utf8::validate(self.assembler.payload())
+                .ok()
+                .map(Event::Text),
             Found::Assembled(MessageKind::Binary) => Some(Event::Binary(self.assembler.payload())),
             Found::InInput { opcode, start, end } => {
                 let payload = input.get(start..end)?;
@@ -364,7 +408,12 @@ impl Session {
     }
 
     /// Appends a data message as one frame. Fails after a close was sent or received.
-    pub fn send(&mut self, kind: MessageKind, payload: &[u8], out: &mut Vec<u8>) -> Result<(), UsageError> {
+    pub fn send(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), UsageError> {
         if !self.close.is_open() {
             return Err(UsageError::SendAfterClose);
         }
@@ -428,7 +477,13 @@ fn message_kind(opcode: OpCode) -> Option<MessageKind> {
 }
 
 fn is_close(found: Found) -> bool {
-    matches!(found, Found::InInput { opcode: OpCode::Close, .. })
+    matches!(
+        found,
+        Found::InInput {
+            opcode: OpCode::Close,
+            ..
+        }
+    )
 }
 
 #[cfg(test)]

@@ -57,7 +57,13 @@ fn drive(session: &mut Session, bytes: &[u8], chunk: usize) -> (Vec<Seen>, Vec<u
 
 /// A client frame: masked with `KEY`.
 fn masked(fin: bool, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
-    let header = FrameHeader { fin, rsv: 0, opcode, mask: Some(KEY), payload_len: payload.len() as u64 };
+    let header = FrameHeader {
+        fin,
+        rsv: 0,
+        opcode,
+        mask: Some(KEY),
+        payload_len: payload.len() as u64,
+    };
     let mut out = Vec::new();
     encode_frame(&header, payload, &mut out);
     out
@@ -88,7 +94,9 @@ fn frames(mut bytes: &[u8]) -> Vec<(OpCode, Vec<u8>)> {
 
 #[test]
 fn rfc_5_7_masked_hello_in_every_chunking() {
-    let bytes = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+    let bytes = [
+        0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+    ];
     for chunk in 1..=bytes.len() {
         let (seen, out) = drive(&mut server(), &bytes, chunk);
         assert_eq!(seen, [Seen::Text("Hello".into())], "chunk {chunk}");
@@ -103,7 +111,9 @@ fn whole_message_in_input_is_not_copied() {
     let range = bytes.as_ptr_range();
     let mut out = Vec::new();
     let read = s.read(&mut bytes, &mut out).unwrap();
-    let Some(Event::Binary(payload)) = read.event else { panic!("{read:?}") };
+    let Some(Event::Binary(payload)) = read.event else {
+        panic!("{read:?}")
+    };
     assert!(range.contains(&payload.as_ptr()));
 }
 
@@ -118,9 +128,19 @@ fn rfc_5_7_fragmented_text_with_interleaved_pings() {
         let (seen, out) = drive(&mut server(), &bytes, chunk);
         assert_eq!(
             seen,
-            [Seen::Ping(b"p1".to_vec()), Seen::Ping(b"p2".to_vec()), Seen::Text("Hello".into())]
+            [
+                Seen::Ping(b"p1".to_vec()),
+                Seen::Ping(b"p2".to_vec()),
+                Seen::Text("Hello".into())
+            ]
         );
-        assert_eq!(frames(&out), [(OpCode::Pong, b"p1".to_vec()), (OpCode::Pong, b"p2".to_vec())]);
+        assert_eq!(
+            frames(&out),
+            [
+                (OpCode::Pong, b"p1".to_vec()),
+                (OpCode::Pong, b"p2".to_vec())
+            ]
+        );
     }
 }
 
@@ -153,7 +173,10 @@ fn peer_close_is_answered_once_and_later_data_ignored() {
     let mut more = Vec::new();
     assert!(!s.close(CloseCode::NORMAL, "again", &mut more));
     assert!(more.is_empty());
-    assert_eq!(s.send(MessageKind::Text, b"x", &mut more), Err(UsageError::SendAfterClose));
+    assert_eq!(
+        s.send(MessageKind::Text, b"x", &mut more),
+        Err(UsageError::SendAfterClose)
+    );
 }
 
 #[test]
@@ -179,7 +202,10 @@ fn server_initiated_close_waits_for_the_reply_and_skips_data() {
     bytes.extend(masked(true, OpCode::Close, &[0x03, 0xE9]));
     let (seen, replies) = drive(&mut s, &bytes, 5);
     assert_eq!(seen, [Seen::Close(Some(1001), String::new())]);
-    assert!(replies.is_empty(), "no pong and no second close after our close");
+    assert!(
+        replies.is_empty(),
+        "no pong and no second close after our close"
+    );
     assert_eq!(s.close_state(), CloseState::Closed);
 }
 
@@ -203,7 +229,11 @@ fn expect_failure(bytes: &[u8], error: ProtocolError, code: u16) {
 
 #[test]
 fn unmasked_client_frame_is_1002() {
-    expect_failure(&[0x81, 0x02, b'h', b'i'], ProtocolError::UnmaskedFrame, 1002);
+    expect_failure(
+        &[0x81, 0x02, b'h', b'i'],
+        ProtocolError::UnmaskedFrame,
+        1002,
+    );
 }
 
 #[test]
@@ -224,14 +254,30 @@ fn reserved_opcodes_are_1002() {
 
 #[test]
 fn long_or_fragmented_control_frames_are_1002() {
-    expect_failure(&masked(true, OpCode::Ping, &[0; 126]), ProtocolError::ControlFrameTooLong(126), 1002);
-    expect_failure(&masked(false, OpCode::Ping, b"x"), ProtocolError::FragmentedControlFrame, 1002);
-    expect_failure(&masked(true, OpCode::Close, &[0; 126]), ProtocolError::ControlFrameTooLong(126), 1002);
+    expect_failure(
+        &masked(true, OpCode::Ping, &[0; 126]),
+        ProtocolError::ControlFrameTooLong(126),
+        1002,
+    );
+    expect_failure(
+        &masked(false, OpCode::Ping, b"x"),
+        ProtocolError::FragmentedControlFrame,
+        1002,
+    );
+    expect_failure(
+        &masked(true, OpCode::Close, &[0; 126]),
+        ProtocolError::ControlFrameTooLong(126),
+        1002,
+    );
 }
 
 #[test]
 fn continuation_rules_are_1002() {
-    expect_failure(&masked(true, OpCode::Continuation, b"x"), ProtocolError::UnexpectedContinuation, 1002);
+    expect_failure(
+        &masked(true, OpCode::Continuation, b"x"),
+        ProtocolError::UnexpectedContinuation,
+        1002,
+    );
     let mut bytes = masked(false, OpCode::Text, b"a");
     bytes.extend(masked(true, OpCode::Text, b"b"));
     expect_failure(&bytes, ProtocolError::ExpectedContinuation, 1002);
@@ -239,26 +285,50 @@ fn continuation_rules_are_1002() {
 
 #[test]
 fn invalid_close_bodies_are_refused() {
-    expect_failure(&masked(true, OpCode::Close, &[3]), ProtocolError::CloseBodyTooShort, 1002);
+    expect_failure(
+        &masked(true, OpCode::Close, &[3]),
+        ProtocolError::CloseBodyTooShort,
+        1002,
+    );
     for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000] {
         let body = code.to_be_bytes();
-        expect_failure(&masked(true, OpCode::Close, &body), ProtocolError::InvalidCloseCode(code), 1002);
+        expect_failure(
+            &masked(true, OpCode::Close, &body),
+            ProtocolError::InvalidCloseCode(code),
+            1002,
+        );
     }
     let bad_reason = [0x03, 0xE8, 0xff];
-    expect_failure(&masked(true, OpCode::Close, &bad_reason), ProtocolError::InvalidCloseReason, 1007);
+    expect_failure(
+        &masked(true, OpCode::Close, &bad_reason),
+        ProtocolError::InvalidCloseReason,
+        1007,
+    );
 }
 
 #[test]
 fn invalid_utf8_is_1007_and_fails_fast() {
-    expect_failure(&masked(true, OpCode::Text, &[0xce, 0xba, 0xff]), ProtocolError::InvalidUtf8, 1007);
+    expect_failure(
+        &masked(true, OpCode::Text, &[0xce, 0xba, 0xff]),
+        ProtocolError::InvalidUtf8,
+        1007,
+    );
     // The first fragment is valid, the second breaks it: fail before the third arrives.
     let mut s = server();
     let mut bytes = masked(false, OpCode::Text, "κόσμε".as_bytes());
-    bytes.extend(masked(false, OpCode::Continuation, &[0xF4, 0x90, 0x80, 0x80]));
+    bytes.extend(masked(
+        false,
+        OpCode::Continuation,
+        &[0xF4, 0x90, 0x80, 0x80],
+    ));
     let (seen, _) = drive(&mut s, &bytes, 1000);
     assert_eq!(seen, [Seen::Error(ProtocolError::InvalidUtf8)]);
     // Within a single frame that has only partly arrived (Autobahn 6.4.3).
-    let frame = masked(true, OpCode::Text, &[b'a', b'b', 0xF4, 0x90, b'c', b'd', b'e', b'f']);
+    let frame = masked(
+        true,
+        OpCode::Text,
+        &[b'a', b'b', 0xF4, 0x90, b'c', b'd', b'e', b'f'],
+    );
     let (seen, _) = drive(&mut server(), &frame[..frame.len() - 3], 1000);
     assert_eq!(seen, [Seen::Error(ProtocolError::InvalidUtf8)]);
 }
@@ -276,25 +346,47 @@ fn code_point_split_across_fragments_is_accepted() {
 
 #[test]
 fn message_over_the_limit_is_1009_before_its_payload() {
-    let limits = Limits { max_frame: 1 << 20, max_message: 10 };
+    let limits = Limits {
+        max_frame: 1 << 20,
+        max_message: 10,
+    };
     let mut s = Session::server(limits);
     // Only the header of an 11-byte frame: refused before any payload arrives.
     let frame = masked(true, OpCode::Binary, &[0; 11]);
     let (seen, out) = drive(&mut s, &frame[..6], 64);
-    assert_eq!(seen, [Seen::Error(ProtocolError::MessageTooLarge { limit: 10 })]);
+    assert_eq!(
+        seen,
+        [Seen::Error(ProtocolError::MessageTooLarge { limit: 10 })]
+    );
     assert_eq!(frames(&out)[0].1[..2], [0x03, 0xF1]);
     // Fragments adding up past the limit.
     let mut bytes = masked(false, OpCode::Binary, &[0; 6]);
     bytes.extend(masked(true, OpCode::Continuation, &[0; 5]));
     let (seen, _) = drive(&mut Session::server(limits), &bytes, 64);
-    assert_eq!(seen, [Seen::Error(ProtocolError::MessageTooLarge { limit: 10 })]);
+    assert_eq!(
+        seen,
+        [Seen::Error(ProtocolError::MessageTooLarge { limit: 10 })]
+    );
 }
 
 #[test]
 fn frame_over_the_limit_is_1009() {
-    let limits = Limits { max_frame: 4, max_message: 100 };
-    let (seen, _) = drive(&mut Session::server(limits), &masked(true, OpCode::Binary, &[0; 5]), 64);
-    assert_eq!(seen, [Seen::Error(ProtocolError::FrameTooLarge { declared: 5, limit: 4 })]);
+    let limits = Limits {
+        max_frame: 4,
+        max_message: 100,
+    };
+    let (seen, _) = drive(
+        &mut Session::server(limits),
+        &masked(true, OpCode::Binary, &[0; 5]),
+        64,
+    );
+    assert_eq!(
+        seen,
+        [Seen::Error(ProtocolError::FrameTooLarge {
+            declared: 5,
+            limit: 4
+        })]
+    );
 }
 
 #[test]
@@ -303,7 +395,10 @@ fn huge_declared_length_allocates_nothing_up_front() {
     let mut bytes = vec![0x82, 0xFF, 0x40, 0, 0, 0, 0, 0, 0, 0];
     bytes.extend_from_slice(&KEY);
     let (seen, _) = drive(&mut server(), &bytes, 64);
-    assert!(matches!(seen[..], [Seen::Error(ProtocolError::FrameTooLarge { .. })]));
+    assert!(matches!(
+        seen[..],
+        [Seen::Error(ProtocolError::FrameTooLarge { .. })]
+    ));
 }
 
 #[test]
@@ -311,17 +406,29 @@ fn client_role_refuses_masked_frames_and_masks_its_own() {
     let mut client = Session::client(Limits::default(), fixed_key);
     let mut out = Vec::new();
     client.send(MessageKind::Text, b"Hello", &mut out).unwrap();
-    assert_eq!(out, [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+    assert_eq!(
+        out,
+        [
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58
+        ]
+    );
     let (seen, _) = drive(&mut client, &[0x81, 0x05, b'H', b'e', b'l', b'l', b'o'], 2);
     assert_eq!(seen, [Seen::Text("Hello".into())]);
-    let (seen, _) = drive(&mut Session::client(Limits::default(), fixed_key), &masked(true, OpCode::Text, b"x"), 64);
+    let (seen, _) = drive(
+        &mut Session::client(Limits::default(), fixed_key),
+        &masked(true, OpCode::Text, b"x"),
+        64,
+    );
     assert_eq!(seen, [Seen::Error(ProtocolError::MaskedFrame)]);
 }
 
 #[test]
 fn ping_payload_over_125_is_a_usage_error() {
     let mut out = Vec::new();
-    assert_eq!(server().ping(&[0; 126], &mut out), Err(UsageError::ControlPayloadTooLong(126)));
+    assert_eq!(
+        server().ping(&[0; 126], &mut out),
+        Err(UsageError::ControlPayloadTooLong(126))
+    );
     assert!(server().ping(&[0; 125], &mut out).is_ok());
 }
 
@@ -345,10 +452,17 @@ fn empty_messages_and_empty_fragments() {
 
 /// A message, as fragments, and the expected delivery.
 fn arb_message() -> impl Strategy<Value = (bool, Vec<Vec<u8>>)> {
-    (any::<bool>(), proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 1..5))
+    (
+        any::<bool>(),
+        proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 1..5),
+    )
         .prop_map(|(text, parts)| {
             if text {
-                let s: String = parts.concat().iter().map(|b| char::from(b'a' + b % 26)).collect();
+                let s: String = parts
+                    .concat()
+                    .iter()
+                    .map(|b| char::from(b'a' + b % 26))
+                    .collect();
                 let mut bytes = s.into_bytes();
                 let mut out = Vec::new();
                 for p in &parts {

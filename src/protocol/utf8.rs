@@ -23,7 +23,10 @@ pub struct InvalidUtf8;
 impl Utf8Validator {
     /// A validator at the start of a message.
     pub const fn new() -> Self {
-        Self { pending: [0; 4], pending_len: 0 }
+        Self {
+            pending: [0; 4],
+            pending_len: 0,
+        }
     }
 
     /// Validates the next chunk of the message.
@@ -41,7 +44,11 @@ impl Utf8Validator {
 
     /// Checks that the message ended on a code point boundary.
     pub fn finish(&self) -> Result<(), InvalidUtf8> {
-        if self.pending_len == 0 { Ok(()) } else { Err(InvalidUtf8) }
+        if self.pending_len == 0 {
+            Ok(())
+        } else {
+            Err(InvalidUtf8)
+        }
     }
 
     /// Completes a pending code point with bytes from `chunk`; returns the unread remainder.
@@ -150,7 +157,11 @@ mod tests {
         ] {
             assert_eq!(feed_split(bad, &[]), Err(InvalidUtf8), "{bad:x?}");
             for cut in 1..bad.len() {
-                assert_eq!(feed_split(bad, &[cut]), Err(InvalidUtf8), "{bad:x?} cut {cut}");
+                assert_eq!(
+                    feed_split(bad, &[cut]),
+                    Err(InvalidUtf8),
+                    "{bad:x?} cut {cut}"
+                );
             }
         }
     }

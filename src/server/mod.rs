@@ -1,1 +1,25 @@
-//! The event loop (placeholder while the protocol compiles).
+//! The event loop and everything that touches sockets (the only importer of mio besides
+//! the client).
+//!
+//! One thread, one `mio::Poll`, one [`Server`] that owns the listener, a `Slab` of
+//! connections keyed by generation-tagged [`ConnId`]s, their buffers and their timers. It
+//! moves bytes between sockets and [`crate::protocol`], and nothing else.
+
+mod config;
+mod conn;
+mod event_loop;
+mod handle;
+mod outbound;
+mod reading;
+mod refuse;
+mod request;
+mod routes;
+mod stats;
+mod timers;
+mod writing;
+
+pub use config::ServerConfig;
+pub use conn::ConnId;
+pub use event_loop::{Server, Spawned};
+pub use handle::ServerHandle;
+pub use outbound::SharedFrame;

@@ -20,7 +20,10 @@ pub struct HeadLimits {
 
 impl Default for HeadLimits {
     fn default() -> Self {
-        Self { max_bytes: 8 * 1024, max_headers: 32 }
+        Self {
+            max_bytes: 8 * 1024,
+            max_headers: 32,
+        }
     }
 }
 
@@ -81,7 +84,10 @@ pub struct RequestHead {
 impl RequestHead {
     /// The first value of the header `name` (lower-case), trimmed.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.trim())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.trim())
     }
 
     /// Every comma-separated element of every `name` header, trimmed, empty ones skipped
@@ -97,7 +103,8 @@ impl RequestHead {
 
     /// Whether the list header `name` contains `token`, compared case-insensitively.
     pub fn has_token(&self, name: &str, token: &str) -> bool {
-        self.header_list(name).any(|t| t.eq_ignore_ascii_case(token))
+        self.header_list(name)
+            .any(|t| t.eq_ignore_ascii_case(token))
     }
 
     /// The value of query parameter `key`, percent-decoded, if present.
@@ -105,7 +112,9 @@ impl RequestHead {
         let query = self.query.as_deref()?;
         query.split('&').find_map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k)? == key).then(|| percent_decode(v)).flatten()
+            (percent_decode(k)? == key)
+                .then(|| percent_decode(v))
+                .flatten()
         })
     }
 
@@ -201,7 +210,9 @@ fn parse_head(head: &[u8], max_headers: usize) -> Result<RequestHead, HeadError>
     let mut req = httparse::Request::new(&mut slots);
     match req.parse(head) {
         Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => return Err(HeadError::Malformed("incomplete request head")),
+        Ok(httparse::Status::Partial) => {
+            return Err(HeadError::Malformed("incomplete request head"));
+        }
         Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyHeaders),
         Err(_) => return Err(HeadError::Malformed("malformed HTTP request")),
     }
@@ -258,7 +269,11 @@ mod tests {
         assert_eq!(head.minor_version, 1);
         assert_eq!(head.header("host"), Some("server.example.com"));
         assert!(head.has_token("connection", "upgrade"));
-        assert_eq!(head.header_list("sec-websocket-protocol").collect::<Vec<_>>(), ["chat", "superchat"]);
+        assert_eq!(
+            head.header_list("sec-websocket-protocol")
+                .collect::<Vec<_>>(),
+            ["chat", "superchat"]
+        );
         assert_eq!(head.query_param("user_id").as_deref(), Some("42"));
         assert_eq!(head.redacted_target(), "/chat?user_id=***&token=***");
     }
@@ -267,7 +282,11 @@ mod tests {
     fn every_prefix_is_partial_and_bytes_after_are_kept() {
         let mut parser = HeadParser::new(HeadLimits::default());
         for cut in 0..REQUEST.len() {
-            assert_eq!(parser.parse(&REQUEST[..cut]), Ok(Decoded::Partial), "cut {cut}");
+            assert_eq!(
+                parser.parse(&REQUEST[..cut]),
+                Ok(Decoded::Partial),
+                "cut {cut}"
+            );
         }
         let mut with_tail = REQUEST.to_vec();
         with_tail.extend_from_slice(&[0x81, 0x80]);
@@ -279,11 +298,17 @@ mod tests {
 
     #[test]
     fn head_over_the_byte_limit_is_431() {
-        let limits = HeadLimits { max_bytes: 64, max_headers: 32 };
+        let limits = HeadLimits {
+            max_bytes: 64,
+            max_headers: 32,
+        };
         let mut parser = HeadParser::new(limits);
         let long = [b"GET / HTTP/1.1\r\nX: ".as_slice(), &[b'a'; 100]].concat();
         assert_eq!(parser.parse(&long), Err(HeadError::TooLarge));
-        assert_eq!(HeadParser::new(limits).parse(REQUEST), Err(HeadError::TooLarge));
+        assert_eq!(
+            HeadParser::new(limits).parse(REQUEST),
+            Err(HeadError::TooLarge)
+        );
         assert_eq!(HeadError::TooLarge.status(), 431);
     }
 

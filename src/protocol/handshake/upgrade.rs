@@ -154,8 +154,15 @@ pub fn validate_upgrade(head: &RequestHead, protocols: &[String]) -> Result<Upgr
         .header_list("sec-websocket-protocol")
         .find(|offered| protocols.iter().any(|p| p == offered))
         .map(str::to_owned);
-    let extensions = head.header_list("sec-websocket-extensions").map(str::to_owned).collect();
-    Ok(Upgrade { key: key.to_owned(), protocol, extensions })
+    let extensions = head
+        .header_list("sec-websocket-extensions")
+        .map(str::to_owned)
+        .collect();
+    Ok(Upgrade {
+        key: key.to_owned(),
+        protocol,
+        extensions,
+    })
 }
 
 /// Appends the `101 Switching Protocols` answer to `out` (§4.2.2, step 5).
@@ -189,7 +196,10 @@ mod tests {
             path: "/echo".into(),
             query: None,
             minor_version: 1,
-            headers: lines.iter().map(|(n, v)| (n.to_ascii_lowercase(), (*v).to_owned())).collect(),
+            headers: lines
+                .iter()
+                .map(|(n, v)| (n.to_ascii_lowercase(), (*v).to_owned()))
+                .collect(),
         }
     }
 
@@ -234,7 +244,13 @@ mod tests {
             headers: h
                 .headers
                 .into_iter()
-                .map(|(n, v)| if n == "connection" { (n, "keep-alive, UPGRADE".into()) } else { (n, v) })
+                .map(|(n, v)| {
+                    if n == "connection" {
+                        (n, "keep-alive, UPGRADE".into())
+                    } else {
+                        (n, v)
+                    }
+                })
                 .collect(),
             ..good()
         };
@@ -243,19 +259,41 @@ mod tests {
 
     #[test]
     fn each_rejection_has_its_status() {
-        let post = RequestHead { method: "POST".into(), ..good() };
-        let http10 = RequestHead { minor_version: 0, ..good() };
+        let post = RequestHead {
+            method: "POST".into(),
+            ..good()
+        };
+        let http10 = RequestHead {
+            minor_version: 0,
+            ..good()
+        };
         let cases = [
             (post, Rejection::MethodNotAllowed, 405),
             (http10, Rejection::NotHttp11, 400),
             (without("host"), Rejection::MissingHost, 400),
             (without("upgrade"), Rejection::NotAnUpgrade, 426),
             (with("upgrade", "h2c"), Rejection::UpgradeNotWebSocket, 400),
-            (with("connection", "keep-alive"), Rejection::ConnectionNotUpgrade, 400),
-            (without("sec-websocket-version"), Rejection::MissingVersion, 400),
-            (with("sec-websocket-version", "8"), Rejection::UnsupportedVersion, 426),
+            (
+                with("connection", "keep-alive"),
+                Rejection::ConnectionNotUpgrade,
+                400,
+            ),
+            (
+                without("sec-websocket-version"),
+                Rejection::MissingVersion,
+                400,
+            ),
+            (
+                with("sec-websocket-version", "8"),
+                Rejection::UnsupportedVersion,
+                426,
+            ),
             (without("sec-websocket-key"), Rejection::InvalidKey, 400),
-            (with("sec-websocket-key", "c2hvcnQ="), Rejection::InvalidKey, 400),
+            (
+                with("sec-websocket-key", "c2hvcnQ="),
+                Rejection::InvalidKey,
+                400,
+            ),
         ];
         for (request, rejection, status) in cases {
             assert_eq!(validate_upgrade(&request, &[]), Err(rejection));
@@ -280,7 +318,11 @@ mod tests {
         assert_eq!(upgrade.protocol.as_deref(), Some("v2.chat"));
         let mut out = Vec::new();
         write_accept(&upgrade, &[], &mut out);
-        assert!(String::from_utf8(out).unwrap().contains("Sec-WebSocket-Protocol: v2.chat\r\n"));
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .contains("Sec-WebSocket-Protocol: v2.chat\r\n")
+        );
         let none = validate_upgrade(&with("sec-websocket-protocol", "mqtt"), &supported).unwrap();
         assert_eq!(none.protocol, None);
     }

@@ -1,0 +1,44 @@
+//! The event loop's settings: where to listen and every limit, with documented defaults.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::protocol::Limits;
+use crate::protocol::handshake::HeadLimits;
+
+/// Settings for [`Server`](super::Server).
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on. Default: `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Frame and message size limits on `/echo`. Default: 16 MiB each.
+    pub limits: Limits,
+    /// Request head limits. Default: 8 KiB, 32 headers.
+    pub head: HeadLimits,
+    /// A handshake not complete after this long is dropped. Default: 10 s.
+    pub handshake_timeout: Duration,
+    /// After sending a close frame, wait this long for the reply (and after the exchange, for
+    /// the peer's EOF) before closing TCP (§7.1.1). Default: 5 s.
+    pub close_timeout: Duration,
+    /// The most connections served at once; over it, new ones get 503. Default: 10,000.
+    pub max_connections: usize,
+    /// How long graceful shutdown waits for close replies. Default: 10 s.
+    pub drain_timeout: Duration,
+    /// Subprotocols the server accepts, in no particular order. Default: none.
+    pub subprotocols: Vec<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            limits: Limits::default(),
+            head: HeadLimits::default(),
+            handshake_timeout: Duration::from_secs(10),
+            close_timeout: Duration::from_secs(5),
+            max_connections: 10_000,
+            drain_timeout: Duration::from_secs(10),
+            subprotocols: Vec::new(),
+        }
+    }
+}

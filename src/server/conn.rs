@@ -1,0 +1,109 @@
+//! One client connection as the event loop sees it: socket, phase, buffers.
+//!
+//! A connection moves through [`Phase::Handshaking`] → [`Phase::Open`] → [`Phase::Lingering`]
+//! and is then removed. The closing handshake itself (close sent, close received) is the
+//! [`Session`]'s business; the loop only asks it whether the exchange is over.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+
+use super::outbound::OutQueue;
+use super::routes::Endpoint;
+use crate::protocol::Session;
+use crate::protocol::handshake::HeadParser;
+
+/// A slab index plus a generation, so a stale id never reaches the next connection that
+/// reuses the slot (h2's ABA guard).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId {
+    index: u32,
+    generation: u32,
+}
+
+impl ConnId {
+    /// An id for slab slot `index` at `generation`.
+    pub const fn new(index: u32, generation: u32) -> Self {
+        Self { index, generation }
+    }
+
+    /// The slab slot (also the `mio::Token`).
+    pub fn index(self) -> usize {
+        self.index as usize
+    }
+
+    /// The generation that tells apart successive tenants of a slot.
+    pub const fn generation(self) -> u32 {
+        self.generation
+    }
+
+    /// A compact number for logs and the wire (`welcome` message): generation and slot.
+    pub fn as_u64(self) -> u64 {
+        (u64::from(self.generation) << 32) | u64::from(self.index)
+    }
+}
+
+impl std::fmt::Display for ConnId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.as_u64())
+    }
+}
+
+/// An upgraded connection.
+#[derive(Debug)]
+pub(super) struct OpenConn {
+    /// The RFC 6455 state.
+    pub session: Session,
+    /// What the connection is for.
+    pub endpoint: Endpoint,
+}
+
+/// Where a connection is in its life.
+#[derive(Debug)]
+pub(super) enum Phase {
+    /// Reading the HTTP request head.
+    Handshaking(HeadParser),
+    /// Upgraded; frames flow until the closing handshake ends.
+    Open(OpenConn),
+    /// The last bytes (an HTTP answer, or the close exchange) are being flushed; then the
+    /// write side is shut and the loop waits, bounded, for the peer's EOF, so the kernel
+    /// never resets a connection whose final bytes are still in flight.
+    Lingering {
+        /// The write side has been shut down.
+        shut: bool,
+    },
+}
+
+/// A client connection.
+#[derive(Debug)]
+pub(super) struct Conn {
+    /// Slot and generation.
+    pub id: ConnId,
+    /// The socket.
+    pub socket: TcpStream,
+    /// The peer's address.
+    pub peer: SocketAddr,
+    /// Life-cycle phase.
+    pub phase: Phase,
+    /// Received bytes not consumed yet: a partial request head, frame header or control
+    /// frame. Empty (and unallocated) most of the time.
+    pub pending: Vec<u8>,
+    /// Bytes to send.
+    pub out: OutQueue,
+    /// WRITABLE interest is registered (only while output is blocked).
+    pub writable_armed: bool,
+    /// Reading stopped because the outbound queue is over the high-water mark.
+    pub read_paused: bool,
+    /// The last time the peer sent anything.
+    pub last_seen: Instant,
+    /// Counts towards `max_connections` (false for connections only here to be refused).
+    pub admitted: bool,
+}
+
+/// The connection with this id in `conns`, if it still exists (same slot, same generation).
+///
+/// A free function over the slab so callers can borrow other fields of the loop alongside.
+pub(super) fn conn_mut(conns: &mut slab::Slab<Conn>, id: ConnId) -> Option<&mut Conn> {
+    conns.get_mut(id.index()).filter(|c| c.id == id)
+}

@@ -1,0 +1,387 @@
+//! The event loop: one thread, one `mio::Poll`, a slab of connections.
+//!
+//! Each turn of the loop polls with the earliest timer deadline as its timeout, handles every
+//! readiness event (accepting in a loop until `WouldBlock`, reading each ready connection up
+//! to a budget), fires due timers, and then flushes every connection that has output, many
+//! frames per `writev`. Connections whose read budget ran out are kept on a ready list and
+//! served on the next turn, so one busy peer cannot starve the others; the loop then polls
+//! with a zero timeout.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+
+use super::config::ServerConfig;
+use super::conn::{Conn, ConnId, Phase, conn_mut};
+use super::handle::{ServerHandle, StopRequest};
+use super::outbound::BufPool;
+use super::reading::READ_CHUNK;
+use super::stats::Stats;
+use super::timers::{TimerKind, Timers};
+use crate::protocol::CloseCode;
+use crate::protocol::handshake::HeadParser;
+
+/// The listener's token; connection tokens are their slab index.
+const LISTENER: Token = Token(usize::MAX - 1);
+/// The waker's token.
+const WAKER: Token = Token(usize::MAX - 2);
+/// Connections accepted only to be refused (503) may exceed `max_connections` by this many.
+const REFUSAL_HEADROOM: usize = 1024;
+
+/// What binding produces: everything the loop needs that may cross threads.
+#[derive(Debug)]
+struct Bound {
+    poll: Poll,
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    handle: ServerHandle,
+    config: ServerConfig,
+}
+
+impl Bound {
+    fn bind(config: ServerConfig) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        let mut listener = TcpListener::bind(config.listen)?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let local_addr = listener.local_addr()?;
+        Ok(Self {
+            poll,
+            listener,
+            local_addr,
+            handle: ServerHandle::new(waker),
+            config,
+        })
+    }
+}
+
+/// A server running on its own thread, from [`Server::spawn`].
+#[derive(Debug)]
+pub struct Spawned {
+    /// The address it listens on.
+    pub local_addr: SocketAddr,
+    /// A handle to stop it.
+    pub handle: ServerHandle,
+    /// The loop's thread; joins with the loop's result.
+    pub thread: std::thread::JoinHandle<io::Result<()>>,
+}
+
+/// A WebSocket server: owns the poll, the listener and every connection.
+#[derive(Debug)]
+pub struct Server {
+    pub(super) poll: Poll,
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    pub(super) conns: Slab<Conn>,
+    /// Connections counting towards `max_connections`.
+    pub(super) admitted: usize,
+    pub(super) timers: Timers,
+    pub(super) pool: BufPool,
+    /// The one read buffer, shared by every connection: a chunk of reads plus the longest
+    /// leftover that can precede it.
+    pub(super) scratch: Box<[u8]>,
+    pub(super) config: ServerConfig,
+    next_generation: u32,
+    /// Connections with output to flush this turn.
+    pub(super) dirty: Vec<ConnId>,
+    /// Connections with input left to read (budget exhausted or resumed after backpressure).
+    pub(super) ready: VecDeque<ConnId>,
+    pub(super) stats: Stats,
+    handle: ServerHandle,
+    /// Set once a graceful shutdown has begun: when it must end.
+    pub(super) drain_deadline: Option<Instant>,
+}
+
+impl Server {
+    /// Binds the listener and prepares the loop; call [`Server::run`] to serve.
+    pub fn bind(config: ServerConfig) -> io::Result<Self> {
+        Ok(Self::from_parts(Bound::bind(config)?))
+    }
+
+    /// Binds in the calling thread and serves on a new one; returns once listening.
+    ///
+    /// The loop's data is not `Send` (shared frames are reference-counted), so only the bound
+    /// parts cross to the new thread and the loop is assembled there.
+    pub fn spawn(config: ServerConfig) -> io::Result<Spawned> {
+        let bound = Bound::bind(config)?;
+        let local_addr = bound.local_addr;
+        let handle = bound.handle.clone();
+        let thread = std::thread::Builder::new()
+            .name("wsloop".into())
+            .spawn(move || Self::from_parts(bound).run())?;
+        Ok(Spawned {
+            local_addr,
+            handle,
+            thread,
+        })
+    }
+
+    fn from_parts(bound: Bound) -> Self {
+        let Bound {
+            poll,
+            listener,
+            local_addr,
+            handle,
+            config,
+        } = bound;
+        let scratch_len = READ_CHUNK + config.head.max_bytes + 256;
+        Self {
+            local_addr,
+            poll,
+            listener,
+            conns: Slab::new(),
+            admitted: 0,
+            timers: Timers::default(),
+            pool: BufPool::default(),
+            scratch: vec![0; scratch_len].into_boxed_slice(),
+            config,
+            next_generation: 0,
+            dirty: Vec::new(),
+            ready: VecDeque::new(),
+            stats: Stats::new(Instant::now()),
+            handle,
+            drain_deadline: None,
+        }
+    }
+
+    /// The address the listener is bound to (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A handle to stop the loop from another thread.
+    pub fn handle(&self) -> ServerHandle {
+        self.handle.clone()
+    }
+
+    /// Serves until a shutdown completes. Returns after the drain, or at once on `exit_now`.
+    pub fn run(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        log::info!("listening on {}", self.local_addr);
+        loop {
+            let now = Instant::now();
+            let timeout = if self.ready.is_empty() {
+                self.timers.poll_timeout(now)
+            } else {
+                Some(Duration::ZERO)
+            };
+            match self.poll.poll(&mut events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            let now = Instant::now();
+            for event in &events {
+                match event.token() {
+                    LISTENER => self.accept_all(now),
+                    WAKER => {}
+                    Token(key) => self.on_conn_event(
+                        key,
+                        event.is_readable() || event.is_read_closed() || event.is_error(),
+                        event.is_writable(),
+                        now,
+                    ),
+                }
+            }
+            self.serve_ready(now);
+            self.fire_timers(now);
+            self.flush_dirty(now);
+            if self.check_stop(now) {
+                log::info!("shutdown complete");
+                return Ok(());
+            }
+        }
+    }
+
+    /// Accepts until `WouldBlock` (mio: readiness is edge-triggered).
+    fn accept_all(&mut self, now: Instant) {
+        loop {
+            match self.listener.accept() {
+                Ok((socket, peer)) => self.admit(socket, peer, now),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // EMFILE and friends: leave the rest in the backlog for the next turn.
+                    log::warn!("accept failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Registers a new connection, or refuses it with 503 when the server is full.
+    fn admit(&mut self, mut socket: mio::net::TcpStream, peer: SocketAddr, now: Instant) {
+        let admitted = self.admitted < self.config.max_connections;
+        if !admitted && self.conns.len() >= self.config.max_connections + REFUSAL_HEADROOM {
+            return; // Dropping the socket closes it; nothing else can be afforded.
+        }
+        let _ = socket.set_nodelay(true);
+        let entry = self.conns.vacant_entry();
+        let Ok(index) = u32::try_from(entry.key()) else {
+            return;
+        };
+        self.next_generation = self.next_generation.wrapping_add(1);
+        let id = ConnId::new(index, self.next_generation);
+        if let Err(e) =
+            self.poll
+                .registry()
+                .register(&mut socket, Token(entry.key()), Interest::READABLE)
+        {
+            log::warn!("register failed for {peer}: {e}");
+            return;
+        }
+        entry.insert(Conn {
+            id,
+            socket,
+            peer,
+            phase: Phase::Handshaking(HeadParser::new(self.config.head)),
+            pending: Vec::new(),
+            out: Default::default(),
+            writable_armed: false,
+            read_paused: false,
+            last_seen: now,
+            admitted,
+        });
+        self.stats.connections_total += 1;
+        if admitted {
+            self.admitted += 1;
+            self.timers.arm(
+                now + self.config.handshake_timeout,
+                id,
+                TimerKind::Handshake,
+            );
+        } else {
+            self.refuse_full(id, now);
+        }
+        // The peer may have sent its request already; edge-triggered readiness will tell us,
+        // but reading now saves a turn.
+        self.read_conn(id, now);
+    }
+
+    /// Dispatches a readiness event to its connection.
+    fn on_conn_event(&mut self, key: usize, readable: bool, writable: bool, now: Instant) {
+        let Some(id) = self.conns.get(key).map(|c| c.id) else {
+            return; // Spurious or stale: the connection is gone.
+        };
+        if writable {
+            self.flush_conn(id, now);
+        }
+        if readable && self.conns.contains(key) {
+            self.read_conn(id, now);
+        }
+    }
+
+    /// Serves connections that still had input when their budget ran out.
+    fn serve_ready(&mut self, now: Instant) {
+        for _ in 0..self.ready.len() {
+            if let Some(id) = self.ready.pop_front() {
+                self.read_conn(id, now);
+            }
+        }
+    }
+
+    /// Fires every due deadline that still applies.
+    fn fire_timers(&mut self, now: Instant) {
+        while let Some((id, kind)) = self.timers.pop_due(now) {
+            let Some(conn) = self.get(id) else { continue };
+            let expired = match (kind, &conn.phase) {
+                (TimerKind::Handshake, Phase::Handshaking(_)) => true,
+                (TimerKind::Close, Phase::Lingering { .. }) => true,
+                (TimerKind::Close, Phase::Open(open)) => !open.session.can_send(),
+                _ => false,
+            };
+            if expired {
+                log::debug!("{id}: {kind:?} timeout");
+                self.remove(id);
+            }
+        }
+    }
+
+    /// The connection with this id, if it still exists (same slot, same generation).
+    pub(super) fn get(&self, id: ConnId) -> Option<&Conn> {
+        self.conns.get(id.index()).filter(|c| c.id == id)
+    }
+
+    /// The connection with this id, mutably, if it still exists.
+    pub(super) fn get_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+        conn_mut(&mut self.conns, id)
+    }
+
+    /// Removes a connection: the one place sockets are closed and counts updated.
+    pub(super) fn remove(&mut self, id: ConnId) {
+        if self.get(id).is_none() {
+            return;
+        }
+        let mut conn = self.conns.remove(id.index());
+        let _ = self.poll.registry().deregister(&mut conn.socket);
+        conn.out.clear(&mut self.pool);
+        if conn.admitted {
+            self.admitted -= 1;
+        }
+        log::debug!("{id}: closed ({} open)", self.conns.len());
+    }
+
+    /// Acts on a stop request; returns true when the loop should exit.
+    fn check_stop(&mut self, now: Instant) -> bool {
+        match self.handle.request() {
+            StopRequest::None => false,
+            StopRequest::Now => true,
+            StopRequest::Drain => {
+                if self.drain_deadline.is_none() {
+                    self.begin_drain(now);
+                }
+                let open = self
+                    .conns
+                    .iter()
+                    .any(|(_, c)| matches!(c.phase, Phase::Open(_)));
+                !open || self.drain_deadline.is_some_and(|d| now >= d)
+            }
+        }
+    }
+
+    /// Graceful shutdown: refuse new upgrades, send 1001 to everyone, wait for replies.
+    ///
+    /// The listener stays open during the drain only to answer probes: `/readyz` says 503
+    /// and a new WebSocket upgrade gets 503 with `Retry-After`, so a load balancer sees the
+    /// node turn unready instead of a refused connection.
+    fn begin_drain(&mut self, now: Instant) {
+        log::info!("draining {} connections", self.conns.len());
+        self.drain_deadline = Some(now + self.config.drain_timeout);
+        let ids: Vec<ConnId> = self.conns.iter().map(|(_, c)| c.id).collect();
+        for id in ids {
+            self.close_conn(id, CloseCode::GOING_AWAY, "server shutting down", now);
+        }
+        self.flush_dirty(now);
+    }
+
+    /// Starts the closing handshake on one connection (or drops it if not upgraded).
+    pub(super) fn close_conn(&mut self, id: ConnId, code: CloseCode, reason: &str, now: Instant) {
+        let Some(conn) = conn_mut(&mut self.conns, id) else {
+            return;
+        };
+        match &mut conn.phase {
+            Phase::Open(open) => {
+                let session = &mut open.session;
+                let mut sent = false;
+                conn.out.append(&mut self.pool, |out| {
+                    sent = session.close(code, reason, out)
+                });
+                if sent {
+                    self.stats.close_sent(code.0);
+                    self.timers
+                        .arm(now + self.config.close_timeout, id, TimerKind::Close);
+                    self.dirty.push(id);
+                }
+            }
+            Phase::Handshaking(_) => self.remove(id),
+            Phase::Lingering { .. } => {}
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! A connection's queue of bytes to send, flushed with vectored writes.
+//!
+//! Frames are queued as [`Chunk`]s: bytes this connection owns (its echoes, pongs, acks),
+//! appended into one growing buffer so that many small frames go out in one `writev`, and
+//! bytes shared with other connections (a broadcast encoded once, reference-counted). A flush
+//! writes up to [`MAX_IOVECS`] chunks per system call and resumes a partial write where it
+//! stopped. Owned buffers come from, and go back to, a [`BufPool`], so a connection with
+//! nothing to send holds no buffer at all.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Write};
+use std::rc::Rc;
+
+/// The most chunks handed to one `writev` call (Linux allows 1024; 64 covers a burst).
+pub(super) const MAX_IOVECS: usize = 64;
+
+/// Owned buffers above this capacity are freed rather than pooled.
+const POOL_MAX_CAPACITY: usize = 64 * 1024;
+/// The most buffers the pool keeps.
+const POOL_MAX_BUFFERS: usize = 256;
+/// A fresh owned buffer's capacity.
+const NEW_BUFFER_CAPACITY: usize = 4 * 1024;
+
+/// Encoded frame bytes shared among recipients: a broadcast is encoded once.
+pub type SharedFrame = Rc<[u8]>;
+
+/// One piece of the queue.
+#[derive(Debug)]
+enum Chunk {
+    /// Bytes only this connection sends; more frames may be appended.
+    Owned(Vec<u8>),
+    /// A frame shared with other connections.
+    Shared(SharedFrame),
+}
+
+impl Chunk {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Owned(v) => v,
+            Self::Shared(s) => s,
+        }
+    }
+}
+
+/// Reusable owned buffers, owned by the event loop.
+#[derive(Debug, Default)]
+pub(super) struct BufPool {
+    free: Vec<Vec<u8>>,
+}
+
+impl BufPool {
+    /// An empty buffer, reused if one is free.
+    pub(super) fn take(&mut self) -> Vec<u8> {
+        self.free
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(NEW_BUFFER_CAPACITY))
+    }
+
+    /// Returns a buffer; large ones are freed, to bound what the pool holds.
+    pub(super) fn give(&mut self, mut buf: Vec<u8>) {
+        if buf.capacity() <= POOL_MAX_CAPACITY && self.free.len() < POOL_MAX_BUFFERS {
+            buf.clear();
+            self.free.push(buf);
+        }
+    }
+}
+
+/// What a flush achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Flushed {
+    /// Everything queued was written.
+    All,
+    /// The socket would block; WRITABLE interest is needed.
+    Blocked,
+}
+
+/// The bytes waiting to be written to one connection.
+#[derive(Debug, Default)]
+pub(super) struct OutQueue {
+    /// Chunks in send order.
+    chunks: VecDeque<Chunk>,
+    /// Bytes of the front chunk already written.
+    front_written: usize,
+    /// Unwritten bytes in total.
+    len: usize,
+}
+
+impl OutQueue {
+    /// Unwritten bytes queued.
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is queued.
+    pub(super) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Lets `write` append bytes to the owned tail of the queue.
+    ///
+    /// Used for everything the connection itself produces (the session writes pongs, close
+    /// replies and echoes straight into it). Consecutive calls fill the same buffer.
+    pub(super) fn append<R>(
+        &mut self,
+        pool: &mut BufPool,
+        write: impl FnOnce(&mut Vec<u8>) -> R,
+    ) -> R {
+        let mut tail = match self.chunks.pop_back() {
+            Some(Chunk::Owned(tail)) => tail,
+            Some(shared) => {
+                self.chunks.push_back(shared);
+                pool.take()
+            }
+            None => pool.take(),
+        };
+        let before = tail.len();
+        let result = write(&mut tail);
+        self.len += tail.len() - before;
+        if tail.is_empty() {
+            pool.give(tail);
+        } else {
+            self.chunks.push_back(Chunk::Owned(tail));
+        }
+        result
+    }
+
+    /// Queues a frame shared with other connections; no bytes are copied.
+    pub(super) fn push_shared(&mut self, frame: SharedFrame) {
+        self.len += frame.len();
+        self.chunks.push_back(Chunk::Shared(frame));
+    }
+
+    /// Writes as much as the socket takes, many chunks per call.
+    pub(super) fn flush(
+        &mut self,
+        socket: &mut impl Write,
+        pool: &mut BufPool,
+    ) -> io::Result<Flushed> {
+        while !self.is_empty() {
+            let written = match self.write_once(socket) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flushed::Blocked),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            self.consume(written, pool);
+        }
+        self.release();
+        Ok(Flushed::All)
+    }
+
+    /// One `writev` over the first [`MAX_IOVECS`] chunks.
+    fn write_once(&self, socket: &mut impl Write) -> io::Result<usize> {
+        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+        let mut count = 0;
+        for (i, chunk) in self.chunks.iter().take(MAX_IOVECS).enumerate() {
+            let bytes = chunk.bytes();
+            let start = if i == 0 { self.front_written } else { 0 };
+            slices[count] = IoSlice::new(&bytes[start.min(bytes.len())..]);
+            count += 1;
+        }
+        socket.write_vectored(&slices[..count])
+    }
+
+    /// Drops `n` written bytes from the front of the queue.
+    fn consume(&mut self, mut n: usize, pool: &mut BufPool) {
+        self.len -= n.min(self.len);
+        while n > 0 {
+            let Some(front) = self.chunks.front() else {
+                break;
+            };
+            let left = front.bytes().len() - self.front_written;
+            if n < left {
+                self.front_written += n;
+                return;
+            }
+            n -= left;
+            self.front_written = 0;
+            if let Some(Chunk::Owned(buf)) = self.chunks.pop_front() {
+                pool.give(buf);
+            }
+        }
+    }
+
+    /// Drops everything queued, returning owned buffers to the pool.
+    pub(super) fn clear(&mut self, pool: &mut BufPool) {
+        for chunk in self.chunks.drain(..) {
+            if let Chunk::Owned(buf) = chunk {
+                pool.give(buf);
+            }
+        }
+        self.front_written = 0;
+        self.len = 0;
+        self.release();
+    }
+
+    /// Frees the deque's own storage once empty, so idle connections hold nothing.
+    fn release(&mut self) {
+        if self.chunks.is_empty() && self.chunks.capacity() > 0 {
+            self.chunks = VecDeque::new();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer that takes at most `limit` bytes per call and records the calls.
+    struct Trickle {
+        data: Vec<u8>,
+        limit: usize,
+        calls: usize,
+        block_after: Option<usize>,
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.write_vectored(&[IoSlice::new(buf)])
+        }
+        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            if self.block_after == Some(self.calls) {
+                self.block_after = None;
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            self.calls += 1;
+            let mut n = 0;
+            for b in bufs {
+                let take = b.len().min(self.limit - n);
+                self.data.extend_from_slice(&b[..take]);
+                n += take;
+                if n == self.limit {
+                    break;
+                }
+            }
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn small_frames_share_one_buffer_and_one_write() {
+        let mut pool = BufPool::default();
+        let mut q = OutQueue::default();
+        for i in 0..100u8 {
+            q.append(&mut pool, |out| out.extend_from_slice(&[i; 3]));
+        }
+        assert_eq!(q.chunks.len(), 1);
+        let mut w = Trickle {
+            data: vec![],
+            limit: usize::MAX,
+            calls: 0,
+            block_after: None,
+        };
+        assert_eq!(q.flush(&mut w, &mut pool).unwrap(), Flushed::All);
+        assert_eq!(w.calls, 1);
+        assert_eq!(w.data.len(), 300);
+        assert_eq!(q.chunks.capacity(), 0, "an empty queue holds no storage");
+    }
+
+    #[test]
+    fn partial_writes_resume_in_order() {
+        let mut pool = BufPool::default();
+        let mut q = OutQueue::default();
+        let shared: SharedFrame = Rc::from(&b"shared-frame"[..]);
+        q.append(&mut pool, |out| out.extend_from_slice(b"own-1|"));
+        q.push_shared(shared.clone());
+        q.append(&mut pool, |out| out.extend_from_slice(b"|own-2"));
+        q.push_shared(shared);
+        assert_eq!(q.len(), 6 + 12 + 6 + 12);
+        let mut w = Trickle {
+            data: vec![],
+            limit: 5,
+            calls: 0,
+            block_after: Some(3),
+        };
+        assert_eq!(q.flush(&mut w, &mut pool).unwrap(), Flushed::Blocked);
+        assert_eq!(q.len(), 36 - 15);
+        assert_eq!(q.flush(&mut w, &mut pool).unwrap(), Flushed::All);
+        assert_eq!(w.data, b"own-1|shared-frame|own-2shared-frame");
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn empty_append_leaves_no_chunk() {
+        let mut pool = BufPool::default();
+        let mut q = OutQueue::default();
+        q.append(&mut pool, |_| {});
+        assert!(q.chunks.is_empty());
+        assert_eq!(
+            pool.free.len(),
+            1,
+            "the unused buffer went back to the pool"
+        );
+    }
+
+    #[test]
+    fn more_chunks_than_iovecs_take_several_writes() {
+        let mut pool = BufPool::default();
+        let mut q = OutQueue::default();
+        let frame: SharedFrame = Rc::from(&[7u8; 10][..]);
+        for _ in 0..(MAX_IOVECS * 2 + 1) {
+            q.push_shared(frame.clone());
+        }
+        let mut w = Trickle {
+            data: vec![],
+            limit: usize::MAX,
+            calls: 0,
+            block_after: None,
+        };
+        q.flush(&mut w, &mut pool).unwrap();
+        assert_eq!(w.calls, 3);
+        assert_eq!(w.data.len(), (MAX_IOVECS * 2 + 1) * 10);
+    }
+
+    #[test]
+    fn pool_bounds_what_it_keeps() {
+        let mut pool = BufPool::default();
+        pool.give(Vec::with_capacity(POOL_MAX_CAPACITY * 2));
+        assert!(pool.free.is_empty());
+        for _ in 0..POOL_MAX_BUFFERS + 10 {
+            pool.give(Vec::with_capacity(16));
+        }
+        assert_eq!(pool.free.len(), POOL_MAX_BUFFERS);
+    }
+}

@@ -1,0 +1,31 @@
+//! Which request paths the server answers, and how.
+
+/// What an upgraded connection is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Endpoint {
+    /// `/echo`: every text and binary message is sent back (Autobahn and benchmark target).
+    Echo,
+}
+
+/// Where a request goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Route {
+    /// A WebSocket endpoint.
+    WebSocket(Endpoint),
+    /// `GET /healthz`: 200 while the process runs.
+    Health,
+    /// `GET /stats`: headline figures as JSON.
+    Stats,
+    /// Anything else: 404.
+    NotFound,
+}
+
+/// Maps a request path to its route.
+pub(super) fn route(path: &str) -> Route {
+    match path {
+        "/echo" => Route::WebSocket(Endpoint::Echo),
+        "/healthz" => Route::Health,
+        "/stats" => Route::Stats,
+        _ => Route::NotFound,
+    }
+}

@@ -1,0 +1,79 @@
+//! The write path: flush queued output, arm WRITABLE only while blocked, finish lingering.
+
+use std::io;
+use std::net::Shutdown;
+use std::time::Instant;
+
+use mio::{Interest, Token};
+
+use super::conn::{ConnId, Phase, conn_mut};
+use super::event_loop::Server;
+use super::outbound::Flushed;
+use super::reading::HIGH_WATER;
+
+/// Reading resumes once a paused connection's queue drains below this.
+const LOW_WATER: usize = HIGH_WATER / 4;
+
+impl Server {
+    /// Flushes every connection that got output this turn.
+    pub(super) fn flush_dirty(&mut self, now: Instant) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        for id in dirty.drain(..) {
+            self.flush_conn(id, now);
+        }
+        if self.dirty.is_empty() {
+            self.dirty = dirty; // Keep the allocation.
+        }
+    }
+
+    /// Writes what a connection has queued; adjusts interest; shuts a lingering write side.
+    pub(super) fn flush_conn(&mut self, id: ConnId, _now: Instant) {
+        let Some(conn) = conn_mut(&mut self.conns, id) else {
+            return;
+        };
+        let before = conn.out.len();
+        let result = conn.out.flush(&mut conn.socket, &mut self.pool);
+        self.stats.bytes_out += (before - conn.out.len()) as u64;
+        let flushed = match result {
+            Ok(flushed) => flushed,
+            Err(e) => {
+                log::debug!("{id}: write error: {e}");
+                self.stats.abnormal_closures += 1;
+                return self.remove(id);
+            }
+        };
+        let want_writable = flushed == Flushed::Blocked;
+        if want_writable != conn.writable_armed {
+            let interest = if want_writable {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            if let Err(e) =
+                self.poll
+                    .registry()
+                    .reregister(&mut conn.socket, Token(id.index()), interest)
+            {
+                log::debug!("{id}: reregister failed: {e}");
+                return self.remove(id);
+            }
+            conn.writable_armed = want_writable;
+        }
+        if conn.read_paused && conn.out.len() < LOW_WATER {
+            conn.read_paused = false;
+            self.ready.push_back(id);
+        }
+        if flushed == Flushed::All
+            && let Phase::Lingering { shut } = &mut conn.phase
+            && !*shut
+        {
+            *shut = true;
+            if let Err(e) = conn.socket.shutdown(Shutdown::Write) {
+                if e.kind() != io::ErrorKind::NotConnected {
+                    log::debug!("{id}: shutdown failed: {e}");
+                }
+                self.remove(id);
+            }
+        }
+    }
+}
