@@ -9,5 +9,7 @@
 //!
 //! Run it with `wsloop serve`; see README.md.
 
+pub mod hub;
+pub mod id;
 pub mod protocol;
 pub mod server;

@@ -163,6 +163,21 @@ pub fn encode_frame(header: &FrameHeader, payload: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// Encoded frame bytes shared among recipients: a broadcast is encoded once and every
+/// recipient's queue holds a reference to the same bytes.
+pub type SharedFrame = std::rc::Rc<[u8]>;
+
+/// Encodes a final, unmasked (server-role) frame into one shared allocation.
+pub fn shared_frame(opcode: OpCode, payload: &[u8]) -> SharedFrame {
+    let mut bytes = Vec::with_capacity(MAX_HEADER_LEN + payload.len());
+    encode_frame(
+        &FrameHeader::single(opcode, payload.len(), None),
+        payload,
+        &mut bytes,
+    );
+    SharedFrame::from(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::hub::HubConfig;
 use crate::protocol::Limits;
 use crate::protocol::handshake::HeadLimits;
 
@@ -26,6 +27,19 @@ pub struct ServerConfig {
     pub drain_timeout: Duration,
     /// Subprotocols the server accepts, in no particular order. Default: none.
     pub subprotocols: Vec<String>,
+    /// Frame and message limits on `/ws` (over them: close 1009). Default: 1 MiB each; the
+    /// hub's own, smaller `max_message_bytes` answers with an error instead.
+    pub hub_limits: Limits,
+    /// The hub's limits (rooms, members, message size).
+    pub hub: HubConfig,
+    /// Send a ping to each WebSocket connection this often. Default: 54 s.
+    pub ping_interval: Duration,
+    /// Close (1001 "idle timeout") a connection that sent nothing, not even a pong, for this
+    /// long. Default: 60 s.
+    pub idle_timeout: Duration,
+    /// Unsent bytes allowed per `/ws` connection; a recipient over it is closed with 1008
+    /// "slow consumer". Default: 1 MiB.
+    pub max_outbound_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -39,6 +53,14 @@ impl Default for ServerConfig {
             max_connections: 10_000,
             drain_timeout: Duration::from_secs(10),
             subprotocols: Vec::new(),
+            hub_limits: Limits {
+                max_frame: 1 << 20,
+                max_message: 1 << 20,
+            },
+            hub: HubConfig::default(),
+            ping_interval: Duration::from_secs(54),
+            idle_timeout: Duration::from_secs(60),
+            max_outbound_bytes: 1 << 20,
         }
     }
 }

@@ -11,44 +11,9 @@ use mio::net::TcpStream;
 
 use super::outbound::OutQueue;
 use super::routes::Endpoint;
+pub use crate::id::ConnId;
 use crate::protocol::Session;
 use crate::protocol::handshake::HeadParser;
-
-/// A slab index plus a generation, so a stale id never reaches the next connection that
-/// reuses the slot (h2's ABA guard).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnId {
-    index: u32,
-    generation: u32,
-}
-
-impl ConnId {
-    /// An id for slab slot `index` at `generation`.
-    pub const fn new(index: u32, generation: u32) -> Self {
-        Self { index, generation }
-    }
-
-    /// The slab slot (also the `mio::Token`).
-    pub fn index(self) -> usize {
-        self.index as usize
-    }
-
-    /// The generation that tells apart successive tenants of a slot.
-    pub const fn generation(self) -> u32 {
-        self.generation
-    }
-
-    /// A compact number for logs and the wire (`welcome` message): generation and slot.
-    pub fn as_u64(self) -> u64 {
-        (u64::from(self.generation) << 32) | u64::from(self.index)
-    }
-}
-
-impl std::fmt::Display for ConnId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.as_u64())
-    }
-}
 
 /// An upgraded connection.
 #[derive(Debug)]
@@ -99,6 +64,15 @@ pub(super) struct Conn {
     pub last_seen: Instant,
     /// Counts towards `max_connections` (false for connections only here to be refused).
     pub admitted: bool,
+    /// Registered with the hub (so removal must tell it).
+    pub in_hub: bool,
+}
+
+impl Conn {
+    /// Whether the connection is upgraded and may still send data.
+    pub(crate) fn can_send(&self) -> bool {
+        matches!(&self.phase, Phase::Open(open) if open.session.can_send())
+    }
 }
 
 /// The connection with this id in `conns`, if it still exists (same slot, same generation).

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -24,6 +24,7 @@ use super::outbound::BufPool;
 use super::reading::READ_CHUNK;
 use super::stats::Stats;
 use super::timers::{TimerKind, Timers};
+use crate::hub::{Hub, Outbox};
 use crate::protocol::CloseCode;
 use crate::protocol::handshake::HeadParser;
 
@@ -97,6 +98,14 @@ pub struct Server {
     handle: ServerHandle,
     /// Set once a graceful shutdown has begun: when it must end.
     pub(super) drain_deadline: Option<Instant>,
+    /// The chat/pub-sub state of `/ws`.
+    pub(super) hub: Hub,
+    /// What the hub asked for during the current event; drained by `apply_outbox`.
+    pub(super) outbox: Outbox,
+    /// Wall-clock time of the current turn (for message timestamps).
+    pub(super) wall_now: SystemTime,
+    /// Counter for assigned user ids (`guest-N`).
+    pub(super) guests: u64,
 }
 
 impl Server {
@@ -132,6 +141,7 @@ impl Server {
             config,
         } = bound;
         let scratch_len = READ_CHUNK + config.head.max_bytes + 256;
+        let config_hub = config.hub.clone();
         Self {
             local_addr,
             poll,
@@ -146,6 +156,10 @@ impl Server {
             dirty: Vec::new(),
             ready: VecDeque::new(),
             stats: Stats::new(Instant::now()),
+            hub: Hub::new(config_hub),
+            outbox: Outbox::default(),
+            wall_now: SystemTime::now(),
+            guests: 0,
             handle,
             drain_deadline: None,
         }
@@ -167,7 +181,7 @@ impl Server {
         log::info!("listening on {}", self.local_addr);
         loop {
             let now = Instant::now();
-            let timeout = if self.ready.is_empty() {
+            let timeout = if self.ready.is_empty() && self.dirty.is_empty() {
                 self.timers.poll_timeout(now)
             } else {
                 Some(Duration::ZERO)
@@ -178,6 +192,7 @@ impl Server {
                 Err(e) => return Err(e),
             }
             let now = Instant::now();
+            self.wall_now = SystemTime::now();
             for event in &events {
                 match event.token() {
                     LISTENER => self.accept_all(now),
@@ -248,6 +263,7 @@ impl Server {
             read_paused: false,
             last_seen: now,
             admitted,
+            in_hub: false,
         });
         self.stats.connections_total += 1;
         if admitted {
@@ -291,15 +307,18 @@ impl Server {
     fn fire_timers(&mut self, now: Instant) {
         while let Some((id, kind)) = self.timers.pop_due(now) {
             let Some(conn) = self.get(id) else { continue };
-            let expired = match (kind, &conn.phase) {
-                (TimerKind::Handshake, Phase::Handshaking(_)) => true,
-                (TimerKind::Close, Phase::Lingering { .. }) => true,
-                (TimerKind::Close, Phase::Open(open)) => !open.session.can_send(),
-                _ => false,
-            };
-            if expired {
-                log::debug!("{id}: {kind:?} timeout");
-                self.remove(id);
+            match (kind, &conn.phase) {
+                (TimerKind::Handshake, Phase::Handshaking(_))
+                | (TimerKind::Close, Phase::Lingering { .. }) => {
+                    log::debug!("{id}: {kind:?} timeout");
+                    self.remove(id);
+                }
+                (TimerKind::Close, Phase::Open(open)) if !open.session.can_send() => {
+                    log::debug!("{id}: no close reply in time");
+                    self.remove(id);
+                }
+                (TimerKind::Heartbeat, Phase::Open(_)) => self.heartbeat(id, now),
+                _ => {}
             }
         }
     }
@@ -307,11 +326,6 @@ impl Server {
     /// The connection with this id, if it still exists (same slot, same generation).
     pub(super) fn get(&self, id: ConnId) -> Option<&Conn> {
         self.conns.get(id.index()).filter(|c| c.id == id)
-    }
-
-    /// The connection with this id, mutably, if it still exists.
-    pub(super) fn get_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
-        conn_mut(&mut self.conns, id)
     }
 
     /// Removes a connection: the one place sockets are closed and counts updated.
@@ -324,6 +338,10 @@ impl Server {
         conn.out.clear(&mut self.pool);
         if conn.admitted {
             self.admitted -= 1;
+        }
+        if conn.in_hub {
+            self.hub.disconnect(id, self.wall_now, &mut self.outbox);
+            self.apply_outbox(Instant::now());
         }
         log::debug!("{id}: closed ({} open)", self.conns.len());
     }

@@ -7,7 +7,9 @@
 
 mod config;
 mod conn;
+mod delivery;
 mod event_loop;
+mod frames;
 mod handle;
 mod outbound;
 mod reading;
@@ -16,6 +18,7 @@ mod request;
 mod routes;
 mod stats;
 mod timers;
+mod upgrade;
 mod writing;
 
 pub use config::ServerConfig;

@@ -9,7 +9,6 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
-use std::rc::Rc;
 
 /// The most chunks handed to one `writev` call (Linux allows 1024; 64 covers a burst).
 pub(super) const MAX_IOVECS: usize = 64;
@@ -21,8 +20,7 @@ const POOL_MAX_BUFFERS: usize = 256;
 /// A fresh owned buffer's capacity.
 const NEW_BUFFER_CAPACITY: usize = 4 * 1024;
 
-/// Encoded frame bytes shared among recipients: a broadcast is encoded once.
-pub type SharedFrame = Rc<[u8]>;
+pub use crate::protocol::frame::SharedFrame;
 
 /// One piece of the queue.
 #[derive(Debug)]
@@ -206,6 +204,7 @@ impl OutQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::rc::Rc;
 
     /// A writer that takes at most `limit` bytes per call and records the calls.
     struct Trickle {

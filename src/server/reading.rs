@@ -9,14 +9,12 @@
 use std::io::{self, Read as _};
 use std::time::Instant;
 
-use super::conn::{ConnId, OpenConn, Phase, conn_mut};
+use super::conn::{ConnId, Phase, conn_mut};
 use super::event_loop::Server;
-use super::request::{Answer, answer_request};
-use super::routes::Endpoint;
+use super::frames::{FrameCtx, read_frames};
 use super::timers::TimerKind;
-use crate::protocol::frame::{FrameHeader, encode_frame};
-use crate::protocol::handshake::RequestHead;
-use crate::protocol::{CloseState, Decoded, Event, OpCode, Read, Session};
+use crate::protocol::http::Response;
+use crate::protocol::{CloseState, Decoded};
 
 /// Bytes read per `read` call.
 pub(super) const READ_CHUNK: usize = 64 * 1024;
@@ -90,8 +88,12 @@ impl Server {
         let used = match &mut conn.phase {
             Phase::Open(open) => {
                 let mut ctx = FrameCtx {
+                    id,
                     stats: &mut self.stats,
                     pool: &mut self.pool,
+                    hub: &mut self.hub,
+                    outbox: &mut self.outbox,
+                    wall_now: self.wall_now,
                 };
                 read_frames(open, &mut conn.out, input, &mut ctx)
             }
@@ -101,6 +103,9 @@ impl Server {
         conn.pending.extend_from_slice(&input[used..]);
         if conn.pending.is_empty() {
             conn.pending = Vec::new();
+        }
+        if !self.outbox.is_empty() {
+            self.apply_outbox(now);
         }
         self.after_input(id, now);
     }
@@ -122,58 +127,15 @@ impl Server {
                 Some(used)
             }
             Err(e) => {
-                self.respond(
-                    id,
-                    crate::protocol::http::Response::text(e.status(), e.reason()),
-                );
+                self.stats.rejected(e.status());
+                self.respond(id, Response::text(e.status(), e.reason()));
                 None
             }
         }
     }
 
-    /// Answers a complete request head: upgrade, plain HTTP answer, or refusal.
-    fn on_request(&mut self, id: ConnId, head: &RequestHead, now: Instant) {
-        let answer = answer_request(self, head, now);
-        match answer {
-            Answer::Upgrade {
-                accept,
-                endpoint,
-                limits,
-            } => {
-                let Some(conn) = conn_mut(&mut self.conns, id) else {
-                    return;
-                };
-                log::debug!(
-                    "{id}: upgraded {} from {}",
-                    head.redacted_target(),
-                    conn.peer
-                );
-                conn.phase = Phase::Open(OpenConn {
-                    session: Session::server(limits),
-                    endpoint,
-                });
-                conn.out
-                    .append(&mut self.pool, |out| out.extend_from_slice(&accept));
-                self.stats.upgrades_total += 1;
-                self.dirty.push(id);
-            }
-            Answer::Respond(response) => {
-                if response.status >= 400 {
-                    self.stats.rejected(response.status);
-                    log::debug!(
-                        "{id}: {} {} -> {}",
-                        head.method,
-                        head.redacted_target(),
-                        response.status
-                    );
-                }
-                self.respond(id, response);
-            }
-        }
-    }
-
     /// Queues a plain HTTP response and lingers until it is out.
-    pub(super) fn respond(&mut self, id: ConnId, response: crate::protocol::http::Response) {
+    pub(super) fn respond(&mut self, id: ConnId, response: Response) {
         let Some(conn) = conn_mut(&mut self.conns, id) else {
             return;
         };
@@ -188,76 +150,21 @@ impl Server {
     /// After input: queue a flush, and move a finished WebSocket to lingering.
     fn after_input(&mut self, id: ConnId, now: Instant) {
         let close_timeout = self.config.close_timeout;
-        let Some(conn) = self.get_mut(id) else { return };
+        let Some(conn) = conn_mut(&mut self.conns, id) else {
+            return;
+        };
         let finished = match &conn.phase {
             Phase::Open(open) => {
                 open.session.close_state() == CloseState::Closed || open.session.has_failed()
             }
             _ => false,
         };
-        let has_output = !conn.out.is_empty();
         if finished {
             conn.phase = Phase::Lingering { shut: false };
             self.timers.arm(now + close_timeout, id, TimerKind::Close);
         }
-        if has_output || finished {
+        if !conn.out.is_empty() || finished {
             self.dirty.push(id);
         }
     }
-}
-
-/// What frame processing needs from the loop.
-struct FrameCtx<'a> {
-    stats: &'a mut super::stats::Stats,
-    pool: &'a mut super::outbound::BufPool,
-}
-
-/// Reads every complete event in `input`; returns the bytes consumed.
-fn read_frames(
-    open: &mut OpenConn,
-    out: &mut super::outbound::OutQueue,
-    input: &mut [u8],
-    ctx: &mut FrameCtx<'_>,
-) -> usize {
-    let mut pos = 0;
-    loop {
-        let session = &mut open.session;
-        let result = out.append(ctx.pool, |buf| session.read(&mut input[pos..], buf));
-        match result {
-            Ok(Read { consumed, event }) => {
-                pos += consumed;
-                let Some(event) = event else { return pos };
-                match open.endpoint {
-                    Endpoint::Echo => echo(event, out, ctx),
-                }
-            }
-            Err(error) => {
-                log::debug!("protocol error: {error}");
-                ctx.stats.protocol_errors += 1;
-                ctx.stats.close_sent(error.close_code().0);
-                return input.len();
-            }
-        }
-    }
-}
-
-/// The `/echo` endpoint's answer to one event.
-fn echo(event: Event<'_>, out: &mut super::outbound::OutQueue, ctx: &mut FrameCtx<'_>) {
-    let (opcode, payload) = match event {
-        Event::Text(text) => (OpCode::Text, text.as_bytes()),
-        Event::Binary(bytes) => (OpCode::Binary, bytes),
-        Event::Close(frame) => {
-            let code = frame.code.map_or(1005, |c| c.0);
-            ctx.stats.close_received(code);
-            if frame.code.is_some() {
-                ctx.stats.close_sent(code);
-            }
-            return;
-        }
-        Event::Ping(_) | Event::Pong(_) => return,
-    };
-    ctx.stats.messages_in += 1;
-    ctx.stats.messages_out += 1;
-    let header = FrameHeader::single(opcode, payload.len(), None);
-    out.append(ctx.pool, |buf| encode_frame(&header, payload, buf));
 }

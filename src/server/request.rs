@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use super::event_loop::Server;
 use super::routes::{Endpoint, Route, route};
+use crate::hub::valid_user_id;
 use crate::protocol::Limits;
 use crate::protocol::handshake::{Rejection, RequestHead, validate_upgrade, write_accept};
 use crate::protocol::http::Response;
@@ -19,6 +20,8 @@ pub(super) enum Answer {
         endpoint: Endpoint,
         /// Size limits for its session.
         limits: Limits,
+        /// The user id the client asked for (`?user_id=`), validated; `None` to assign one.
+        user: Option<String>,
     },
     /// Send this HTTP response and close.
     Respond(Response),
@@ -30,7 +33,10 @@ pub(super) fn answer_request(server: &Server, head: &RequestHead, now: Instant) 
         Route::WebSocket(endpoint) => upgrade(server, head, endpoint),
         Route::Health => plain_get(head, || Response::text(200, "ok")),
         Route::Stats => plain_get(head, || {
-            let body = server.stats.to_json(now, server.admitted).into_bytes();
+            let body = server
+                .stats
+                .to_json(now, server.admitted, server.hub.counts())
+                .into_bytes();
             Response::with_body(200, "application/json", body)
         }),
         Route::NotFound => Answer::Respond(Rejection::NotFound.response()),
@@ -43,17 +49,27 @@ fn upgrade(server: &Server, head: &RequestHead, endpoint: Endpoint) -> Answer {
         let refusal = Response::text(503, "server shutting down").header("Retry-After", "5");
         return Answer::Respond(refusal);
     }
-    match validate_upgrade(head, &server.config.subprotocols) {
-        Ok(upgrade) => {
-            let mut accept = Vec::with_capacity(160);
-            write_accept(&upgrade, &[], &mut accept);
-            Answer::Upgrade {
-                accept,
-                endpoint,
-                limits: server.config.limits,
+    let upgrade = match validate_upgrade(head, &server.config.subprotocols) {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return Answer::Respond(rejection.response()),
+    };
+    let (limits, user) = match endpoint {
+        Endpoint::Echo => (server.config.limits, None),
+        Endpoint::Hub => match head.query_param("user_id") {
+            Some(user) if !valid_user_id(&user) => {
+                let reason = "user_id must be 1-64 printable ASCII characters without spaces";
+                return Answer::Respond(Response::text(400, reason));
             }
-        }
-        Err(rejection) => Answer::Respond(rejection.response()),
+            user => (server.config.hub_limits, user),
+        },
+    };
+    let mut accept = Vec::with_capacity(160);
+    write_accept(&upgrade, &[], &mut accept);
+    Answer::Upgrade {
+        accept,
+        endpoint,
+        limits,
+        user,
     }
 }
 

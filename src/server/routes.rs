@@ -5,6 +5,8 @@
 pub(super) enum Endpoint {
     /// `/echo`: every text and binary message is sent back (Autobahn and benchmark target).
     Echo,
+    /// `/ws`: the JSON chat/pub-sub hub.
+    Hub,
 }
 
 /// Where a request goes.
@@ -24,6 +26,7 @@ pub(super) enum Route {
 pub(super) fn route(path: &str) -> Route {
     match path {
         "/echo" => Route::WebSocket(Endpoint::Echo),
+        "/ws" => Route::WebSocket(Endpoint::Hub),
         "/healthz" => Route::Health,
         "/stats" => Route::Stats,
         _ => Route::NotFound,

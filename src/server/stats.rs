@@ -7,6 +7,8 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::hub::HubCounts;
+
 /// Running totals since the server started.
 #[derive(Debug)]
 pub(super) struct Stats {
@@ -74,8 +76,11 @@ impl Stats {
     }
 
     /// The `/stats` JSON document.
-    pub(super) fn to_json(&self, now: Instant, active: usize) -> String {
+    pub(super) fn to_json(&self, now: Instant, active: usize, hub: HubCounts) -> String {
         let view = StatsView {
+            hub_connections: hub.connections,
+            users: hub.users,
+            rooms: hub.rooms,
             active_connections: active,
             total_connections: self.connections_total,
             upgrades: self.upgrades_total,
@@ -98,6 +103,9 @@ impl Stats {
 #[derive(Serialize)]
 struct StatsView<'a> {
     active_connections: usize,
+    hub_connections: usize,
+    users: usize,
+    rooms: usize,
     total_connections: u64,
     upgrades: u64,
     messages_received: u64,

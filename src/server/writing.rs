@@ -16,13 +16,22 @@ const LOW_WATER: usize = HIGH_WATER / 4;
 
 impl Server {
     /// Flushes every connection that got output this turn.
+    ///
+    /// Flushing can cause more output (a write error removes a hub member, whose departure
+    /// is announced to others), so it repeats a few rounds; anything left is flushed on the
+    /// next turn, which then polls without sleeping.
     pub(super) fn flush_dirty(&mut self, now: Instant) {
-        let mut dirty = std::mem::take(&mut self.dirty);
-        for id in dirty.drain(..) {
-            self.flush_conn(id, now);
-        }
-        if self.dirty.is_empty() {
-            self.dirty = dirty; // Keep the allocation.
+        for _ in 0..4 {
+            if self.dirty.is_empty() {
+                return;
+            }
+            let mut dirty = std::mem::take(&mut self.dirty);
+            for id in dirty.drain(..) {
+                self.flush_conn(id, now);
+            }
+            if self.dirty.is_empty() {
+                self.dirty = dirty; // Keep the allocation.
+            }
         }
     }
 

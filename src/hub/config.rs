@@ -1,0 +1,71 @@
+//! The hub's limits, each with a documented default.
+
+/// Limits on rooms, members and messages for the `/ws` endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubConfig {
+    /// Rooms one connection may be in at once. Default: 32.
+    pub max_rooms_per_connection: usize,
+    /// Connections one room may hold. Default: 100,000.
+    pub max_members_per_room: usize,
+    /// Longest room name in bytes. Default: 64. Names use `A-Z a-z 0-9 _ - . : @`.
+    pub max_room_name_len: usize,
+    /// Largest request the hub parses, in bytes; larger ones get `message_too_large` (the
+    /// connection stays open). Default: 64 KiB.
+    pub max_message_bytes: usize,
+    /// At most this many user ids are listed in a `joined` reply. Default: 100.
+    pub max_listed_users: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            max_rooms_per_connection: 32,
+            max_members_per_room: 100_000,
+            max_room_name_len: 64,
+            max_message_bytes: 64 * 1024,
+            max_listed_users: 100,
+        }
+    }
+}
+
+/// Whether `name` is a valid room name under `config`.
+pub fn valid_room_name(name: &str, config: &HubConfig) -> bool {
+    !name.is_empty()
+        && name.len() <= config.max_room_name_len
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.:@".contains(&b))
+}
+
+/// The longest user id accepted from `?user_id=` or a token.
+pub const MAX_USER_ID_LEN: usize = 64;
+
+/// Whether `id` is a valid user id: 1–64 printable, non-space ASCII characters.
+pub fn valid_user_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_USER_ID_LEN && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_names() {
+        let c = HubConfig::default();
+        for ok in ["lobby", "user:42", "a.b-c_d@e", &"x".repeat(64)] {
+            assert!(valid_room_name(ok, &c), "{ok}");
+        }
+        for bad in ["", "has space", "ümlaut", "semi;colon", &"x".repeat(65)] {
+            assert!(!valid_room_name(bad, &c), "{bad}");
+        }
+    }
+
+    #[test]
+    fn user_ids() {
+        assert!(valid_user_id("42"));
+        assert!(valid_user_id("alice@example.com"));
+        assert!(!valid_user_id(""));
+        assert!(!valid_user_id("has space"));
+        assert!(!valid_user_id(&"u".repeat(65)));
+    }
+}

@@ -1,0 +1,269 @@
+//! The hub's answer to each client request.
+//!
+//! [`Hub::on_text`] is where a request enters the hub: size check, decode, then one handler
+//! per request type. Every refusal becomes an `error` reply; none closes the connection.
+
+use std::rc::Rc;
+use std::time::SystemTime;
+
+use serde_json::value::RawValue;
+
+use super::error::{ErrorCode, HubError};
+use super::messages::{self, Ack, Membership, Presence};
+use super::request::{self, Request};
+use super::{Hub, Outbox, Publication, Target, time, valid_room_name};
+use crate::id::ConnId;
+
+impl Hub {
+    /// Handles one text message from `conn`.
+    pub fn on_text(&mut self, conn: ConnId, text: &str, now: SystemTime, out: &mut Outbox) {
+        if !self.members.contains_key(&conn) {
+            return;
+        }
+        if text.len() > self.config.max_message_bytes {
+            let limit = self.config.max_message_bytes;
+            let err = HubError::new(
+                ErrorCode::MessageTooLarge,
+                format!("message exceeds {limit} bytes"),
+            );
+            return out.send(conn, messages::error(None, &err));
+        }
+        let envelope = match request::decode(text) {
+            Ok(envelope) => envelope,
+            Err(refused) => return out.send(conn, messages::error(refused.id, &refused.error)),
+        };
+        let id = envelope.id;
+        let result = match envelope.request {
+            Request::Join { room, .. } => self.join(conn, &room, id, now, out),
+            Request::Leave { room } => self.leave(conn, &room, id, now, out),
+            Request::Chat { room, payload } => {
+                self.chat(conn, room.as_deref(), payload, id, now, out)
+            }
+            Request::Private { recipient, payload } => {
+                self.private(conn, &recipient, payload, id, now, out)
+            }
+            Request::Refresh { .. } => Err(HubError::new(
+                ErrorCode::Forbidden,
+                "authentication is not enabled",
+            )),
+        };
+        if let Err(err) = result {
+            out.send(conn, messages::error(id, &err));
+        }
+    }
+
+    /// Handles a binary message: the JSON endpoint takes text only.
+    pub fn on_binary(&mut self, conn: ConnId, out: &mut Outbox) {
+        let err = HubError::new(
+            ErrorCode::BinaryNotSupported,
+            "this endpoint takes JSON text frames only",
+        );
+        out.send(conn, messages::error(None, &err));
+    }
+
+    fn join(
+        &mut self,
+        conn: ConnId,
+        room: &str,
+        id: Option<&RawValue>,
+        now: SystemTime,
+        out: &mut Outbox,
+    ) -> Result<(), HubError> {
+        self.check_room_name(room)?;
+        let member = self.members.get(&conn).ok_or_else(gone)?;
+        let user = member.user.clone();
+        let already = member.rooms.iter().any(|r| &**r == room);
+        if !already {
+            self.check_join_limits(conn, room)?;
+        }
+        let name: Rc<str> = self.rooms.name(room).unwrap_or_else(|| room.into());
+        let joined = self.rooms.join(name.clone(), conn, &user);
+        if !joined.already
+            && let Some(member) = self.members.get_mut(&conn) {
+                member.rooms.push(name);
+            }
+        let room_state = self.rooms.get(room).ok_or_else(gone)?;
+        let members = room_state.user_count();
+        let reply = Membership {
+            kind: "joined",
+            id,
+            room,
+            members,
+            users: Some(room_state.some_users(self.config.max_listed_users)),
+            recovered: None,
+            epoch: None,
+            offset: None,
+        };
+        out.send(conn, messages::encode(&reply));
+        if joined.user_arrived {
+            let timestamp = time::rfc3339_millis(now);
+            let presence = Presence {
+                kind: "presence",
+                room,
+                user_id: &user,
+                action: "join",
+                members,
+                timestamp: &timestamp,
+            };
+            out.send_all(
+                room_state.conns().filter(|c| *c != conn),
+                &messages::encode(&presence),
+            );
+        }
+        Ok(())
+    }
+
+    fn check_room_name(&self, room: &str) -> Result<(), HubError> {
+        if valid_room_name(room, &self.config) {
+            return Ok(());
+        }
+        let max = self.config.max_room_name_len;
+        Err(HubError::new(
+            ErrorCode::InvalidRoom,
+            format!("room names are 1-{max} characters of A-Z a-z 0-9 _ - . : @"),
+        ))
+    }
+
+    fn check_join_limits(&self, conn: ConnId, room: &str) -> Result<(), HubError> {
+        let rooms = self.members.get(&conn).map_or(0, |m| m.rooms.len());
+        if rooms >= self.config.max_rooms_per_connection {
+            let max = self.config.max_rooms_per_connection;
+            return Err(HubError::new(
+                ErrorCode::LimitExceeded,
+                format!("a connection may be in at most {max} rooms"),
+            ));
+        }
+        let members = self.rooms.get(room).map_or(0, |r| r.conn_count());
+        if members >= self.config.max_members_per_room {
+            return Err(HubError::new(
+                ErrorCode::LimitExceeded,
+                format!("room `{room}` is full"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn leave(
+        &mut self,
+        conn: ConnId,
+        room: &str,
+        id: Option<&RawValue>,
+        now: SystemTime,
+        out: &mut Outbox,
+    ) -> Result<(), HubError> {
+        let member = self.members.get_mut(&conn).ok_or_else(gone)?;
+        let Some(index) = member.rooms.iter().position(|r| &**r == room) else {
+            return Err(not_member(room));
+        };
+        member.rooms.swap_remove(index);
+        let user = member.user.clone();
+        let timestamp = time::rfc3339_millis(now);
+        let members = self
+            .leave_room(conn, &user, room, &timestamp, out)
+            .unwrap_or(0);
+        let reply = Membership {
+            kind: "left",
+            id,
+            room,
+            members,
+            users: None,
+            recovered: None,
+            epoch: None,
+            offset: None,
+        };
+        out.send(conn, messages::encode(&reply));
+        Ok(())
+    }
+
+    fn chat(
+        &mut self,
+        conn: ConnId,
+        room: Option<&str>,
+        payload: &RawValue,
+        id: Option<&RawValue>,
+        now: SystemTime,
+        out: &mut Outbox,
+    ) -> Result<(), HubError> {
+        let sender = self.members.get(&conn).ok_or_else(gone)?.user.clone();
+        let target = match room {
+            Some(room) => {
+                self.check_room_name(room)?;
+                if !self.rooms.get(room).is_some_and(|r| r.contains(conn)) {
+                    return Err(not_member(room));
+                }
+                Target::Room(room)
+            }
+            None => Target::All,
+        };
+        let timestamp = time::rfc3339_millis(now);
+        let publication = Publication {
+            kind: "chat",
+            target,
+            sender: &sender,
+            payload,
+            timestamp: &timestamp,
+            position: None,
+        };
+        let delivered = self.deliver(&publication, out);
+        ack(conn, id, delivered, out);
+        Ok(())
+    }
+
+    fn private(
+        &mut self,
+        conn: ConnId,
+        recipient: &str,
+        payload: &RawValue,
+        id: Option<&RawValue>,
+        now: SystemTime,
+        out: &mut Outbox,
+    ) -> Result<(), HubError> {
+        let sender = self.members.get(&conn).ok_or_else(gone)?.user.clone();
+        if self.connections_of(recipient) == 0 {
+            let shown: String = recipient.chars().take(64).collect();
+            return Err(HubError::new(
+                ErrorCode::RecipientNotConnected,
+                format!("user `{shown}` is not connected"),
+            ));
+        }
+        let timestamp = time::rfc3339_millis(now);
+        let target = Target::User(recipient);
+        let publication = Publication {
+            kind: "private",
+            target,
+            sender: &sender,
+            payload,
+            timestamp: &timestamp,
+            position: None,
+        };
+        let delivered = self.deliver(&publication, out);
+        ack(conn, id, delivered, out);
+        Ok(())
+    }
+}
+
+/// Sends an `ack` when the request carried an id.
+fn ack(conn: ConnId, id: Option<&RawValue>, delivered: usize, out: &mut Outbox) {
+    if let Some(id) = id {
+        out.send(
+            conn,
+            messages::encode(&Ack {
+                kind: "ack",
+                id,
+                delivered,
+            }),
+        );
+    }
+}
+
+fn not_member(room: &str) -> HubError {
+    HubError::new(
+        ErrorCode::NotMember,
+        format!("not a member of room `{room}`"),
+    )
+}
+
+/// The connection vanished between checks (cannot happen within one call; kept total).
+fn gone() -> HubError {
+    HubError::new(ErrorCode::InvalidField, "connection is not registered")
+}

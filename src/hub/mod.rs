@@ -1,0 +1,221 @@
+//! The hub: users, rooms, private messages and broadcast for the `/ws` endpoint.
+//!
+//! Plain data owned by the event loop and changed through `&mut`: no locks, no channels, no
+//! sockets. The loop calls [`Hub::connect`], [`Hub::on_text`], [`Hub::disconnect`]; the hub
+//! answers by filling an [`Outbox`] with frames for connections, which the loop then queues.
+//! Time is an argument, so tests drive the hub with a fixed clock.
+//!
+//! Every connection has a user; a user may have several connections (tabs, devices). Each
+//! connection knows its rooms, so a disconnect cleans up in O(its rooms), and empty rooms
+//! are removed.
+
+mod config;
+mod error;
+mod handlers;
+pub mod messages;
+mod outbox;
+pub mod request;
+mod rooms;
+pub mod time;
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::SystemTime;
+
+pub use config::{HubConfig, MAX_USER_ID_LEN, valid_room_name, valid_user_id};
+pub use error::{ErrorCode, HubError};
+pub use outbox::{CloseRequest, Outbox};
+use rooms::Rooms;
+use serde_json::value::RawValue;
+
+use crate::id::ConnId;
+
+/// What the hub knows about one connection.
+#[derive(Debug)]
+struct Member {
+    /// The user it acts as.
+    user: Rc<str>,
+    /// The rooms it is in (interned names shared with the room table).
+    rooms: Vec<Rc<str>>,
+}
+
+/// Who a published message goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// Every connection.
+    All,
+    /// The members of a room.
+    Room(&'a str),
+    /// Every connection of a user.
+    User(&'a str),
+}
+
+/// A message to deliver: from a client, the publish API, or another node.
+#[derive(Debug, Clone, Copy)]
+pub struct Publication<'a> {
+    /// The `type` recipients see: `chat`, `private`, `notification`, …
+    pub kind: &'a str,
+    /// Who receives it.
+    pub target: Target<'a>,
+    /// The sender's user id (`server` for the API).
+    pub sender: &'a str,
+    /// The payload, raw JSON.
+    pub payload: &'a RawValue,
+    /// RFC 3339 time the message was accepted.
+    pub timestamp: &'a str,
+    /// History position, when history is on: (offset, epoch).
+    pub position: Option<(u64, &'a str)>,
+}
+
+/// Headline counts for metrics and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HubCounts {
+    /// Connections on `/ws`.
+    pub connections: usize,
+    /// Distinct users connected.
+    pub users: usize,
+    /// Rooms with at least one member.
+    pub rooms: usize,
+}
+
+/// The chat/pub-sub state of one server.
+#[derive(Debug, Default)]
+pub struct Hub {
+    config: HubConfig,
+    members: HashMap<ConnId, Member>,
+    users: HashMap<Rc<str>, Vec<ConnId>>,
+    rooms: Rooms,
+}
+
+impl Hub {
+    /// An empty hub with `config`'s limits.
+    pub fn new(config: HubConfig) -> Self {
+        Self {
+            config,
+            ..Self::default()
+        }
+    }
+
+    /// The limits in force.
+    pub fn config(&self) -> &HubConfig {
+        &self.config
+    }
+
+    /// Registers a new connection of `user` and greets it with `welcome`.
+    pub fn connect(&mut self, conn: ConnId, user: &str, now: SystemTime, out: &mut Outbox) {
+        let user: Rc<str> = match self.users.get_key_value(user) {
+            Some((interned, _)) => interned.clone(),
+            None => user.into(),
+        };
+        self.users.entry(user.clone()).or_default().push(conn);
+        let timestamp = time::rfc3339_millis(now);
+        let welcome = messages::Welcome {
+            kind: "welcome",
+            user_id: &user,
+            connection_id: conn.to_string(),
+            timestamp: &timestamp,
+        };
+        out.send(conn, messages::encode(&welcome));
+        self.members.insert(
+            conn,
+            Member {
+                user,
+                rooms: Vec::new(),
+            },
+        );
+    }
+
+    /// Forgets a connection: leaves its rooms (with presence to the others) and its user.
+    pub fn disconnect(&mut self, conn: ConnId, now: SystemTime, out: &mut Outbox) {
+        let Some(member) = self.members.remove(&conn) else {
+            return;
+        };
+        let timestamp = time::rfc3339_millis(now);
+        for room in &member.rooms {
+            self.leave_room(conn, &member.user, room, &timestamp, out);
+        }
+        if let Some(conns) = self.users.get_mut(&member.user) {
+            conns.retain(|c| *c != conn);
+            if conns.is_empty() {
+                self.users.remove(&member.user);
+            }
+        }
+    }
+
+    /// The user a connection acts as.
+    pub fn user_of(&self, conn: ConnId) -> Option<&str> {
+        self.members.get(&conn).map(|m| &*m.user)
+    }
+
+    /// Connections, users and rooms right now.
+    pub fn counts(&self) -> HubCounts {
+        HubCounts {
+            connections: self.members.len(),
+            users: self.users.len(),
+            rooms: self.rooms.len(),
+        }
+    }
+
+    /// How many connections `user` has.
+    pub fn connections_of(&self, user: &str) -> usize {
+        self.users.get(user).map_or(0, Vec::len)
+    }
+
+    /// Delivers `publication` to its local recipients, encoded once; returns how many.
+    pub fn deliver(&self, publication: &Publication<'_>, out: &mut Outbox) -> usize {
+        let (room, recipient_id) = match publication.target {
+            Target::All => (None, None),
+            Target::Room(room) => (Some(room), None),
+            Target::User(user) => (None, Some(user)),
+        };
+        let frame = messages::encode(&messages::Delivery {
+            kind: publication.kind,
+            room,
+            recipient_id,
+            sender_id: publication.sender,
+            timestamp: publication.timestamp,
+            offset: publication.position.map(|(offset, _)| offset),
+            epoch: publication.position.map(|(_, epoch)| epoch),
+            payload: publication.payload,
+        });
+        match publication.target {
+            Target::All => out.send_all(self.members.keys().copied(), &frame),
+            Target::Room(room) => match self.rooms.get(room) {
+                Some(room) => out.send_all(room.conns(), &frame),
+                None => 0,
+            },
+            Target::User(user) => match self.users.get(user) {
+                Some(conns) => out.send_all(conns.iter().copied(), &frame),
+                None => 0,
+            },
+        }
+    }
+
+    /// Removes `conn` from `room` and tells the others if its user left.
+    fn leave_room(
+        &mut self,
+        conn: ConnId,
+        user: &str,
+        room: &str,
+        timestamp: &str,
+        out: &mut Outbox,
+    ) -> Option<usize> {
+        let left = self.rooms.leave(room, conn, user)?;
+        if left.user_left
+            && let Some(members) = self.rooms.get(room) {
+                let presence = messages::Presence {
+                    kind: "presence",
+                    room,
+                    user_id: user,
+                    action: "leave",
+                    members: left.members,
+                    timestamp,
+                };
+                out.send_all(members.conns(), &messages::encode(&presence));
+            }
+        Some(left.members)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,184 @@
+//! Rooms: which connections (and so which users) are in each, and nothing else.
+//!
+//! A room exists while it has members and is removed when its last member leaves. It counts
+//! connections per user, so presence can say when a *user* arrives (first connection) or
+//! goes (last connection), however many tabs they have open.
+
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+
+use crate::id::ConnId;
+
+/// One room's members.
+#[derive(Debug, Default)]
+pub(super) struct Room {
+    /// Member connections.
+    conns: HashSet<ConnId>,
+    /// Distinct users and how many of their connections are members.
+    users: HashMap<Rc<str>, u32>,
+}
+
+impl Room {
+    /// Member connections.
+    pub(super) fn conns(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.conns.iter().copied()
+    }
+
+    /// How many connections are members.
+    pub(super) fn conn_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Distinct users in the room.
+    pub(super) fn user_count(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Up to `limit` user ids, sorted.
+    pub(super) fn some_users(&self, limit: usize) -> Vec<&str> {
+        let mut users: Vec<&str> = self.users.keys().map(|u| &**u).collect();
+        users.sort_unstable();
+        users.truncate(limit);
+        users
+    }
+
+    /// Whether `conn` is a member.
+    pub(super) fn contains(&self, conn: ConnId) -> bool {
+        self.conns.contains(&conn)
+    }
+}
+
+/// The result of adding a connection to a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Joined {
+    /// The connection was already a member (nothing changed).
+    pub already: bool,
+    /// This is the user's first connection in the room.
+    pub user_arrived: bool,
+}
+
+/// The result of removing a connection from a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Left {
+    /// That was the user's last connection in the room.
+    pub user_left: bool,
+    /// Distinct users remaining.
+    pub members: usize,
+}
+
+/// Every room, by name.
+#[derive(Debug, Default)]
+pub(super) struct Rooms {
+    rooms: HashMap<Rc<str>, Room>,
+}
+
+impl Rooms {
+    /// The room called `name`, if it has members.
+    pub(super) fn get(&self, name: &str) -> Option<&Room> {
+        self.rooms.get(name)
+    }
+
+    /// How many rooms exist.
+    pub(super) fn len(&self) -> usize {
+        self.rooms.len()
+    }
+
+    /// The interned name of a room, if it exists (so members share one allocation).
+    pub(super) fn name(&self, name: &str) -> Option<Rc<str>> {
+        self.rooms.get_key_value(name).map(|(k, _)| k.clone())
+    }
+
+    /// Adds `conn` of `user` to `room`, creating the room.
+    pub(super) fn join(&mut self, room: Rc<str>, conn: ConnId, user: &Rc<str>) -> Joined {
+        let entry = self.rooms.entry(room).or_default();
+        if !entry.conns.insert(conn) {
+            return Joined {
+                already: true,
+                user_arrived: false,
+            };
+        }
+        let count = entry.users.entry(user.clone()).or_insert(0);
+        *count += 1;
+        Joined {
+            already: false,
+            user_arrived: *count == 1,
+        }
+    }
+
+    /// Removes `conn` of `user` from `room`; removes the room when it empties.
+    ///
+    /// Returns `None` if the connection was not a member.
+    pub(super) fn leave(&mut self, room: &str, conn: ConnId, user: &str) -> Option<Left> {
+        let entry = self.rooms.get_mut(room)?;
+        if !entry.conns.remove(&conn) {
+            return None;
+        }
+        let mut user_left = false;
+        if let Some(count) = entry.users.get_mut(user) {
+            *count -= 1;
+            if *count == 0 {
+                entry.users.remove(user);
+                user_left = true;
+            }
+        }
+        let members = entry.users.len();
+        if entry.conns.is_empty() {
+            self.rooms.remove(room);
+        }
+        Some(Left { user_left, members })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u32) -> ConnId {
+        ConnId::new(n, 1)
+    }
+
+    #[test]
+    fn presence_counts_users_not_tabs() {
+        let mut rooms = Rooms::default();
+        let alice: Rc<str> = "alice".into();
+        let r: Rc<str> = "r".into();
+        assert_eq!(
+            rooms.join(r.clone(), id(1), &alice),
+            Joined {
+                already: false,
+                user_arrived: true
+            }
+        );
+        assert_eq!(
+            rooms.join(r.clone(), id(2), &alice),
+            Joined {
+                already: false,
+                user_arrived: false
+            }
+        );
+        assert_eq!(
+            rooms.join(r.clone(), id(2), &alice),
+            Joined {
+                already: true,
+                user_arrived: false
+            }
+        );
+        assert_eq!(rooms.get("r").map(Room::user_count), Some(1));
+        assert_eq!(
+            rooms.leave("r", id(1), "alice"),
+            Some(Left {
+                user_left: false,
+                members: 1
+            })
+        );
+        assert_eq!(
+            rooms.leave("r", id(2), "alice"),
+            Some(Left {
+                user_left: true,
+                members: 0
+            })
+        );
+        assert_eq!(rooms.len(), 0, "an empty room is removed");
+        assert_eq!(rooms.leave("r", id(2), "alice"), None);
+    }
+}

@@ -1,0 +1,292 @@
+//! Hub tests without sockets: connections are ids, the clock is fixed, replies are decoded
+//! from the outbox.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::protocol::{Decoded, FrameHeader};
+
+fn now() -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(1_795_737_599_999)
+}
+
+fn id(n: u32) -> ConnId {
+    ConnId::new(n, 1)
+}
+
+/// A hub plus an outbox, with helpers that return what each connection received.
+struct Harness {
+    hub: Hub,
+    out: Outbox,
+}
+
+impl Harness {
+    fn new() -> Self {
+        Self {
+            hub: Hub::new(HubConfig::default()),
+            out: Outbox::default(),
+        }
+    }
+
+    fn connect(&mut self, n: u32, user: &str) {
+        self.hub.connect(id(n), user, now(), &mut self.out);
+        self.take();
+    }
+
+    fn send(&mut self, n: u32, request: Value) -> Vec<(u32, Value)> {
+        self.hub
+            .on_text(id(n), &request.to_string(), now(), &mut self.out);
+        self.take()
+    }
+
+    fn send_raw(&mut self, n: u32, text: &str) -> Vec<(u32, Value)> {
+        self.hub.on_text(id(n), text, now(), &mut self.out);
+        self.take()
+    }
+
+    /// Drains the outbox into (connection, JSON) pairs, sorted by connection.
+    fn take(&mut self) -> Vec<(u32, Value)> {
+        let mut got: Vec<(u32, Value)> = self
+            .out
+            .sends
+            .drain(..)
+            .map(|(to, frame)| {
+                let Ok(Decoded::Complete(_, n)) = FrameHeader::decode(&frame) else {
+                    panic!("bad frame")
+                };
+                (
+                    to.index() as u32,
+                    serde_json::from_slice(&frame[n..]).expect("JSON"),
+                )
+            })
+            .collect();
+        got.sort_by_key(|(to, _)| *to);
+        got
+    }
+}
+
+fn types(got: &[(u32, Value)]) -> Vec<(u32, &str)> {
+    got.iter()
+        .map(|(to, v)| (*to, v["type"].as_str().unwrap_or("?")))
+        .collect()
+}
+
+#[test]
+fn welcome_names_user_and_connection() {
+    let mut h = Harness::new();
+    h.hub.connect(id(3), "42", now(), &mut h.out);
+    let got = h.take();
+    assert_eq!(got[0].1["type"], "welcome");
+    assert_eq!(got[0].1["user_id"], "42");
+    assert_eq!(got[0].1["connection_id"], id(3).to_string());
+    assert_eq!(got[0].1["timestamp"], "2026-11-26T23:59:59.999Z");
+}
+
+#[test]
+fn join_acks_with_members_and_tells_others() {
+    let mut h = Harness::new();
+    h.connect(1, "alice");
+    h.connect(2, "bob");
+    h.send(1, json!({"type":"join","room":"lobby"}));
+    let got = h.send(2, json!({"type":"join","room":"lobby","id":"j1"}));
+    assert_eq!(types(&got), [(1, "presence"), (2, "joined")]);
+    assert_eq!(got[0].1["user_id"], "bob");
+    assert_eq!(got[0].1["action"], "join");
+    assert_eq!(got[1].1["members"], 2);
+    assert_eq!(got[1].1["users"], json!(["alice", "bob"]));
+    assert_eq!(got[1].1["id"], "j1");
+}
+
+#[test]
+fn room_chat_reaches_members_only_with_envelope() {
+    let mut h = Harness::new();
+    for (n, user) in [(1, "a"), (2, "b"), (3, "c")] {
+        h.connect(n, user);
+    }
+    h.send(1, json!({"type":"join","room":"r"}));
+    h.send(2, json!({"type":"join","room":"r"}));
+    let got = h.send(
+        1,
+        json!({"type":"chat","room":"r","payload":{"text":"hi","n":[1,2]}}),
+    );
+    assert_eq!(types(&got), [(1, "chat"), (2, "chat")]);
+    let msg = &got[1].1;
+    assert_eq!(msg["room"], "r");
+    assert_eq!(msg["sender_id"], "a");
+    assert_eq!(msg["payload"], json!({"text":"hi","n":[1,2]}));
+    assert_eq!(msg["timestamp"], "2026-11-26T23:59:59.999Z");
+}
+
+#[test]
+fn broadcast_reaches_everyone_once_and_is_encoded_once() {
+    let mut h = Harness::new();
+    for n in 1..=50 {
+        h.connect(n, &format!("u{n}"));
+    }
+    h.hub.on_text(
+        id(7),
+        r#"{"type":"chat","payload":"all"}"#,
+        now(),
+        &mut h.out,
+    );
+    assert_eq!(h.out.sends.len(), 50);
+    let first = h.out.sends[0].1.clone();
+    assert!(
+        h.out
+            .sends
+            .iter()
+            .all(|(_, f)| std::rc::Rc::ptr_eq(f, &first)),
+        "one shared frame"
+    );
+    let got = h.take();
+    let recipients: Vec<u32> = got.iter().map(|(to, _)| *to).collect();
+    assert_eq!(recipients, (1..=50).collect::<Vec<_>>());
+}
+
+#[test]
+fn private_reaches_every_connection_of_the_user_only() {
+    let mut h = Harness::new();
+    h.connect(1, "alice");
+    h.connect(2, "bob");
+    h.connect(3, "bob");
+    h.connect(4, "carol");
+    let got = h.send(
+        1,
+        json!({"type":"private","recipient_id":"bob","payload":"psst","id":5}),
+    );
+    assert_eq!(types(&got), [(1, "ack"), (2, "private"), (3, "private")]);
+    assert_eq!(got[0].1["delivered"], 2);
+    assert_eq!(got[1].1["recipient_id"], "bob");
+    assert_eq!(got[1].1["sender_id"], "alice");
+}
+
+#[test]
+fn every_bad_request_gets_its_error_code() {
+    let mut h = Harness::new();
+    h.connect(1, "alice");
+    let cases: Vec<(&str, &str)> = vec![
+        ("not json", "invalid_json"),
+        ("[]", "invalid_json"),
+        (r#"{"type":"dance"}"#, "unknown_type"),
+        (r#"{"room":"r"}"#, "invalid_field"),
+        (r#"{"type":"join","room":7}"#, "invalid_field"),
+        (r#"{"type":"chat"}"#, "invalid_field"),
+        (r#"{"type":"join","room":"no spaces"}"#, "invalid_room"),
+        (
+            r#"{"type":"chat","room":"elsewhere","payload":1}"#,
+            "not_member",
+        ),
+        (r#"{"type":"leave","room":"elsewhere"}"#, "not_member"),
+        (
+            r#"{"type":"private","recipient_id":"nobody","payload":1}"#,
+            "recipient_not_connected",
+        ),
+    ];
+    for (text, code) in cases {
+        let got = h.send_raw(1, text);
+        assert_eq!(got.len(), 1, "{text}");
+        assert_eq!(got[0].1["type"], "error", "{text}");
+        assert_eq!(got[0].1["code"], code, "{text}");
+        assert!(got[0].1["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    let big = format!(r#"{{"type":"chat","payload":"{}"}}"#, "x".repeat(70_000));
+    assert_eq!(h.send_raw(1, &big)[0].1["code"], "message_too_large");
+    h.hub.on_binary(id(1), &mut h.out);
+    assert_eq!(h.take()[0].1["code"], "binary_not_supported");
+}
+
+#[test]
+fn error_echoes_the_request_id() {
+    let mut h = Harness::new();
+    h.connect(1, "alice");
+    let got = h.send(1, json!({"type":"leave","room":"x","id":"req-9"}));
+    assert_eq!(got[0].1["id"], "req-9");
+}
+
+#[test]
+fn limits_are_errors_not_disconnects() {
+    let mut h = Harness::new();
+    h.hub = Hub::new(HubConfig {
+        max_rooms_per_connection: 2,
+        max_members_per_room: 1,
+        ..HubConfig::default()
+    });
+    h.connect(1, "a");
+    h.connect(2, "b");
+    h.send(1, json!({"type":"join","room":"r1"}));
+    h.send(1, json!({"type":"join","room":"r2"}));
+    assert_eq!(
+        h.send(1, json!({"type":"join","room":"r3"}))[0].1["code"],
+        "limit_exceeded"
+    );
+    assert_eq!(
+        h.send(2, json!({"type":"join","room":"r1"}))[0].1["code"],
+        "limit_exceeded"
+    );
+    // Joining a room one is already in is idempotent, even at the limit.
+    assert_eq!(
+        h.send(1, json!({"type":"join","room":"r1"}))[0].1["type"],
+        "joined"
+    );
+}
+
+#[test]
+fn disconnect_cleans_up_and_announces() {
+    let mut h = Harness::new();
+    h.connect(1, "alice");
+    h.connect(2, "bob");
+    h.send(1, json!({"type":"join","room":"r"}));
+    h.send(2, json!({"type":"join","room":"r"}));
+    h.send(2, json!({"type":"join","room":"solo"}));
+    h.hub.disconnect(id(2), now(), &mut h.out);
+    let got = h.take();
+    assert_eq!(types(&got), [(1, "presence")]);
+    assert_eq!(got[0].1["action"], "leave");
+    assert_eq!(got[0].1["members"], 1);
+    assert_eq!(
+        h.hub.counts(),
+        HubCounts {
+            connections: 1,
+            users: 1,
+            rooms: 1
+        }
+    );
+    h.hub.disconnect(id(1), now(), &mut h.out);
+    assert_eq!(h.hub.counts(), HubCounts::default());
+    // Messages for a gone connection are ignored, not a panic.
+    h.hub
+        .on_text(id(1), r#"{"type":"chat","payload":1}"#, now(), &mut h.out);
+    assert!(h.out.is_empty());
+}
+
+#[test]
+fn counts_return_to_zero_after_many_cycles() {
+    let mut h = Harness::new();
+    for cycle in 0..10_000u32 {
+        let n = cycle % 7;
+        h.hub
+            .connect(id(n), &format!("user{}", cycle % 13), now(), &mut h.out);
+        h.hub.on_text(
+            id(n),
+            &format!(r#"{{"type":"join","room":"room{}"}}"#, cycle % 5),
+            now(),
+            &mut h.out,
+        );
+        h.hub.disconnect(id(n), now(), &mut h.out);
+        h.out.sends.clear();
+    }
+    assert_eq!(h.hub.counts(), HubCounts::default());
+}
+
+#[test]
+fn leave_acks_and_removes_empty_rooms() {
+    let mut h = Harness::new();
+    h.connect(1, "a");
+    h.send(1, json!({"type":"join","room":"r"}));
+    let got = h.send(1, json!({"type":"leave","room":"r","id":1}));
+    assert_eq!(types(&got), [(1, "left")]);
+    assert_eq!(got[0].1["members"], 0);
+    assert_eq!(h.hub.counts().rooms, 0);
+}

@@ -1,0 +1,39 @@
+//! Connection ids shared by the server (its slab) and the hub (its maps).
+
+use std::fmt;
+
+/// A slab index plus a generation, so a stale id never reaches the next connection that
+/// reuses the slot (h2's ABA guard: "slab indices could be re-used").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId {
+    index: u32,
+    generation: u32,
+}
+
+impl ConnId {
+    /// An id for slab slot `index` at `generation`.
+    pub const fn new(index: u32, generation: u32) -> Self {
+        Self { index, generation }
+    }
+
+    /// The slab slot (also the `mio::Token`).
+    pub fn index(self) -> usize {
+        self.index as usize
+    }
+
+    /// The generation that tells apart successive tenants of a slot.
+    pub const fn generation(self) -> u32 {
+        self.generation
+    }
+
+    /// A compact number for logs and the wire: generation in the high half, slot in the low.
+    pub fn as_u64(self) -> u64 {
+        (u64::from(self.generation) << 32) | u64::from(self.index)
+    }
+}
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.as_u64())
+    }
+}

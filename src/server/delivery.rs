@@ -1,0 +1,83 @@
+//! Applying the hub's outbox to connections, the slow-consumer cap, and the heartbeat.
+
+use std::time::Instant;
+
+use super::conn::{ConnId, Phase, conn_mut};
+use super::event_loop::Server;
+use super::timers::TimerKind;
+use crate::protocol::CloseCode;
+
+impl Server {
+    /// Queues every frame the hub asked for, then performs the closes it asked for.
+    ///
+    /// A recipient whose unsent bytes would pass `max_outbound_bytes` is closed with 1008
+    /// "slow consumer" instead; nobody else waits for it.
+    pub(super) fn apply_outbox(&mut self, now: Instant) {
+        let mut outbox = std::mem::take(&mut self.outbox);
+        for (to, frame) in outbox.sends.drain(..) {
+            let cap = self.config.max_outbound_bytes;
+            let Some(conn) = conn_mut(&mut self.conns, to) else {
+                continue;
+            };
+            if !conn.can_send() {
+                continue;
+            }
+            if conn.out.len() + frame.len() > cap {
+                self.stats.slow_consumer_closes += 1;
+                log::info!(
+                    "{to}: slow consumer ({} bytes unsent), closing",
+                    conn.out.len()
+                );
+                self.close_conn(to, CloseCode::POLICY_VIOLATION, "slow consumer", now);
+                continue;
+            }
+            let was_empty = conn.out.is_empty();
+            conn.out.push_shared(frame);
+            self.stats.messages_out += 1;
+            if was_empty {
+                self.dirty.push(to);
+            }
+        }
+        for close in outbox.closes.drain(..) {
+            self.close_conn(close.to, close.code, close.reason, now);
+        }
+        if self.outbox.is_empty() {
+            self.outbox = outbox; // Keep the allocations.
+        }
+    }
+
+    /// The heartbeat timer of an open connection fired: ping it, or close it if idle.
+    ///
+    /// Only one heartbeat deadline per connection is ever armed; activity just moves
+    /// `last_seen`, and the deadline is recomputed here.
+    pub(super) fn heartbeat(&mut self, id: ConnId, now: Instant) {
+        let (interval, idle_timeout) = (self.config.ping_interval, self.config.idle_timeout);
+        let Some(conn) = conn_mut(&mut self.conns, id) else {
+            return;
+        };
+        let Phase::Open(open) = &mut conn.phase else {
+            return;
+        };
+        if !open.session.can_send() {
+            return;
+        }
+        let idle_deadline = conn.last_seen + idle_timeout;
+        if now >= idle_deadline {
+            log::debug!("{id}: idle for {:?}, closing", now - conn.last_seen);
+            return self.close_conn(id, CloseCode::GOING_AWAY, "idle timeout", now);
+        }
+        let session = &mut open.session;
+        let was_empty = conn.out.is_empty();
+        let _ = conn
+            .out
+            .append(&mut self.pool, |out| session.ping(&[], out));
+        if was_empty {
+            self.dirty.push(id);
+        }
+        self.timers.arm(
+            (now + interval).min(idle_deadline),
+            id,
+            TimerKind::Heartbeat,
+        );
+    }
+}

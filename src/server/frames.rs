@@ -1,0 +1,92 @@
+//! What an open connection's events turn into: echoes on `/echo`, hub requests on `/ws`.
+
+use std::time::SystemTime;
+
+use super::conn::{ConnId, OpenConn};
+use super::outbound::{BufPool, OutQueue};
+use super::routes::Endpoint;
+use super::stats::Stats;
+use crate::hub::{Hub, Outbox};
+use crate::protocol::frame::{FrameHeader, encode_frame};
+use crate::protocol::{Event, OpCode, Read};
+
+/// What frame processing needs from the loop, borrowed field by field.
+pub(super) struct FrameCtx<'a> {
+    pub(super) id: ConnId,
+    pub(super) stats: &'a mut Stats,
+    pub(super) pool: &'a mut BufPool,
+    pub(super) hub: &'a mut Hub,
+    pub(super) outbox: &'a mut Outbox,
+    pub(super) wall_now: SystemTime,
+}
+
+/// Reads every complete event in `input` and acts on it; returns the bytes consumed.
+///
+/// Replies the protocol requires (pong, close reply) and echoes go straight into `out`;
+/// hub output goes to the outbox, which the loop applies once the input is done.
+pub(super) fn read_frames(
+    open: &mut OpenConn,
+    out: &mut OutQueue,
+    input: &mut [u8],
+    ctx: &mut FrameCtx<'_>,
+) -> usize {
+    let mut pos = 0;
+    let endpoint = open.endpoint;
+    loop {
+        let session = &mut open.session;
+        let result = out.append(ctx.pool, |buf| session.read(&mut input[pos..], buf));
+        match result {
+            Ok(Read { consumed, event }) => {
+                pos += consumed;
+                let Some(event) = event else { return pos };
+                count_event(&event, ctx.stats);
+                match endpoint {
+                    Endpoint::Echo => echo(event, out, ctx.pool, ctx.stats),
+                    Endpoint::Hub => to_hub(event, ctx),
+                }
+            }
+            Err(error) => {
+                log::debug!("{}: protocol error: {error}", ctx.id);
+                ctx.stats.protocol_errors += 1;
+                ctx.stats.close_sent(error.close_code().0);
+                return input.len();
+            }
+        }
+    }
+}
+
+/// Counts messages and closes received (and the close replies the session queued).
+fn count_event(event: &Event<'_>, stats: &mut Stats) {
+    match event {
+        Event::Text(_) | Event::Binary(_) => stats.messages_in += 1,
+        Event::Close(frame) => {
+            let code = frame.code.map_or(1005, |c| c.0);
+            stats.close_received(code);
+            if frame.code.is_some() {
+                stats.close_sent(code);
+            }
+        }
+        Event::Ping(_) | Event::Pong(_) => {}
+    }
+}
+
+/// The `/echo` endpoint: every data message goes back as it came.
+fn echo(event: Event<'_>, out: &mut OutQueue, pool: &mut BufPool, stats: &mut Stats) {
+    let (opcode, payload) = match event {
+        Event::Text(text) => (OpCode::Text, text.as_bytes()),
+        Event::Binary(bytes) => (OpCode::Binary, bytes),
+        _ => return,
+    };
+    stats.messages_out += 1;
+    let header = FrameHeader::single(opcode, payload.len(), None);
+    out.append(pool, |buf| encode_frame(&header, payload, buf));
+}
+
+/// The `/ws` endpoint: data messages are hub requests.
+fn to_hub(event: Event<'_>, ctx: &mut FrameCtx<'_>) {
+    match event {
+        Event::Text(text) => ctx.hub.on_text(ctx.id, text, ctx.wall_now, ctx.outbox),
+        Event::Binary(_) => ctx.hub.on_binary(ctx.id, ctx.outbox),
+        _ => {}
+    }
+}

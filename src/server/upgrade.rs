@@ -1,0 +1,76 @@
+//! Acting on a complete request head: upgrade the connection, or answer and close.
+
+use std::time::Instant;
+
+use super::conn::{ConnId, OpenConn, Phase, conn_mut};
+use super::event_loop::Server;
+use super::request::{Answer, answer_request};
+use super::routes::Endpoint;
+use super::timers::TimerKind;
+use crate::protocol::Session;
+use crate::protocol::handshake::RequestHead;
+
+impl Server {
+    /// Answers a complete request head: upgrade, plain HTTP answer, or refusal.
+    pub(super) fn on_request(&mut self, id: ConnId, head: &RequestHead, now: Instant) {
+        match answer_request(self, head, now) {
+            Answer::Upgrade {
+                accept,
+                endpoint,
+                limits,
+                user,
+            } => {
+                self.upgrade(id, head, &accept, endpoint, limits, user, now);
+            }
+            Answer::Respond(response) => {
+                if response.status >= 400 {
+                    self.stats.rejected(response.status);
+                    let target = head.redacted_target();
+                    log::debug!("{id}: {} {target} -> {}", head.method, response.status);
+                }
+                self.respond(id, response);
+            }
+        }
+    }
+
+    /// Switches the connection to WebSocket: 101, session, heartbeat, hub registration.
+    #[allow(clippy::too_many_arguments)]
+    fn upgrade(
+        &mut self,
+        id: ConnId,
+        head: &RequestHead,
+        accept: &[u8],
+        endpoint: Endpoint,
+        limits: crate::protocol::Limits,
+        user: Option<String>,
+        now: Instant,
+    ) {
+        let Some(conn) = conn_mut(&mut self.conns, id) else {
+            return;
+        };
+        log::debug!(
+            "{id}: upgraded {} from {}",
+            head.redacted_target(),
+            conn.peer
+        );
+        conn.phase = Phase::Open(OpenConn {
+            session: Session::server(limits),
+            endpoint,
+        });
+        conn.out
+            .append(&mut self.pool, |out| out.extend_from_slice(accept));
+        conn.in_hub = endpoint == Endpoint::Hub;
+        self.stats.upgrades_total += 1;
+        self.dirty.push(id);
+        let first_beat = now + self.config.ping_interval.min(self.config.idle_timeout);
+        self.timers.arm(first_beat, id, TimerKind::Heartbeat);
+        if endpoint == Endpoint::Hub {
+            let user = user.unwrap_or_else(|| {
+                self.guests += 1;
+                format!("guest-{}", self.guests)
+            });
+            self.hub.connect(id, &user, self.wall_now, &mut self.outbox);
+            self.apply_outbox(now);
+        }
+    }
+}
