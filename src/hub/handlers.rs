@@ -79,9 +79,10 @@ impl Hub {
         let name: Rc<str> = self.rooms.name(room).unwrap_or_else(|| room.into());
         let joined = self.rooms.join(name.clone(), conn, &user);
         if !joined.already
-            && let Some(member) = self.members.get_mut(&conn) {
-                member.rooms.push(name);
-            }
+            && let Some(member) = self.members.get_mut(&conn)
+        {
+            member.rooms.push(name);
+        }
         let room_state = self.rooms.get(room).ok_or_else(gone)?;
         let members = room_state.user_count();
         let reply = Membership {

@@ -202,17 +202,18 @@ impl Hub {
     ) -> Option<usize> {
         let left = self.rooms.leave(room, conn, user)?;
         if left.user_left
-            && let Some(members) = self.rooms.get(room) {
-                let presence = messages::Presence {
-                    kind: "presence",
-                    room,
-                    user_id: user,
-                    action: "leave",
-                    members: left.members,
-                    timestamp,
-                };
-                out.send_all(members.conns(), &messages::encode(&presence));
-            }
+            && let Some(members) = self.rooms.get(room)
+        {
+            let presence = messages::Presence {
+                kind: "presence",
+                room,
+                user_id: user,
+                action: "leave",
+                members: left.members,
+                timestamp,
+            };
+            out.send_all(members.conns(), &messages::encode(&presence));
+        }
         Some(left.members)
     }
 }

@@ -9,6 +9,9 @@ use crate::protocol::Limits;
 use crate::protocol::handshake::{Rejection, RequestHead, validate_upgrade, write_accept};
 use crate::protocol::http::Response;
 
+/// The chat page: one HTML file with its CSS and JS inline, compiled into the binary.
+const CHAT_PAGE: &str = include_str!("../../web/chat.html");
+
 /// What to do with a request.
 #[derive(Debug)]
 pub(super) enum Answer {
@@ -38,6 +41,11 @@ pub(super) fn answer_request(server: &Server, head: &RequestHead, now: Instant) 
                 .to_json(now, server.admitted, server.hub.counts())
                 .into_bytes();
             Response::with_body(200, "application/json", body)
+        }),
+        Route::Page => plain_get(head, || {
+            let page = CHAT_PAGE.as_bytes().to_vec();
+            Response::with_body(200, "text/html; charset=utf-8", page)
+                .header("Cache-Control", "no-cache")
         }),
         Route::NotFound => Answer::Respond(Rejection::NotFound.response()),
     }

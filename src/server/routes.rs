@@ -18,6 +18,8 @@ pub(super) enum Route {
     Health,
     /// `GET /stats`: headline figures as JSON.
     Stats,
+    /// `GET /`: the chat page, embedded in the binary.
+    Page,
     /// Anything else: 404.
     NotFound,
 }
@@ -29,6 +31,7 @@ pub(super) fn route(path: &str) -> Route {
         "/ws" => Route::WebSocket(Endpoint::Hub),
         "/healthz" => Route::Health,
         "/stats" => Route::Stats,
+        "/" | "/index.html" => Route::Page,
         _ => Route::NotFound,
     }
 }
