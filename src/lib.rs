@@ -12,4 +12,5 @@
 pub mod hub;
 pub mod id;
 pub mod protocol;
+pub mod ratelimit;
 pub mod server;

@@ -1,7 +1,9 @@
 //! The hub's limits, each with a documented default.
 
+use crate::ratelimit::Rate;
+
 /// Limits on rooms, members and messages for the `/ws` endpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HubConfig {
     /// Rooms one connection may be in at once. Default: 32.
     pub max_rooms_per_connection: usize,
@@ -14,6 +16,15 @@ pub struct HubConfig {
     pub max_message_bytes: usize,
     /// At most this many user ids are listed in a `joined` reply. Default: 100.
     pub max_listed_users: usize,
+    /// Per-user message rate limit, over all of the user's connections: a burst of
+    /// `capacity`, then `refill_per_sec`. Over it a message is dropped and answered with
+    /// `rate_limited`. Default: 10, 1/s. `enabled = false` turns it off.
+    pub rate_limit: Rate,
+    /// Whether the message rate limit applies. Default: true.
+    pub rate_limit_enabled: bool,
+    /// Rate-limited messages in a row after which the sending connection is closed with
+    /// 1008 "rate limit exceeded". Default: 20.
+    pub abuse_strikes: u32,
 }
 
 impl Default for HubConfig {
@@ -24,6 +35,12 @@ impl Default for HubConfig {
             max_room_name_len: 64,
             max_message_bytes: 64 * 1024,
             max_listed_users: 100,
+            rate_limit: Rate {
+                capacity: 10.0,
+                refill_per_sec: 1.0,
+            },
+            rate_limit_enabled: true,
+            abuse_strikes: 20,
         }
     }
 }

@@ -4,20 +4,24 @@
 //! per request type. Every refusal becomes an `error` reply; none closes the connection.
 
 use std::rc::Rc;
-use std::time::SystemTime;
 
 use serde_json::value::RawValue;
 
 use super::error::{ErrorCode, HubError};
-use super::messages::{self, Ack, Membership, Presence};
+use super::messages::{self, Ack, ErrorReply, Membership, Presence};
 use super::request::{self, Request};
+use super::time::Now;
 use super::{Hub, Outbox, Publication, Target, time, valid_room_name};
 use crate::id::ConnId;
+use crate::protocol::CloseCode;
 
 impl Hub {
     /// Handles one text message from `conn`.
-    pub fn on_text(&mut self, conn: ConnId, text: &str, now: SystemTime, out: &mut Outbox) {
+    pub fn on_text(&mut self, conn: ConnId, text: &str, now: Now, out: &mut Outbox) {
         if !self.members.contains_key(&conn) {
+            return;
+        }
+        if !self.admit_message(conn, now, out) {
             return;
         }
         if text.len() > self.config.max_message_bytes {
@@ -52,6 +56,47 @@ impl Hub {
         }
     }
 
+    /// Applies the user's message rate limit; false means the message is dropped.
+    ///
+    /// A dropped message is answered with `rate_limited` and the time until the next token;
+    /// `abuse_strikes` drops in a row close the sending connection with 1008.
+    fn admit_message(&mut self, conn: ConnId, now: Now, out: &mut Outbox) -> bool {
+        if !self.config.rate_limit_enabled {
+            return true;
+        }
+        let rate = self.config.rate_limit;
+        let Some(member) = self.members.get(&conn) else {
+            return false;
+        };
+        let Some(entry) = self.users.get_mut(&member.user) else {
+            return false;
+        };
+        let wait = match entry.bucket.try_take(rate, now.mono) {
+            Ok(()) => {
+                entry.strikes = 0;
+                return true;
+            }
+            Err(wait) => wait,
+        };
+        entry.strikes += 1;
+        if entry.strikes >= self.config.abuse_strikes {
+            entry.strikes = 0;
+            out.close(conn, CloseCode::POLICY_VIOLATION, "rate limit exceeded");
+            return false;
+        }
+        let retry_after_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+        let message = format!("too many messages; retry in {retry_after_ms} ms");
+        let reply = ErrorReply {
+            kind: "error",
+            id: None,
+            code: ErrorCode::RateLimited.as_str(),
+            message: &message,
+            retry_after_ms: Some(retry_after_ms),
+        };
+        out.send(conn, messages::encode(&reply));
+        false
+    }
+
     /// Handles a binary message: the JSON endpoint takes text only.
     pub fn on_binary(&mut self, conn: ConnId, out: &mut Outbox) {
         let err = HubError::new(
@@ -66,7 +111,7 @@ impl Hub {
         conn: ConnId,
         room: &str,
         id: Option<&RawValue>,
-        now: SystemTime,
+        now: Now,
         out: &mut Outbox,
     ) -> Result<(), HubError> {
         self.check_room_name(room)?;
@@ -97,7 +142,7 @@ impl Hub {
         };
         out.send(conn, messages::encode(&reply));
         if joined.user_arrived {
-            let timestamp = time::rfc3339_millis(now);
+            let timestamp = time::rfc3339_millis(now.wall);
             let presence = Presence {
                 kind: "presence",
                 room,
@@ -149,7 +194,7 @@ impl Hub {
         conn: ConnId,
         room: &str,
         id: Option<&RawValue>,
-        now: SystemTime,
+        now: Now,
         out: &mut Outbox,
     ) -> Result<(), HubError> {
         let member = self.members.get_mut(&conn).ok_or_else(gone)?;
@@ -158,7 +203,7 @@ impl Hub {
         };
         member.rooms.swap_remove(index);
         let user = member.user.clone();
-        let timestamp = time::rfc3339_millis(now);
+        let timestamp = time::rfc3339_millis(now.wall);
         let members = self
             .leave_room(conn, &user, room, &timestamp, out)
             .unwrap_or(0);
@@ -182,7 +227,7 @@ impl Hub {
         room: Option<&str>,
         payload: &RawValue,
         id: Option<&RawValue>,
-        now: SystemTime,
+        now: Now,
         out: &mut Outbox,
     ) -> Result<(), HubError> {
         let sender = self.members.get(&conn).ok_or_else(gone)?.user.clone();
@@ -196,7 +241,7 @@ impl Hub {
             }
             None => Target::All,
         };
-        let timestamp = time::rfc3339_millis(now);
+        let timestamp = time::rfc3339_millis(now.wall);
         let publication = Publication {
             kind: "chat",
             target,
@@ -216,7 +261,7 @@ impl Hub {
         recipient: &str,
         payload: &RawValue,
         id: Option<&RawValue>,
-        now: SystemTime,
+        now: Now,
         out: &mut Outbox,
     ) -> Result<(), HubError> {
         let sender = self.members.get(&conn).ok_or_else(gone)?.user.clone();
@@ -227,7 +272,7 @@ impl Hub {
                 format!("user `{shown}` is not connected"),
             ));
         }
-        let timestamp = time::rfc3339_millis(now);
+        let timestamp = time::rfc3339_millis(now.wall);
         let target = Target::User(recipient);
         let publication = Publication {
             kind: "private",

@@ -20,15 +20,16 @@ pub mod time;
 
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::SystemTime;
 
 pub use config::{HubConfig, MAX_USER_ID_LEN, valid_room_name, valid_user_id};
 pub use error::{ErrorCode, HubError};
 pub use outbox::{CloseRequest, Outbox};
 use rooms::Rooms;
 use serde_json::value::RawValue;
+pub use time::Now;
 
 use crate::id::ConnId;
+use crate::ratelimit::TokenBucket;
 
 /// What the hub knows about one connection.
 #[derive(Debug)]
@@ -37,6 +38,17 @@ struct Member {
     user: Rc<str>,
     /// The rooms it is in (interned names shared with the room table).
     rooms: Vec<Rc<str>>,
+}
+
+/// What the hub knows about one user: their connections and their message budget.
+#[derive(Debug)]
+struct UserEntry {
+    /// The user's connections on `/ws`.
+    conns: Vec<ConnId>,
+    /// The per-user message rate limit.
+    bucket: TokenBucket,
+    /// Rate-limited messages in a row; at `abuse_strikes` the sender is closed with 1008.
+    strikes: u32,
 }
 
 /// Who a published message goes to.
@@ -83,7 +95,7 @@ pub struct HubCounts {
 pub struct Hub {
     config: HubConfig,
     members: HashMap<ConnId, Member>,
-    users: HashMap<Rc<str>, Vec<ConnId>>,
+    users: HashMap<Rc<str>, UserEntry>,
     rooms: Rooms,
 }
 
@@ -102,13 +114,19 @@ impl Hub {
     }
 
     /// Registers a new connection of `user` and greets it with `welcome`.
-    pub fn connect(&mut self, conn: ConnId, user: &str, now: SystemTime, out: &mut Outbox) {
+    pub fn connect(&mut self, conn: ConnId, user: &str, now: Now, out: &mut Outbox) {
         let user: Rc<str> = match self.users.get_key_value(user) {
             Some((interned, _)) => interned.clone(),
             None => user.into(),
         };
-        self.users.entry(user.clone()).or_default().push(conn);
-        let timestamp = time::rfc3339_millis(now);
+        let rate = self.config.rate_limit;
+        let entry = self.users.entry(user.clone()).or_insert_with(|| UserEntry {
+            conns: Vec::new(),
+            bucket: TokenBucket::full(rate, now.mono),
+            strikes: 0,
+        });
+        entry.conns.push(conn);
+        let timestamp = time::rfc3339_millis(now.wall);
         let welcome = messages::Welcome {
             kind: "welcome",
             user_id: &user,
@@ -126,17 +144,17 @@ impl Hub {
     }
 
     /// Forgets a connection: leaves its rooms (with presence to the others) and its user.
-    pub fn disconnect(&mut self, conn: ConnId, now: SystemTime, out: &mut Outbox) {
+    pub fn disconnect(&mut self, conn: ConnId, now: Now, out: &mut Outbox) {
         let Some(member) = self.members.remove(&conn) else {
             return;
         };
-        let timestamp = time::rfc3339_millis(now);
+        let timestamp = time::rfc3339_millis(now.wall);
         for room in &member.rooms {
             self.leave_room(conn, &member.user, room, &timestamp, out);
         }
-        if let Some(conns) = self.users.get_mut(&member.user) {
-            conns.retain(|c| *c != conn);
-            if conns.is_empty() {
+        if let Some(entry) = self.users.get_mut(&member.user) {
+            entry.conns.retain(|c| *c != conn);
+            if entry.conns.is_empty() {
                 self.users.remove(&member.user);
             }
         }
@@ -158,7 +176,7 @@ impl Hub {
 
     /// How many connections `user` has.
     pub fn connections_of(&self, user: &str) -> usize {
-        self.users.get(user).map_or(0, Vec::len)
+        self.users.get(user).map_or(0, |entry| entry.conns.len())
     }
 
     /// Delivers `publication` to its local recipients, encoded once; returns how many.
@@ -185,7 +203,7 @@ impl Hub {
                 None => 0,
             },
             Target::User(user) => match self.users.get(user) {
-                Some(conns) => out.send_all(conns.iter().copied(), &frame),
+                Some(entry) => out.send_all(entry.conns.iter().copied(), &frame),
                 None => 0,
             },
         }

@@ -1,15 +1,19 @@
 //! Hub tests without sockets: connections are ids, the clock is fixed, replies are decoded
 //! from the outbox.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
 use super::*;
 use crate::protocol::{Decoded, FrameHeader};
 
-fn now() -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(1_795_737_599_999)
+fn now() -> Now {
+    thread_local!(static START: Instant = Instant::now());
+    Now {
+        wall: UNIX_EPOCH + Duration::from_millis(1_795_737_599_999),
+        mono: START.with(|s| *s),
+    }
 }
 
 fn id(n: u32) -> ConnId {
@@ -24,8 +28,12 @@ struct Harness {
 
 impl Harness {
     fn new() -> Self {
+        let config = HubConfig {
+            rate_limit_enabled: false,
+            ..HubConfig::default()
+        };
         Self {
-            hub: Hub::new(HubConfig::default()),
+            hub: Hub::new(config),
             out: Outbox::default(),
         }
     }
@@ -211,6 +219,7 @@ fn limits_are_errors_not_disconnects() {
     h.hub = Hub::new(HubConfig {
         max_rooms_per_connection: 2,
         max_members_per_room: 1,
+        rate_limit_enabled: false,
         ..HubConfig::default()
     });
     h.connect(1, "a");
@@ -289,4 +298,53 @@ fn leave_acks_and_removes_empty_rooms() {
     assert_eq!(types(&got), [(1, "left")]);
     assert_eq!(got[0].1["members"], 0);
     assert_eq!(h.hub.counts().rooms, 0);
+}
+
+#[test]
+fn rate_limit_drops_with_retry_after_then_closes_abusers() {
+    let mut h = Harness::new();
+    h.hub = Hub::new(HubConfig {
+        rate_limit: crate::ratelimit::Rate {
+            capacity: 3.0,
+            refill_per_sec: 1.0,
+        },
+        abuse_strikes: 4,
+        ..HubConfig::default()
+    });
+    h.connect(1, "spammer");
+    h.connect(2, "spammer");
+    h.connect(3, "bystander");
+    let chat = json!({"type":"chat","payload":"x"});
+    for _ in 0..3 {
+        assert_eq!(
+            h.send(1, chat.clone()).len(),
+            3,
+            "within the burst: delivered to all"
+        );
+    }
+    // The bucket is per user: the same user's other connection is limited too.
+    let got = h.send(2, chat.clone());
+    assert_eq!(types(&got), [(2, "error")]);
+    assert_eq!(got[0].1["code"], "rate_limited");
+    assert_eq!(got[0].1["retry_after_ms"], 1000);
+    // Another user is unaffected.
+    assert_eq!(h.send(3, chat.clone()).len(), 3);
+    for _ in 0..2 {
+        assert_eq!(h.send(1, chat.clone())[0].1["code"], "rate_limited");
+    }
+    h.hub.on_text(id(1), &chat.to_string(), now(), &mut h.out);
+    assert_eq!(h.out.closes.len(), 1, "the fourth strike in a row closes");
+    assert_eq!(
+        h.out.closes[0].code,
+        crate::protocol::CloseCode::POLICY_VIOLATION
+    );
+    assert_eq!(h.out.closes[0].to, id(1));
+    // A second later one token is back.
+    h.out.closes.clear();
+    let later = Now {
+        mono: now().mono + Duration::from_millis(1001),
+        ..now()
+    };
+    h.hub.on_text(id(1), &chat.to_string(), later, &mut h.out);
+    assert_eq!(h.take().len(), 3);
 }

@@ -2,7 +2,26 @@
 //!
 //! The hub never reads the clock itself; the loop hands it `now`, so tests can pin time.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// The time of an event, as the loop read it once for the whole turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    /// Wall-clock time, for timestamps on messages.
+    pub wall: SystemTime,
+    /// Monotonic time, for rate limits and intervals.
+    pub mono: Instant,
+}
+
+impl Now {
+    /// Reads both clocks.
+    pub fn current() -> Self {
+        Self {
+            wall: SystemTime::now(),
+            mono: Instant::now(),
+        }
+    }
+}
 
 /// Formats `t` as `YYYY-MM-DDTHH:MM:SS.mmmZ`. Times before 1970 print as the epoch.
 pub fn rfc3339_millis(t: SystemTime) -> String {

@@ -24,7 +24,7 @@ use super::outbound::BufPool;
 use super::reading::READ_CHUNK;
 use super::stats::Stats;
 use super::timers::{TimerKind, Timers};
-use crate::hub::{Hub, Outbox};
+use crate::hub::{Hub, Now, Outbox};
 use crate::protocol::CloseCode;
 use crate::protocol::handshake::HeadParser;
 
@@ -103,7 +103,7 @@ pub struct Server {
     /// What the hub asked for during the current event; drained by `apply_outbox`.
     pub(super) outbox: Outbox,
     /// Wall-clock time of the current turn (for message timestamps).
-    pub(super) wall_now: SystemTime,
+    pub(super) wall_now: Now,
     /// Counter for assigned user ids (`guest-N`).
     pub(super) guests: u64,
 }
@@ -158,7 +158,7 @@ impl Server {
             stats: Stats::new(Instant::now()),
             hub: Hub::new(config_hub),
             outbox: Outbox::default(),
-            wall_now: SystemTime::now(),
+            wall_now: Now::current(),
             guests: 0,
             handle,
             drain_deadline: None,
@@ -192,7 +192,10 @@ impl Server {
                 Err(e) => return Err(e),
             }
             let now = Instant::now();
-            self.wall_now = SystemTime::now();
+            self.wall_now = Now {
+                wall: SystemTime::now(),
+                mono: now,
+            };
             for event in &events {
                 match event.token() {
                     LISTENER => self.accept_all(now),

@@ -1,6 +1,6 @@
 //! What an open connection's events turn into: echoes on `/echo`, hub requests on `/ws`.
 
-use std::time::SystemTime;
+use crate::hub::Now;
 
 use super::conn::{ConnId, OpenConn};
 use super::outbound::{BufPool, OutQueue};
@@ -17,7 +17,7 @@ pub(super) struct FrameCtx<'a> {
     pub(super) pool: &'a mut BufPool,
     pub(super) hub: &'a mut Hub,
     pub(super) outbox: &'a mut Outbox,
-    pub(super) wall_now: SystemTime,
+    pub(super) wall_now: Now,
 }
 
 /// Reads every complete event in `input` and acts on it; returns the bytes consumed.
