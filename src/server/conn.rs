@@ -37,6 +37,8 @@ pub(super) enum Phase {
     Lingering {
         /// The write side has been shut down.
         shut: bool,
+        /// The peer already closed its side: remove as soon as the output is out.
+        peer_done: bool,
     },
 }
 

@@ -182,10 +182,17 @@ impl Server {
         loop {
             let now = Instant::now();
             let timeout = if self.ready.is_empty() && self.dirty.is_empty() {
-                self.timers.poll_timeout(now)
+                let drain = self
+                    .drain_deadline
+                    .map(|d| d.saturating_duration_since(now));
+                match (self.timers.poll_timeout(now), drain) {
+                    (Some(t), Some(d)) => Some(t.min(d)),
+                    (t, d) => t.or(d),
+                }
             } else {
                 Some(Duration::ZERO)
             };
+
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

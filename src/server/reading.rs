@@ -38,7 +38,8 @@ impl Server {
             self.scratch[..carried].copy_from_slice(&conn.pending);
             let limit = (carried + READ_CHUNK).min(self.scratch.len());
             match conn.socket.read(&mut self.scratch[carried..limit]) {
-                Ok(0) => return self.on_eof(id),
+                Ok(0) => return self.on_eof(id, now),
+
                 Ok(n) => {
                     conn.last_seen = now;
                     self.stats.bytes_in += n as u64;
@@ -56,20 +57,34 @@ impl Server {
         self.ready.push_back(id);
     }
 
-    /// The peer closed its side.
-    fn on_eof(&mut self, id: ConnId) {
-        if let Some(conn) = self.get(id) {
-            let clean = match &conn.phase {
-                Phase::Open(open) => open.session.close_state() == CloseState::Closed,
-                Phase::Lingering { .. } => true,
-                Phase::Handshaking(_) => false,
-            };
-            if !clean {
-                // §7.1.5: the connection closed without a closing handshake: 1006.
-                self.stats.abnormal_closures += 1;
-            }
+    /// The peer closed its side (it may still read: RFC 9112 §9.6 allows a half-close).
+    ///
+    /// Whatever is queued for it (an HTTP answer, a close reply, echoes) is flushed first;
+    /// the connection is removed once the queue is empty.
+    fn on_eof(&mut self, id: ConnId, now: Instant) {
+        let close_timeout = self.config.close_timeout;
+        let Some(conn) = conn_mut(&mut self.conns, id) else {
+            return;
+        };
+        let clean = match &conn.phase {
+            Phase::Open(open) => open.session.close_state() == CloseState::Closed,
+            Phase::Lingering { .. } => true,
+            Phase::Handshaking(_) => false,
+        };
+        if !clean {
+            // §7.1.5: the connection closed without a closing handshake: 1006.
+            self.stats.abnormal_closures += 1;
         }
-        self.remove(id);
+        if conn.out.is_empty() {
+            return self.remove(id);
+        }
+        let shut = matches!(conn.phase, Phase::Lingering { shut: true, .. });
+        conn.phase = Phase::Lingering {
+            shut,
+            peer_done: true,
+        };
+        self.timers.arm(now + close_timeout, id, TimerKind::Close);
+        self.dirty.push(id);
     }
 
     /// Runs `scratch[..len]` through the connection's phase; saves what is left over.
@@ -140,7 +155,10 @@ impl Server {
             return;
         };
         conn.out.append(&mut self.pool, |out| response.encode(out));
-        conn.phase = Phase::Lingering { shut: false };
+        conn.phase = Phase::Lingering {
+            shut: false,
+            peer_done: false,
+        };
         conn.pending = Vec::new();
         let deadline = Instant::now() + self.config.close_timeout;
         self.timers.arm(deadline, id, TimerKind::Close);
@@ -160,7 +178,10 @@ impl Server {
             _ => false,
         };
         if finished {
-            conn.phase = Phase::Lingering { shut: false };
+            conn.phase = Phase::Lingering {
+                shut: false,
+                peer_done: false,
+            };
             self.timers.arm(now + close_timeout, id, TimerKind::Close);
         }
         if !conn.out.is_empty() || finished {

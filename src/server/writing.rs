@@ -73,10 +73,16 @@ impl Server {
             self.ready.push_back(id);
         }
         if flushed == Flushed::All
-            && let Phase::Lingering { shut } = &mut conn.phase
-            && !*shut
+            && let Phase::Lingering { shut, peer_done } = &mut conn.phase
         {
+            if *peer_done {
+                return self.remove(id);
+            }
+            if *shut {
+                return;
+            }
             *shut = true;
+
             if let Err(e) = conn.socket.shutdown(Shutdown::Write) {
                 if e.kind() != io::ErrorKind::NotConnected {
                     log::debug!("{id}: shutdown failed: {e}");
