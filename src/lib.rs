@@ -9,7 +9,12 @@
 //!
 //! Run it with `wsloop serve`; see README.md.
 
+pub mod auth;
+pub mod cli;
+
+pub mod config;
 pub mod hub;
+
 pub mod id;
 pub mod protocol;
 pub mod ratelimit;

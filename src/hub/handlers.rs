@@ -30,11 +30,11 @@ impl Hub {
                 ErrorCode::MessageTooLarge,
                 format!("message exceeds {limit} bytes"),
             );
-            return out.send(conn, messages::error(None, &err));
+            return self.reply_error(conn, None, &err, out);
         }
         let envelope = match request::decode(text) {
             Ok(envelope) => envelope,
-            Err(refused) => return out.send(conn, messages::error(refused.id, &refused.error)),
+            Err(refused) => return self.reply_error(conn, refused.id, &refused.error, out),
         };
         let id = envelope.id;
         let result = match envelope.request {
@@ -52,8 +52,14 @@ impl Hub {
             )),
         };
         if let Err(err) = result {
-            out.send(conn, messages::error(id, &err));
+            self.reply_error(conn, id, &err, out);
         }
+    }
+
+    /// Sends an `error` reply and counts it by code (for `/metrics`).
+    fn reply_error(&mut self, conn: ConnId, id: Option<&RawValue>, err: &HubError, out: &mut Outbox) {
+        *self.errors.entry(err.code.as_str()).or_default() += 1;
+        out.send(conn, messages::error(id, err));
     }
 
     /// Applies the user's message rate limit; false means the message is dropped.
@@ -93,6 +99,7 @@ impl Hub {
             message: &message,
             retry_after_ms: Some(retry_after_ms),
         };
+        *self.errors.entry(ErrorCode::RateLimited.as_str()).or_default() += 1;
         out.send(conn, messages::encode(&reply));
         false
     }
@@ -103,7 +110,8 @@ impl Hub {
             ErrorCode::BinaryNotSupported,
             "this endpoint takes JSON text frames only",
         );
-        out.send(conn, messages::error(None, &err));
+        self.reply_error(conn, None, &err, out);
+
     }
 
     fn join(

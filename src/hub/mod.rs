@@ -18,7 +18,7 @@ pub mod request;
 mod rooms;
 pub mod time;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 pub use config::{HubConfig, MAX_USER_ID_LEN, valid_room_name, valid_user_id};
@@ -97,6 +97,8 @@ pub struct Hub {
     members: HashMap<ConnId, Member>,
     users: HashMap<Rc<str>, UserEntry>,
     rooms: Rooms,
+    /// Error replies sent, by code.
+    errors: BTreeMap<&'static str, u64>,
 }
 
 impl Hub {
@@ -174,7 +176,13 @@ impl Hub {
         }
     }
 
+    /// Error replies sent so far, by code (`rate_limited` counts dropped messages).
+    pub fn error_counts(&self) -> &BTreeMap<&'static str, u64> {
+        &self.errors
+    }
+
     /// How many connections `user` has.
+
     pub fn connections_of(&self, user: &str) -> usize {
         self.users.get(user).map_or(0, |entry| entry.conns.len())
     }

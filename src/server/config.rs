@@ -3,7 +3,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::auth::{Authenticator, OriginPolicy};
 use crate::hub::HubConfig;
+use crate::ratelimit::Rate;
 use crate::protocol::Limits;
 use crate::protocol::handshake::HeadLimits;
 
@@ -40,6 +42,19 @@ pub struct ServerConfig {
     /// Unsent bytes allowed per `/ws` connection; a recipient over it is closed with 1008
     /// "slow consumer". Default: 1 MiB.
     pub max_outbound_bytes: usize,
+    /// Connections from one IP address; over it, 429. 0 = no limit. Default: 256.
+    pub max_connections_per_ip: usize,
+    /// Connections of one user on `/ws`; over it, 429. 0 = no limit. Default: 32.
+    pub max_connections_per_user: usize,
+    /// Handshakes per IP (token bucket); over it, 429. `None` = no limit. Default: 64, 16/s.
+    pub handshake_rate: Option<Rate>,
+    /// A handshake must average this many bytes per second after its first second, or it is
+    /// dropped (slowloris). 0 = no minimum. Default: 64.
+    pub min_handshake_bytes_per_sec: u64,
+    /// How handshakes are authenticated. Default: none.
+    pub auth: Authenticator,
+    /// Which origins may connect. Default: same origin, or no Origin header.
+    pub origin: OriginPolicy,
 }
 
 impl Default for ServerConfig {
@@ -61,6 +76,13 @@ impl Default for ServerConfig {
             ping_interval: Duration::from_secs(54),
             idle_timeout: Duration::from_secs(60),
             max_outbound_bytes: 1 << 20,
+            max_connections_per_ip: 256,
+            max_connections_per_user: 32,
+            handshake_rate: Some(Rate { capacity: 64.0, refill_per_sec: 16.0 }),
+            min_handshake_bytes_per_sec: 64,
+            auth: Authenticator::None,
+            origin: OriginPolicy::default(),
         }
+
     }
 }

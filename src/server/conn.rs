@@ -62,6 +62,8 @@ pub(super) struct Conn {
     pub writable_armed: bool,
     /// Reading stopped because the outbound queue is over the high-water mark.
     pub read_paused: bool,
+    /// When the connection was accepted.
+    pub(super) opened: Instant,
     /// The last time the peer sent anything.
     pub last_seen: Instant,
     /// Counts towards `max_connections` (false for connections only here to be refused).

@@ -17,9 +17,12 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+use super::admission::{PerIp, SWEEP_EVERY};
 use super::config::ServerConfig;
 use super::conn::{Conn, ConnId, Phase, conn_mut};
 use super::handle::{ServerHandle, StopRequest};
+use super::signals::{SIGNALS, SignalSource};
+
 use super::outbound::BufPool;
 use super::reading::READ_CHUNK;
 use super::stats::Stats;
@@ -106,6 +109,12 @@ pub struct Server {
     pub(super) wall_now: Now,
     /// Counter for assigned user ids (`guest-N`).
     pub(super) guests: u64,
+    /// Connections and handshake buckets per IP address.
+    pub(super) per_ip: PerIp,
+    /// When idle per-IP state is next swept.
+    next_sweep: Instant,
+    /// SIGTERM/SIGINT source, once [`Server::handle_signals`] was called.
+    pub(super) signals: Option<SignalSource>,
 }
 
 impl Server {
@@ -160,6 +169,9 @@ impl Server {
             outbox: Outbox::default(),
             wall_now: Now::current(),
             guests: 0,
+            per_ip: PerIp::default(),
+            next_sweep: Instant::now() + SWEEP_EVERY,
+            signals: None,
             handle,
             drain_deadline: None,
         }
@@ -207,6 +219,7 @@ impl Server {
                 match event.token() {
                     LISTENER => self.accept_all(now),
                     WAKER => {}
+                    SIGNALS => self.on_signals(),
                     Token(key) => self.on_conn_event(
                         key,
                         event.is_readable() || event.is_read_closed() || event.is_error(),
@@ -217,13 +230,19 @@ impl Server {
             }
             self.serve_ready(now);
             self.fire_timers(now);
+            if now >= self.next_sweep {
+                self.sweep_buckets(now);
+                self.next_sweep = now + SWEEP_EVERY;
+            }
             self.flush_dirty(now);
+            self.stats.loop_time.observe(now.elapsed());
             if self.check_stop(now) {
                 log::info!("shutdown complete");
                 return Ok(());
             }
         }
     }
+
 
     /// Accepts until `WouldBlock` (mio: readiness is edge-triggered).
     fn accept_all(&mut self, now: Instant) {
@@ -243,22 +262,17 @@ impl Server {
 
     /// Registers a new connection, or refuses it with 503 when the server is full.
     fn admit(&mut self, mut socket: mio::net::TcpStream, peer: SocketAddr, now: Instant) {
-        let admitted = self.admitted < self.config.max_connections;
-        if !admitted && self.conns.len() >= self.config.max_connections + REFUSAL_HEADROOM {
+        let admission = self.admission(peer.ip(), now);
+        if admission.is_err() && self.conns.len() >= self.config.max_connections + REFUSAL_HEADROOM {
             return; // Dropping the socket closes it; nothing else can be afforded.
         }
         let _ = socket.set_nodelay(true);
         let entry = self.conns.vacant_entry();
-        let Ok(index) = u32::try_from(entry.key()) else {
-            return;
-        };
+        let Ok(index) = u32::try_from(entry.key()) else { return };
         self.next_generation = self.next_generation.wrapping_add(1);
         let id = ConnId::new(index, self.next_generation);
-        if let Err(e) =
-            self.poll
-                .registry()
-                .register(&mut socket, Token(entry.key()), Interest::READABLE)
-        {
+        let token = Token(entry.key());
+        if let Err(e) = self.poll.registry().register(&mut socket, token, Interest::READABLE) {
             log::warn!("register failed for {peer}: {e}");
             return;
         }
@@ -271,20 +285,20 @@ impl Server {
             out: Default::default(),
             writable_armed: false,
             read_paused: false,
+            opened: now,
             last_seen: now,
-            admitted,
+            admitted: admission.is_ok(),
             in_hub: false,
         });
         self.stats.connections_total += 1;
-        if admitted {
-            self.admitted += 1;
-            self.timers.arm(
-                now + self.config.handshake_timeout,
-                id,
-                TimerKind::Handshake,
-            );
-        } else {
-            self.refuse_full(id, now);
+        match admission {
+            Ok(()) => {
+                self.admitted += 1;
+                self.count_ip(peer.ip());
+                self.timers.arm(now + self.config.handshake_timeout, id, TimerKind::Handshake);
+                self.arm_rate_check(id, now);
+            }
+            Err(refusal) => self.refuse(id, &refusal),
         }
         // The peer may have sent its request already; edge-triggered readiness will tell us,
         // but reading now saves a turn.
@@ -318,8 +332,13 @@ impl Server {
         while let Some((id, kind)) = self.timers.pop_due(now) {
             let Some(conn) = self.get(id) else { continue };
             match (kind, &conn.phase) {
-                (TimerKind::Handshake, Phase::Handshaking(_))
-                | (TimerKind::Close, Phase::Lingering { .. }) => {
+                (TimerKind::Handshake, Phase::Handshaking(_)) => {
+                    log::debug!("{id}: handshake timeout");
+                    self.stats.handshake_timeouts += 1;
+                    self.remove(id);
+                }
+                (TimerKind::Close, Phase::Lingering { .. }) => {
+
                     log::debug!("{id}: {kind:?} timeout");
                     self.remove(id);
                 }
@@ -328,6 +347,9 @@ impl Server {
                     self.remove(id);
                 }
                 (TimerKind::Heartbeat, Phase::Open(_)) => self.heartbeat(id, now),
+                (TimerKind::HandshakeRate, Phase::Handshaking(_)) => {
+                    self.check_handshake_rate(id, now);
+                }
                 _ => {}
             }
         }
@@ -348,6 +370,7 @@ impl Server {
         conn.out.clear(&mut self.pool);
         if conn.admitted {
             self.admitted -= 1;
+            self.uncount_ip(conn.peer.ip());
         }
         if conn.in_hub {
             self.hub.disconnect(id, self.wall_now, &mut self.outbox);

@@ -47,7 +47,7 @@ pub(super) fn read_frames(
             }
             Err(error) => {
                 log::debug!("{}: protocol error: {error}", ctx.id);
-                ctx.stats.protocol_errors += 1;
+                ctx.stats.protocol_error(error.reason());
                 ctx.stats.close_sent(error.close_code().0);
                 return input.len();
             }

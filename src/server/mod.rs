@@ -5,17 +5,22 @@
 //! connections keyed by generation-tagged [`ConnId`]s, their buffers and their timers. It
 //! moves bytes between sockets and [`crate::protocol`], and nothing else.
 
+mod admission;
 mod config;
 mod conn;
 mod delivery;
 mod event_loop;
 mod frames;
 mod handle;
+mod metrics;
+
 mod outbound;
 mod reading;
-mod refuse;
+
 mod request;
 mod routes;
+mod signals;
+
 mod stats;
 mod timers;
 mod upgrade;

@@ -3,8 +3,12 @@
 use std::time::Instant;
 
 use super::event_loop::Server;
+use super::metrics::snapshot;
+
 use super::routes::{Endpoint, Route, route};
+use crate::auth::Identity;
 use crate::hub::valid_user_id;
+
 use crate::protocol::Limits;
 use crate::protocol::handshake::{Rejection, RequestHead, validate_upgrade, write_accept};
 use crate::protocol::http::Response;
@@ -12,20 +16,26 @@ use crate::protocol::http::Response;
 /// The chat page: one HTML file with its CSS and JS inline, compiled into the binary.
 const CHAT_PAGE: &str = include_str!("../../web/chat.html");
 
+/// An accepted handshake: what the upgraded connection needs.
+#[derive(Debug)]
+pub(super) struct Accepted {
+    /// The encoded `101 Switching Protocols` response.
+    pub(super) accept: Vec<u8>,
+    /// The endpoint the connection is for.
+    pub(super) endpoint: Endpoint,
+    /// Size limits for its session.
+    pub(super) limits: Limits,
+    /// The user id: from the token, or `?user_id=` when auth is off; `None` to assign one.
+    pub(super) user: Option<String>,
+    /// The verified token's contents, when auth is on.
+    pub(super) identity: Option<Identity>,
+}
+
 /// What to do with a request.
 #[derive(Debug)]
 pub(super) enum Answer {
-    /// Switch protocols: send `accept` (the 101 response) and open a session.
-    Upgrade {
-        /// The encoded `101 Switching Protocols` response.
-        accept: Vec<u8>,
-        /// The endpoint the connection is for.
-        endpoint: Endpoint,
-        /// Size limits for its session.
-        limits: Limits,
-        /// The user id the client asked for (`?user_id=`), validated; `None` to assign one.
-        user: Option<String>,
-    },
+    /// Switch protocols: send the 101 and open a session.
+    Upgrade(Accepted),
     /// Send this HTTP response and close.
     Respond(Response),
 }
@@ -47,6 +57,20 @@ pub(super) fn answer_request(server: &Server, head: &RequestHead, now: Instant) 
             Response::with_body(200, "text/html; charset=utf-8", page)
                 .header("Cache-Control", "no-cache")
         }),
+        Route::Metrics => plain_get(head, || {
+            let draining = server.drain_deadline.is_some();
+            let hub_errors = server.hub.error_counts();
+            let snap = snapshot(&server.stats, server.admitted, server.hub.counts(), hub_errors, now, draining);
+            let body = snap.render().into_bytes();
+            Response::with_body(200, "application/openmetrics-text; version=1.0.0; charset=utf-8", body)
+        }),
+        Route::Ready => plain_get(head, || {
+            if server.drain_deadline.is_some() {
+                Response::text(503, "draining").header("Retry-After", "5")
+            } else {
+                Response::text(200, "ready")
+            }
+        }),
         Route::NotFound => Answer::Respond(Rejection::NotFound.response()),
     }
 }
@@ -61,24 +85,41 @@ fn upgrade(server: &Server, head: &RequestHead, endpoint: Endpoint) -> Answer {
         Ok(upgrade) => upgrade,
         Err(rejection) => return Answer::Respond(rejection.response()),
     };
-    let (limits, user) = match endpoint {
-        Endpoint::Echo => (server.config.limits, None),
-        Endpoint::Hub => match head.query_param("user_id") {
-            Some(user) if !valid_user_id(&user) => {
-                let reason = "user_id must be 1-64 printable ASCII characters without spaces";
-                return Answer::Respond(Response::text(400, reason));
+    if let Err(refused) = server.config.origin.check(head.header("origin"), head.header("host")) {
+        return Answer::Respond(Response::text(403, &refused.to_string()));
+    }
+    let identity = match server.config.auth.authenticate(head) {
+        Ok(identity) => identity,
+        Err(refused) => {
+            let response = Response::text(401, refused.reason()).header("WWW-Authenticate", "Bearer");
+            return Answer::Respond(response);
+        }
+    };
+    let user = match (&identity, head.query_param("user_id")) {
+        (Some(identity), _) => Some(identity.user_id.clone()),
+        (None, Some(user)) if !valid_user_id(&user) => {
+            let reason = "user_id must be 1-64 printable ASCII characters without spaces";
+            return Answer::Respond(Response::text(400, reason));
+        }
+        (None, user) => user,
+    };
+    let limits = match endpoint {
+        Endpoint::Echo => server.config.limits,
+        Endpoint::Hub => {
+            let max = server.config.max_connections_per_user;
+            if let Some(user) = &user
+                && max > 0
+                && server.hub.connections_of(user) >= max
+            {
+                let reason = format!("user already has {max} connections");
+                return Answer::Respond(Response::text(429, &reason).header("Retry-After", "5"));
             }
-            user => (server.config.hub_limits, user),
-        },
+            server.config.hub_limits
+        }
     };
     let mut accept = Vec::with_capacity(160);
     write_accept(&upgrade, &[], &mut accept);
-    Answer::Upgrade {
-        accept,
-        endpoint,
-        limits,
-        user,
-    }
+    Answer::Upgrade(Accepted { accept, endpoint, limits, user, identity })
 }
 
 /// A plain endpoint that answers GET (and HEAD-less clients) only.

@@ -18,6 +18,10 @@ pub(super) enum Route {
     Health,
     /// `GET /stats`: headline figures as JSON.
     Stats,
+    /// `GET /metrics`: Prometheus text exposition.
+    Metrics,
+    /// `GET /readyz`: 200 while accepting WebSockets, 503 while draining.
+    Ready,
     /// `GET /`: the chat page, embedded in the binary.
     Page,
     /// Anything else: 404.
@@ -31,6 +35,9 @@ pub(super) fn route(path: &str) -> Route {
         "/ws" => Route::WebSocket(Endpoint::Hub),
         "/healthz" => Route::Health,
         "/stats" => Route::Stats,
+        "/metrics" => Route::Metrics,
+        "/readyz" => Route::Ready,
+
         "/" | "/index.html" => Route::Page,
         _ => Route::NotFound,
     }

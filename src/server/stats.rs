@@ -1,43 +1,72 @@
-//! Counters the loop keeps about itself, rendered by `/stats`.
+//! Counters the loop keeps about itself, read by `/stats` and `/metrics`.
 //!
-//! Plain integers owned by the loop: no atomics, no locks.
+//! Plain integers owned by the loop: no atomics, no locks. A scrape takes a snapshot.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::hub::HubCounts;
 
+/// Upper bounds (seconds) of the event-loop iteration time histogram.
+pub(super) const LOOP_BUCKETS: [f64; 10] =
+    [0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5];
+
+/// A fixed-bucket histogram of loop iteration times.
+#[derive(Debug, Clone, Default)]
+pub(super) struct LoopHistogram {
+    /// Observations per bucket of [`LOOP_BUCKETS`], plus one for larger values.
+    pub(super) counts: [u64; LOOP_BUCKETS.len() + 1],
+    /// Sum of all observations, seconds.
+    pub(super) sum: f64,
+}
+
+impl LoopHistogram {
+    /// Records one iteration.
+    pub(super) fn observe(&mut self, took: Duration) {
+        let secs = took.as_secs_f64();
+        let bucket = LOOP_BUCKETS.iter().position(|b| secs <= *b).unwrap_or(LOOP_BUCKETS.len());
+        self.counts[bucket] += 1;
+        self.sum += secs;
+    }
+}
+
 /// Running totals since the server started.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct Stats {
     /// When the server started.
-    pub started: Instant,
+    pub(super) started: Instant,
     /// Connections accepted.
-    pub connections_total: u64,
+    pub(super) connections_total: u64,
     /// Handshakes completed (101 sent).
-    pub upgrades_total: u64,
+    pub(super) upgrades_total: u64,
     /// Requests refused before the upgrade, by HTTP status.
-    pub rejected: BTreeMap<u16, u64>,
+    pub(super) rejected: BTreeMap<u16, u64>,
     /// Data messages received.
-    pub messages_in: u64,
-    /// Data messages sent (each recipient counts once).
-    pub messages_out: u64,
+    pub(super) messages_in: u64,
+    /// Frames queued for sending (each recipient counts once).
+    pub(super) messages_out: u64,
     /// Bytes read from sockets.
-    pub bytes_in: u64,
+    pub(super) bytes_in: u64,
     /// Bytes written to sockets.
-    pub bytes_out: u64,
+    pub(super) bytes_out: u64,
     /// Close frames sent, by code.
-    pub close_sent: BTreeMap<u16, u64>,
+    pub(super) close_sent: BTreeMap<u16, u64>,
     /// Close frames received, by code (1005 for an empty body).
-    pub close_received: BTreeMap<u16, u64>,
-    /// Protocol errors that failed a connection.
-    pub protocol_errors: u64,
+    pub(super) close_received: BTreeMap<u16, u64>,
+    /// Protocol errors that failed a connection, by reason.
+    pub(super) protocol_errors: BTreeMap<&'static str, u64>,
     /// Connections closed without a closing handshake (EOF or reset mid-stream).
-    pub abnormal_closures: u64,
+    pub(super) abnormal_closures: u64,
     /// Connections closed because their outbound queue passed the cap.
-    pub slow_consumer_closes: u64,
+    pub(super) slow_consumer_closes: u64,
+    /// Handshakes dropped for sending below the minimum byte rate (slowloris).
+    pub(super) slow_handshakes: u64,
+    /// Handshakes dropped at the handshake timeout.
+    pub(super) handshake_timeouts: u64,
+    /// Event-loop iteration times.
+    pub(super) loop_time: LoopHistogram,
 }
 
 impl Stats {
@@ -54,9 +83,12 @@ impl Stats {
             bytes_out: 0,
             close_sent: BTreeMap::new(),
             close_received: BTreeMap::new(),
-            protocol_errors: 0,
+            protocol_errors: BTreeMap::new(),
             abnormal_closures: 0,
             slow_consumer_closes: 0,
+            slow_handshakes: 0,
+            handshake_timeouts: 0,
+            loop_time: LoopHistogram::default(),
         }
     }
 
@@ -75,26 +107,36 @@ impl Stats {
         *self.close_received.entry(code).or_default() += 1;
     }
 
+    /// Counts a protocol error by its reason.
+    pub(super) fn protocol_error(&mut self, reason: &'static str) {
+        *self.protocol_errors.entry(reason).or_default() += 1;
+    }
+
+    /// Seconds since start.
+    pub(super) fn uptime(&self, now: Instant) -> f64 {
+        now.saturating_duration_since(self.started).as_secs_f64()
+    }
+
     /// The `/stats` JSON document.
     pub(super) fn to_json(&self, now: Instant, active: usize, hub: HubCounts) -> String {
         let view = StatsView {
+            active_connections: active,
             hub_connections: hub.connections,
             users: hub.users,
             rooms: hub.rooms,
-            active_connections: active,
             total_connections: self.connections_total,
             upgrades: self.upgrades_total,
             messages_received: self.messages_in,
             messages_sent: self.messages_out,
             bytes_received: self.bytes_in,
             bytes_sent: self.bytes_out,
-            errors: self.protocol_errors,
+            errors: self.protocol_errors.values().sum(),
             abnormal_closures: self.abnormal_closures,
             slow_consumer_closes: self.slow_consumer_closes,
             rejected: &self.rejected,
             close_sent: &self.close_sent,
             close_received: &self.close_received,
-            uptime_seconds: now.saturating_duration_since(self.started).as_secs_f64(),
+            uptime_seconds: self.uptime(now),
         };
         serde_json::to_string(&view).unwrap_or_else(|_| "{}".to_owned())
     }
@@ -119,4 +161,21 @@ struct StatsView<'a> {
     close_sent: &'a BTreeMap<u16, u64>,
     close_received: &'a BTreeMap<u16, u64>,
     uptime_seconds: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets() {
+        let mut h = LoopHistogram::default();
+        h.observe(Duration::from_micros(5));
+        h.observe(Duration::from_micros(700));
+        h.observe(Duration::from_secs(2));
+        assert_eq!(h.counts[0], 1);
+        assert_eq!(h.counts[4], 1);
+        assert_eq!(h.counts[LOOP_BUCKETS.len()], 1);
+        assert!((h.sum - 2.000705).abs() < 1e-9);
+    }
 }

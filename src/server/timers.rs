@@ -21,6 +21,9 @@ pub(super) enum TimerKind {
     Close,
     /// Time to check the connection for idleness and send a heartbeat ping.
     Heartbeat,
+    /// Time to check that a handshake in progress is not sending too slowly.
+    HandshakeRate,
+
 }
 
 /// A min-heap of (deadline, connection, kind).

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use super::conn::{ConnId, OpenConn, Phase, conn_mut};
 use super::event_loop::Server;
-use super::request::{Answer, answer_request};
+use super::request::{Accepted, Answer, answer_request};
 use super::routes::Endpoint;
 use super::timers::TimerKind;
 use crate::protocol::Session;
@@ -14,14 +14,7 @@ impl Server {
     /// Answers a complete request head: upgrade, plain HTTP answer, or refusal.
     pub(super) fn on_request(&mut self, id: ConnId, head: &RequestHead, now: Instant) {
         match answer_request(self, head, now) {
-            Answer::Upgrade {
-                accept,
-                endpoint,
-                limits,
-                user,
-            } => {
-                self.upgrade(id, head, &accept, endpoint, limits, user, now);
-            }
+            Answer::Upgrade(accepted) => self.upgrade(id, head, accepted, now),
             Answer::Respond(response) => {
                 if response.status >= 400 {
                     self.stats.rejected(response.status);
@@ -34,17 +27,8 @@ impl Server {
     }
 
     /// Switches the connection to WebSocket: 101, session, heartbeat, hub registration.
-    #[allow(clippy::too_many_arguments)]
-    fn upgrade(
-        &mut self,
-        id: ConnId,
-        head: &RequestHead,
-        accept: &[u8],
-        endpoint: Endpoint,
-        limits: crate::protocol::Limits,
-        user: Option<String>,
-        now: Instant,
-    ) {
+    fn upgrade(&mut self, id: ConnId, head: &RequestHead, accepted: Accepted, now: Instant) {
+        let Accepted { accept, endpoint, limits, user, identity } = accepted;
         let Some(conn) = conn_mut(&mut self.conns, id) else {
             return;
         };
@@ -58,7 +42,7 @@ impl Server {
             endpoint,
         });
         conn.out
-            .append(&mut self.pool, |out| out.extend_from_slice(accept));
+            .append(&mut self.pool, |out| out.extend_from_slice(&accept));
         conn.in_hub = endpoint == Endpoint::Hub;
         self.stats.upgrades_total += 1;
         self.dirty.push(id);
@@ -69,6 +53,8 @@ impl Server {
                 self.guests += 1;
                 format!("guest-{}", self.guests)
             });
+            let expires_at = identity.as_ref().and_then(|i| i.expires_at);
+            log::debug!("{id}: user {user} (token expires at {expires_at:?})");
             self.hub.connect(id, &user, self.wall_now, &mut self.outbox);
             self.apply_outbox(now);
         }

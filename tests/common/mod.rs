@@ -110,11 +110,17 @@ impl TestServer {
     }
 
     /// A server whose default configuration `configure` adjusts.
+    ///
+    /// Every test connects from 127.0.0.1, many times a second, so the per-IP limits
+    /// (handshake rate, connections per IP) are off unless a test turns them on.
     pub(crate) fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> Self {
         let mut config = ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            handshake_rate: None,
+            max_connections_per_ip: 0,
             ..ServerConfig::default()
         };
+
         configure(&mut config);
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         let spawned = Server::spawn(config).expect("server starts on port 0");

@@ -1,0 +1,119 @@
+//! Who may connect: JWT authentication and origin checks, both before the upgrade.
+//!
+//! A refused handshake never becomes a WebSocket: a missing or bad token gets `401` with a
+//! short plain-text reason, a disallowed origin `403`. Tokens are read from `?token=` or
+//! `Authorization: Bearer`, and never logged (query strings are redacted in logs).
+
+pub mod jwt;
+pub mod origin;
+
+use std::fmt;
+
+use crate::protocol::handshake::RequestHead;
+pub use jwt::{JwtSettings, JwtVerifier, KeySource, MintRequest, mint};
+pub use origin::{OriginError, OriginPolicy};
+
+/// Who a verified client is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The user id.
+    pub user_id: String,
+    /// When the token expires (Unix seconds), if it says.
+    pub expires_at: Option<u64>,
+    /// Rooms or room patterns the token grants (`rooms` claim).
+    pub rooms: Vec<String>,
+}
+
+/// Why authentication failed; each is answered with 401 and [`AuthError::reason`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// No token in `?token=` or `Authorization: Bearer`.
+    MissingToken,
+    /// Not a well-formed JWT (or claims of the wrong type).
+    Malformed,
+    /// The signature does not verify with the configured key.
+    BadSignature,
+    /// The token's algorithm is not the configured one (including `none`).
+    WrongAlgorithm,
+    /// `exp` is in the past (beyond the leeway).
+    Expired,
+    /// `nbf` is in the future (beyond the leeway).
+    NotYetValid,
+    /// `aud` does not match.
+    WrongAudience,
+    /// `iss` does not match.
+    WrongIssuer,
+    /// The token has no `exp`.
+    MissingExpiry,
+    /// Neither the user claim nor `sub` holds a usable user id.
+    MissingUserId,
+}
+
+impl AuthError {
+    /// The plain-text reason sent with the 401.
+    pub const fn reason(self) -> &'static str {
+        match self {
+            Self::MissingToken => "missing token",
+            Self::Malformed => "malformed token",
+            Self::BadSignature => "invalid token signature",
+            Self::WrongAlgorithm => "token algorithm not accepted",
+            Self::Expired => "token expired",
+            Self::NotYetValid => "token not yet valid",
+            Self::WrongAudience => "token audience not accepted",
+            Self::WrongIssuer => "token issuer not accepted",
+            Self::MissingExpiry => "token has no expiry",
+            Self::MissingUserId => "token has no user id",
+        }
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.reason())
+    }
+}
+
+impl std::error::Error for AuthError {}
+
+/// How handshakes are authenticated.
+#[derive(Debug, Clone, Default)]
+pub enum Authenticator {
+    /// No authentication: the user id comes from `?user_id=` or is assigned.
+    #[default]
+    None,
+    /// A valid JWT is required.
+    Jwt(Box<JwtVerifier>),
+}
+
+impl Authenticator {
+    /// Authenticates a request head. `Ok(None)` means authentication is off.
+    pub fn authenticate(&self, head: &RequestHead) -> Result<Option<Identity>, AuthError> {
+        match self {
+            Self::None => Ok(None),
+            Self::Jwt(verifier) => {
+                let token = token_of(head).ok_or(AuthError::MissingToken)?;
+                verifier.verify(&token).map(Some)
+            }
+        }
+    }
+
+    /// Whether tokens are required.
+    pub fn is_on(&self) -> bool {
+        matches!(self, Self::Jwt(_))
+    }
+}
+
+/// The token from `Authorization: Bearer …` or `?token=…`.
+pub fn token_of(head: &RequestHead) -> Option<String> {
+    if let Some(value) = head.header("authorization") {
+        let (scheme, token) = value.split_once(' ')?;
+        if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() {
+            return Some(token.trim().to_owned());
+        }
+    }
+    head.query_param("token").filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests;

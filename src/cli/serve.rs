@@ -1,0 +1,152 @@
+//! `wsloop serve`: load the configuration (file, environment, flags) and run the loop.
+
+use std::path::PathBuf;
+
+use crate::config::{self, AuthMode, Config, Override};
+use crate::server::Server;
+
+/// Flags of `wsloop serve`. Each one overrides the config key named in its help.
+#[derive(Debug, Default, clap::Args)]
+pub(super) struct ServeArgs {
+    /// TOML configuration file (see wsloop.example.toml).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Print the effective configuration (secrets hidden) and exit.
+    #[arg(long)]
+    print_config: bool,
+    /// server.listen: address to listen on [default: 127.0.0.1:8080].
+    #[arg(long)]
+    listen: Option<String>,
+    /// server.max_connections [default: 10000].
+    #[arg(long)]
+    max_connections: Option<String>,
+    /// server.max_connections_per_ip (0: no limit) [default: 256].
+    #[arg(long)]
+    max_connections_per_ip: Option<String>,
+    /// server.max_connections_per_user (0: no limit) [default: 32].
+    #[arg(long)]
+    max_connections_per_user: Option<String>,
+    /// server.handshake_rate_per_sec: handshakes per second per IP (0: no limit) [default: 16].
+    #[arg(long)]
+    handshake_rate: Option<String>,
+    /// server.handshake_timeout, e.g. 10s.
+    #[arg(long)]
+    handshake_timeout: Option<String>,
+    /// server.close_timeout, e.g. 5s.
+    #[arg(long)]
+    close_timeout: Option<String>,
+    /// server.drain_timeout, e.g. 10s.
+    #[arg(long)]
+    drain_timeout: Option<String>,
+    /// server.max_header_bytes [default: 8192].
+    #[arg(long)]
+    max_header_bytes: Option<String>,
+    /// server.max_headers [default: 32].
+    #[arg(long)]
+    max_headers: Option<String>,
+    /// echo.max_frame in bytes [default: 16 MiB].
+    #[arg(long)]
+    max_frame: Option<String>,
+    /// echo.max_message in bytes [default: 16 MiB].
+    #[arg(long)]
+    max_message: Option<String>,
+    /// hub.max_outbound_bytes: unsent bytes before "slow consumer" [default: 1 MiB].
+    #[arg(long)]
+    max_outbound_bytes: Option<String>,
+    /// hub.ping_interval, e.g. 54s.
+    #[arg(long)]
+    ping_interval: Option<String>,
+    /// hub.idle_timeout, e.g. 60s.
+    #[arg(long)]
+    idle_timeout: Option<String>,
+    /// rate_limit.enabled: on or off [default: on].
+    #[arg(long)]
+    rate_limit: Option<String>,
+    /// auth.mode: none or jwt [default: none].
+    #[arg(long)]
+    auth: Option<String>,
+    /// auth.secret: the HS256 shared secret.
+    #[arg(long)]
+    jwt_secret: Option<String>,
+    /// auth.public_key_file: PEM public key for RS256/ES256/EdDSA.
+    #[arg(long)]
+    jwt_public_key: Option<String>,
+    /// auth.alg: HS256, RS256, ES256 or EdDSA [default: HS256].
+    #[arg(long)]
+    jwt_alg: Option<String>,
+    /// origin.allowed: an allowed origin, e.g. https://*.example.com (repeatable).
+    #[arg(long)]
+    allowed_origin: Vec<String>,
+    /// log.level: error, warn, info, debug or trace [default: info].
+    #[arg(long)]
+    log_level: Option<String>,
+}
+
+impl ServeArgs {
+    /// The flags given, as configuration overrides.
+    fn overrides(&self) -> Vec<Override> {
+        let single = [
+            ("server.listen", "--listen", &self.listen),
+            ("server.max_connections", "--max-connections", &self.max_connections),
+            ("server.max_connections_per_ip", "--max-connections-per-ip", &self.max_connections_per_ip),
+            ("server.max_connections_per_user", "--max-connections-per-user", &self.max_connections_per_user),
+            ("server.handshake_rate_per_sec", "--handshake-rate", &self.handshake_rate),
+            ("server.handshake_timeout", "--handshake-timeout", &self.handshake_timeout),
+            ("server.close_timeout", "--close-timeout", &self.close_timeout),
+            ("server.drain_timeout", "--drain-timeout", &self.drain_timeout),
+            ("server.max_header_bytes", "--max-header-bytes", &self.max_header_bytes),
+            ("server.max_headers", "--max-headers", &self.max_headers),
+            ("echo.max_frame", "--max-frame", &self.max_frame),
+            ("echo.max_message", "--max-message", &self.max_message),
+            ("hub.max_outbound_bytes", "--max-outbound-bytes", &self.max_outbound_bytes),
+            ("hub.ping_interval", "--ping-interval", &self.ping_interval),
+            ("hub.idle_timeout", "--idle-timeout", &self.idle_timeout),
+            ("rate_limit.enabled", "--rate-limit", &self.rate_limit),
+            ("auth.mode", "--auth", &self.auth),
+            ("auth.secret", "--jwt-secret", &self.jwt_secret),
+            ("auth.public_key_file", "--jwt-public-key", &self.jwt_public_key),
+            ("auth.alg", "--jwt-alg", &self.jwt_alg),
+            ("log.level", "--log-level", &self.log_level),
+        ];
+        let mut overrides: Vec<Override> = single
+            .into_iter()
+            .filter_map(|(key, flag, value)| value.as_ref().map(|v| Override::new(key, v.clone(), flag)))
+            .collect();
+        if !self.allowed_origin.is_empty() {
+            overrides.push(Override {
+                key: "origin.allowed".into(),
+                values: self.allowed_origin.clone(),
+                source: "--allowed-origin".into(),
+            });
+        }
+        overrides
+    }
+}
+
+/// Loads the configuration from the file, `WSLOOP_*` variables and `args`.
+fn effective_config(args: &ServeArgs) -> Result<Config, String> {
+    let env = std::env::vars().filter(|(k, _)| k.starts_with(config::ENV_PREFIX));
+    config::load(args.config.as_deref(), env, args.overrides()).map_err(|e| e.to_string())
+}
+
+fn init_logging(level: &str) {
+    let env = env_logger::Env::default().default_filter_or(level);
+    let _ = env_logger::Builder::from_env(env).format_timestamp_millis().try_init();
+}
+
+/// Runs `wsloop serve`.
+pub(super) fn run(args: ServeArgs) -> Result<(), String> {
+    let config = effective_config(&args)?;
+    if args.print_config {
+        print!("{}", config::redacted(&config));
+        return Ok(());
+    }
+    init_logging(&config.log.level);
+    let server_config = config::to_server_config(&config).map_err(|e| e.to_string())?;
+    if config.auth.mode == AuthMode::None {
+        log::warn!("auth.mode = \"none\": anyone can connect as any user; use only for development");
+    }
+    let mut server = Server::bind(server_config).map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
+    server.handle_signals().map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    server.run().map_err(|e| format!("event loop failed: {e}"))
+}

@@ -1,0 +1,16 @@
+//! Configuration: a TOML file, overridden by `WSLOOP_*` environment variables, overridden
+//! by command-line flags; checked against the schema so a typo stops startup with a message
+//! naming the key. `wsloop serve --print-config` shows the effective result.
+
+mod build;
+mod duration;
+mod layers;
+mod schema;
+
+pub use build::{redacted, to_server_config};
+pub use duration::{HumanDuration, parse_duration};
+pub use layers::{ConfigError, ENV_PREFIX, Override, load};
+pub use schema::{
+    AuthMode, AuthSection, Config, EchoSection, HubSection, LogSection, OriginSection,
+    RateLimitSection, ServerSection,
+};

@@ -1,0 +1,236 @@
+//! The configuration file's schema: every key, its type and its default.
+//!
+//! `wsloop.example.toml` documents the same keys for humans; a test checks that it parses
+//! to exactly these defaults, so the two cannot drift apart.
+
+use serde::{Deserialize, Serialize};
+
+use super::duration::HumanDuration;
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Listening, connection limits and timeouts.
+    pub server: ServerSection,
+    /// The `/echo` endpoint.
+    pub echo: EchoSection,
+    /// The `/ws` hub.
+    pub hub: HubSection,
+    /// The per-user message rate limit on `/ws`.
+    pub rate_limit: RateLimitSection,
+    /// Authentication before the upgrade.
+    pub auth: AuthSection,
+    /// Which browser origins may connect.
+    pub origin: OriginSection,
+    /// Logging.
+    pub log: LogSection,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSection {
+    /// Address to listen on.
+    pub listen: String,
+    /// Connections served at once; over it new ones get 503 with `Retry-After`.
+    pub max_connections: usize,
+    /// Connections from one IP address; over it, 429. 0 = no limit.
+    pub max_connections_per_ip: usize,
+    /// Connections of one user on `/ws`; over it, 429. 0 = no limit.
+    pub max_connections_per_user: usize,
+    /// Handshakes per IP: burst size (token bucket). Over it, 429.
+    pub handshake_rate_capacity: f64,
+    /// Handshakes per IP: sustained rate per second. 0 turns the handshake rate limit off.
+    pub handshake_rate_per_sec: f64,
+    /// A handshake not complete after this long is dropped (slowloris).
+    pub handshake_timeout: HumanDuration,
+    /// A handshake must average at least this many bytes per second after its first second,
+    /// or it is dropped. 0 = no minimum.
+    pub min_handshake_bytes_per_sec: u64,
+    /// Largest request head in bytes; over it, 431.
+    pub max_header_bytes: usize,
+    /// Most request header fields; over it, 431.
+    pub max_headers: usize,
+    /// How long to wait for the peer's close reply before closing TCP.
+    pub close_timeout: HumanDuration,
+    /// How long graceful shutdown waits for close replies before exiting.
+    pub drain_timeout: HumanDuration,
+    /// Subprotocols offered to clients (`Sec-WebSocket-Protocol`).
+    pub subprotocols: Vec<String>,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            max_connections: 10_000,
+            max_connections_per_ip: 256,
+            max_connections_per_user: 32,
+            handshake_rate_capacity: 64.0,
+            handshake_rate_per_sec: 16.0,
+            handshake_timeout: HumanDuration::secs(10),
+            min_handshake_bytes_per_sec: 64,
+            max_header_bytes: 8192,
+            max_headers: 32,
+            close_timeout: HumanDuration::secs(5),
+            drain_timeout: HumanDuration::secs(10),
+            subprotocols: Vec::new(),
+        }
+    }
+}
+
+/// `[echo]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EchoSection {
+    /// Largest frame payload in bytes; over it, close 1009.
+    pub max_frame: u64,
+    /// Largest message in bytes; over it, close 1009.
+    pub max_message: usize,
+}
+
+impl Default for EchoSection {
+    fn default() -> Self {
+        Self { max_frame: 16 << 20, max_message: 16 << 20 }
+    }
+}
+
+/// `[hub]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HubSection {
+    /// Largest frame payload in bytes; over it, close 1009.
+    pub max_frame: u64,
+    /// Largest WebSocket message in bytes; over it, close 1009.
+    pub max_message: usize,
+    /// Largest request the hub handles; over it, a `message_too_large` error (stays open).
+    pub max_request_bytes: usize,
+    /// Rooms one connection may be in.
+    pub max_rooms_per_connection: usize,
+    /// Connections one room may hold.
+    pub max_members_per_room: usize,
+    /// Longest room name in bytes.
+    pub max_room_name_len: usize,
+    /// Unsent bytes allowed per connection; over it, close 1008 "slow consumer".
+    pub max_outbound_bytes: usize,
+    /// How often the server pings each connection.
+    pub ping_interval: HumanDuration,
+    /// Close (1001 "idle timeout") a connection silent this long, pongs included.
+    pub idle_timeout: HumanDuration,
+}
+
+impl Default for HubSection {
+    fn default() -> Self {
+        Self {
+            max_frame: 1 << 20,
+            max_message: 1 << 20,
+            max_request_bytes: 64 * 1024,
+            max_rooms_per_connection: 32,
+            max_members_per_room: 100_000,
+            max_room_name_len: 64,
+            max_outbound_bytes: 1 << 20,
+            ping_interval: HumanDuration::secs(54),
+            idle_timeout: HumanDuration::secs(60),
+        }
+    }
+}
+
+/// `[rate_limit]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitSection {
+    /// Whether client messages on `/ws` are rate limited.
+    pub enabled: bool,
+    /// Burst: messages a user may send at once.
+    pub capacity: f64,
+    /// Sustained messages per second per user.
+    pub refill_per_sec: f64,
+    /// Rate-limited messages in a row before the connection is closed with 1008.
+    pub abuse_strikes: u32,
+}
+
+impl Default for RateLimitSection {
+    fn default() -> Self {
+        Self { enabled: true, capacity: 10.0, refill_per_sec: 1.0, abuse_strikes: 20 }
+    }
+}
+
+/// How clients authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Anyone may connect; the user id comes from `?user_id=` or is assigned. Development only.
+    #[default]
+    None,
+    /// A JWT is required (`?token=` or `Authorization: Bearer`).
+    Jwt,
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSection {
+    /// `none` or `jwt`.
+    pub mode: AuthMode,
+    /// The one accepted algorithm: HS256, RS256, ES256 or EdDSA.
+    pub alg: String,
+    /// The HS256 shared secret.
+    pub secret: String,
+    /// PEM file with the public key for RS256, ES256 or EdDSA.
+    pub public_key_file: String,
+    /// Clock skew allowed on `exp` and `nbf`.
+    pub leeway: HumanDuration,
+    /// Required `iss`, when set.
+    pub issuer: String,
+    /// Required `aud`, when set.
+    pub audience: String,
+    /// The claim holding the user id (string or number); `sub` is the fallback.
+    pub user_claim: String,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        Self {
+            mode: AuthMode::None,
+            alg: "HS256".into(),
+            secret: String::new(),
+            public_key_file: String::new(),
+            leeway: HumanDuration::secs(5),
+            issuer: String::new(),
+            audience: String::new(),
+            user_claim: "user_id".into(),
+        }
+    }
+}
+
+/// `[origin]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OriginSection {
+    /// Allowed origins: exact (`https://app.example.com`) or wildcard hosts
+    /// (`https://*.example.com`). Empty: same origin only (Origin's host must equal Host).
+    pub allowed: Vec<String>,
+    /// Whether requests without an `Origin` header (non-browser clients) are allowed.
+    pub allow_missing: bool,
+}
+
+impl Default for OriginSection {
+    fn default() -> Self {
+        Self { allowed: Vec::new(), allow_missing: true }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSection {
+    /// `error`, `warn`, `info`, `debug` or `trace` (`RUST_LOG` wins when set).
+    pub level: String,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        Self { level: "info".into() }
+    }
+}

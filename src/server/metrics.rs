@@ -1,0 +1,145 @@
+//! `GET /metrics`: the loop's counters in the Prometheus text format, via `prometheus-client`.
+//!
+//! The loop keeps plain integers; a scrape copies them into a [`Snapshot`], registers it as
+//! a collector in a fresh registry and encodes that. Nothing in the loop's hot path touches
+//! an atomic or a lock for the sake of metrics.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+
+use super::stats::{LOOP_BUCKETS, Stats};
+use crate::hub::HubCounts;
+
+/// Everything a scrape reports, copied out of the loop.
+#[derive(Debug, Clone)]
+pub(super) struct Snapshot {
+    /// The loop's counters.
+    pub(super) stats: Stats,
+    /// Connections counting against the limit (open, handshaking, lingering).
+    pub(super) active: usize,
+    /// Hub sizes.
+    pub(super) hub: HubCounts,
+    /// Hub error replies by code.
+    pub(super) hub_errors: BTreeMap<&'static str, u64>,
+    /// Seconds since start.
+    pub(super) uptime: f64,
+    /// Whether the server is draining (shutting down).
+    pub(super) draining: bool,
+}
+
+impl Snapshot {
+    /// Renders the Prometheus text exposition.
+    pub(super) fn render(self) -> String {
+        let mut registry = Registry::with_prefix("wsloop");
+        registry.register_collector(Box::new(self));
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode(&mut text, &registry).is_err() {
+            text.clear();
+        }
+        text
+    }
+}
+
+fn counter(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, value: u64) -> Result<(), std::fmt::Error> {
+    ConstCounter::new(value).encode(e.encode_descriptor(name, help, None, MetricType::Counter)?)
+}
+
+fn gauge(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, value: i64) -> Result<(), std::fmt::Error> {
+    ConstGauge::new(value).encode(e.encode_descriptor(name, help, None, MetricType::Gauge)?)
+}
+
+/// A counter with one label, one sample per key.
+fn labelled<K: ToString>(
+    e: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    label: &'static str,
+    values: &BTreeMap<K, u64>,
+) -> Result<(), std::fmt::Error> {
+    let mut metric = e.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (key, value) in values {
+        let labels = [(label, key.to_string())];
+        ConstCounter::new(*value).encode(metric.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+fn to_i64(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl Collector for Snapshot {
+    fn encode(&self, mut e: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let s = &self.stats;
+        gauge(&mut e, "connections_active", "Connections open now (handshaking, open, closing)", to_i64(self.active))?;
+        counter(&mut e, "connections", "Connections accepted", s.connections_total)?;
+        counter(&mut e, "upgrades", "WebSocket handshakes completed", s.upgrades_total)?;
+        labelled(&mut e, "handshakes_rejected", "Requests refused before the upgrade, by HTTP status", "status", &s.rejected)?;
+        counter(&mut e, "messages_received", "Data messages received", s.messages_in)?;
+        counter(&mut e, "messages_sent", "Frames queued for clients (per recipient)", s.messages_out)?;
+        counter(&mut e, "received_bytes", "Bytes read from sockets", s.bytes_in)?;
+        counter(&mut e, "sent_bytes", "Bytes written to sockets", s.bytes_out)?;
+        labelled(&mut e, "close_sent", "Close frames sent, by code", "code", &s.close_sent)?;
+        labelled(&mut e, "close_received", "Close frames received, by code (1005: no code)", "code", &s.close_received)?;
+        labelled(&mut e, "protocol_errors", "Connections failed for a protocol error, by reason", "reason", &s.protocol_errors)?;
+        labelled(&mut e, "hub_errors", "Error replies sent on /ws, by code", "code", &self.hub_errors)?;
+        let limited = self.hub_errors.get("rate_limited").copied().unwrap_or(0);
+        counter(&mut e, "rate_limited_messages", "Client messages dropped by the rate limit", limited)?;
+        counter(&mut e, "slow_consumer_closes", "Connections closed for passing the outbound cap", s.slow_consumer_closes)?;
+        counter(&mut e, "abnormal_closures", "Connections lost without a closing handshake", s.abnormal_closures)?;
+        counter(&mut e, "handshake_timeouts", "Handshakes dropped at the timeout", s.handshake_timeouts)?;
+        counter(&mut e, "slow_handshakes", "Handshakes dropped below the minimum byte rate", s.slow_handshakes)?;
+        gauge(&mut e, "hub_connections", "Connections on /ws", to_i64(self.hub.connections))?;
+        gauge(&mut e, "users", "Distinct users connected to /ws", to_i64(self.hub.users))?;
+        gauge(&mut e, "rooms", "Rooms with at least one member", to_i64(self.hub.rooms))?;
+        gauge(&mut e, "draining", "1 while shutting down", i64::from(self.draining))?;
+        self.encode_loop_time(&mut e)?;
+        let uptime = e.encode_descriptor("uptime_seconds", "Seconds since the server started", None, MetricType::Gauge)?;
+        ConstGauge::new(self.uptime).encode(uptime)
+    }
+}
+
+impl Snapshot {
+    fn encode_loop_time(&self, e: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let hist = &self.stats.loop_time;
+        let mut cumulative = 0;
+        let mut buckets: Vec<(f64, u64)> = Vec::with_capacity(LOOP_BUCKETS.len() + 1);
+        for (bound, count) in LOOP_BUCKETS.iter().chain([f64::INFINITY].iter()).zip(hist.counts) {
+            cumulative += count;
+            buckets.push((*bound, cumulative));
+        }
+        let mut metric = e.encode_descriptor(
+            "loop_iteration_seconds",
+            "Time the event loop spends per iteration, between polls",
+            None,
+            MetricType::Histogram,
+        )?;
+        metric.encode_histogram::<prometheus_client::encoding::NoLabelSet>(hist.sum, cumulative, &buckets, None)
+    }
+}
+
+/// Takes a snapshot of the loop's counters at `now`.
+pub(super) fn snapshot(
+    stats: &Stats,
+    active: usize,
+    hub: HubCounts,
+    hub_errors: &BTreeMap<&'static str, u64>,
+    now: Instant,
+    draining: bool,
+) -> Snapshot {
+    Snapshot {
+        stats: stats.clone(),
+        active,
+        hub,
+        hub_errors: hub_errors.clone(),
+        uptime: stats.uptime(now),
+        draining,
+    }
+}
