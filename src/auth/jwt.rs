@@ -64,7 +64,9 @@ pub fn parse_algorithm(alg: &str) -> Result<Algorithm, String> {
         "RS256" => Ok(Algorithm::RS256),
         "ES256" => Ok(Algorithm::ES256),
         "EdDSA" => Ok(Algorithm::EdDSA),
-        other => Err(format!("unsupported JWT algorithm `{other}` (use HS256, RS256, ES256 or EdDSA)")),
+        other => Err(format!(
+            "unsupported JWT algorithm `{other}` (use HS256, RS256, ES256 or EdDSA)"
+        )),
     }
 }
 
@@ -73,11 +75,19 @@ impl JwtVerifier {
     pub fn new(settings: &JwtSettings<'_>) -> Result<Self, String> {
         let alg = parse_algorithm(settings.alg)?;
         let key = match (alg, &settings.key) {
-            (Algorithm::HS256, KeySource::Secret(secret)) if !secret.is_empty() => DecodingKey::from_secret(secret),
+            (Algorithm::HS256, KeySource::Secret(secret)) if !secret.is_empty() => {
+                DecodingKey::from_secret(secret)
+            }
             (Algorithm::HS256, _) => return Err("HS256 needs a non-empty shared secret".into()),
-            (Algorithm::RS256, KeySource::PublicPem(pem)) => DecodingKey::from_rsa_pem(pem).map_err(|e| format!("RS256 public key: {e}"))?,
-            (Algorithm::ES256, KeySource::PublicPem(pem)) => DecodingKey::from_ec_pem(pem).map_err(|e| format!("ES256 public key: {e}"))?,
-            (Algorithm::EdDSA, KeySource::PublicPem(pem)) => DecodingKey::from_ed_pem(pem).map_err(|e| format!("EdDSA public key: {e}"))?,
+            (Algorithm::RS256, KeySource::PublicPem(pem)) => {
+                DecodingKey::from_rsa_pem(pem).map_err(|e| format!("RS256 public key: {e}"))?
+            }
+            (Algorithm::ES256, KeySource::PublicPem(pem)) => {
+                DecodingKey::from_ec_pem(pem).map_err(|e| format!("ES256 public key: {e}"))?
+            }
+            (Algorithm::EdDSA, KeySource::PublicPem(pem)) => {
+                DecodingKey::from_ed_pem(pem).map_err(|e| format!("EdDSA public key: {e}"))?
+            }
             (alg, _) => return Err(format!("{alg:?} needs a PEM public key file")),
         };
         let mut validation = Validation::new(alg);
@@ -92,7 +102,11 @@ impl JwtVerifier {
         if let Some(iss) = settings.issuer {
             validation.set_issuer(&[iss]);
         }
-        Ok(Self { key, validation, user_claim: settings.user_claim.to_owned() })
+        Ok(Self {
+            key,
+            validation,
+            user_claim: settings.user_claim.to_owned(),
+        })
     }
 
     /// Verifies `token` and reads the identity it carries.
@@ -105,10 +119,17 @@ impl JwtVerifier {
             .ok_or(AuthError::MissingUserId)?;
         let expires_at = claims.get("exp").and_then(Value::as_u64);
         let rooms = match claims.get("rooms") {
-            Some(Value::Array(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
             _ => Vec::new(),
         };
-        Ok(Identity { user_id, expires_at, rooms })
+        Ok(Identity {
+            user_id,
+            expires_at,
+            rooms,
+        })
     }
 }
 
@@ -129,9 +150,9 @@ fn classify(kind: &ErrorKind) -> AuthError {
         ErrorKind::InvalidAudience => AuthError::WrongAudience,
         ErrorKind::InvalidIssuer => AuthError::WrongIssuer,
         ErrorKind::InvalidSignature => AuthError::BadSignature,
-        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName | ErrorKind::UnsupportedAlgorithm => {
-            AuthError::WrongAlgorithm
-        }
+        ErrorKind::InvalidAlgorithm
+        | ErrorKind::InvalidAlgorithmName
+        | ErrorKind::UnsupportedAlgorithm => AuthError::WrongAlgorithm,
         ErrorKind::MissingRequiredClaim(claim) if claim == "exp" => AuthError::MissingExpiry,
         _ => AuthError::Malformed,
     }
@@ -161,8 +182,12 @@ pub fn mint(req: &MintRequest<'_>, now: SystemTime) -> Result<String, String> {
     let alg = parse_algorithm(req.alg)?;
     let key = match alg {
         Algorithm::HS256 => EncodingKey::from_secret(req.key),
-        Algorithm::RS256 => EncodingKey::from_rsa_pem(req.key).map_err(|e| format!("RS256 private key: {e}"))?,
-        Algorithm::ES256 => EncodingKey::from_ec_pem(req.key).map_err(|e| format!("ES256 private key: {e}"))?,
+        Algorithm::RS256 => {
+            EncodingKey::from_rsa_pem(req.key).map_err(|e| format!("RS256 private key: {e}"))?
+        }
+        Algorithm::ES256 => {
+            EncodingKey::from_ec_pem(req.key).map_err(|e| format!("ES256 private key: {e}"))?
+        }
         _ => EncodingKey::from_ed_pem(req.key).map_err(|e| format!("EdDSA private key: {e}"))?,
     };
     let iat = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
@@ -172,7 +197,10 @@ pub fn mint(req: &MintRequest<'_>, now: SystemTime) -> Result<String, String> {
     claims.insert("iat".into(), iat.into());
     claims.insert("exp".into(), (iat + req.ttl.as_secs()).into());
     if !req.rooms.is_empty() {
-        claims.insert("rooms".into(), req.rooms.iter().cloned().map(Value::String).collect());
+        claims.insert(
+            "rooms".into(),
+            req.rooms.iter().cloned().map(Value::String).collect(),
+        );
     }
     if let Some(aud) = req.audience {
         claims.insert("aud".into(), aud.into());

@@ -50,28 +50,43 @@ pub struct OriginPolicy {
 
 impl Default for OriginPolicy {
     fn default() -> Self {
-        Self { patterns: Vec::new(), allow_missing: true }
+        Self {
+            patterns: Vec::new(),
+            allow_missing: true,
+        }
     }
 }
 
 impl OriginPolicy {
     /// Builds the policy; each entry is `scheme://host[:port]` or `scheme://*.domain[:port]`.
     pub fn new(allowed: &[String], allow_missing: bool) -> Result<Self, String> {
-        let patterns = allowed.iter().map(|a| parse_pattern(a)).collect::<Result<_, _>>()?;
-        Ok(Self { patterns, allow_missing })
+        let patterns = allowed
+            .iter()
+            .map(|a| parse_pattern(a))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            patterns,
+            allow_missing,
+        })
     }
 
     /// Checks a request's `Origin` against the policy; `host` is its `Host` header.
     pub fn check(&self, origin: Option<&str>, host: Option<&str>) -> Result<(), OriginError> {
         let Some(origin) = origin else {
-            return if self.allow_missing { Ok(()) } else { Err(OriginError::Missing) };
+            return if self.allow_missing {
+                Ok(())
+            } else {
+                Err(OriginError::Missing)
+            };
         };
         let refused = || OriginError::NotAllowed(origin.chars().take(100).collect());
         let (scheme, host_part, port) = split_origin(origin).ok_or_else(refused)?;
         let allowed = if self.patterns.is_empty() {
             same_origin(&host_part, port, &scheme, host)
         } else {
-            self.patterns.iter().any(|p| matches(p, &scheme, &host_part, port))
+            self.patterns
+                .iter()
+                .any(|p| matches(p, &scheme, &host_part, port))
         };
         if allowed { Ok(()) } else { Err(refused()) }
     }
@@ -80,8 +95,15 @@ impl OriginPolicy {
 fn matches(pattern: &Pattern, scheme: &str, host: &str, port: u16) -> bool {
     match pattern {
         Pattern::Exact(exact) => *exact == format!("{scheme}://{host}:{port}"),
-        Pattern::Wildcard { scheme: s, suffix, port: p } => {
-            s == scheme && *p == port && host.len() > suffix.len() && host.ends_with(suffix.as_str())
+        Pattern::Wildcard {
+            scheme: s,
+            suffix,
+            port: p,
+        } => {
+            s == scheme
+                && *p == port
+                && host.len() > suffix.len()
+                && host.ends_with(suffix.as_str())
         }
     }
 }
@@ -101,12 +123,17 @@ fn default_port(scheme: &str) -> u16 {
 fn split_host_port(authority: &str, default: u16) -> (String, u16) {
     if let Some(rest) = authority.strip_prefix('[') {
         if let Some((ip, tail)) = rest.split_once(']') {
-            let port = tail.strip_prefix(':').and_then(|p| p.parse().ok()).unwrap_or(default);
+            let port = tail
+                .strip_prefix(':')
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(default);
             return (format!("[{ip}]"), port);
         }
     }
     match authority.rsplit_once(':') {
-        Some((name, port)) if port.parse::<u16>().is_ok() => (name.to_owned(), port.parse().unwrap_or(default)),
+        Some((name, port)) if port.parse::<u16>().is_ok() => {
+            (name.to_owned(), port.parse().unwrap_or(default))
+        }
         _ => (authority.to_owned(), default),
     }
 }
@@ -124,13 +151,21 @@ fn split_origin(origin: &str) -> Option<(String, String, u16)> {
 }
 
 fn parse_pattern(text: &str) -> Result<Pattern, String> {
-    let bad = || format!("allowed origin `{text}` must look like https://app.example.com or https://*.example.com");
+    let bad = || {
+        format!(
+            "allowed origin `{text}` must look like https://app.example.com or https://*.example.com"
+        )
+    };
     let lowered = text.trim().to_ascii_lowercase();
     if let Some((scheme, rest)) = lowered.split_once("://*.") {
         let probe = format!("{scheme}://x.{rest}");
         let (scheme, host, port) = split_origin(&probe).ok_or_else(bad)?;
         let suffix = host.strip_prefix('x').ok_or_else(bad)?.to_owned();
-        return Ok(Pattern::Wildcard { scheme, suffix, port });
+        return Ok(Pattern::Wildcard {
+            scheme,
+            suffix,
+            port,
+        });
     }
     let (scheme, host, port) = split_origin(&lowered).ok_or_else(bad)?;
     Ok(Pattern::Exact(format!("{scheme}://{host}:{port}")))
@@ -147,13 +182,28 @@ mod tests {
 
     #[test]
     fn exact_and_wildcard_entries() {
-        let p = policy(&["https://app.example.com", "https://*.example.org", "http://localhost:3000"], true);
+        let p = policy(
+            &[
+                "https://app.example.com",
+                "https://*.example.org",
+                "http://localhost:3000",
+            ],
+            true,
+        );
         assert_eq!(p.check(Some("https://app.example.com"), None), Ok(()));
         assert_eq!(p.check(Some("https://APP.example.com:443"), None), Ok(()));
         assert_eq!(p.check(Some("https://a.b.example.org"), None), Ok(()));
         assert_eq!(p.check(Some("http://localhost:3000"), None), Ok(()));
-        for bad in ["https://evil.com", "http://app.example.com", "https://example.org", "https://notexample.org",
-                    "https://app.example.com:8443", "null", "file://x", "https://app.example.com/path"] {
+        for bad in [
+            "https://evil.com",
+            "http://app.example.com",
+            "https://example.org",
+            "https://notexample.org",
+            "https://app.example.com:8443",
+            "null",
+            "file://x",
+            "https://app.example.com/path",
+        ] {
             assert!(p.check(Some(bad), None).is_err(), "{bad}");
         }
     }
@@ -161,23 +211,49 @@ mod tests {
     #[test]
     fn default_is_same_origin() {
         let p = OriginPolicy::default();
-        assert_eq!(p.check(Some("http://127.0.0.1:8080"), Some("127.0.0.1:8080")), Ok(()));
-        assert_eq!(p.check(Some("http://chat.example.com"), Some("chat.example.com")), Ok(()));
-        assert_eq!(p.check(Some("https://chat.example.com"), Some("chat.example.com:443")), Ok(()));
-        assert!(p.check(Some("http://evil.com"), Some("127.0.0.1:8080")).is_err());
-        assert!(p.check(Some("http://127.0.0.1:9999"), Some("127.0.0.1:8080")).is_err());
+        assert_eq!(
+            p.check(Some("http://127.0.0.1:8080"), Some("127.0.0.1:8080")),
+            Ok(())
+        );
+        assert_eq!(
+            p.check(Some("http://chat.example.com"), Some("chat.example.com")),
+            Ok(())
+        );
+        assert_eq!(
+            p.check(
+                Some("https://chat.example.com"),
+                Some("chat.example.com:443")
+            ),
+            Ok(())
+        );
+        assert!(
+            p.check(Some("http://evil.com"), Some("127.0.0.1:8080"))
+                .is_err()
+        );
+        assert!(
+            p.check(Some("http://127.0.0.1:9999"), Some("127.0.0.1:8080"))
+                .is_err()
+        );
         assert!(p.check(Some("http://127.0.0.1:8080"), None).is_err());
     }
 
     #[test]
     fn missing_origin_switch() {
         assert_eq!(policy(&[], true).check(None, Some("h")), Ok(()));
-        assert_eq!(policy(&[], false).check(None, Some("h")), Err(OriginError::Missing));
+        assert_eq!(
+            policy(&[], false).check(None, Some("h")),
+            Err(OriginError::Missing)
+        );
     }
 
     #[test]
     fn bad_patterns_are_refused_at_startup() {
-        for bad in ["example.com", "ftp://x.com", "https://", "https://x.com/path"] {
+        for bad in [
+            "example.com",
+            "ftp://x.com",
+            "https://",
+            "https://x.com/path",
+        ] {
             assert!(OriginPolicy::new(&[bad.to_owned()], true).is_err(), "{bad}");
         }
     }
@@ -185,6 +261,9 @@ mod tests {
     #[test]
     fn ipv6_hosts() {
         let p = OriginPolicy::default();
-        assert_eq!(p.check(Some("http://[::1]:8080"), Some("[::1]:8080")), Ok(()));
+        assert_eq!(
+            p.check(Some("http://[::1]:8080"), Some("[::1]:8080")),
+            Ok(())
+        );
     }
 }

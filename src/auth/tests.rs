@@ -17,7 +17,14 @@ const ED_PRIVATE: &[u8] = include_bytes!("../../tests/fixtures/jwt/eddsa-private
 const ED_PUBLIC: &[u8] = include_bytes!("../../tests/fixtures/jwt/eddsa-public.pem");
 
 fn settings<'a>(alg: &'a str, key: KeySource<'a>) -> JwtSettings<'a> {
-    JwtSettings { alg, key, leeway: Duration::from_secs(2), issuer: None, audience: None, user_claim: "user_id" }
+    JwtSettings {
+        alg,
+        key,
+        leeway: Duration::from_secs(2),
+        issuer: None,
+        audience: None,
+        user_claim: "user_id",
+    }
 }
 
 fn hs256() -> JwtVerifier {
@@ -25,17 +32,32 @@ fn hs256() -> JwtVerifier {
 }
 
 fn token(alg: &str, key: &[u8], user: &str, ttl: Duration) -> String {
-    let req = MintRequest { user, ttl, alg, key, rooms: &[], audience: None, issuer: None };
+    let req = MintRequest {
+        user,
+        ttl,
+        alg,
+        key,
+        rooms: &[],
+        audience: None,
+        issuer: None,
+    };
     mint(&req, SystemTime::now()).unwrap()
 }
 
 /// A token with arbitrary header and claims, signed (or not) by nobody.
 fn forged(header: &str, claims: &str, signature: &str) -> String {
-    format!("{}.{}.{signature}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(claims))
+    format!(
+        "{}.{}.{signature}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(claims)
+    )
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// An HS256 token with custom claims, properly signed.
@@ -66,10 +88,15 @@ fn refusals_say_why() {
     let v = hs256();
     let hour = Duration::from_secs(3600);
     assert_eq!(v.verify("not-a-jwt"), Err(AuthError::Malformed));
-    assert_eq!(v.verify(&token("HS256", b"another-secret", "42", hour)), Err(AuthError::BadSignature));
+    assert_eq!(
+        v.verify(&token("HS256", b"another-secret", "42", hour)),
+        Err(AuthError::BadSignature)
+    );
     let expired = hs_claims(serde_json::json!({"user_id": "42", "exp": now_secs() - 60}));
     assert_eq!(v.verify(&expired), Err(AuthError::Expired));
-    let future = hs_claims(serde_json::json!({"user_id": "42", "exp": now_secs() + 600, "nbf": now_secs() + 300}));
+    let future = hs_claims(
+        serde_json::json!({"user_id": "42", "exp": now_secs() + 600, "nbf": now_secs() + 300}),
+    );
     assert_eq!(v.verify(&future), Err(AuthError::NotYetValid));
     let no_exp = hs_claims(serde_json::json!({"user_id": "42"}));
     assert_eq!(v.verify(&no_exp), Err(AuthError::MissingExpiry));
@@ -86,9 +113,16 @@ fn leeway_tolerates_small_skew() {
 #[test]
 fn alg_none_is_refused() {
     let claims = format!(r#"{{"user_id":"42","exp":{}}}"#, now_secs() + 600);
-    for header in [r#"{"alg":"none","typ":"JWT"}"#, r#"{"alg":"None"}"#, r#"{"alg":"NONE"}"#] {
+    for header in [
+        r#"{"alg":"none","typ":"JWT"}"#,
+        r#"{"alg":"None"}"#,
+        r#"{"alg":"NONE"}"#,
+    ] {
         let err = hs256().verify(&forged(header, &claims, "")).unwrap_err();
-        assert!(matches!(err, AuthError::WrongAlgorithm | AuthError::Malformed), "{header}: {err:?}");
+        assert!(
+            matches!(err, AuthError::WrongAlgorithm | AuthError::Malformed),
+            "{header}: {err:?}"
+        );
     }
 }
 
@@ -102,30 +136,68 @@ fn hs256_token_against_rs256_config_is_refused() {
 
 #[test]
 fn audience_and_issuer_are_checked_when_configured() {
-    let s = JwtSettings { audience: Some("wsloop"), issuer: Some("https://auth.example.com"), ..settings("HS256", KeySource::Secret(SECRET)) };
+    let s = JwtSettings {
+        audience: Some("wsloop"),
+        issuer: Some("https://auth.example.com"),
+        ..settings("HS256", KeySource::Secret(SECRET))
+    };
     let v = JwtVerifier::new(&s).unwrap();
     let exp = now_secs() + 600;
-    let good = hs_claims(serde_json::json!({"user_id": "1", "exp": exp, "aud": "wsloop", "iss": "https://auth.example.com"}));
+    let good = hs_claims(
+        serde_json::json!({"user_id": "1", "exp": exp, "aud": "wsloop", "iss": "https://auth.example.com"}),
+    );
     assert!(v.verify(&good).is_ok());
-    let wrong_aud = hs_claims(serde_json::json!({"user_id": "1", "exp": exp, "aud": "other", "iss": "https://auth.example.com"}));
+    let wrong_aud = hs_claims(
+        serde_json::json!({"user_id": "1", "exp": exp, "aud": "other", "iss": "https://auth.example.com"}),
+    );
     assert_eq!(v.verify(&wrong_aud), Err(AuthError::WrongAudience));
-    let wrong_iss = hs_claims(serde_json::json!({"user_id": "1", "exp": exp, "aud": "wsloop", "iss": "https://evil"}));
+    let wrong_iss = hs_claims(
+        serde_json::json!({"user_id": "1", "exp": exp, "aud": "wsloop", "iss": "https://evil"}),
+    );
     assert_eq!(v.verify(&wrong_iss), Err(AuthError::WrongIssuer));
 }
 
 #[test]
 fn user_id_claim_may_be_a_number_or_come_from_sub() {
     let exp = now_secs() + 600;
-    assert_eq!(hs256().verify(&hs_claims(serde_json::json!({"user_id": 42, "exp": exp}))).unwrap().user_id, "42");
-    assert_eq!(hs256().verify(&hs_claims(serde_json::json!({"sub": "alice", "exp": exp}))).unwrap().user_id, "alice");
-    let custom = JwtVerifier::new(&JwtSettings { user_claim: "uid", ..settings("HS256", KeySource::Secret(SECRET)) }).unwrap();
-    assert_eq!(custom.verify(&hs_claims(serde_json::json!({"uid": "u7", "sub": "x", "exp": exp}))).unwrap().user_id, "u7");
+    assert_eq!(
+        hs256()
+            .verify(&hs_claims(serde_json::json!({"user_id": 42, "exp": exp})))
+            .unwrap()
+            .user_id,
+        "42"
+    );
+    assert_eq!(
+        hs256()
+            .verify(&hs_claims(serde_json::json!({"sub": "alice", "exp": exp})))
+            .unwrap()
+            .user_id,
+        "alice"
+    );
+    let custom = JwtVerifier::new(&JwtSettings {
+        user_claim: "uid",
+        ..settings("HS256", KeySource::Secret(SECRET))
+    })
+    .unwrap();
+    assert_eq!(
+        custom
+            .verify(&hs_claims(
+                serde_json::json!({"uid": "u7", "sub": "x", "exp": exp})
+            ))
+            .unwrap()
+            .user_id,
+        "u7"
+    );
 }
 
 #[test]
 fn rooms_claim_is_read() {
     let exp = now_secs() + 600;
-    let id = hs256().verify(&hs_claims(serde_json::json!({"user_id": "1", "exp": exp, "rooms": ["private-1", "team-*"]}))).unwrap();
+    let id = hs256()
+        .verify(&hs_claims(
+            serde_json::json!({"user_id": "1", "exp": exp, "rooms": ["private-1", "team-*"]}),
+        ))
+        .unwrap();
     assert_eq!(id.rooms, ["private-1", "team-*"]);
 }
 
@@ -144,16 +216,31 @@ fn head(headers: &[(&str, &str)], query: Option<&str>) -> RequestHead {
         path: "/ws".into(),
         query: query.map(str::to_owned),
         minor_version: 1,
-        headers: headers.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect(),
+        headers: headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect(),
     }
 }
 
 #[test]
 fn token_from_bearer_or_query() {
-    assert_eq!(token_of(&head(&[("authorization", "Bearer abc.def.ghi")], None)).as_deref(), Some("abc.def.ghi"));
-    assert_eq!(token_of(&head(&[("authorization", "bearer  x ")], None)).as_deref(), Some("x"));
-    assert_eq!(token_of(&head(&[], Some("a=1&token=t%2Eu"))).as_deref(), Some("t.u"));
-    assert_eq!(token_of(&head(&[("authorization", "Basic Zm9v")], None)), None);
+    assert_eq!(
+        token_of(&head(&[("authorization", "Bearer abc.def.ghi")], None)).as_deref(),
+        Some("abc.def.ghi")
+    );
+    assert_eq!(
+        token_of(&head(&[("authorization", "bearer  x ")], None)).as_deref(),
+        Some("x")
+    );
+    assert_eq!(
+        token_of(&head(&[], Some("a=1&token=t%2Eu"))).as_deref(),
+        Some("t.u")
+    );
+    assert_eq!(
+        token_of(&head(&[("authorization", "Basic Zm9v")], None)),
+        None
+    );
     assert_eq!(token_of(&head(&[], Some("token="))), None);
 }
 
@@ -161,8 +248,16 @@ fn token_from_bearer_or_query() {
 fn authenticator_modes() {
     assert_eq!(Authenticator::None.authenticate(&head(&[], None)), Ok(None));
     let jwt = Authenticator::Jwt(Box::new(hs256()));
-    assert_eq!(jwt.authenticate(&head(&[], None)), Err(AuthError::MissingToken));
+    assert_eq!(
+        jwt.authenticate(&head(&[], None)),
+        Err(AuthError::MissingToken)
+    );
     let t = token("HS256", SECRET, "7", Duration::from_secs(60));
     let query = format!("token={t}");
-    assert_eq!(jwt.authenticate(&head(&[], Some(&query))).unwrap().map(|i| i.user_id), Some("7".into()));
+    assert_eq!(
+        jwt.authenticate(&head(&[], Some(&query)))
+            .unwrap()
+            .map(|i| i.user_id),
+        Some("7".into())
+    );
 }

@@ -87,30 +87,72 @@ impl ServeArgs {
     fn overrides(&self) -> Vec<Override> {
         let single = [
             ("server.listen", "--listen", &self.listen),
-            ("server.max_connections", "--max-connections", &self.max_connections),
-            ("server.max_connections_per_ip", "--max-connections-per-ip", &self.max_connections_per_ip),
-            ("server.max_connections_per_user", "--max-connections-per-user", &self.max_connections_per_user),
-            ("server.handshake_rate_per_sec", "--handshake-rate", &self.handshake_rate),
-            ("server.handshake_timeout", "--handshake-timeout", &self.handshake_timeout),
-            ("server.close_timeout", "--close-timeout", &self.close_timeout),
-            ("server.drain_timeout", "--drain-timeout", &self.drain_timeout),
-            ("server.max_header_bytes", "--max-header-bytes", &self.max_header_bytes),
+            (
+                "server.max_connections",
+                "--max-connections",
+                &self.max_connections,
+            ),
+            (
+                "server.max_connections_per_ip",
+                "--max-connections-per-ip",
+                &self.max_connections_per_ip,
+            ),
+            (
+                "server.max_connections_per_user",
+                "--max-connections-per-user",
+                &self.max_connections_per_user,
+            ),
+            (
+                "server.handshake_rate_per_sec",
+                "--handshake-rate",
+                &self.handshake_rate,
+            ),
+            (
+                "server.handshake_timeout",
+                "--handshake-timeout",
+                &self.handshake_timeout,
+            ),
+            (
+                "server.close_timeout",
+                "--close-timeout",
+                &self.close_timeout,
+            ),
+            (
+                "server.drain_timeout",
+                "--drain-timeout",
+                &self.drain_timeout,
+            ),
+            (
+                "server.max_header_bytes",
+                "--max-header-bytes",
+                &self.max_header_bytes,
+            ),
             ("server.max_headers", "--max-headers", &self.max_headers),
             ("echo.max_frame", "--max-frame", &self.max_frame),
             ("echo.max_message", "--max-message", &self.max_message),
-            ("hub.max_outbound_bytes", "--max-outbound-bytes", &self.max_outbound_bytes),
+            (
+                "hub.max_outbound_bytes",
+                "--max-outbound-bytes",
+                &self.max_outbound_bytes,
+            ),
             ("hub.ping_interval", "--ping-interval", &self.ping_interval),
             ("hub.idle_timeout", "--idle-timeout", &self.idle_timeout),
             ("rate_limit.enabled", "--rate-limit", &self.rate_limit),
             ("auth.mode", "--auth", &self.auth),
             ("auth.secret", "--jwt-secret", &self.jwt_secret),
-            ("auth.public_key_file", "--jwt-public-key", &self.jwt_public_key),
+            (
+                "auth.public_key_file",
+                "--jwt-public-key",
+                &self.jwt_public_key,
+            ),
             ("auth.alg", "--jwt-alg", &self.jwt_alg),
             ("log.level", "--log-level", &self.log_level),
         ];
         let mut overrides: Vec<Override> = single
             .into_iter()
-            .filter_map(|(key, flag, value)| value.as_ref().map(|v| Override::new(key, v.clone(), flag)))
+            .filter_map(|(key, flag, value)| {
+                value.as_ref().map(|v| Override::new(key, v.clone(), flag))
+            })
             .collect();
         if !self.allowed_origin.is_empty() {
             overrides.push(Override {
@@ -131,7 +173,9 @@ fn effective_config(args: &ServeArgs) -> Result<Config, String> {
 
 fn init_logging(level: &str) {
     let env = env_logger::Env::default().default_filter_or(level);
-    let _ = env_logger::Builder::from_env(env).format_timestamp_millis().try_init();
+    let _ = env_logger::Builder::from_env(env)
+        .format_timestamp_millis()
+        .try_init();
 }
 
 /// Runs `wsloop serve`.
@@ -144,9 +188,14 @@ pub(super) fn run(args: ServeArgs) -> Result<(), String> {
     init_logging(&config.log.level);
     let server_config = config::to_server_config(&config).map_err(|e| e.to_string())?;
     if config.auth.mode == AuthMode::None {
-        log::warn!("auth.mode = \"none\": anyone can connect as any user; use only for development");
+        log::warn!(
+            "auth.mode = \"none\": anyone can connect as any user; use only for development"
+        );
     }
-    let mut server = Server::bind(server_config).map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
-    server.handle_signals().map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let mut server = Server::bind(server_config)
+        .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
+    server
+        .handle_signals()
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     server.run().map_err(|e| format!("event loop failed: {e}"))
 }

@@ -40,7 +40,9 @@ pub(super) fn run(args: &TokenArgs) -> Result<(), String> {
     let key = match (&args.private_key, &args.secret) {
         (Some(path), _) => std::fs::read(path).map_err(|e| format!("--private-key {path}: {e}"))?,
         (None, Some(secret)) if args.alg == "HS256" => secret.clone().into_bytes(),
-        (None, _) if args.alg == "HS256" => return Err("--secret (or WSLOOP_AUTH_SECRET) is required for HS256".into()),
+        (None, _) if args.alg == "HS256" => {
+            return Err("--secret (or WSLOOP_AUTH_SECRET) is required for HS256".into());
+        }
         (None, _) => return Err(format!("--private-key is required for {}", args.alg)),
     };
     let request = MintRequest {

@@ -19,19 +19,30 @@ fn err(key: &str, problem: impl std::fmt::Display) -> ConfigError {
 /// Builds the server's settings; every error names the key at fault.
 pub fn to_server_config(config: &Config) -> Result<ServerConfig, ConfigError> {
     let s = &config.server;
-    let listen: SocketAddr = s.listen.parse().map_err(|e| err("server.listen", format!("`{}`: {e}", s.listen)))?;
+    let listen: SocketAddr = s
+        .listen
+        .parse()
+        .map_err(|e| err("server.listen", format!("`{}`: {e}", s.listen)))?;
     if s.max_connections == 0 {
         return Err(err("server.max_connections", "must be at least 1"));
     }
-    let handshake_rate = (s.handshake_rate_per_sec > 0.0)
-        .then_some(Rate { capacity: s.handshake_rate_capacity.max(1.0), refill_per_sec: s.handshake_rate_per_sec });
+    let handshake_rate = (s.handshake_rate_per_sec > 0.0).then_some(Rate {
+        capacity: s.handshake_rate_capacity.max(1.0),
+        refill_per_sec: s.handshake_rate_per_sec,
+    });
     let h = &config.hub;
     if h.idle_timeout.0.is_zero() || h.ping_interval.0.is_zero() {
-        return Err(err("hub.ping_interval", "ping_interval and idle_timeout must be positive"));
+        return Err(err(
+            "hub.ping_interval",
+            "ping_interval and idle_timeout must be positive",
+        ));
     }
     let r = &config.rate_limit;
     if r.enabled && (r.capacity < 1.0 || r.refill_per_sec < 0.0) {
-        return Err(err("rate_limit.capacity", "capacity must be at least 1 and refill_per_sec not negative"));
+        return Err(err(
+            "rate_limit.capacity",
+            "capacity must be at least 1 and refill_per_sec not negative",
+        ));
     }
     let hub = HubConfig {
         max_rooms_per_connection: h.max_rooms_per_connection,
@@ -39,7 +50,10 @@ pub fn to_server_config(config: &Config) -> Result<ServerConfig, ConfigError> {
         max_room_name_len: h.max_room_name_len,
         max_message_bytes: h.max_request_bytes,
         max_listed_users: HubConfig::default().max_listed_users,
-        rate_limit: Rate { capacity: r.capacity, refill_per_sec: r.refill_per_sec },
+        rate_limit: Rate {
+            capacity: r.capacity,
+            refill_per_sec: r.refill_per_sec,
+        },
         rate_limit_enabled: r.enabled,
         abuse_strikes: r.abuse_strikes.max(1),
     };
@@ -47,14 +61,23 @@ pub fn to_server_config(config: &Config) -> Result<ServerConfig, ConfigError> {
         .map_err(|e| err("origin.allowed", e))?;
     Ok(ServerConfig {
         listen,
-        limits: Limits { max_frame: config.echo.max_frame, max_message: config.echo.max_message },
-        head: HeadLimits { max_bytes: s.max_header_bytes, max_headers: s.max_headers },
+        limits: Limits {
+            max_frame: config.echo.max_frame,
+            max_message: config.echo.max_message,
+        },
+        head: HeadLimits {
+            max_bytes: s.max_header_bytes,
+            max_headers: s.max_headers,
+        },
         handshake_timeout: s.handshake_timeout.0,
         close_timeout: s.close_timeout.0,
         max_connections: s.max_connections,
         drain_timeout: s.drain_timeout.0,
         subprotocols: s.subprotocols.clone(),
-        hub_limits: Limits { max_frame: h.max_frame, max_message: h.max_message },
+        hub_limits: Limits {
+            max_frame: h.max_frame,
+            max_message: h.max_message,
+        },
         hub,
         ping_interval: h.ping_interval.0,
         idle_timeout: h.idle_timeout.0,
@@ -77,14 +100,25 @@ fn authenticator(config: &Config) -> Result<Authenticator, ConfigError> {
     let pem;
     let key = if a.alg == "HS256" {
         if a.secret.is_empty() {
-            return Err(err("auth.secret", "auth.mode = \"jwt\" with HS256 needs a secret (or --jwt-secret)"));
+            return Err(err(
+                "auth.secret",
+                "auth.mode = \"jwt\" with HS256 needs a secret (or --jwt-secret)",
+            ));
         }
         KeySource::Secret(a.secret.as_bytes())
     } else {
         if a.public_key_file.is_empty() {
-            return Err(err("auth.public_key_file", format!("{} needs a PEM public key file", a.alg)));
+            return Err(err(
+                "auth.public_key_file",
+                format!("{} needs a PEM public key file", a.alg),
+            ));
         }
-        pem = std::fs::read(&a.public_key_file).map_err(|e| err("auth.public_key_file", format!("{}: {e}", a.public_key_file)))?;
+        pem = std::fs::read(&a.public_key_file).map_err(|e| {
+            err(
+                "auth.public_key_file",
+                format!("{}: {e}", a.public_key_file),
+            )
+        })?;
         KeySource::PublicPem(&pem)
     };
     let settings = JwtSettings {
@@ -95,7 +129,9 @@ fn authenticator(config: &Config) -> Result<Authenticator, ConfigError> {
         audience: Some(a.audience.as_str()).filter(|s| !s.is_empty()),
         user_claim: &a.user_claim,
     };
-    JwtVerifier::new(&settings).map(|v| Authenticator::Jwt(Box::new(v))).map_err(|e| err("auth.alg", e))
+    JwtVerifier::new(&settings)
+        .map(|v| Authenticator::Jwt(Box::new(v)))
+        .map_err(|e| err("auth.alg", e))
 }
 
 /// The configuration as TOML with secrets replaced by `***`, for `--print-config`.
@@ -122,18 +158,38 @@ mod tests {
     fn errors_name_the_key() {
         let mut c = Config::default();
         c.server.listen = "nowhere".into();
-        assert!(to_server_config(&c).unwrap_err().0.starts_with("server.listen"));
+        assert!(
+            to_server_config(&c)
+                .unwrap_err()
+                .0
+                .starts_with("server.listen")
+        );
         let mut c = Config::default();
         c.auth.mode = AuthMode::Jwt;
-        assert!(to_server_config(&c).unwrap_err().0.starts_with("auth.secret"));
+        assert!(
+            to_server_config(&c)
+                .unwrap_err()
+                .0
+                .starts_with("auth.secret")
+        );
         c.auth.alg = "RS256".into();
-        assert!(to_server_config(&c).unwrap_err().0.starts_with("auth.public_key_file"));
+        assert!(
+            to_server_config(&c)
+                .unwrap_err()
+                .0
+                .starts_with("auth.public_key_file")
+        );
         c.auth.alg = "HS999".into();
         c.auth.public_key_file = "/dev/null".into();
         assert!(to_server_config(&c).unwrap_err().0.starts_with("auth.alg"));
         let mut c = Config::default();
         c.origin.allowed = vec!["example.com".into()];
-        assert!(to_server_config(&c).unwrap_err().0.starts_with("origin.allowed"));
+        assert!(
+            to_server_config(&c)
+                .unwrap_err()
+                .0
+                .starts_with("origin.allowed")
+        );
     }
 
     #[test]

@@ -24,16 +24,24 @@ impl HumanDuration {
 /// Parses `"1500ms"`, `"10s"`, `"2.5s"`, `"5m"`, `"1h"`, `"1d"` (or a bare number of seconds).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let value: f64 = number.parse().map_err(|_| format!("`{text}` is not a duration like 10s or 250ms"))?;
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 10s or 250ms"))?;
     let scale = match unit.trim() {
         "ms" => 0.001,
         "" | "s" => 1.0,
         "m" => 60.0,
         "h" => 3600.0,
         "d" => 86_400.0,
-        other => return Err(format!("unknown unit `{other}` in `{text}` (use ms, s, m, h or d)")),
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}` (use ms, s, m, h or d)"
+            ));
+        }
     };
     Duration::try_from_secs_f64(value * scale).map_err(|_| format!("`{text}` is out of range"))
 }
@@ -71,7 +79,9 @@ impl<'de> Deserialize<'de> for HumanDuration {
             Raw::Text(text) => parse_duration(&text),
             Raw::Seconds(secs) => Duration::try_from_secs_f64(secs).map_err(|e| e.to_string()),
         };
-        duration.map(HumanDuration).map_err(serde::de::Error::custom)
+        duration
+            .map(HumanDuration)
+            .map_err(serde::de::Error::custom)
     }
 }
 

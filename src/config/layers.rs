@@ -40,7 +40,11 @@ pub struct Override {
 impl Override {
     /// A single-valued override.
     pub fn new(key: &str, value: impl Into<String>, source: &str) -> Self {
-        Self { key: key.into(), values: vec![value.into()], source: source.into() }
+        Self {
+            key: key.into(),
+            values: vec![value.into()],
+            source: source.into(),
+        }
     }
 }
 
@@ -83,16 +87,29 @@ fn env_overrides(
 ) -> Result<Vec<Override>, ConfigError> {
     let mut found = Vec::new();
     for (name, value) in env {
-        let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
         let key = find_key(&rest.to_ascii_lowercase(), defaults).ok_or_else(|| {
-            ConfigError(format!("unknown environment variable {name}: no configuration key matches"))
+            ConfigError(format!(
+                "unknown environment variable {name}: no configuration key matches"
+            ))
         })?;
         let values = if is_list(defaults, &key) {
-            value.split(',').map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned).collect()
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .collect()
         } else {
             vec![value]
         };
-        found.push(Override { key, values, source: name });
+        found.push(Override {
+            key,
+            values,
+            source: name,
+        });
     }
     found.sort_by(|a, b| a.source.cmp(&b.source));
     Ok(found)
@@ -102,7 +119,9 @@ fn env_overrides(
 fn find_key(flat: &str, defaults: &Table) -> Option<String> {
     defaults.iter().find_map(|(section, keys)| {
         let key = flat.strip_prefix(section.as_str())?.strip_prefix('_')?;
-        keys.as_table()?.contains_key(key).then(|| format!("{section}.{key}"))
+        keys.as_table()?
+            .contains_key(key)
+            .then(|| format!("{section}.{key}"))
     })
 }
 
@@ -117,11 +136,17 @@ fn is_list(defaults: &Table, key: &str) -> bool {
 
 /// Sets one override into `table`, typed like the key's default.
 fn apply(table: &mut Table, defaults: &Table, o: &Override) -> Result<(), ConfigError> {
-    let default = default_of(defaults, &o.key)
-        .ok_or_else(|| ConfigError(format!("{}: unknown configuration key `{}`", o.source, o.key)))?;
+    let default = default_of(defaults, &o.key).ok_or_else(|| {
+        ConfigError(format!(
+            "{}: unknown configuration key `{}`",
+            o.source, o.key
+        ))
+    })?;
     let value = typed(default, &o.values).map_err(|e| ConfigError(format!("{}: {e}", o.source)))?;
     let (section, name) = o.key.split_once('.').unwrap_or((&o.key, ""));
-    let entry = table.entry(section).or_insert_with(|| Value::Table(Table::new()));
+    let entry = table
+        .entry(section)
+        .or_insert_with(|| Value::Table(Table::new()));
     let Value::Table(section_table) = entry else {
         return Err(ConfigError(format!("`{section}` must be a table")));
     };
@@ -139,12 +164,18 @@ fn typed(default: &Value, values: &[String]) -> Result<Value, String> {
             "false" | "0" | "no" | "off" => false,
             other => return Err(format!("`{other}` is not a boolean (true/false)")),
         }),
-        Value::Integer(_) => {
-            Value::Integer(one().trim().parse().map_err(|_| format!("`{}` is not an integer", one()))?)
-        }
-        Value::Float(_) => {
-            Value::Float(one().trim().parse().map_err(|_| format!("`{}` is not a number", one()))?)
-        }
+        Value::Integer(_) => Value::Integer(
+            one()
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{}` is not an integer", one()))?,
+        ),
+        Value::Float(_) => Value::Float(
+            one()
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{}` is not a number", one()))?,
+        ),
         _ => Value::String(one()),
     })
 }
@@ -155,7 +186,10 @@ mod tests {
     use crate::config::schema::AuthMode;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     fn write(text: &str) -> tempfile_path::TempFile {
@@ -170,7 +204,8 @@ mod tests {
                 use std::sync::atomic::{AtomicUsize, Ordering};
                 static N: AtomicUsize = AtomicUsize::new(0);
                 let n = N.fetch_add(1, Ordering::SeqCst);
-                let path = std::env::temp_dir().join(format!("wsloop-cfg-{}-{n}.toml", std::process::id()));
+                let path = std::env::temp_dir()
+                    .join(format!("wsloop-cfg-{}-{n}.toml", std::process::id()));
                 std::fs::write(&path, text).unwrap();
                 Self(path)
             }
@@ -189,8 +224,14 @@ mod tests {
 
     #[test]
     fn file_then_env_then_flags() {
-        let file = write("[server]\nlisten = \"0.0.0.0:1\"\nmax_connections = 5\n[auth]\nsecret = \"file\"\n");
-        let env = env(&[("WSLOOP_SERVER_LISTEN", "0.0.0.0:2"), ("WSLOOP_AUTH_MODE", "jwt"), ("PATH", "/bin")]);
+        let file = write(
+            "[server]\nlisten = \"0.0.0.0:1\"\nmax_connections = 5\n[auth]\nsecret = \"file\"\n",
+        );
+        let env = env(&[
+            ("WSLOOP_SERVER_LISTEN", "0.0.0.0:2"),
+            ("WSLOOP_AUTH_MODE", "jwt"),
+            ("PATH", "/bin"),
+        ]);
         let flags = vec![Override::new("server.listen", "0.0.0.0:3", "--listen")];
         let config = load(Some(&file.0), env, flags).unwrap();
         assert_eq!(config.server.listen, "0.0.0.0:3");
@@ -205,7 +246,12 @@ mod tests {
         let err = load(Some(&file.0), vec![], vec![]).unwrap_err().0;
         assert!(err.contains("lisen"), "{err}");
         let file = write("[nonsense]\nx = 1\n");
-        assert!(load(Some(&file.0), vec![], vec![]).unwrap_err().0.contains("nonsense"));
+        assert!(
+            load(Some(&file.0), vec![], vec![])
+                .unwrap_err()
+                .0
+                .contains("nonsense")
+        );
     }
 
     #[test]
@@ -215,33 +261,68 @@ mod tests {
         assert!(err.contains("max_connections"), "{err}");
         let file = write("[server]\nhandshake_timeout = \"10 parsecs\"\n");
         let err = load(Some(&file.0), vec![], vec![]).unwrap_err().0;
-        assert!(err.contains("handshake_timeout") || err.contains("parsecs"), "{err}");
+        assert!(
+            err.contains("handshake_timeout") || err.contains("parsecs"),
+            "{err}"
+        );
     }
 
     #[test]
     fn env_errors_name_the_variable() {
-        let err = load(None, env(&[("WSLOOP_SERVER_LISEN", "x")]), vec![]).unwrap_err().0;
+        let err = load(None, env(&[("WSLOOP_SERVER_LISEN", "x")]), vec![])
+            .unwrap_err()
+            .0;
         assert!(err.contains("WSLOOP_SERVER_LISEN"), "{err}");
-        let err = load(None, env(&[("WSLOOP_SERVER_MAX_CONNECTIONS", "lots")]), vec![]).unwrap_err().0;
-        assert!(err.contains("WSLOOP_SERVER_MAX_CONNECTIONS") && err.contains("lots"), "{err}");
-        let err = load(None, env(&[("WSLOOP_HUB_PING_INTERVAL", "soon")]), vec![]).unwrap_err().0;
+        let err = load(
+            None,
+            env(&[("WSLOOP_SERVER_MAX_CONNECTIONS", "lots")]),
+            vec![],
+        )
+        .unwrap_err()
+        .0;
+        assert!(
+            err.contains("WSLOOP_SERVER_MAX_CONNECTIONS") && err.contains("lots"),
+            "{err}"
+        );
+        let err = load(None, env(&[("WSLOOP_HUB_PING_INTERVAL", "soon")]), vec![])
+            .unwrap_err()
+            .0;
         assert!(err.contains("WSLOOP_HUB_PING_INTERVAL"), "{err}");
-        let err = load(None, env(&[("WSLOOP_AUTH_MODE", "magic")]), vec![]).unwrap_err().0;
+        let err = load(None, env(&[("WSLOOP_AUTH_MODE", "magic")]), vec![])
+            .unwrap_err()
+            .0;
         assert!(err.contains("WSLOOP_AUTH_MODE"), "{err}");
     }
 
     #[test]
     fn lists_from_env_and_repeated_flags() {
-        let config = load(None, env(&[("WSLOOP_ORIGIN_ALLOWED", "https://a.com, https://*.b.com")]), vec![]).unwrap();
+        let config = load(
+            None,
+            env(&[("WSLOOP_ORIGIN_ALLOWED", "https://a.com, https://*.b.com")]),
+            vec![],
+        )
+        .unwrap();
         assert_eq!(config.origin.allowed, ["https://a.com", "https://*.b.com"]);
-        let flag = Override { key: "origin.allowed".into(), values: vec!["https://c.com".into(), "https://d.com".into()], source: "--allowed-origin".into() };
+        let flag = Override {
+            key: "origin.allowed".into(),
+            values: vec!["https://c.com".into(), "https://d.com".into()],
+            source: "--allowed-origin".into(),
+        };
         let config = load(None, vec![], vec![flag]).unwrap();
         assert_eq!(config.origin.allowed, ["https://c.com", "https://d.com"]);
     }
 
     #[test]
     fn booleans_and_floats() {
-        let config = load(None, env(&[("WSLOOP_RATE_LIMIT_ENABLED", "off"), ("WSLOOP_RATE_LIMIT_CAPACITY", "2.5")]), vec![]).unwrap();
+        let config = load(
+            None,
+            env(&[
+                ("WSLOOP_RATE_LIMIT_ENABLED", "off"),
+                ("WSLOOP_RATE_LIMIT_CAPACITY", "2.5"),
+            ]),
+            vec![],
+        )
+        .unwrap();
         assert!(!config.rate_limit.enabled);
         assert_eq!(config.rate_limit.capacity, 2.5);
     }

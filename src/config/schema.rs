@@ -92,7 +92,10 @@ pub struct EchoSection {
 
 impl Default for EchoSection {
     fn default() -> Self {
-        Self { max_frame: 16 << 20, max_message: 16 << 20 }
+        Self {
+            max_frame: 16 << 20,
+            max_message: 16 << 20,
+        }
     }
 }
 
@@ -152,7 +155,12 @@ pub struct RateLimitSection {
 
 impl Default for RateLimitSection {
     fn default() -> Self {
-        Self { enabled: true, capacity: 10.0, refill_per_sec: 1.0, abuse_strikes: 20 }
+        Self {
+            enabled: true,
+            capacity: 10.0,
+            refill_per_sec: 1.0,
+            abuse_strikes: 20,
+        }
     }
 }
 
@@ -217,7 +225,10 @@ pub struct OriginSection {
 
 impl Default for OriginSection {
     fn default() -> Self {
-        Self { allowed: Vec::new(), allow_missing: true }
+        Self {
+            allowed: Vec::new(),
+            allow_missing: true,
+        }
     }
 }
 
@@ -231,6 +242,8 @@ pub struct LogSection {
 
 impl Default for LogSection {
     fn default() -> Self {
-        Self { level: "info".into() }
+        Self {
+            level: "info".into(),
+        }
     }
 }

@@ -57,7 +57,13 @@ impl Hub {
     }
 
     /// Sends an `error` reply and counts it by code (for `/metrics`).
-    fn reply_error(&mut self, conn: ConnId, id: Option<&RawValue>, err: &HubError, out: &mut Outbox) {
+    fn reply_error(
+        &mut self,
+        conn: ConnId,
+        id: Option<&RawValue>,
+        err: &HubError,
+        out: &mut Outbox,
+    ) {
         *self.errors.entry(err.code.as_str()).or_default() += 1;
         out.send(conn, messages::error(id, err));
     }
@@ -99,7 +105,10 @@ impl Hub {
             message: &message,
             retry_after_ms: Some(retry_after_ms),
         };
-        *self.errors.entry(ErrorCode::RateLimited.as_str()).or_default() += 1;
+        *self
+            .errors
+            .entry(ErrorCode::RateLimited.as_str())
+            .or_default() += 1;
         out.send(conn, messages::encode(&reply));
         false
     }
@@ -111,7 +120,6 @@ impl Hub {
             "this endpoint takes JSON text frames only",
         );
         self.reply_error(conn, None, &err, out);
-
     }
 
     fn join(

@@ -42,12 +42,14 @@ pub(super) enum Refusal {
 impl Refusal {
     fn response(&self) -> Response {
         match self {
-            Self::Full => Response::text(503, "server at connection limit").header("Retry-After", "5"),
-            Self::TooManyFromIp => {
-                Response::text(429, "too many connections from your address").header("Retry-After", "5")
+            Self::Full => {
+                Response::text(503, "server at connection limit").header("Retry-After", "5")
             }
+            Self::TooManyFromIp => Response::text(429, "too many connections from your address")
+                .header("Retry-After", "5"),
             Self::HandshakeRate(secs) => {
-                Response::text(429, "too many handshakes from your address").header("Retry-After", secs.to_string())
+                Response::text(429, "too many handshakes from your address")
+                    .header("Retry-After", secs.to_string())
             }
         }
     }
@@ -60,11 +62,21 @@ impl Server {
             return Err(Refusal::Full);
         }
         let max_per_ip = self.config.max_connections_per_ip;
-        if max_per_ip > 0 && self.per_ip.connections.get(&ip).is_some_and(|n| *n as usize >= max_per_ip) {
+        if max_per_ip > 0
+            && self
+                .per_ip
+                .connections
+                .get(&ip)
+                .is_some_and(|n| *n as usize >= max_per_ip)
+        {
             return Err(Refusal::TooManyFromIp);
         }
         if let Some(rate) = self.config.handshake_rate {
-            let bucket = self.per_ip.buckets.entry(ip).or_insert_with(|| TokenBucket::full(rate, now));
+            let bucket = self
+                .per_ip
+                .buckets
+                .entry(ip)
+                .or_insert_with(|| TokenBucket::full(rate, now));
             if let Err(wait) = bucket.try_take(rate, now) {
                 return Err(Refusal::HandshakeRate(wait.as_secs().saturating_add(1)));
             }
@@ -98,7 +110,8 @@ impl Server {
     /// Arms the first handshake byte-rate check for a new connection.
     pub(super) fn arm_rate_check(&mut self, id: ConnId, now: Instant) {
         if self.config.min_handshake_bytes_per_sec > 0 {
-            self.timers.arm(now + RATE_CHECK_EVERY, id, TimerKind::HandshakeRate);
+            self.timers
+                .arm(now + RATE_CHECK_EVERY, id, TimerKind::HandshakeRate);
         }
     }
 
@@ -112,17 +125,23 @@ impl Server {
         let elapsed = now.saturating_duration_since(conn.opened).as_secs_f64();
         let expected = (elapsed - RATE_CHECK_EVERY.as_secs_f64()).max(0.0) * min as f64;
         if (conn.pending.len() as f64) < expected {
-            log::debug!("{id}: handshake too slow ({} bytes in {elapsed:.1}s)", conn.pending.len());
+            log::debug!(
+                "{id}: handshake too slow ({} bytes in {elapsed:.1}s)",
+                conn.pending.len()
+            );
             self.stats.slow_handshakes += 1;
             return self.remove(id);
         }
-        self.timers.arm(now + RATE_CHECK_EVERY, id, TimerKind::HandshakeRate);
+        self.timers
+            .arm(now + RATE_CHECK_EVERY, id, TimerKind::HandshakeRate);
     }
 
     /// Forgets per-IP buckets that have refilled (they hold nothing worth keeping).
     pub(super) fn sweep_buckets(&mut self, now: Instant) {
         if let Some(rate) = self.config.handshake_rate {
-            self.per_ip.buckets.retain(|_, bucket| !bucket.is_full(rate, now));
+            self.per_ip
+                .buckets
+                .retain(|_, bucket| !bucket.is_full(rate, now));
         }
     }
 }

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use crate::auth::{Authenticator, OriginPolicy};
 use crate::hub::HubConfig;
-use crate::ratelimit::Rate;
 use crate::protocol::Limits;
 use crate::protocol::handshake::HeadLimits;
+use crate::ratelimit::Rate;
 
 /// Settings for [`Server`](super::Server).
 #[derive(Debug, Clone)]
@@ -78,11 +78,13 @@ impl Default for ServerConfig {
             max_outbound_bytes: 1 << 20,
             max_connections_per_ip: 256,
             max_connections_per_user: 32,
-            handshake_rate: Some(Rate { capacity: 64.0, refill_per_sec: 16.0 }),
+            handshake_rate: Some(Rate {
+                capacity: 64.0,
+                refill_per_sec: 16.0,
+            }),
             min_handshake_bytes_per_sec: 64,
             auth: Authenticator::None,
             origin: OriginPolicy::default(),
         }
-
     }
 }

@@ -243,7 +243,6 @@ impl Server {
         }
     }
 
-
     /// Accepts until `WouldBlock` (mio: readiness is edge-triggered).
     fn accept_all(&mut self, now: Instant) {
         loop {
@@ -263,16 +262,23 @@ impl Server {
     /// Registers a new connection, or refuses it with 503 when the server is full.
     fn admit(&mut self, mut socket: mio::net::TcpStream, peer: SocketAddr, now: Instant) {
         let admission = self.admission(peer.ip(), now);
-        if admission.is_err() && self.conns.len() >= self.config.max_connections + REFUSAL_HEADROOM {
+        if admission.is_err() && self.conns.len() >= self.config.max_connections + REFUSAL_HEADROOM
+        {
             return; // Dropping the socket closes it; nothing else can be afforded.
         }
         let _ = socket.set_nodelay(true);
         let entry = self.conns.vacant_entry();
-        let Ok(index) = u32::try_from(entry.key()) else { return };
+        let Ok(index) = u32::try_from(entry.key()) else {
+            return;
+        };
         self.next_generation = self.next_generation.wrapping_add(1);
         let id = ConnId::new(index, self.next_generation);
         let token = Token(entry.key());
-        if let Err(e) = self.poll.registry().register(&mut socket, token, Interest::READABLE) {
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut socket, token, Interest::READABLE)
+        {
             log::warn!("register failed for {peer}: {e}");
             return;
         }
@@ -295,7 +301,11 @@ impl Server {
             Ok(()) => {
                 self.admitted += 1;
                 self.count_ip(peer.ip());
-                self.timers.arm(now + self.config.handshake_timeout, id, TimerKind::Handshake);
+                self.timers.arm(
+                    now + self.config.handshake_timeout,
+                    id,
+                    TimerKind::Handshake,
+                );
                 self.arm_rate_check(id, now);
             }
             Err(refusal) => self.refuse(id, &refusal),
@@ -338,7 +348,6 @@ impl Server {
                     self.remove(id);
                 }
                 (TimerKind::Close, Phase::Lingering { .. }) => {
-
                     log::debug!("{id}: {kind:?} timeout");
                     self.remove(id);
                 }

@@ -47,11 +47,21 @@ impl Snapshot {
     }
 }
 
-fn counter(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, value: u64) -> Result<(), std::fmt::Error> {
+fn counter(
+    e: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    value: u64,
+) -> Result<(), std::fmt::Error> {
     ConstCounter::new(value).encode(e.encode_descriptor(name, help, None, MetricType::Counter)?)
 }
 
-fn gauge(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, value: i64) -> Result<(), std::fmt::Error> {
+fn gauge(
+    e: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    value: i64,
+) -> Result<(), std::fmt::Error> {
     ConstGauge::new(value).encode(e.encode_descriptor(name, help, None, MetricType::Gauge)?)
 }
 
@@ -78,30 +88,145 @@ fn to_i64(n: usize) -> i64 {
 impl Collector for Snapshot {
     fn encode(&self, mut e: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let s = &self.stats;
-        gauge(&mut e, "connections_active", "Connections open now (handshaking, open, closing)", to_i64(self.active))?;
-        counter(&mut e, "connections", "Connections accepted", s.connections_total)?;
-        counter(&mut e, "upgrades", "WebSocket handshakes completed", s.upgrades_total)?;
-        labelled(&mut e, "handshakes_rejected", "Requests refused before the upgrade, by HTTP status", "status", &s.rejected)?;
-        counter(&mut e, "messages_received", "Data messages received", s.messages_in)?;
-        counter(&mut e, "messages_sent", "Frames queued for clients (per recipient)", s.messages_out)?;
-        counter(&mut e, "received_bytes", "Bytes read from sockets", s.bytes_in)?;
-        counter(&mut e, "sent_bytes", "Bytes written to sockets", s.bytes_out)?;
-        labelled(&mut e, "close_sent", "Close frames sent, by code", "code", &s.close_sent)?;
-        labelled(&mut e, "close_received", "Close frames received, by code (1005: no code)", "code", &s.close_received)?;
-        labelled(&mut e, "protocol_errors", "Connections failed for a protocol error, by reason", "reason", &s.protocol_errors)?;
-        labelled(&mut e, "hub_errors", "Error replies sent on /ws, by code", "code", &self.hub_errors)?;
+        gauge(
+            &mut e,
+            "connections_active",
+            "Connections open now (handshaking, open, closing)",
+            to_i64(self.active),
+        )?;
+        counter(
+            &mut e,
+            "connections",
+            "Connections accepted",
+            s.connections_total,
+        )?;
+        counter(
+            &mut e,
+            "upgrades",
+            "WebSocket handshakes completed",
+            s.upgrades_total,
+        )?;
+        labelled(
+            &mut e,
+            "handshakes_rejected",
+            "Requests refused before the upgrade, by HTTP status",
+            "status",
+            &s.rejected,
+        )?;
+        counter(
+            &mut e,
+            "messages_received",
+            "Data messages received",
+            s.messages_in,
+        )?;
+        counter(
+            &mut e,
+            "messages_sent",
+            "Frames queued for clients (per recipient)",
+            s.messages_out,
+        )?;
+        counter(
+            &mut e,
+            "received_bytes",
+            "Bytes read from sockets",
+            s.bytes_in,
+        )?;
+        counter(
+            &mut e,
+            "sent_bytes",
+            "Bytes written to sockets",
+            s.bytes_out,
+        )?;
+        labelled(
+            &mut e,
+            "close_sent",
+            "Close frames sent, by code",
+            "code",
+            &s.close_sent,
+        )?;
+        labelled(
+            &mut e,
+            "close_received",
+            "Close frames received, by code (1005: no code)",
+            "code",
+            &s.close_received,
+        )?;
+        labelled(
+            &mut e,
+            "protocol_errors",
+            "Connections failed for a protocol error, by reason",
+            "reason",
+            &s.protocol_errors,
+        )?;
+        labelled(
+            &mut e,
+            "hub_errors",
+            "Error replies sent on /ws, by code",
+            "code",
+            &self.hub_errors,
+        )?;
         let limited = self.hub_errors.get("rate_limited").copied().unwrap_or(0);
-        counter(&mut e, "rate_limited_messages", "Client messages dropped by the rate limit", limited)?;
-        counter(&mut e, "slow_consumer_closes", "Connections closed for passing the outbound cap", s.slow_consumer_closes)?;
-        counter(&mut e, "abnormal_closures", "Connections lost without a closing handshake", s.abnormal_closures)?;
-        counter(&mut e, "handshake_timeouts", "Handshakes dropped at the timeout", s.handshake_timeouts)?;
-        counter(&mut e, "slow_handshakes", "Handshakes dropped below the minimum byte rate", s.slow_handshakes)?;
-        gauge(&mut e, "hub_connections", "Connections on /ws", to_i64(self.hub.connections))?;
-        gauge(&mut e, "users", "Distinct users connected to /ws", to_i64(self.hub.users))?;
-        gauge(&mut e, "rooms", "Rooms with at least one member", to_i64(self.hub.rooms))?;
-        gauge(&mut e, "draining", "1 while shutting down", i64::from(self.draining))?;
+        counter(
+            &mut e,
+            "rate_limited_messages",
+            "Client messages dropped by the rate limit",
+            limited,
+        )?;
+        counter(
+            &mut e,
+            "slow_consumer_closes",
+            "Connections closed for passing the outbound cap",
+            s.slow_consumer_closes,
+        )?;
+        counter(
+            &mut e,
+            "abnormal_closures",
+            "Connections lost without a closing handshake",
+            s.abnormal_closures,
+        )?;
+        counter(
+            &mut e,
+            "handshake_timeouts",
+            "Handshakes dropped at the timeout",
+            s.handshake_timeouts,
+        )?;
+        counter(
+            &mut e,
+            "slow_handshakes",
+            "Handshakes dropped below the minimum byte rate",
+            s.slow_handshakes,
+        )?;
+        gauge(
+            &mut e,
+            "hub_connections",
+            "Connections on /ws",
+            to_i64(self.hub.connections),
+        )?;
+        gauge(
+            &mut e,
+            "users",
+            "Distinct users connected to /ws",
+            to_i64(self.hub.users),
+        )?;
+        gauge(
+            &mut e,
+            "rooms",
+            "Rooms with at least one member",
+            to_i64(self.hub.rooms),
+        )?;
+        gauge(
+            &mut e,
+            "draining",
+            "1 while shutting down",
+            i64::from(self.draining),
+        )?;
         self.encode_loop_time(&mut e)?;
-        let uptime = e.encode_descriptor("uptime_seconds", "Seconds since the server started", None, MetricType::Gauge)?;
+        let uptime = e.encode_descriptor(
+            "uptime_seconds",
+            "Seconds since the server started",
+            None,
+            MetricType::Gauge,
+        )?;
         ConstGauge::new(self.uptime).encode(uptime)
     }
 }
@@ -111,7 +236,11 @@ impl Snapshot {
         let hist = &self.stats.loop_time;
         let mut cumulative = 0;
         let mut buckets: Vec<(f64, u64)> = Vec::with_capacity(LOOP_BUCKETS.len() + 1);
-        for (bound, count) in LOOP_BUCKETS.iter().chain([f64::INFINITY].iter()).zip(hist.counts) {
+        for (bound, count) in LOOP_BUCKETS
+            .iter()
+            .chain([f64::INFINITY].iter())
+            .zip(hist.counts)
+        {
             cumulative += count;
             buckets.push((*bound, cumulative));
         }
@@ -121,7 +250,9 @@ impl Snapshot {
             None,
             MetricType::Histogram,
         )?;
-        metric.encode_histogram::<prometheus_client::encoding::NoLabelSet>(hist.sum, cumulative, &buckets, None)
+        metric.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+            hist.sum, cumulative, &buckets, None,
+        )
     }
 }
 

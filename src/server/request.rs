@@ -60,9 +60,20 @@ pub(super) fn answer_request(server: &Server, head: &RequestHead, now: Instant) 
         Route::Metrics => plain_get(head, || {
             let draining = server.drain_deadline.is_some();
             let hub_errors = server.hub.error_counts();
-            let snap = snapshot(&server.stats, server.admitted, server.hub.counts(), hub_errors, now, draining);
+            let snap = snapshot(
+                &server.stats,
+                server.admitted,
+                server.hub.counts(),
+                hub_errors,
+                now,
+                draining,
+            );
             let body = snap.render().into_bytes();
-            Response::with_body(200, "application/openmetrics-text; version=1.0.0; charset=utf-8", body)
+            Response::with_body(
+                200,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                body,
+            )
         }),
         Route::Ready => plain_get(head, || {
             if server.drain_deadline.is_some() {
@@ -85,13 +96,18 @@ fn upgrade(server: &Server, head: &RequestHead, endpoint: Endpoint) -> Answer {
         Ok(upgrade) => upgrade,
         Err(rejection) => return Answer::Respond(rejection.response()),
     };
-    if let Err(refused) = server.config.origin.check(head.header("origin"), head.header("host")) {
+    if let Err(refused) = server
+        .config
+        .origin
+        .check(head.header("origin"), head.header("host"))
+    {
         return Answer::Respond(Response::text(403, &refused.to_string()));
     }
     let identity = match server.config.auth.authenticate(head) {
         Ok(identity) => identity,
         Err(refused) => {
-            let response = Response::text(401, refused.reason()).header("WWW-Authenticate", "Bearer");
+            let response =
+                Response::text(401, refused.reason()).header("WWW-Authenticate", "Bearer");
             return Answer::Respond(response);
         }
     };
@@ -119,7 +135,13 @@ fn upgrade(server: &Server, head: &RequestHead, endpoint: Endpoint) -> Answer {
     };
     let mut accept = Vec::with_capacity(160);
     write_accept(&upgrade, &[], &mut accept);
-    Answer::Upgrade(Accepted { accept, endpoint, limits, user, identity })
+    Answer::Upgrade(Accepted {
+        accept,
+        endpoint,
+        limits,
+        user,
+        identity,
+    })
 }
 
 /// A plain endpoint that answers GET (and HEAD-less clients) only.

@@ -28,18 +28,26 @@ impl Server {
     /// Routes SIGTERM and SIGINT to this loop: first graceful drain, second immediate exit.
     pub fn handle_signals(&mut self) -> io::Result<()> {
         let mut signals = Signals::new([SIGTERM, SIGINT])?;
-        self.poll.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
+        self.poll
+            .registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)?;
         self.signals = Some(SignalSource(signals));
         Ok(())
     }
 
     /// Reads pending signals and turns each into a stop request.
     pub(super) fn on_signals(&mut self) {
-        let Some(SignalSource(signals)) = &mut self.signals else { return };
+        let Some(SignalSource(signals)) = &mut self.signals else {
+            return;
+        };
         let received: Vec<i32> = signals.pending().collect();
 
         for signal in received {
-            let name = if signal == SIGTERM { "SIGTERM" } else { "SIGINT" };
+            let name = if signal == SIGTERM {
+                "SIGTERM"
+            } else {
+                "SIGINT"
+            };
             if self.drain_deadline.is_some() {
                 log::warn!("{name} again: exiting now");
             } else {

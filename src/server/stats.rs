@@ -10,8 +10,9 @@ use serde::Serialize;
 use crate::hub::HubCounts;
 
 /// Upper bounds (seconds) of the event-loop iteration time histogram.
-pub(super) const LOOP_BUCKETS: [f64; 10] =
-    [0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5];
+pub(super) const LOOP_BUCKETS: [f64; 10] = [
+    0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5,
+];
 
 /// A fixed-bucket histogram of loop iteration times.
 #[derive(Debug, Clone, Default)]
@@ -26,7 +27,10 @@ impl LoopHistogram {
     /// Records one iteration.
     pub(super) fn observe(&mut self, took: Duration) {
         let secs = took.as_secs_f64();
-        let bucket = LOOP_BUCKETS.iter().position(|b| secs <= *b).unwrap_or(LOOP_BUCKETS.len());
+        let bucket = LOOP_BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(LOOP_BUCKETS.len());
         self.counts[bucket] += 1;
         self.sum += secs;
     }

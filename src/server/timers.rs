@@ -23,7 +23,6 @@ pub(super) enum TimerKind {
     Heartbeat,
     /// Time to check that a handshake in progress is not sending too slowly.
     HandshakeRate,
-
 }
 
 /// A min-heap of (deadline, connection, kind).

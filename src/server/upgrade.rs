@@ -28,7 +28,13 @@ impl Server {
 
     /// Switches the connection to WebSocket: 101, session, heartbeat, hub registration.
     fn upgrade(&mut self, id: ConnId, head: &RequestHead, accepted: Accepted, now: Instant) {
-        let Accepted { accept, endpoint, limits, user, identity } = accepted;
+        let Accepted {
+            accept,
+            endpoint,
+            limits,
+            user,
+            identity,
+        } = accepted;
         let Some(conn) = conn_mut(&mut self.conns, id) else {
             return;
         };
