@@ -217,8 +217,25 @@ mod tests {
         }
     }
 
+    /// The commented example documents every key with its default, and nothing else.
+    #[test]
+    fn example_file_is_the_defaults() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("wsloop.example.toml");
+        assert_eq!(load(Some(&path), vec![], vec![]).unwrap(), Config::default());
+        let text = std::fs::read_to_string(&path).unwrap();
+        let example: Table = toml::from_str(&text).unwrap();
+        let defaults = Table::try_from(Config::default()).unwrap();
+        for (section, keys) in &defaults {
+            for key in keys.as_table().map(|t| t.keys().collect::<Vec<_>>()).unwrap_or_default() {
+                let documented = example.get(section).and_then(|s| s.get(key)).is_some();
+                assert!(documented, "wsloop.example.toml lacks {section}.{key}");
+            }
+        }
+    }
+
     #[test]
     fn defaults_without_anything() {
+
         assert_eq!(load(None, vec![], vec![]).unwrap(), Config::default());
     }
 
