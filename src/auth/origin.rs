@@ -121,14 +121,14 @@ fn default_port(scheme: &str) -> u16 {
 
 /// `host[:port]` → (host, port), bracketed IPv6 hosts included.
 fn split_host_port(authority: &str, default: u16) -> (String, u16) {
-    if let Some(rest) = authority.strip_prefix('[') {
-        if let Some((ip, tail)) = rest.split_once(']') {
-            let port = tail
-                .strip_prefix(':')
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(default);
-            return (format!("[{ip}]"), port);
-        }
+    if let Some(rest) = authority.strip_prefix('[')
+        && let Some((ip, tail)) = rest.split_once(']')
+    {
+        let port = tail
+            .strip_prefix(':')
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(default);
+        return (format!("[{ip}]"), port);
     }
     match authority.rsplit_once(':') {
         Some((name, port)) if port.parse::<u16>().is_ok() => {

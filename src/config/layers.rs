@@ -198,9 +198,9 @@ mod tests {
 
     /// A minimal temp file helper (no extra dependency).
     mod tempfile_path {
-        pub struct TempFile(pub std::path::PathBuf);
+        pub(super) struct TempFile(pub(super) std::path::PathBuf);
         impl TempFile {
-            pub fn new(text: &str) -> Self {
+            pub(super) fn new(text: &str) -> Self {
                 use std::sync::atomic::{AtomicUsize, Ordering};
                 static N: AtomicUsize = AtomicUsize::new(0);
                 let n = N.fetch_add(1, Ordering::SeqCst);
@@ -221,12 +221,19 @@ mod tests {
     #[test]
     fn example_file_is_the_defaults() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("wsloop.example.toml");
-        assert_eq!(load(Some(&path), vec![], vec![]).unwrap(), Config::default());
+        assert_eq!(
+            load(Some(&path), vec![], vec![]).unwrap(),
+            Config::default()
+        );
         let text = std::fs::read_to_string(&path).unwrap();
         let example: Table = toml::from_str(&text).unwrap();
         let defaults = Table::try_from(Config::default()).unwrap();
         for (section, keys) in &defaults {
-            for key in keys.as_table().map(|t| t.keys().collect::<Vec<_>>()).unwrap_or_default() {
+            for key in keys
+                .as_table()
+                .map(|t| t.keys().collect::<Vec<_>>())
+                .unwrap_or_default()
+            {
                 let documented = example.get(section).and_then(|s| s.get(key)).is_some();
                 assert!(documented, "wsloop.example.toml lacks {section}.{key}");
             }
@@ -235,7 +242,6 @@ mod tests {
 
     #[test]
     fn defaults_without_anything() {
-
         assert_eq!(load(None, vec![], vec![]).unwrap(), Config::default());
     }
 

@@ -182,7 +182,6 @@ impl Hub {
     }
 
     /// How many connections `user` has.
-
     pub fn connections_of(&self, user: &str) -> usize {
         self.users.get(user).map_or(0, |entry| entry.conns.len())
     }
