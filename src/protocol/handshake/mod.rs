@@ -5,6 +5,8 @@
 //! - [`accept`]: `Sec-WebSocket-Key` and `Sec-WebSocket-Accept`.
 
 pub mod accept;
+pub mod client;
+
 pub mod request;
 pub mod upgrade;
 

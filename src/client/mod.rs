@@ -1,0 +1,18 @@
+//! The client side of the protocol: the same sans-IO [`Session`](crate::protocol::Session)
+//! in the client role, a blocking client, and the reconnection schedule.
+//!
+//! - [`Client`]: connect to `ws://…`, send and receive messages, close.
+//! - [`Backoff`]: when to reconnect (exponential backoff with full jitter, a cap, an
+//!   optional retry limit, reset after a healthy connection, no retry on 401/403/1008).
+//! - [`random`]: masking keys and nonces from the OS.
+
+mod backoff;
+mod blocking;
+mod error;
+pub mod random;
+mod url;
+
+pub use backoff::{Backoff, Decision, Disconnect};
+pub use blocking::{Client, ClientOptions, Message};
+pub use error::ClientError;
+pub use url::WsUrl;

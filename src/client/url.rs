@@ -1,0 +1,121 @@
+//! `ws://host[:port][/path][?query]` URLs. (`wss://` needs TLS, which wsloop does not do:
+//! put a TLS-terminating proxy in front, see `deploy/`.)
+
+use std::fmt;
+
+/// A parsed WebSocket URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WsUrl {
+    /// The host name or address (IPv6 without brackets).
+    pub host: String,
+    /// The port (default 80).
+    pub port: u16,
+    /// Path and query, at least `/`.
+    pub target: String,
+}
+
+impl WsUrl {
+    /// Parses `ws://…` (or `http://…`, treated the same).
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let rest = url
+            .strip_prefix("ws://")
+            .or_else(|| url.strip_prefix("http://"))
+            .ok_or_else(|| {
+                if url.starts_with("wss://") {
+                    format!("{url}: wss:// (TLS) is not supported; connect to the TLS proxy's backend or use ws://")
+                } else {
+                    format!("{url}: expected a ws:// URL")
+                }
+            })?;
+        let (authority, target) = match rest.find(['/', '?']) {
+            Some(i) if rest.as_bytes()[i] == b'?' => (&rest[..i], format!("/{}", &rest[i..])),
+            Some(i) => (&rest[..i], rest[i..].to_owned()),
+            None => (rest, "/".to_owned()),
+        };
+        let (host, port) =
+            split_authority(authority).ok_or_else(|| format!("{url}: bad host or port"))?;
+        if host.is_empty() {
+            return Err(format!("{url}: missing host"));
+        }
+        Ok(Self { host, port, target })
+    }
+
+    /// The `Host` header value.
+    pub fn host_header(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        if self.port == 80 {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+
+    /// `host:port` for `TcpStream::connect`.
+    pub fn socket_addr(&self) -> (String, u16) {
+        (self.host.clone(), self.port)
+    }
+}
+
+impl fmt::Display for WsUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ws://{}{}", self.host_header(), self.target)
+    }
+}
+
+fn split_authority(authority: &str) -> Option<(String, u16)> {
+    if let Some(rest) = authority.strip_prefix('[') {
+        let (ip, tail) = rest.split_once(']')?;
+        let port = match tail.strip_prefix(':') {
+            Some(p) => p.parse().ok()?,
+            None if tail.is_empty() => 80,
+            None => return None,
+        };
+        return Some((ip.to_owned(), port));
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) => Some((host.to_owned(), port.parse().ok()?)),
+        None => Some((authority.to_owned(), 80)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_usual_forms() {
+        let u = WsUrl::parse("ws://127.0.0.1:8080/ws?user_id=42").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.target.as_str()),
+            ("127.0.0.1", 8080, "/ws?user_id=42")
+        );
+        assert_eq!(u.host_header(), "127.0.0.1:8080");
+        let u = WsUrl::parse("ws://example.com").unwrap();
+        assert_eq!(
+            (u.port, u.target.as_str(), u.host_header().as_str()),
+            (80, "/", "example.com")
+        );
+        let u = WsUrl::parse("ws://[::1]:9001?x").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.target.as_str()),
+            ("::1", 9001, "/?x")
+        );
+        assert_eq!(u.to_string(), "ws://[::1]:9001/?x");
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_do() {
+        assert!(
+            WsUrl::parse("wss://example.com")
+                .unwrap_err()
+                .contains("TLS")
+        );
+        assert!(WsUrl::parse("ftp://x").is_err());
+        assert!(WsUrl::parse("ws://:80/").is_err());
+        assert!(WsUrl::parse("ws://h:notaport/").is_err());
+    }
+}
