@@ -2,6 +2,7 @@
 //!
 //! `src/main.rs` only calls [`main`]; each subcommand lives in its own file.
 
+mod publish;
 mod serve;
 mod token;
 
@@ -23,6 +24,8 @@ enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Mint a development JWT for `auth.mode = "jwt"`.
     Token(token::TokenArgs),
+    /// Push a message through the HTTP publish API.
+    Publish(publish::PublishArgs),
 }
 
 /// Parses the command line and runs the subcommand.
@@ -31,6 +34,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(*args),
         Command::Token(args) => token::run(&args),
+        Command::Publish(args) => publish::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

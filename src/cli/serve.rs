@@ -77,6 +77,9 @@ pub(super) struct ServeArgs {
     /// origin.allowed: an allowed origin, e.g. https://*.example.com (repeatable).
     #[arg(long)]
     allowed_origin: Vec<String>,
+    /// api.keys: a key for POST /api/publish (repeatable); without one the API is off.
+    #[arg(long)]
+    api_key: Vec<String>,
     /// log.level: error, warn, info, debug or trace [default: info].
     #[arg(long)]
     log_level: Option<String>,
@@ -154,6 +157,13 @@ impl ServeArgs {
                 value.as_ref().map(|v| Override::new(key, v.clone(), flag))
             })
             .collect();
+        if !self.api_key.is_empty() {
+            overrides.push(Override {
+                key: "api.keys".into(),
+                values: self.api_key.clone(),
+                source: "--api-key".into(),
+            });
+        }
         if !self.allowed_origin.is_empty() {
             overrides.push(Override {
                 key: "origin.allowed".into(),

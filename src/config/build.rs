@@ -10,7 +10,7 @@ use crate::hub::HubConfig;
 use crate::protocol::Limits;
 use crate::protocol::handshake::HeadLimits;
 use crate::ratelimit::Rate;
-use crate::server::ServerConfig;
+use crate::server::{ApiConfig, ServerConfig};
 
 fn err(key: &str, problem: impl std::fmt::Display) -> ConfigError {
     ConfigError(format!("{key}: {problem}"))
@@ -88,6 +88,17 @@ pub fn to_server_config(config: &Config) -> Result<ServerConfig, ConfigError> {
         min_handshake_bytes_per_sec: s.min_handshake_bytes_per_sec,
         auth: authenticator(config)?,
         origin,
+        api: ApiConfig {
+            keys: config
+                .api
+                .keys
+                .iter()
+                .filter(|k| !k.is_empty())
+                .cloned()
+                .collect(),
+            max_body_bytes: config.api.max_body_bytes,
+            sender_id: config.api.sender_id.clone(),
+        },
     })
 }
 
@@ -139,6 +150,9 @@ pub fn redacted(config: &Config) -> String {
     let mut shown = config.clone();
     if !shown.auth.secret.is_empty() {
         shown.auth.secret = "***".into();
+    }
+    for key in &mut shown.api.keys {
+        *key = "***".into();
     }
     toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot print: {e}"))
 }

@@ -25,6 +25,31 @@ pub struct Config {
     pub origin: OriginSection,
     /// Logging.
     pub log: LogSection,
+    /// The HTTP publish API.
+    pub api: ApiSection,
+}
+
+/// `[api]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSection {
+    /// Keys accepted as `Authorization: Bearer <key>` on `POST /api/publish`. With none, the
+    /// API is off (404), never open.
+    pub keys: Vec<String>,
+    /// Largest request body in bytes; over it, 413.
+    pub max_body_bytes: usize,
+    /// The `sender_id` of published messages.
+    pub sender_id: String,
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        Self {
+            keys: Vec::new(),
+            max_body_bytes: 1 << 20,
+            sender_id: "server".into(),
+        }
+    }
 }
 
 /// `[server]`

@@ -14,6 +14,8 @@ mod error;
 mod handlers;
 pub mod messages;
 mod outbox;
+pub mod publish;
+
 pub mod request;
 mod rooms;
 pub mod time;

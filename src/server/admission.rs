@@ -119,7 +119,7 @@ impl Server {
     pub(super) fn check_handshake_rate(&mut self, id: ConnId, now: Instant) {
         let min = self.config.min_handshake_bytes_per_sec;
         let Some(conn) = self.get(id) else { return };
-        if !matches!(conn.phase, Phase::Handshaking(_)) {
+        if !matches!(conn.phase, Phase::Handshaking(_) | Phase::Body(_)) {
             return;
         }
         let elapsed = now.saturating_duration_since(conn.opened).as_secs_f64();

@@ -55,6 +55,29 @@ pub struct ServerConfig {
     pub auth: Authenticator,
     /// Which origins may connect. Default: same origin, or no Origin header.
     pub origin: OriginPolicy,
+    /// The publish API. Default: off (no keys).
+    pub api: ApiConfig,
+}
+
+/// Settings of `POST /api/publish`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// Accepted bearer keys; empty turns the API off (404). Default: none.
+    pub keys: Vec<String>,
+    /// Largest request body; over it, 413. Default: 1 MiB.
+    pub max_body_bytes: usize,
+    /// `sender_id` of published messages. Default: `server`.
+    pub sender_id: String,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            keys: Vec::new(),
+            max_body_bytes: 1 << 20,
+            sender_id: "server".into(),
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -85,6 +108,7 @@ impl Default for ServerConfig {
             min_handshake_bytes_per_sec: 64,
             auth: Authenticator::None,
             origin: OriginPolicy::default(),
+            api: ApiConfig::default(),
         }
     }
 }

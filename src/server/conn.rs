@@ -29,6 +29,9 @@ pub(super) struct OpenConn {
 pub(super) enum Phase {
     /// Reading the HTTP request head.
     Handshaking(HeadParser),
+    /// A plain HTTP request whose body is being read (`POST /api/publish`); the body
+    /// collects in `pending`.
+    Body(Box<BodyRequest>),
     /// Upgraded; frames flow until the closing handshake ends.
     Open(OpenConn),
     /// The last bytes (an HTTP answer, or the close exchange) are being flushed; then the
@@ -40,6 +43,13 @@ pub(super) enum Phase {
         /// The peer already closed its side: remove as soon as the output is out.
         peer_done: bool,
     },
+}
+
+/// A request waiting for its body.
+#[derive(Debug)]
+pub(crate) struct BodyRequest {
+    /// The body length (`Content-Length`).
+    pub(crate) length: usize,
 }
 
 /// A client connection.

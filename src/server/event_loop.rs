@@ -342,7 +342,7 @@ impl Server {
         while let Some((id, kind)) = self.timers.pop_due(now) {
             let Some(conn) = self.get(id) else { continue };
             match (kind, &conn.phase) {
-                (TimerKind::Handshake, Phase::Handshaking(_)) => {
+                (TimerKind::Handshake, Phase::Handshaking(_) | Phase::Body(_)) => {
                     log::debug!("{id}: handshake timeout");
                     self.stats.handshake_timeouts += 1;
                     self.remove(id);
@@ -356,7 +356,7 @@ impl Server {
                     self.remove(id);
                 }
                 (TimerKind::Heartbeat, Phase::Open(_)) => self.heartbeat(id, now),
-                (TimerKind::HandshakeRate, Phase::Handshaking(_)) => {
+                (TimerKind::HandshakeRate, Phase::Handshaking(_) | Phase::Body(_)) => {
                     self.check_handshake_rate(id, now);
                 }
                 _ => {}
@@ -440,7 +440,7 @@ impl Server {
                     self.dirty.push(id);
                 }
             }
-            Phase::Handshaking(_) => self.remove(id),
+            Phase::Handshaking(_) | Phase::Body(_) => self.remove(id),
             Phase::Lingering { .. } => {}
         }
     }

@@ -214,6 +214,19 @@ impl Collector for Snapshot {
             "Rooms with at least one member",
             to_i64(self.hub.rooms),
         )?;
+        labelled(
+            &mut e,
+            "api_requests",
+            "Publish API requests, by HTTP status",
+            "status",
+            &s.api_requests,
+        )?;
+        counter(
+            &mut e,
+            "messages_published",
+            "Messages accepted by the publish API",
+            s.messages_published,
+        )?;
         gauge(
             &mut e,
             "draining",
@@ -234,16 +247,10 @@ impl Collector for Snapshot {
 impl Snapshot {
     fn encode_loop_time(&self, e: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let hist = &self.stats.loop_time;
-        let mut cumulative = 0;
-        let mut buckets: Vec<(f64, u64)> = Vec::with_capacity(LOOP_BUCKETS.len() + 1);
-        for (bound, count) in LOOP_BUCKETS
-            .iter()
-            .chain([f64::INFINITY].iter())
-            .zip(hist.counts)
-        {
-            cumulative += count;
-            buckets.push((*bound, cumulative));
-        }
+        // The encoder accumulates the per-bucket counts itself.
+        let total: u64 = hist.counts.iter().sum();
+        let bounds = LOOP_BUCKETS.iter().chain([f64::INFINITY].iter());
+        let buckets: Vec<(f64, u64)> = bounds.zip(hist.counts).map(|(b, c)| (*b, c)).collect();
         let mut metric = e.encode_descriptor(
             "loop_iteration_seconds",
             "Time the event loop spends per iteration, between polls",
@@ -251,7 +258,7 @@ impl Snapshot {
             MetricType::Histogram,
         )?;
         metric.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
-            hist.sum, cumulative, &buckets, None,
+            hist.sum, total, &buckets, None,
         )
     }
 }

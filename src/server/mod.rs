@@ -6,6 +6,7 @@
 //! moves bytes between sockets and [`crate::protocol`], and nothing else.
 
 mod admission;
+mod api;
 mod config;
 mod conn;
 mod delivery;
@@ -26,7 +27,8 @@ mod timers;
 mod upgrade;
 mod writing;
 
-pub use config::ServerConfig;
+pub use config::{ApiConfig, ServerConfig};
+
 pub use conn::ConnId;
 pub use event_loop::{Server, Spawned};
 pub use handle::ServerHandle;

@@ -34,7 +34,13 @@ impl Server {
                 conn.read_paused = true;
                 return;
             }
-            let carried = conn.pending.len();
+            // A request body collects in `pending` itself; everything else is carried in
+            // front of the new bytes in the scratch buffer.
+            let carried = if matches!(conn.phase, Phase::Body(_)) {
+                0
+            } else {
+                conn.pending.len()
+            };
             self.scratch[..carried].copy_from_slice(&conn.pending);
             let limit = (carried + READ_CHUNK).min(self.scratch.len());
             match conn.socket.read(&mut self.scratch[carried..limit]) {
@@ -69,7 +75,7 @@ impl Server {
         let clean = match &conn.phase {
             Phase::Open(open) => open.session.close_state() == CloseState::Closed,
             Phase::Lingering { .. } => true,
-            Phase::Handshaking(_) => false,
+            Phase::Handshaking(_) | Phase::Body(_) => false,
         };
         if !clean {
             // §7.1.5: the connection closed without a closing handshake: 1006.
@@ -100,6 +106,10 @@ impl Server {
             return;
         };
         let input = &mut self.scratch[start..len];
+        if let Phase::Body(_) = conn.phase {
+            conn.pending.extend_from_slice(input);
+            return self.finish_body(id, now);
+        }
         let used = match &mut conn.phase {
             Phase::Open(open) => {
                 let mut ctx = FrameCtx {
@@ -112,7 +122,7 @@ impl Server {
                 };
                 read_frames(open, &mut conn.out, input, &mut ctx)
             }
-            Phase::Lingering { .. } | Phase::Handshaking(_) => input.len(),
+            Phase::Lingering { .. } | Phase::Handshaking(_) | Phase::Body(_) => input.len(),
         };
         conn.pending.clear();
         conn.pending.extend_from_slice(&input[used..]);

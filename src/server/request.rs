@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use super::api::{self, ApiStart};
 use super::event_loop::Server;
 use super::metrics::snapshot;
 
@@ -38,6 +39,13 @@ pub(super) enum Answer {
     Upgrade(Accepted),
     /// Send this HTTP response and close.
     Respond(Response),
+    /// Read a request body of `length` bytes (the publish API).
+    ReadBody {
+        /// Body length.
+        length: usize,
+        /// Answer `100 Continue` first.
+        send_continue: bool,
+    },
 }
 
 /// Decides the answer to `head`.
@@ -82,6 +90,16 @@ pub(super) fn answer_request(server: &Server, head: &RequestHead, now: Instant) 
                 Response::text(200, "ready")
             }
         }),
+        Route::Publish => match api::start(server, head) {
+            ApiStart::ReadBody {
+                length,
+                send_continue,
+            } => Answer::ReadBody {
+                length,
+                send_continue,
+            },
+            ApiStart::Refuse(response) => Answer::Respond(response),
+        },
         Route::NotFound => Answer::Respond(Rejection::NotFound.response()),
     }
 }

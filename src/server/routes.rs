@@ -22,6 +22,8 @@ pub(super) enum Route {
     Metrics,
     /// `GET /readyz`: 200 while accepting WebSockets, 503 while draining.
     Ready,
+    /// `POST /api/publish`: push messages from a backend.
+    Publish,
     /// `GET /`: the chat page, embedded in the binary.
     Page,
     /// Anything else: 404.
@@ -37,6 +39,7 @@ pub(super) fn route(path: &str) -> Route {
         "/stats" => Route::Stats,
         "/metrics" => Route::Metrics,
         "/readyz" => Route::Ready,
+        "/api/publish" => Route::Publish,
 
         "/" | "/index.html" => Route::Page,
         _ => Route::NotFound,

@@ -71,6 +71,10 @@ pub(super) struct Stats {
     pub(super) handshake_timeouts: u64,
     /// Event-loop iteration times.
     pub(super) loop_time: LoopHistogram,
+    /// Publish API requests, by HTTP status.
+    pub(super) api_requests: BTreeMap<u16, u64>,
+    /// Messages accepted by the publish API.
+    pub(super) messages_published: u64,
 }
 
 impl Stats {
@@ -93,6 +97,8 @@ impl Stats {
             slow_handshakes: 0,
             handshake_timeouts: 0,
             loop_time: LoopHistogram::default(),
+            api_requests: BTreeMap::new(),
+            messages_published: 0,
         }
     }
 

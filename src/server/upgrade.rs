@@ -5,7 +5,7 @@ use std::time::Instant;
 use super::conn::{ConnId, OpenConn, Phase, conn_mut};
 use super::event_loop::Server;
 use super::request::{Accepted, Answer, answer_request};
-use super::routes::Endpoint;
+use super::routes::{Endpoint, Route, route};
 use super::timers::TimerKind;
 use crate::protocol::Session;
 use crate::protocol::handshake::RequestHead;
@@ -15,9 +15,18 @@ impl Server {
     pub(super) fn on_request(&mut self, id: ConnId, head: &RequestHead, now: Instant) {
         match answer_request(self, head, now) {
             Answer::Upgrade(accepted) => self.upgrade(id, head, accepted, now),
+            Answer::ReadBody {
+                length,
+                send_continue,
+            } => {
+                self.await_body(id, length, send_continue);
+            }
             Answer::Respond(response) => {
-                if response.status >= 400 {
+                if route(&head.path) == Route::Publish {
+                    *self.stats.api_requests.entry(response.status).or_default() += 1;
+                } else if response.status >= 400 {
                     self.stats.rejected(response.status);
+
                     let target = head.redacted_target();
                     log::debug!("{id}: {} {target} -> {}", head.method, response.status);
                 }

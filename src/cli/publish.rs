@@ -1,0 +1,91 @@
+//! `wsloop publish`: push one message into a room, to a user, or to everyone, through the
+//! HTTP publish API, for scripts and cron jobs.
+//!
+//! ```text
+//! wsloop publish --url http://127.0.0.1:8080 --key KEY --room orders-42 '{"title":"Shipped"}'
+//! ```
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+/// Flags of `wsloop publish`.
+#[derive(Debug, clap::Args)]
+pub(super) struct PublishArgs {
+    /// The server's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// An API key (the server's api.keys); the first of WSLOOP_API_KEYS if not given.
+    #[arg(long, env = "WSLOOP_API_KEYS", hide_env_values = true)]
+    key: String,
+    /// Deliver to the members of this room.
+    #[arg(long, conflicts_with = "user")]
+    room: Option<String>,
+    /// Deliver to every connection of this user.
+    #[arg(long)]
+    user: Option<String>,
+    /// The message type recipients see.
+    #[arg(long = "type", default_value = "notification")]
+    kind: String,
+    /// The payload, as JSON (a plain word is sent as a JSON string).
+    payload: String,
+}
+
+/// Sends the message and prints the server's answer.
+pub(super) fn run(args: &PublishArgs) -> Result<(), String> {
+    let payload: serde_json::Value = serde_json::from_str(&args.payload)
+        .unwrap_or_else(|_| serde_json::Value::String(args.payload.clone()));
+    let mut body = serde_json::json!({ "type": args.kind, "payload": payload });
+    if let Some(room) = &args.room {
+        body["room"] = room.clone().into();
+    }
+    if let Some(user) = &args.user {
+        body["user_id"] = user.clone().into();
+    }
+    let key = args.key.split(',').next().unwrap_or("").trim();
+    let (status, answer) = post(&args.url, "/api/publish", key, &body.to_string())?;
+    if status == 200 {
+        println!("{answer}");
+        Ok(())
+    } else {
+        Err(format!("server answered {status}: {answer}"))
+    }
+}
+
+/// A minimal HTTP/1.1 POST; returns the status and the body.
+fn post(base: &str, path: &str, key: &str, body: &str) -> Result<(u16, String), String> {
+    let authority = base
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("{base}: expected an http:// URL"))?
+        .trim_end_matches('/');
+    let address = if authority.contains(':') {
+        authority.to_owned()
+    } else {
+        format!("{authority}:80")
+    };
+    let mut stream =
+        TcpStream::connect(&address).map_err(|e| format!("cannot connect to {address}: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut response = Vec::new();
+    stream
+        .read_to_end(&mut response)
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&response);
+    let (head, answer) = text.split_once("\r\n\r\n").ok_or("malformed HTTP answer")?;
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or("malformed status line")?;
+    Ok((status, answer.trim().to_owned()))
+}

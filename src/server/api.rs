@@ -1,0 +1,202 @@
+//! `POST /api/publish`: the backend's way to push messages into rooms, to users, or to
+//! everyone, with one HTTP call.
+//!
+//! The request head is checked before any body is read: the API is off (404) without a
+//! configured key; a wrong or missing key gets 401 (compared in constant time); the body
+//! needs a `Content-Length` (411) within `max_body_bytes` (413). `Expect: 100-continue` is
+//! honoured. The JSON body is then decoded by [`crate::hub::publish`] (400 with a JSON
+//! error naming the problem) and delivered; the answer says to how many local connections.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::conn::{BodyRequest, ConnId, Phase, conn_mut};
+use super::event_loop::Server;
+use crate::auth::token_of;
+use crate::hub::publish::decode_publish;
+use crate::protocol::handshake::RequestHead;
+use crate::protocol::http::Response;
+
+/// What to do with a publish request once its head is in.
+#[derive(Debug)]
+pub(super) enum ApiStart {
+    /// Read `length` body bytes, answering `100 Continue` first if asked.
+    ReadBody {
+        /// Body length.
+        length: usize,
+        /// The client sent `Expect: 100-continue`.
+        send_continue: bool,
+    },
+    /// Refuse at once.
+    Refuse(Response),
+}
+
+/// A JSON error answer.
+pub(super) fn json_error(status: u16, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "error": code, "message": message })
+        .to_string()
+        .into_bytes();
+    Response::with_body(status, "application/json", body)
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Checks a publish request's head: method, key, length.
+pub(super) fn start(server: &Server, head: &RequestHead) -> ApiStart {
+    let api = &server.config.api;
+    if api.keys.is_empty() {
+        return ApiStart::Refuse(json_error(
+            404,
+            "api_off",
+            "the publish API is off: no API key is configured",
+        ));
+    }
+    if head.method != "POST" {
+        return ApiStart::Refuse(
+            json_error(405, "method_not_allowed", "use POST").header("Allow", "POST"),
+        );
+    }
+    let key = token_of(head)
+        .filter(|_| head.header("authorization").is_some())
+        .unwrap_or_default();
+    if !api
+        .keys
+        .iter()
+        .any(|k| constant_time_eq(k.as_bytes(), key.as_bytes()))
+    {
+        let refusal = json_error(
+            401,
+            "unauthorized",
+            "missing or wrong API key (Authorization: Bearer <key>)",
+        );
+        return ApiStart::Refuse(refusal.header("WWW-Authenticate", "Bearer"));
+    }
+    if head.header("transfer-encoding").is_some() {
+        return ApiStart::Refuse(json_error(
+            411,
+            "length_required",
+            "send the body with Content-Length",
+        ));
+    }
+    let Some(length) = head
+        .header("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+    else {
+        return ApiStart::Refuse(json_error(
+            411,
+            "length_required",
+            "Content-Length is required",
+        ));
+    };
+    if length > api.max_body_bytes {
+        let message = format!("body exceeds {} bytes", api.max_body_bytes);
+        return ApiStart::Refuse(json_error(413, "body_too_large", &message));
+    }
+    let send_continue = head
+        .header("expect")
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+    ApiStart::ReadBody {
+        length,
+        send_continue,
+    }
+}
+
+/// One message's result in the answer.
+#[derive(Debug, Serialize)]
+struct ItemResult {
+    delivered: usize,
+}
+
+/// The answer to a successful publish.
+#[derive(Debug, Serialize)]
+struct Published {
+    /// Local connections that received the messages, in total.
+    delivered: usize,
+    /// Per message, for a batch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    messages: Option<Vec<ItemResult>>,
+}
+
+impl Server {
+    /// Switches a connection to reading its request body.
+    pub(super) fn await_body(&mut self, id: ConnId, length: usize, send_continue: bool) {
+        let Some(conn) = conn_mut(&mut self.conns, id) else {
+            return;
+        };
+        conn.phase = Phase::Body(Box::new(BodyRequest { length }));
+        conn.pending = Vec::new();
+
+        if send_continue {
+            conn.out.append(&mut self.pool, |out| {
+                out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n")
+            });
+            self.dirty.push(id);
+        }
+    }
+
+    /// Handles the body once it is complete; answers and closes.
+    pub(super) fn finish_body(&mut self, id: ConnId, now: Instant) {
+        let Some(conn) = conn_mut(&mut self.conns, id) else {
+            return;
+        };
+        let Phase::Body(request) = &conn.phase else {
+            return;
+        };
+        let length = request.length;
+        if conn.pending.len() < length {
+            return;
+        }
+        let body = std::mem::take(&mut conn.pending);
+        let response = self.publish(&body[..length]);
+        *self.stats.api_requests.entry(response.status).or_default() += 1;
+        self.respond(id, response);
+        self.apply_outbox(now);
+    }
+
+    /// Decodes and delivers a publish body.
+    fn publish(&mut self, body: &[u8]) -> Response {
+        let max_payload = self.config.hub.max_message_bytes;
+        let request = match decode_publish(body, max_payload) {
+            Ok(request) => request,
+            Err(e) => return json_error(400, "bad_request", &e.0),
+        };
+        let sender = self.config.api.sender_id.clone();
+        let results: Vec<ItemResult> = request
+            .items
+            .iter()
+            .map(|item| ItemResult {
+                delivered: self
+                    .hub
+                    .publish(item, &sender, self.wall_now, &mut self.outbox),
+            })
+            .collect();
+        self.stats.messages_published += results.len() as u64;
+        let delivered = results.iter().map(|r| r.delivered).sum();
+        let answer = Published {
+            delivered,
+            messages: request.batch.then_some(results),
+        };
+        let json = serde_json::to_vec(&answer).unwrap_or_default();
+        Response::with_body(200, "application/json", json)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn key_comparison() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+        assert!(!constant_time_eq(b"", b"x"));
+    }
+}
