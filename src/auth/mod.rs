@@ -98,6 +98,14 @@ impl Authenticator {
         }
     }
 
+    /// Verifies a token given outside the handshake (`refresh`).
+    pub fn verify_token(&self, token: &str) -> Result<Identity, AuthError> {
+        match self {
+            Self::None => Err(AuthError::MissingToken),
+            Self::Jwt(verifier) => verifier.verify(token),
+        }
+    }
+
     /// Whether tokens are required.
     pub fn is_on(&self) -> bool {
         matches!(self, Self::Jwt(_))

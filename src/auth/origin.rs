@@ -147,7 +147,25 @@ fn split_origin(origin: &str) -> Option<(String, String, u16)> {
         return None;
     }
     let (host, port) = split_host_port(authority, default_port(scheme));
-    Some((scheme.to_owned(), host, port))
+    valid_host(&host).then(|| (scheme.to_owned(), host, port))
+}
+
+/// A DNS name (letters, digits, hyphens in non-empty dot-separated labels) or a bracketed
+/// IPv6 address; anything else (`*`, `@`, spaces, an unparsable port) is not a host.
+fn valid_host(host: &str) -> bool {
+    if let Some(ip) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return !ip.is_empty()
+            && ip
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+    }
+    !host.is_empty()
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 fn parse_pattern(text: &str) -> Result<Pattern, String> {
@@ -161,6 +179,12 @@ fn parse_pattern(text: &str) -> Result<Pattern, String> {
         let probe = format!("{scheme}://x.{rest}");
         let (scheme, host, port) = split_origin(&probe).ok_or_else(bad)?;
         let suffix = host.strip_prefix('x').ok_or_else(bad)?.to_owned();
+        if suffix.matches('.').count() < 2 {
+            return Err(format!(
+                "allowed origin `{text}`: a wildcard needs a domain of two labels or more (https://*.example.com)"
+            ));
+        }
+
         return Ok(Pattern::Wildcard {
             scheme,
             suffix,
@@ -253,6 +277,14 @@ mod tests {
             "ftp://x.com",
             "https://",
             "https://x.com/path",
+            "https://*",
+            "https://*.com",
+            "https://a.*.com",
+            "https://*.*.example.com",
+            "https://ex ample.com",
+            "https://:443",
+            "https://example.com:99999",
+            "https://user@example.com",
         ] {
             assert!(OriginPolicy::new(&[bad.to_owned()], true).is_err(), "{bad}");
         }

@@ -44,9 +44,13 @@ pub enum Disconnect {
 }
 
 impl Disconnect {
-    /// Whether retrying cannot help: bad credentials (401), forbidden (403), policy (1008).
+    /// Whether retrying cannot help: bad credentials (401), forbidden (403), policy (1008),
+    /// and wsloop's terminal close codes 4000–4499 (e.g. 4001 token expired).
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Refused(401 | 403) | Self::Closed(1008))
+        matches!(
+            self,
+            Self::Refused(401 | 403) | Self::Closed(1008 | 4000..=4499)
+        )
     }
 }
 
@@ -179,6 +183,7 @@ mod tests {
             Disconnect::Refused(401),
             Disconnect::Refused(403),
             Disconnect::Closed(1008),
+            Disconnect::Closed(4001),
         ] {
             assert_eq!(B.decide(0, None, why, 0.5), Decision::GiveUp, "{why:?}");
         }

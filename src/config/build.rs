@@ -5,8 +5,12 @@ use std::net::SocketAddr;
 
 use super::layers::ConfigError;
 use super::schema::{AuthMode, Config};
+use crate::auth::jwt::parse_algorithm;
 use crate::auth::{Authenticator, JwtSettings, JwtVerifier, KeySource, OriginPolicy};
+
 use crate::hub::HubConfig;
+use crate::hub::rules::{RoomRules, check_rules};
+
 use crate::protocol::Limits;
 use crate::protocol::handshake::HeadLimits;
 use crate::ratelimit::Rate;
@@ -56,7 +60,21 @@ pub fn to_server_config(config: &Config) -> Result<ServerConfig, ConfigError> {
         },
         rate_limit_enabled: r.enabled,
         abuse_strikes: r.abuse_strikes.max(1),
+        rules: RoomRules {
+            rules: config.rooms.clone(),
+            default: (h.default_join, h.default_publish),
+        },
+        broadcast: h.broadcast,
+        private_messages: h.private_messages,
     };
+    check_rules(&config.rooms).map_err(|e| err("rooms", e))?;
+    let levels = ["error", "warn", "info", "debug", "trace", "off"];
+    if !levels.contains(&config.log.level.as_str()) {
+        return Err(err(
+            "log.level",
+            format!("`{}` is not one of {}", config.log.level, levels.join(", ")),
+        ));
+    }
     let origin = OriginPolicy::new(&config.origin.allowed, config.origin.allow_missing)
         .map_err(|e| err("origin.allowed", e))?;
     Ok(ServerConfig {
@@ -108,6 +126,7 @@ fn authenticator(config: &Config) -> Result<Authenticator, ConfigError> {
     if a.mode == AuthMode::None {
         return Ok(Authenticator::None);
     }
+    parse_algorithm(&a.alg).map_err(|e| err("auth.alg", e))?;
     let pem;
     let key = if a.alg == "HS256" {
         if a.secret.is_empty() {

@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::duration::HumanDuration;
+use crate::hub::PrivatePolicy;
+use crate::hub::rules::{Access, RoomRule};
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -27,6 +29,8 @@ pub struct Config {
     pub log: LogSection,
     /// The HTTP publish API.
     pub api: ApiSection,
+    /// Room rules (`[[rooms]]`), first match wins.
+    pub rooms: Vec<RoomRule>,
 }
 
 /// `[api]`
@@ -146,6 +150,14 @@ pub struct HubSection {
     pub ping_interval: HumanDuration,
     /// Close (1001 "idle timeout") a connection silent this long, pongs included.
     pub idle_timeout: HumanDuration,
+    /// Who may join rooms no `[[rooms]]` rule matches.
+    pub default_join: Access,
+    /// Who may publish to rooms no `[[rooms]]` rule matches.
+    pub default_publish: Access,
+    /// Who may send a global broadcast (`chat` without a room).
+    pub broadcast: Access,
+    /// Private messages: `anyone`, `shared_room` (only to users sharing a room) or `nobody`.
+    pub private_messages: PrivatePolicy,
 }
 
 impl Default for HubSection {
@@ -160,6 +172,10 @@ impl Default for HubSection {
             max_outbound_bytes: 1 << 20,
             ping_interval: HumanDuration::secs(54),
             idle_timeout: HumanDuration::secs(60),
+            default_join: Access::Authenticated,
+            default_publish: Access::Authenticated,
+            broadcast: Access::Authenticated,
+            private_messages: PrivatePolicy::Anyone,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The hub's limits, each with a documented default.
 
+use super::rules::{Access, RoomRules};
 use crate::ratelimit::Rate;
 
 /// Limits on rooms, members and messages for the `/ws` endpoint.
@@ -25,6 +26,25 @@ pub struct HubConfig {
     /// Rate-limited messages in a row after which the sending connection is closed with
     /// 1008 "rate limit exceeded". Default: 20.
     pub abuse_strikes: u32,
+    /// Who may join and publish in which room. Default: authenticated users everywhere.
+    pub rules: RoomRules,
+    /// Who may send a global broadcast (`chat` without a room). Default: authenticated.
+    pub broadcast: Access,
+    /// Who may send private messages to whom. Default: anyone to anyone.
+    pub private_messages: PrivatePolicy,
+}
+
+/// Who may send private messages to whom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrivatePolicy {
+    /// Any connected user to any connected user.
+    #[default]
+    Anyone,
+    /// Only to users the sender shares at least one room with.
+    SharedRoom,
+    /// No private messages.
+    Nobody,
 }
 
 impl Default for HubConfig {
@@ -41,6 +61,9 @@ impl Default for HubConfig {
             },
             rate_limit_enabled: true,
             abuse_strikes: 20,
+            rules: RoomRules::default(),
+            broadcast: Access::Authenticated,
+            private_messages: PrivatePolicy::Anyone,
         }
     }
 }

@@ -31,6 +31,8 @@ pub enum ErrorCode {
     RateLimited,
     /// The user may not do this (room rules).
     Forbidden,
+    /// A token given with `refresh` did not verify.
+    InvalidToken,
 }
 
 impl ErrorCode {
@@ -48,6 +50,7 @@ impl ErrorCode {
             Self::LimitExceeded => "limit_exceeded",
             Self::RateLimited => "rate_limited",
             Self::Forbidden => "forbidden",
+            Self::InvalidToken => "invalid_token",
         }
     }
 }

@@ -10,6 +10,8 @@ use serde_json::value::RawValue;
 use super::error::{ErrorCode, HubError};
 use super::messages::{self, Ack, ErrorReply, Membership, Presence};
 use super::request::{self, Request};
+use super::rules::Action;
+
 use super::time::Now;
 use super::{Hub, Outbox, Publication, Target, time, valid_room_name};
 use crate::id::ConnId;
@@ -21,10 +23,12 @@ impl Hub {
         if !self.members.contains_key(&conn) {
             return;
         }
-        if !self.admit_message(conn, now, out) {
-            return;
-        }
+        // Every message counts against the rate limit, refused ones included; decoding
+        // first lets the `rate_limited` reply echo the request's id.
         if text.len() > self.config.max_message_bytes {
+            if !self.admit_message(conn, None, now, out) {
+                return;
+            }
             let limit = self.config.max_message_bytes;
             let err = HubError::new(
                 ErrorCode::MessageTooLarge,
@@ -32,10 +36,19 @@ impl Hub {
             );
             return self.reply_error(conn, None, &err, out);
         }
-        let envelope = match request::decode(text) {
+        let decoded = request::decode(text);
+        let id = match &decoded {
+            Ok(envelope) => envelope.id,
+            Err(refused) => refused.id,
+        };
+        if !self.admit_message(conn, id, now, out) {
+            return;
+        }
+        let envelope = match decoded {
             Ok(envelope) => envelope,
             Err(refused) => return self.reply_error(conn, refused.id, &refused.error, out),
         };
+
         let id = envelope.id;
         let result = match envelope.request {
             Request::Join { room, .. } => self.join(conn, &room, id, now, out),
@@ -46,10 +59,7 @@ impl Hub {
             Request::Private { recipient, payload } => {
                 self.private(conn, &recipient, payload, id, now, out)
             }
-            Request::Refresh { .. } => Err(HubError::new(
-                ErrorCode::Forbidden,
-                "authentication is not enabled",
-            )),
+            Request::Refresh { token } => self.refresh(conn, &token, id, out),
         };
         if let Err(err) = result {
             self.reply_error(conn, id, &err, out);
@@ -72,7 +82,13 @@ impl Hub {
     ///
     /// A dropped message is answered with `rate_limited` and the time until the next token;
     /// `abuse_strikes` drops in a row close the sending connection with 1008.
-    fn admit_message(&mut self, conn: ConnId, now: Now, out: &mut Outbox) -> bool {
+    fn admit_message(
+        &mut self,
+        conn: ConnId,
+        id: Option<&RawValue>,
+        now: Now,
+        out: &mut Outbox,
+    ) -> bool {
         if !self.config.rate_limit_enabled {
             return true;
         }
@@ -100,7 +116,7 @@ impl Hub {
         let message = format!("too many messages; retry in {retry_after_ms} ms");
         let reply = ErrorReply {
             kind: "error",
-            id: None,
+            id,
             code: ErrorCode::RateLimited.as_str(),
             message: &message,
             retry_after_ms: Some(retry_after_ms),
@@ -114,7 +130,10 @@ impl Hub {
     }
 
     /// Handles a binary message: the JSON endpoint takes text only.
-    pub fn on_binary(&mut self, conn: ConnId, out: &mut Outbox) {
+    pub fn on_binary(&mut self, conn: ConnId, now: Now, out: &mut Outbox) {
+        if !self.members.contains_key(&conn) || !self.admit_message(conn, None, now, out) {
+            return;
+        }
         let err = HubError::new(
             ErrorCode::BinaryNotSupported,
             "this endpoint takes JSON text frames only",
@@ -131,6 +150,7 @@ impl Hub {
         out: &mut Outbox,
     ) -> Result<(), HubError> {
         self.check_room_name(room)?;
+        self.authorize(conn, Action::Join, room)?;
         let member = self.members.get(&conn).ok_or_else(gone)?;
         let user = member.user.clone();
         let already = member.rooms.iter().any(|r| &**r == room);
@@ -253,9 +273,13 @@ impl Hub {
                 if !self.rooms.get(room).is_some_and(|r| r.contains(conn)) {
                     return Err(not_member(room));
                 }
+                self.authorize(conn, Action::Publish, room)?;
                 Target::Room(room)
             }
-            None => Target::All,
+            None => {
+                self.authorize_broadcast(conn)?;
+                Target::All
+            }
         };
         let timestamp = time::rfc3339_millis(now.wall);
         let publication = Publication {
@@ -288,6 +312,7 @@ impl Hub {
                 format!("user `{shown}` is not connected"),
             ));
         }
+        self.authorize_private(conn, recipient)?;
         let timestamp = time::rfc3339_millis(now.wall);
         let target = Target::User(recipient);
         let publication = Publication {

@@ -9,7 +9,9 @@
 //! connection knows its rooms, so a disconnect cleans up in O(its rooms), and empty rooms
 //! are removed.
 
+mod authorize;
 mod config;
+
 mod error;
 mod handlers;
 pub mod messages;
@@ -18,19 +20,24 @@ pub mod publish;
 
 pub mod request;
 mod rooms;
+pub mod rules;
+
 pub mod time;
 
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
-pub use config::{HubConfig, MAX_USER_ID_LEN, valid_room_name, valid_user_id};
+pub use config::{HubConfig, MAX_USER_ID_LEN, PrivatePolicy, valid_room_name, valid_user_id};
+
 pub use error::{ErrorCode, HubError};
 pub use outbox::{CloseRequest, Outbox};
 use rooms::Rooms;
 use serde_json::value::RawValue;
 pub use time::Now;
 
+use crate::auth::Authenticator;
 use crate::id::ConnId;
+
 use crate::ratelimit::TokenBucket;
 
 /// What the hub knows about one connection.
@@ -40,6 +47,30 @@ struct Member {
     user: Rc<str>,
     /// The rooms it is in (interned names shared with the room table).
     rooms: Vec<Rc<str>>,
+    /// What the connection proved about itself.
+    credentials: Credentials,
+}
+
+/// What a connection proved at the handshake (or with a later `refresh`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    /// A verified token was presented (or authentication is off, which trusts everyone).
+    pub authenticated: bool,
+    /// Rooms and patterns from the token's `rooms` claim.
+    pub claims: Vec<String>,
+    /// When the token expires, Unix seconds.
+    pub expires_at: Option<u64>,
+}
+
+impl Credentials {
+    /// The credentials of every connection when authentication is off.
+    pub fn trusted() -> Self {
+        Self {
+            authenticated: true,
+            claims: Vec::new(),
+            expires_at: None,
+        }
+    }
 }
 
 /// What the hub knows about one user: their connections and their message budget.
@@ -101,6 +132,8 @@ pub struct Hub {
     rooms: Rooms,
     /// Error replies sent, by code.
     errors: BTreeMap<&'static str, u64>,
+    /// Verifies refreshed tokens.
+    auth: Authenticator,
 }
 
 impl Hub {
@@ -119,6 +152,18 @@ impl Hub {
 
     /// Registers a new connection of `user` and greets it with `welcome`.
     pub fn connect(&mut self, conn: ConnId, user: &str, now: Now, out: &mut Outbox) {
+        self.connect_with(conn, user, Credentials::trusted(), now, out);
+    }
+
+    /// Registers a new connection with the credentials it proved; greets it.
+    pub fn connect_with(
+        &mut self,
+        conn: ConnId,
+        user: &str,
+        credentials: Credentials,
+        now: Now,
+        out: &mut Outbox,
+    ) {
         let user: Rc<str> = match self.users.get_key_value(user) {
             Some((interned, _)) => interned.clone(),
             None => user.into(),
@@ -143,8 +188,21 @@ impl Hub {
             Member {
                 user,
                 rooms: Vec::new(),
+                credentials,
             },
         );
+    }
+
+    /// When the connection's token expires (Unix seconds), if it has one.
+    pub fn token_expiry(&self, conn: ConnId) -> Option<u64> {
+        self.members
+            .get(&conn)
+            .and_then(|m| m.credentials.expires_at)
+    }
+
+    /// Installs the verifier used by `{"type":"refresh"}` (the same as at connect).
+    pub fn set_authenticator(&mut self, auth: Authenticator) {
+        self.auth = auth;
     }
 
     /// Forgets a connection: leaves its rooms (with presence to the others) and its user.
@@ -245,5 +303,7 @@ impl Hub {
     }
 }
 
+#[cfg(test)]
+mod authz_tests;
 #[cfg(test)]
 mod tests;

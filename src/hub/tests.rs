@@ -201,7 +201,7 @@ fn every_bad_request_gets_its_error_code() {
     }
     let big = format!(r#"{{"type":"chat","payload":"{}"}}"#, "x".repeat(70_000));
     assert_eq!(h.send_raw(1, &big)[0].1["code"], "message_too_large");
-    h.hub.on_binary(id(1), &mut h.out);
+    h.hub.on_binary(id(1), now(), &mut h.out);
     assert_eq!(h.take()[0].1["code"], "binary_not_supported");
 }
 

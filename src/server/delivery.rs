@@ -81,3 +81,51 @@ impl Server {
         );
     }
 }
+
+/// Close code for a connection whose token expired (README, "Close codes"): 4000–4499 are
+/// terminal, so a client must get a fresh token before reconnecting.
+pub(super) const TOKEN_EXPIRED: CloseCode = CloseCode(4001);
+
+impl Server {
+    /// Arms the expiry check at `expires_at` (Unix seconds).
+    pub(super) fn arm_token_expiry(&mut self, id: ConnId, expires_at: u64, now: Instant) {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(expires_at);
+        let wait = at.duration_since(self.wall_now.wall).unwrap_or_default();
+        self.timers.arm(now + wait, id, TimerKind::TokenExpiry);
+    }
+
+    /// The token expiry timer fired: close with 4001 unless a `refresh` moved the expiry.
+    pub(super) fn check_token_expiry(&mut self, id: ConnId, now: Instant) {
+        let Some(expires_at) = self.hub.token_expiry(id) else {
+            return;
+        };
+        let now_secs = self
+            .wall_now
+            .wall
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        if now_secs >= expires_at {
+            log::debug!("{id}: token expired");
+            self.close_conn(id, TOKEN_EXPIRED, "token expired", now);
+        } else {
+            self.arm_token_expiry(id, expires_at, now);
+        }
+    }
+}
+
+impl Server {
+    /// Takes a connection out of the hub as soon as it can no longer receive (its close was
+    /// sent or received), so presence, counts and deliveries stop counting it at once rather
+    /// than when its socket finally goes.
+    pub(super) fn leave_hub(&mut self, id: ConnId, now: Instant) {
+        let Some(conn) = conn_mut(&mut self.conns, id) else {
+            return;
+        };
+        if !std::mem::replace(&mut conn.in_hub, false) {
+            return;
+        }
+        self.hub.disconnect(id, self.wall_now, &mut self.outbox);
+        self.apply_outbox(now);
+    }
+}

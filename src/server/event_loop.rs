@@ -109,6 +109,8 @@ pub struct Server {
     pub(super) wall_now: Now,
     /// Counter for assigned user ids (`guest-N`).
     pub(super) guests: u64,
+    /// Scratch for the control frames a read produces.
+    pub(super) ctrl: Vec<u8>,
     /// Connections and handshake buckets per IP address.
     pub(super) per_ip: PerIp,
     /// When idle per-IP state is next swept.
@@ -151,6 +153,8 @@ impl Server {
         } = bound;
         let scratch_len = READ_CHUNK + config.head.max_bytes + 256;
         let config_hub = config.hub.clone();
+        let auth = config.auth.clone();
+
         Self {
             local_addr,
             poll,
@@ -165,10 +169,15 @@ impl Server {
             dirty: Vec::new(),
             ready: VecDeque::new(),
             stats: Stats::new(Instant::now()),
-            hub: Hub::new(config_hub),
+            hub: {
+                let mut hub = Hub::new(config_hub);
+                hub.set_authenticator(auth);
+                hub
+            },
             outbox: Outbox::default(),
             wall_now: Now::current(),
             guests: 0,
+            ctrl: Vec::with_capacity(256),
             per_ip: PerIp::default(),
             next_sweep: Instant::now() + SWEEP_EVERY,
             signals: None,
@@ -356,6 +365,8 @@ impl Server {
                     self.remove(id);
                 }
                 (TimerKind::Heartbeat, Phase::Open(_)) => self.heartbeat(id, now),
+                (TimerKind::TokenExpiry, Phase::Open(_)) => self.check_token_expiry(id, now),
+
                 (TimerKind::HandshakeRate, Phase::Handshaking(_) | Phase::Body(_)) => {
                     self.check_handshake_rate(id, now);
                 }
@@ -382,6 +393,7 @@ impl Server {
             self.uncount_ip(conn.peer.ip());
         }
         if conn.in_hub {
+            // Not through `leave_hub`: the connection has already left the slab.
             self.hub.disconnect(id, self.wall_now, &mut self.outbox);
             self.apply_outbox(Instant::now());
         }
@@ -438,6 +450,7 @@ impl Server {
                     self.timers
                         .arm(now + self.config.close_timeout, id, TimerKind::Close);
                     self.dirty.push(id);
+                    self.leave_hub(id, now);
                 }
             }
             Phase::Handshaking(_) | Phase::Body(_) => self.remove(id),

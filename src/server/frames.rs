@@ -18,6 +18,8 @@ pub(super) struct FrameCtx<'a> {
     pub(super) hub: &'a mut Hub,
     pub(super) outbox: &'a mut Outbox,
     pub(super) wall_now: Now,
+    /// Scratch space for the control frames a read produces (pong, close reply).
+    pub(super) ctrl: &'a mut Vec<u8>,
 }
 
 /// Reads every complete event in `input` and acts on it; returns the bytes consumed.
@@ -34,12 +36,20 @@ pub(super) fn read_frames(
     let endpoint = open.endpoint;
     loop {
         let session = &mut open.session;
-        let result = out.append(ctx.pool, |buf| session.read(&mut input[pos..], buf));
-        match result {
+        let was_open = session.can_send();
+        ctx.ctrl.clear();
+        match session.read(&mut input[pos..], ctx.ctrl) {
             Ok(Read { consumed, event }) => {
                 pos += consumed;
-                let Some(event) = event else { return pos };
-                count_event(&event, ctx.stats);
+                let Some(event) = event else {
+                    send_ctrl(out, ctx);
+                    return pos;
+                };
+                count_event(&event, was_open, ctx.stats);
+                if let Event::Close(_) = event {
+                    take_own_replies(out, ctx);
+                }
+                send_ctrl(out, ctx);
                 match endpoint {
                     Endpoint::Echo => echo(event, out, ctx.pool, ctx.stats),
                     Endpoint::Hub => to_hub(event, ctx),
@@ -48,21 +58,49 @@ pub(super) fn read_frames(
             Err(error) => {
                 log::debug!("{}: protocol error: {error}", ctx.id);
                 ctx.stats.protocol_error(error.reason());
-                ctx.stats.close_sent(error.close_code().0);
+                if was_open {
+                    ctx.stats.close_sent(error.close_code().0);
+                }
+                take_own_replies(out, ctx);
+                send_ctrl(out, ctx);
                 return input.len();
             }
         }
     }
 }
 
-/// Counts messages and closes received (and the close replies the session queued).
-fn count_event(event: &Event<'_>, stats: &mut Stats) {
+/// Queues what the session wrote (a pong, or the close frame) after everything before it.
+fn send_ctrl(out: &mut OutQueue, ctx: &mut FrameCtx<'_>) {
+    if !ctx.ctrl.is_empty() {
+        let ctrl = &*ctx.ctrl;
+        out.append(ctx.pool, |buf| buf.extend_from_slice(ctrl));
+    }
+}
+
+/// Moves the hub's pending replies to this connection ahead of its close frame, so answers
+/// to requests that arrived with the close are not lost.
+fn take_own_replies(out: &mut OutQueue, ctx: &mut FrameCtx<'_>) {
+    let id = ctx.id;
+    let stats = &mut *ctx.stats;
+    ctx.outbox.sends.retain(|(to, frame)| {
+        if *to != id {
+            return true;
+        }
+        out.push_shared(frame.clone());
+        stats.messages_out += 1;
+        false
+    });
+}
+
+/// Counts messages and closes received, and the close reply when the session sent one
+/// (only if it had not sent its own close before).
+fn count_event(event: &Event<'_>, was_open: bool, stats: &mut Stats) {
     match event {
         Event::Text(_) | Event::Binary(_) => stats.messages_in += 1,
         Event::Close(frame) => {
             let code = frame.code.map_or(1005, |c| c.0);
             stats.close_received(code);
-            if frame.code.is_some() {
+            if was_open {
                 stats.close_sent(code);
             }
         }
@@ -86,7 +124,7 @@ fn echo(event: Event<'_>, out: &mut OutQueue, pool: &mut BufPool, stats: &mut St
 fn to_hub(event: Event<'_>, ctx: &mut FrameCtx<'_>) {
     match event {
         Event::Text(text) => ctx.hub.on_text(ctx.id, text, ctx.wall_now, ctx.outbox),
-        Event::Binary(_) => ctx.hub.on_binary(ctx.id, ctx.outbox),
+        Event::Binary(_) => ctx.hub.on_binary(ctx.id, ctx.wall_now, ctx.outbox),
         _ => {}
     }
 }

@@ -119,6 +119,7 @@ impl Server {
                     hub: &mut self.hub,
                     outbox: &mut self.outbox,
                     wall_now: self.wall_now,
+                    ctrl: &mut self.ctrl,
                 };
                 read_frames(open, &mut conn.out, input, &mut ctx)
             }
@@ -196,6 +197,9 @@ impl Server {
         }
         if !conn.out.is_empty() || finished {
             self.dirty.push(id);
+        }
+        if finished {
+            self.leave_hub(id, now);
         }
     }
 }

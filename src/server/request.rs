@@ -135,6 +135,11 @@ fn upgrade(server: &Server, head: &RequestHead, endpoint: Endpoint) -> Answer {
             let reason = "user_id must be 1-64 printable ASCII characters without spaces";
             return Answer::Respond(Response::text(400, reason));
         }
+        (None, None) if head.has_query_key("user_id") => {
+            let reason = "user_id must be 1-64 printable ASCII characters without spaces";
+            return Answer::Respond(Response::text(400, reason));
+        }
+
         (None, user) => user,
     };
     let limits = match endpoint {

@@ -23,6 +23,8 @@ pub(super) enum TimerKind {
     Heartbeat,
     /// Time to check that a handshake in progress is not sending too slowly.
     HandshakeRate,
+    /// The connection's token expires now, unless it was refreshed.
+    TokenExpiry,
 }
 
 /// A min-heap of (deadline, connection, kind).

@@ -7,6 +7,7 @@ use super::event_loop::Server;
 use super::request::{Accepted, Answer, answer_request};
 use super::routes::{Endpoint, Route, route};
 use super::timers::TimerKind;
+use crate::hub::Credentials;
 use crate::protocol::Session;
 use crate::protocol::handshake::RequestHead;
 
@@ -68,9 +69,20 @@ impl Server {
                 self.guests += 1;
                 format!("guest-{}", self.guests)
             });
-            let expires_at = identity.as_ref().and_then(|i| i.expires_at);
-            log::debug!("{id}: user {user} (token expires at {expires_at:?})");
-            self.hub.connect(id, &user, self.wall_now, &mut self.outbox);
+            let credentials = match identity {
+                Some(identity) => Credentials {
+                    authenticated: true,
+                    claims: identity.rooms,
+                    expires_at: identity.expires_at,
+                },
+                None => Credentials::trusted(),
+            };
+            if let Some(expiry) = credentials.expires_at {
+                log::debug!("{id}: user {user}, token expires at {expiry}");
+                self.arm_token_expiry(id, expiry, now);
+            }
+            self.hub
+                .connect_with(id, &user, credentials, self.wall_now, &mut self.outbox);
             self.apply_outbox(now);
         }
     }

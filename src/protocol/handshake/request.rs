@@ -118,7 +118,19 @@ impl RequestHead {
         })
     }
 
+    /// Whether the query has parameter `key` at all (even with a value that does not decode).
+    pub fn has_query_key(&self, key: &str) -> bool {
+        let Some(query) = self.query.as_deref() else {
+            return false;
+        };
+        query.split('&').any(|pair| {
+            let name = pair.split_once('=').map_or(pair, |(k, _)| k);
+            percent_decode(name).as_deref() == Some(key)
+        })
+    }
+
     /// The path and the query with every parameter value replaced by `***`, for logs.
+
     pub fn redacted_target(&self) -> String {
         let Some(query) = &self.query else {
             return self.path.clone();
