@@ -13,7 +13,9 @@
 #![allow(dead_code)] // Each test crate uses a different subset of these helpers.
 
 mod client;
+pub(crate) mod guard;
 mod http;
+pub(crate) mod hub;
 
 use std::io;
 use std::net::SocketAddr;
