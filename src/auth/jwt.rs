@@ -109,7 +109,13 @@ impl JwtVerifier {
         })
     }
 
+    /// The clock skew allowed on `exp` and `nbf`, in seconds.
+    pub fn leeway_secs(&self) -> u64 {
+        self.validation.leeway
+    }
+
     /// Verifies `token` and reads the identity it carries.
+
     pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &self.key, &self.validation)
             .map_err(|e| classify(e.kind()))?;

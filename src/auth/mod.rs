@@ -106,7 +106,16 @@ impl Authenticator {
         }
     }
 
+    /// The clock skew allowed on `exp`: a token is valid until `exp` plus this.
+    pub fn leeway_secs(&self) -> u64 {
+        match self {
+            Self::None => 0,
+            Self::Jwt(verifier) => verifier.leeway_secs(),
+        }
+    }
+
     /// Whether tokens are required.
+
     pub fn is_on(&self) -> bool {
         matches!(self, Self::Jwt(_))
     }

@@ -195,7 +195,7 @@ pub(super) fn run(args: ServeArgs) -> Result<(), String> {
         print!("{}", config::redacted(&config));
         return Ok(());
     }
-    init_logging(&config.log.level);
+    init_logging(config.log.level.as_str());
     let server_config = config::to_server_config(&config).map_err(|e| e.to_string())?;
     if config.auth.mode == AuthMode::None {
         log::warn!(

@@ -68,13 +68,6 @@ pub fn to_server_config(config: &Config) -> Result<ServerConfig, ConfigError> {
         private_messages: h.private_messages,
     };
     check_rules(&config.rooms).map_err(|e| err("rooms", e))?;
-    let levels = ["error", "warn", "info", "debug", "trace", "off"];
-    if !levels.contains(&config.log.level.as_str()) {
-        return Err(err(
-            "log.level",
-            format!("`{}` is not one of {}", config.log.level, levels.join(", ")),
-        ));
-    }
     let origin = OriginPolicy::new(&config.origin.allowed, config.origin.allow_missing)
         .map_err(|e| err("origin.allowed", e))?;
     Ok(ServerConfig {

@@ -278,13 +278,45 @@ impl Default for OriginSection {
 #[serde(default, deny_unknown_fields)]
 pub struct LogSection {
     /// `error`, `warn`, `info`, `debug` or `trace` (`RUST_LOG` wins when set).
-    pub level: String,
+    pub level: LogLevel,
 }
 
 impl Default for LogSection {
     fn default() -> Self {
         Self {
-            level: "info".into(),
+            level: LogLevel::Info,
+        }
+    }
+}
+
+/// How much the server logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Nothing.
+    Off,
+    /// Errors only.
+    Error,
+    /// Warnings and errors.
+    Warn,
+    /// Start, stop, slow consumers and the like (the default).
+    Info,
+    /// Every connection.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl LogLevel {
+    /// The `env_logger` filter for this level.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Error => "error",
+            Self::Warn => "warn",
+            Self::Info => "info",
+            Self::Debug => "debug",
+            Self::Trace => "trace",
         }
     }
 }

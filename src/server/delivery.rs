@@ -87,9 +87,11 @@ impl Server {
 pub(super) const TOKEN_EXPIRED: CloseCode = CloseCode(4001);
 
 impl Server {
-    /// Arms the expiry check at `expires_at` (Unix seconds).
+    /// Arms the expiry check at `expires_at` (Unix seconds) plus the verifier's leeway, the
+    /// moment the token would no longer be accepted at a handshake.
     pub(super) fn arm_token_expiry(&mut self, id: ConnId, expires_at: u64, now: Instant) {
-        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(expires_at);
+        let end = expires_at.saturating_add(self.config.auth.leeway_secs());
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(end);
         let wait = at.duration_since(self.wall_now.wall).unwrap_or_default();
         self.timers.arm(now + wait, id, TimerKind::TokenExpiry);
     }
@@ -105,7 +107,7 @@ impl Server {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs();
-        if now_secs >= expires_at {
+        if now_secs >= expires_at.saturating_add(self.config.auth.leeway_secs()) {
             log::debug!("{id}: token expired");
             self.close_conn(id, TOKEN_EXPIRED, "token expired", now);
         } else {
