@@ -115,7 +115,6 @@ impl JwtVerifier {
     }
 
     /// Verifies `token` and reads the identity it carries.
-
     pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &self.key, &self.validation)
             .map_err(|e| classify(e.kind()))?;

@@ -115,7 +115,6 @@ impl Authenticator {
     }
 
     /// Whether tokens are required.
-
     pub fn is_on(&self) -> bool {
         matches!(self, Self::Jwt(_))
     }

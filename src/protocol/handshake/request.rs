@@ -130,7 +130,6 @@ impl RequestHead {
     }
 
     /// The path and the query with every parameter value replaced by `***`, for logs.
-
     pub fn redacted_target(&self) -> String {
         let Some(query) = &self.query else {
             return self.path.clone();
