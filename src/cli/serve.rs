@@ -77,6 +77,9 @@ pub(super) struct ServeArgs {
     /// origin.allowed: an allowed origin, e.g. https://*.example.com (repeatable).
     #[arg(long)]
     allowed_origin: Vec<String>,
+    /// history.dir: keep room history on disk here, so restarts lose nothing.
+    #[arg(long)]
+    history_dir: Option<String>,
     /// api.keys: a key for POST /api/publish (repeatable); without one the API is off.
     #[arg(long)]
     api_key: Vec<String>,
@@ -150,6 +153,7 @@ impl ServeArgs {
             ),
             ("auth.alg", "--jwt-alg", &self.jwt_alg),
             ("log.level", "--log-level", &self.log_level),
+            ("history.dir", "--history-dir", &self.history_dir),
         ];
         let mut overrides: Vec<Override> = single
             .into_iter()

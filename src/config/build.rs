@@ -4,11 +4,12 @@
 use std::net::SocketAddr;
 
 use super::layers::ConfigError;
-use super::schema::{AuthMode, Config};
+use super::schema::{AuthMode, Config, Fsync};
 use crate::auth::jwt::parse_algorithm;
 use crate::auth::{Authenticator, JwtSettings, JwtVerifier, KeySource, OriginPolicy};
 
 use crate::hub::HubConfig;
+use crate::hub::history::HistoryConfig;
 use crate::hub::rules::{RoomRules, check_rules};
 
 use crate::protocol::Limits;
@@ -66,6 +67,11 @@ pub fn to_server_config(config: &Config) -> Result<ServerConfig, ConfigError> {
         },
         broadcast: h.broadcast,
         private_messages: h.private_messages,
+        history: HistoryConfig {
+            size: config.history.size,
+            ttl: config.history.ttl.0,
+            max_rooms: config.history.max_rooms.max(1),
+        },
     };
     check_rules(&config.rooms).map_err(|e| err("rooms", e))?;
     let origin = OriginPolicy::new(&config.origin.allowed, config.origin.allow_missing)
@@ -99,6 +105,13 @@ pub fn to_server_config(config: &Config) -> Result<ServerConfig, ConfigError> {
         min_handshake_bytes_per_sec: s.min_handshake_bytes_per_sec,
         auth: authenticator(config)?,
         origin,
+        history_dir: Some(&config.history.dir)
+            .filter(|d| !d.is_empty())
+            .map(std::path::PathBuf::from),
+        history_fsync: match config.history.fsync {
+            Fsync::Interval => Some(config.history.fsync_interval.0),
+            Fsync::Never => None,
+        },
         api: ApiConfig {
             keys: config
                 .api

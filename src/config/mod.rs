@@ -11,6 +11,6 @@ pub use build::{redacted, to_server_config};
 pub use duration::{HumanDuration, parse_duration};
 pub use layers::{ConfigError, ENV_PREFIX, Override, load};
 pub use schema::{
-    ApiSection, AuthMode, AuthSection, Config, EchoSection, HubSection, LogLevel, LogSection,
-    OriginSection, RateLimitSection, ServerSection,
+    ApiSection, AuthMode, AuthSection, Config, EchoSection, Fsync, HistorySection, HubSection,
+    LogLevel, LogSection, OriginSection, RateLimitSection, ServerSection,
 };

@@ -29,8 +29,53 @@ pub struct Config {
     pub log: LogSection,
     /// The HTTP publish API.
     pub api: ApiSection,
+    /// Room history and recovery.
+    pub history: HistorySection,
     /// Room rules (`[[rooms]]`), first match wins.
     pub rooms: Vec<RoomRule>,
+}
+
+/// When the history log is flushed to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fsync {
+    /// Leave it to the operating system.
+    Never,
+    /// Every `fsync_interval`, from a background thread.
+    Interval,
+}
+
+/// `[history]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HistorySection {
+    /// Messages kept per room; 0 turns history (offsets, recovery) off.
+    pub size: usize,
+    /// Messages older than this are not replayed.
+    pub ttl: HumanDuration,
+    /// Rooms whose history is kept (least recently written forgotten first).
+    pub max_rooms: usize,
+    /// A directory for the history log, so a restart (or kill -9) loses nothing. Empty:
+    /// memory only.
+    pub dir: String,
+    /// `interval` (fsync every `fsync_interval`) or `never` (the OS decides). A process
+    /// crash loses nothing either way: every message is written before anyone receives it.
+    pub fsync: Fsync,
+    /// How often the log is fsynced with `fsync = "interval"`.
+    pub fsync_interval: HumanDuration,
+}
+
+impl Default for HistorySection {
+    fn default() -> Self {
+        Self {
+            size: 100,
+            ttl: HumanDuration::secs(3600),
+            max_rooms: 10_000,
+            dir: String::new(),
+            fsync: Fsync::Interval,
+            fsync_interval: HumanDuration::secs(1),
+        }
+    }
 }
 
 /// `[api]`

@@ -1,5 +1,6 @@
 //! The hub's limits, each with a documented default.
 
+use super::history::HistoryConfig;
 use super::rules::{Access, RoomRules};
 use crate::ratelimit::Rate;
 
@@ -32,6 +33,8 @@ pub struct HubConfig {
     pub broadcast: Access,
     /// Who may send private messages to whom. Default: anyone to anyone.
     pub private_messages: PrivatePolicy,
+    /// Room history for recovery after reconnects.
+    pub history: HistoryConfig,
 }
 
 /// Who may send private messages to whom.
@@ -64,6 +67,7 @@ impl Default for HubConfig {
             rules: RoomRules::default(),
             broadcast: Access::Authenticated,
             private_messages: PrivatePolicy::Anyone,
+            history: HistoryConfig::default(),
         }
     }
 }

@@ -3,12 +3,10 @@
 //! [`Hub::on_text`] is where a request enters the hub: size check, decode, then one handler
 //! per request type. Every refusal becomes an `error` reply; none closes the connection.
 
-use std::rc::Rc;
-
 use serde_json::value::RawValue;
 
 use super::error::{ErrorCode, HubError};
-use super::messages::{self, Ack, ErrorReply, Membership, Presence};
+use super::messages::{self, Ack, ErrorReply, Membership};
 use super::request::{self, Request};
 use super::rules::Action;
 
@@ -51,7 +49,7 @@ impl Hub {
 
         let id = envelope.id;
         let result = match envelope.request {
-            Request::Join { room, .. } => self.join(conn, &room, id, now, out),
+            Request::Join { room, since } => self.join(conn, &room, since.as_ref(), id, now, out),
             Request::Leave { room } => self.leave(conn, &room, id, now, out),
             Request::Chat { room, payload } => {
                 self.chat(conn, room.as_deref(), payload, id, now, out)
@@ -141,61 +139,7 @@ impl Hub {
         self.reply_error(conn, None, &err, out);
     }
 
-    fn join(
-        &mut self,
-        conn: ConnId,
-        room: &str,
-        id: Option<&RawValue>,
-        now: Now,
-        out: &mut Outbox,
-    ) -> Result<(), HubError> {
-        self.check_room_name(room)?;
-        self.authorize(conn, Action::Join, room)?;
-        let member = self.members.get(&conn).ok_or_else(gone)?;
-        let user = member.user.clone();
-        let already = member.rooms.iter().any(|r| &**r == room);
-        if !already {
-            self.check_join_limits(conn, room)?;
-        }
-        let name: Rc<str> = self.rooms.name(room).unwrap_or_else(|| room.into());
-        let joined = self.rooms.join(name.clone(), conn, &user);
-        if !joined.already
-            && let Some(member) = self.members.get_mut(&conn)
-        {
-            member.rooms.push(name);
-        }
-        let room_state = self.rooms.get(room).ok_or_else(gone)?;
-        let members = room_state.user_count();
-        let reply = Membership {
-            kind: "joined",
-            id,
-            room,
-            members,
-            users: Some(room_state.some_users(self.config.max_listed_users)),
-            recovered: None,
-            epoch: None,
-            offset: None,
-        };
-        out.send(conn, messages::encode(&reply));
-        if joined.user_arrived {
-            let timestamp = time::rfc3339_millis(now.wall);
-            let presence = Presence {
-                kind: "presence",
-                room,
-                user_id: &user,
-                action: "join",
-                members,
-                timestamp: &timestamp,
-            };
-            out.send_all(
-                room_state.conns().filter(|c| *c != conn),
-                &messages::encode(&presence),
-            );
-        }
-        Ok(())
-    }
-
-    fn check_room_name(&self, room: &str) -> Result<(), HubError> {
+    pub(super) fn check_room_name(&self, room: &str) -> Result<(), HubError> {
         if valid_room_name(room, &self.config) {
             return Ok(());
         }
@@ -206,7 +150,7 @@ impl Hub {
         ))
     }
 
-    fn check_join_limits(&self, conn: ConnId, room: &str) -> Result<(), HubError> {
+    pub(super) fn check_join_limits(&self, conn: ConnId, room: &str) -> Result<(), HubError> {
         let rooms = self.members.get(&conn).map_or(0, |m| m.rooms.len());
         if rooms >= self.config.max_rooms_per_connection {
             let max = self.config.max_rooms_per_connection;
@@ -288,6 +232,7 @@ impl Hub {
             sender: &sender,
             payload,
             timestamp: &timestamp,
+            at_ms: time::unix_millis(now.wall),
             position: None,
         };
         let delivered = self.deliver(&publication, out);
@@ -321,6 +266,7 @@ impl Hub {
             sender: &sender,
             payload,
             timestamp: &timestamp,
+            at_ms: time::unix_millis(now.wall),
             position: None,
         };
         let delivered = self.deliver(&publication, out);
@@ -351,6 +297,6 @@ fn not_member(room: &str) -> HubError {
 }
 
 /// The connection vanished between checks (cannot happen within one call; kept total).
-fn gone() -> HubError {
+pub(super) fn gone() -> HubError {
     HubError::new(ErrorCode::InvalidField, "connection is not registered")
 }

@@ -12,8 +12,11 @@
 mod authorize;
 mod config;
 
+mod delivery;
 mod error;
 mod handlers;
+pub mod history;
+mod join;
 pub mod messages;
 mod outbox;
 pub mod publish;
@@ -30,7 +33,8 @@ use std::rc::Rc;
 pub use config::{HubConfig, MAX_USER_ID_LEN, PrivatePolicy, valid_room_name, valid_user_id};
 
 pub use error::{ErrorCode, HubError};
-pub use outbox::{CloseRequest, Outbox};
+use history::History;
+pub use outbox::{CloseRequest, Outbox, Persist};
 use rooms::Rooms;
 use serde_json::value::RawValue;
 pub use time::Now;
@@ -108,7 +112,10 @@ pub struct Publication<'a> {
     pub payload: &'a RawValue,
     /// RFC 3339 time the message was accepted.
     pub timestamp: &'a str,
-    /// History position, when history is on: (offset, epoch).
+    /// When the message was accepted, Unix milliseconds.
+    pub at_ms: u64,
+    /// History position (offset, epoch) when it was assigned elsewhere (another node);
+    /// `None` lets the hub assign one for room messages when history is on.
     pub position: Option<(u64, &'a str)>,
 }
 
@@ -134,13 +141,17 @@ pub struct Hub {
     errors: BTreeMap<&'static str, u64>,
     /// Verifies refreshed tokens.
     auth: Authenticator,
+    /// Room history for recovery.
+    history: History,
 }
 
 impl Hub {
     /// An empty hub with `config`'s limits.
     pub fn new(config: HubConfig) -> Self {
+        let history = History::new(config.history);
         Self {
             config,
+            history,
             ..Self::default()
         }
     }
@@ -244,36 +255,6 @@ impl Hub {
     /// How many connections `user` has.
     pub fn connections_of(&self, user: &str) -> usize {
         self.users.get(user).map_or(0, |entry| entry.conns.len())
-    }
-
-    /// Delivers `publication` to its local recipients, encoded once; returns how many.
-    pub fn deliver(&self, publication: &Publication<'_>, out: &mut Outbox) -> usize {
-        let (room, recipient_id) = match publication.target {
-            Target::All => (None, None),
-            Target::Room(room) => (Some(room), None),
-            Target::User(user) => (None, Some(user)),
-        };
-        let frame = messages::encode(&messages::Delivery {
-            kind: publication.kind,
-            room,
-            recipient_id,
-            sender_id: publication.sender,
-            timestamp: publication.timestamp,
-            offset: publication.position.map(|(offset, _)| offset),
-            epoch: publication.position.map(|(_, epoch)| epoch),
-            payload: publication.payload,
-        });
-        match publication.target {
-            Target::All => out.send_all(self.members.keys().copied(), &frame),
-            Target::Room(room) => match self.rooms.get(room) {
-                Some(room) => out.send_all(room.conns(), &frame),
-                None => 0,
-            },
-            Target::User(user) => match self.users.get(user) {
-                Some(entry) => out.send_all(entry.conns.iter().copied(), &frame),
-                None => 0,
-            },
-        }
     }
 
     /// Removes `conn` from `room` and tells the others if its user left.

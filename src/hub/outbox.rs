@@ -4,6 +4,8 @@
 //! each event, so the hub can be driven and tested without sockets, and a broadcast
 //! collects its targets first and writes afterwards.
 
+use std::rc::Rc;
+
 use crate::id::ConnId;
 use crate::protocol::CloseCode;
 use crate::protocol::frame::SharedFrame;
@@ -19,6 +21,21 @@ pub struct CloseRequest {
     pub reason: &'static str,
 }
 
+/// A room message to write to the history log before anyone receives it.
+#[derive(Debug, Clone)]
+pub struct Persist {
+    /// The room.
+    pub room: Rc<str>,
+    /// The room's history epoch.
+    pub epoch: Rc<str>,
+    /// The message's offset.
+    pub offset: u64,
+    /// When it was accepted, Unix milliseconds.
+    pub at_ms: u64,
+    /// The delivered frame.
+    pub frame: SharedFrame,
+}
+
 /// Frames and closes queued by the hub for the loop.
 #[derive(Debug, Default)]
 pub struct Outbox {
@@ -26,6 +43,8 @@ pub struct Outbox {
     pub sends: Vec<(ConnId, SharedFrame)>,
     /// Connections to close after the sends.
     pub closes: Vec<CloseRequest>,
+    /// Room messages to persist before the sends go out (history on disk).
+    pub persist: Vec<Persist>,
 }
 
 impl Outbox {
@@ -49,6 +68,6 @@ impl Outbox {
 
     /// Whether nothing is queued.
     pub fn is_empty(&self) -> bool {
-        self.sends.is_empty() && self.closes.is_empty()
+        self.sends.is_empty() && self.closes.is_empty() && self.persist.is_empty()
     }
 }

@@ -187,7 +187,7 @@ fn check_item(raw: RawItem<'_>, max_payload: usize) -> Result<PublishItem<'_>, P
 impl Hub {
     /// Delivers a published message to local connections; returns how many received it.
     pub fn publish(
-        &self,
+        &mut self,
         item: &PublishItem<'_>,
         sender: &str,
         now: Now,
@@ -200,6 +200,7 @@ impl Hub {
             sender,
             payload: item.payload,
             timestamp: &timestamp,
+            at_ms: time::unix_millis(now.wall),
             position: None,
         };
         self.deliver(&publication, out)

@@ -348,3 +348,92 @@ fn rate_limit_drops_with_retry_after_then_closes_abusers() {
     h.hub.on_text(id(1), &chat.to_string(), later, &mut h.out);
     assert_eq!(h.take().len(), 3);
 }
+
+#[test]
+fn room_messages_carry_offsets_and_join_since_replays_the_gap() {
+    let mut h = Harness::new();
+    h.connect(1, "alice");
+    h.connect(2, "bob");
+    let joined = h.send(1, json!({"type":"join","room":"r"}));
+    assert_eq!(joined[0].1["offset"], 0);
+    let epoch = joined[0].1["epoch"].as_str().expect("epoch").to_owned();
+    for n in 1..=5 {
+        let got = h.send(1, json!({"type":"chat","room":"r","payload":n}));
+        assert_eq!(got[0].1["offset"], n);
+        assert_eq!(got[0].1["epoch"], epoch.as_str());
+    }
+    // Global and private messages have no offsets.
+    assert!(
+        h.send(1, json!({"type":"chat","payload":0}))[0]
+            .1
+            .get("offset")
+            .is_none()
+    );
+    let got = h.send(
+        2,
+        json!({"type":"join","room":"r","since":{"offset":2,"epoch":epoch}}),
+    );
+    let kinds: Vec<&str> = got
+        .iter()
+        .map(|(_, v)| v["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["presence", "joined", "chat", "chat", "chat"]);
+    let mine: Vec<&Value> = got
+        .iter()
+        .filter(|(to, _)| *to == 2)
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(mine[0]["recovered"], true);
+    assert_eq!(mine[0]["offset"], 5);
+    let replayed: Vec<i64> = mine[1..]
+        .iter()
+        .map(|v| v["payload"].as_i64().unwrap())
+        .collect();
+    assert_eq!(replayed, [3, 4, 5]);
+    // Live messages continue from there.
+    let live = h.send(1, json!({"type":"chat","room":"r","payload":6}));
+    assert!(live.iter().all(|(_, v)| v["offset"] == 6));
+}
+
+#[test]
+fn join_since_an_unknown_epoch_is_not_recovered() {
+    let mut h = Harness::new();
+    h.connect(1, "alice");
+    h.send(1, json!({"type":"join","room":"r"}));
+    h.send(1, json!({"type":"chat","room":"r","payload":1}));
+    h.connect(2, "bob");
+    let got = h.send(
+        2,
+        json!({"type":"join","room":"r","since":{"offset":1,"epoch":"not-this-one"}}),
+    );
+    let ack = got.iter().find(|(to, _)| *to == 2).map(|(_, v)| v).unwrap();
+    assert_eq!(ack["recovered"], false);
+    assert_eq!(
+        got.iter()
+            .filter(|(to, v)| *to == 2 && v["type"] == "chat")
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn history_off_means_no_offsets() {
+    let mut h = Harness::new();
+    let config = HubConfig {
+        rate_limit_enabled: false,
+        history: crate::hub::history::HistoryConfig {
+            size: 0,
+            ..Default::default()
+        },
+        ..HubConfig::default()
+    };
+    h.hub = Hub::new(config);
+    h.connect(1, "alice");
+    let joined = h.send(
+        1,
+        json!({"type":"join","room":"r","since":{"offset":1,"epoch":"e"}}),
+    );
+    assert!(joined[0].1.get("offset").is_none() && joined[0].1.get("recovered").is_none());
+    let got = h.send(1, json!({"type":"chat","room":"r","payload":1}));
+    assert!(got[0].1.get("offset").is_none());
+}

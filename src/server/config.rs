@@ -57,6 +57,10 @@ pub struct ServerConfig {
     pub origin: OriginPolicy,
     /// The publish API. Default: off (no keys).
     pub api: ApiConfig,
+    /// Where the history log lives; `None` keeps history in memory only. Default: `None`.
+    pub history_dir: Option<std::path::PathBuf>,
+    /// How often the history log is fsynced; `None` leaves it to the OS. Default: 1 s.
+    pub history_fsync: Option<Duration>,
 }
 
 /// Settings of `POST /api/publish`.
@@ -109,6 +113,8 @@ impl Default for ServerConfig {
             auth: Authenticator::None,
             origin: OriginPolicy::default(),
             api: ApiConfig::default(),
+            history_dir: None,
+            history_fsync: Some(Duration::from_secs(1)),
         }
     }
 }

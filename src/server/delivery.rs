@@ -14,6 +14,16 @@ impl Server {
     /// "slow consumer" instead; nobody else waits for it.
     pub(super) fn apply_outbox(&mut self, now: Instant) {
         let mut outbox = std::mem::take(&mut self.outbox);
+        if !outbox.persist.is_empty() {
+            // Written before anyone receives (or is acknowledged) the message.
+            if let Some(log) = &mut self.history_log
+                && let Err(e) = log.append(&outbox.persist)
+            {
+                log::error!("history log write failed: {e}");
+                self.stats.history_write_errors += 1;
+            }
+            outbox.persist.clear();
+        }
         for (to, frame) in outbox.sends.drain(..) {
             let cap = self.config.max_outbound_bytes;
             let Some(conn) = conn_mut(&mut self.conns, to) else {

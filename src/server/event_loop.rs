@@ -21,6 +21,7 @@ use super::admission::{PerIp, SWEEP_EVERY};
 use super::config::ServerConfig;
 use super::conn::{Conn, ConnId, Phase, conn_mut};
 use super::handle::{ServerHandle, StopRequest};
+use super::history_log::{HistoryLog, Loaded};
 use super::signals::{SIGNALS, SignalSource};
 
 use super::outbound::BufPool;
@@ -46,6 +47,8 @@ struct Bound {
     local_addr: SocketAddr,
     handle: ServerHandle,
     config: ServerConfig,
+    /// The history log and what it held, when `history_dir` is set.
+    history: Option<(HistoryLog, Vec<Loaded>)>,
 }
 
 impl Bound {
@@ -56,12 +59,21 @@ impl Bound {
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let local_addr = listener.local_addr()?;
+        let history = match &config.history_dir {
+            Some(dir) => Some(HistoryLog::open(
+                dir,
+                config.hub.history.size,
+                config.history_fsync,
+            )?),
+            None => None,
+        };
         Ok(Self {
             poll,
             listener,
             local_addr,
             handle: ServerHandle::new(waker),
             config,
+            history,
         })
     }
 }
@@ -111,6 +123,8 @@ pub struct Server {
     pub(super) guests: u64,
     /// Scratch for the control frames a read produces.
     pub(super) ctrl: Vec<u8>,
+    /// The history log on disk, when `history_dir` is set.
+    pub(super) history_log: Option<HistoryLog>,
     /// Connections and handshake buckets per IP address.
     pub(super) per_ip: PerIp,
     /// When idle per-IP state is next swept.
@@ -150,7 +164,12 @@ impl Server {
             local_addr,
             handle,
             config,
+            history,
         } = bound;
+        let (history_log, loaded) = match history {
+            Some((log, loaded)) => (Some(log), loaded),
+            None => (None, Vec::new()),
+        };
         let scratch_len = READ_CHUNK + config.head.max_bytes + 256;
         let config_hub = config.hub.clone();
         let auth = config.auth.clone();
@@ -172,12 +191,23 @@ impl Server {
             hub: {
                 let mut hub = Hub::new(config_hub);
                 hub.set_authenticator(auth);
+                for r in &loaded {
+                    hub.restore(&r.room, &r.epoch, r.offset, r.at_ms, &r.json);
+                }
+                if let Some(log) = &history_log {
+                    log::info!(
+                        "history log {}: {} messages restored",
+                        log.path().display(),
+                        loaded.len()
+                    );
+                }
                 hub
             },
             outbox: Outbox::default(),
             wall_now: Now::current(),
             guests: 0,
             ctrl: Vec::with_capacity(256),
+            history_log,
             per_ip: PerIp::default(),
             next_sweep: Instant::now() + SWEEP_EVERY,
             signals: None,

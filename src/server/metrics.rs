@@ -227,6 +227,12 @@ impl Collector for Snapshot {
             "Messages accepted by the publish API",
             s.messages_published,
         )?;
+        counter(
+            &mut e,
+            "history_write_errors",
+            "Failed writes to the history log",
+            s.history_write_errors,
+        )?;
         gauge(
             &mut e,
             "draining",

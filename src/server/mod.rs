@@ -13,6 +13,7 @@ mod delivery;
 mod event_loop;
 mod frames;
 mod handle;
+mod history_log;
 mod metrics;
 
 mod outbound;

@@ -75,6 +75,8 @@ pub(super) struct Stats {
     pub(super) api_requests: BTreeMap<u16, u64>,
     /// Messages accepted by the publish API.
     pub(super) messages_published: u64,
+    /// Failed writes to the history log.
+    pub(super) history_write_errors: u64,
 }
 
 impl Stats {
@@ -99,6 +101,7 @@ impl Stats {
             loop_time: LoopHistogram::default(),
             api_requests: BTreeMap::new(),
             messages_published: 0,
+            history_write_errors: 0,
         }
     }
 

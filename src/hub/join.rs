@@ -1,0 +1,103 @@
+//! `join`: membership, presence, and recovery of missed messages with `since`.
+//!
+//! With history on, `joined` carries the room's `epoch` and latest `offset`. A join with
+//! `"since":{"offset":N,"epoch":"…"}` gets `recovered: true` and, right after the ack, every
+//! message after N, then live messages: the replay and the live feed come from the same
+//! history in the same turn of the loop, so there is no gap and no duplicate between them.
+//! `recovered: false` means the history no longer reaches back that far, or its epoch
+//! changed: the client must reload.
+
+use std::rc::Rc;
+
+use serde_json::value::RawValue;
+
+use super::error::HubError;
+use super::history::Recovery;
+use super::messages::{self, Membership, Presence};
+use super::request::Since;
+use super::rules::Action;
+use super::{Hub, Outbox, time};
+use crate::hub::Now;
+use crate::id::ConnId;
+
+impl Hub {
+    /// Adds `conn` to `room` (idempotent), acks with the member count, announces a newly
+    /// arrived user, and replays history after `since`.
+    pub(super) fn join(
+        &mut self,
+        conn: ConnId,
+        room: &str,
+        since: Option<&Since>,
+        id: Option<&RawValue>,
+        now: Now,
+        out: &mut Outbox,
+    ) -> Result<(), HubError> {
+        self.check_room_name(room)?;
+        self.authorize(conn, Action::Join, room)?;
+        let member = self.members.get(&conn).ok_or_else(super::handlers::gone)?;
+        let user = member.user.clone();
+        if !member.rooms.iter().any(|r| &**r == room) {
+            self.check_join_limits(conn, room)?;
+        }
+        let name: Rc<str> = self.rooms.name(room).unwrap_or_else(|| room.into());
+        let joined = self.rooms.join(name.clone(), conn, &user);
+        if !joined.already
+            && let Some(member) = self.members.get_mut(&conn)
+        {
+            member.rooms.push(name);
+        }
+        let (recovered, replay) = self.recovery(room, since, now);
+        let room_state = self.rooms.get(room).ok_or_else(super::handlers::gone)?;
+        let members = room_state.user_count();
+        let position = self.history.enabled().then(|| self.history.ensure(room));
+        let reply = Membership {
+            kind: "joined",
+            id,
+            room,
+            members,
+            users: Some(room_state.some_users(self.config.max_listed_users)),
+            recovered,
+            epoch: position.as_ref().map(|(_, epoch)| &**epoch),
+            offset: position.as_ref().map(|(offset, _)| *offset),
+        };
+        out.send(conn, messages::encode(&reply));
+        for frame in replay {
+            out.send(conn, frame);
+        }
+        if joined.user_arrived {
+            let timestamp = time::rfc3339_millis(now.wall);
+            let presence = Presence {
+                kind: "presence",
+                room,
+                user_id: &user,
+                action: "join",
+                members,
+                timestamp: &timestamp,
+            };
+            out.send_all(
+                room_state.conns().filter(|c| *c != conn),
+                &messages::encode(&presence),
+            );
+        }
+        Ok(())
+    }
+
+    /// Whether `since` could be honoured, and the frames to replay.
+    fn recovery(
+        &self,
+        room: &str,
+        since: Option<&Since>,
+        now: Now,
+    ) -> (Option<bool>, Vec<crate::protocol::frame::SharedFrame>) {
+        let Some(since) = since.filter(|_| self.history.enabled()) else {
+            return (None, Vec::new());
+        };
+        match self
+            .history
+            .recover(room, since, time::unix_millis(now.wall))
+        {
+            Recovery::Replay(frames) => (Some(true), frames),
+            Recovery::Lost => (Some(false), Vec::new()),
+        }
+    }
+}
