@@ -140,7 +140,7 @@ fn payload_of(frame: &[u8]) -> &[u8] {
 }
 
 fn encode(room: &str, offset: u64, epoch: &str, at_ms: u64, json: &[u8], out: &mut Vec<u8>) {
-    let _ = write!(out, "R {room} {offset} {epoch} {at_ms} {}\n", json.len());
+    let _ = writeln!(out, "R {room} {offset} {epoch} {at_ms} {}", json.len());
     out.extend_from_slice(json);
     out.push(b'\n');
 }
