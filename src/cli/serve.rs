@@ -77,6 +77,12 @@ pub(super) struct ServeArgs {
     /// origin.allowed: an allowed origin, e.g. https://*.example.com (repeatable).
     #[arg(long)]
     allowed_origin: Vec<String>,
+    /// cluster.redis_url: join the cluster on this Redis, e.g. redis://127.0.0.1:6379.
+    #[arg(long)]
+    redis_url: Option<String>,
+    /// cluster.node_id: this node's name on the bus.
+    #[arg(long)]
+    node_id: Option<String>,
     /// history.dir: keep room history on disk here, so restarts lose nothing.
     #[arg(long)]
     history_dir: Option<String>,
@@ -154,6 +160,8 @@ impl ServeArgs {
             ("auth.alg", "--jwt-alg", &self.jwt_alg),
             ("log.level", "--log-level", &self.log_level),
             ("history.dir", "--history-dir", &self.history_dir),
+            ("cluster.redis_url", "--redis-url", &self.redis_url),
+            ("cluster.node_id", "--node-id", &self.node_id),
         ];
         let mut overrides: Vec<Override> = single
             .into_iter()

@@ -7,6 +7,7 @@ use super::layers::ConfigError;
 use super::schema::{AuthMode, Config, Fsync};
 use crate::auth::jwt::parse_algorithm;
 use crate::auth::{Authenticator, JwtSettings, JwtVerifier, KeySource, OriginPolicy};
+use crate::cluster::RedisSettings;
 
 use crate::hub::HubConfig;
 use crate::hub::history::HistoryConfig;
@@ -105,6 +106,7 @@ pub fn to_server_config(config: &Config) -> Result<ServerConfig, ConfigError> {
         min_handshake_bytes_per_sec: s.min_handshake_bytes_per_sec,
         auth: authenticator(config)?,
         origin,
+        cluster: cluster_settings(config)?,
         history_dir: Some(&config.history.dir)
             .filter(|d| !d.is_empty())
             .map(std::path::PathBuf::from),
@@ -124,6 +126,45 @@ pub fn to_server_config(config: &Config) -> Result<ServerConfig, ConfigError> {
             sender_id: config.api.sender_id.clone(),
         },
     })
+}
+
+/// Redis settings and the node id, when `cluster.redis_url` is set.
+fn cluster_settings(config: &Config) -> Result<Option<(RedisSettings, String)>, ConfigError> {
+    let c = &config.cluster;
+    if c.redis_url.is_empty() {
+        return Ok(None);
+    }
+    if !c.redis_url.starts_with("redis://") {
+        return Err(err(
+            "cluster.redis_url",
+            format!("`{}` must start with redis://", c.redis_url),
+        ));
+    }
+    let valid_token = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic());
+    if !valid_token(&c.prefix) {
+        return Err(err(
+            "cluster.prefix",
+            "must be printable ASCII without spaces",
+        ));
+    }
+    let node = if c.node_id.is_empty() {
+        crate::cluster::default_node_id()
+    } else {
+        c.node_id.clone()
+    };
+    if !valid_token(&node) {
+        return Err(err(
+            "cluster.node_id",
+            "must be printable ASCII without spaces",
+        ));
+    }
+    let settings = RedisSettings {
+        url: c.redis_url.clone(),
+        prefix: c.prefix.clone(),
+        history_size: config.history.size,
+        history_ttl: config.history.ttl.0,
+    };
+    Ok(Some((settings, node)))
 }
 
 /// The JWT verifier, when `auth.mode = "jwt"`.

@@ -31,8 +31,32 @@ pub struct Config {
     pub api: ApiSection,
     /// Room history and recovery.
     pub history: HistorySection,
+    /// Several nodes over Redis.
+    pub cluster: ClusterSection,
     /// Room rules (`[[rooms]]`), first match wins.
     pub rooms: Vec<RoomRule>,
+}
+
+/// `[cluster]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSection {
+    /// `redis://host:port[/db]`; empty: one node on its own.
+    pub redis_url: String,
+    /// This node's name on the bus; empty: host name, process id and a random suffix.
+    pub node_id: String,
+    /// Prefix of every Redis key and of the bus channel (nodes of one cluster share it).
+    pub prefix: String,
+}
+
+impl Default for ClusterSection {
+    fn default() -> Self {
+        Self {
+            redis_url: String::new(),
+            node_id: String::new(),
+            prefix: "wsloop".into(),
+        }
+    }
 }
 
 /// When the history log is flushed to disk.

@@ -4,8 +4,11 @@
 use std::rc::Rc;
 
 use super::history::Entry;
-use super::outbox::Persist;
-use super::{Hub, Outbox, Publication, Target, messages};
+use super::outbox::{BusRequest, Persist};
+use super::publish::OwnedTarget;
+use super::remote::RemoteMessage;
+use super::{Hub, Outbox, Publication, Routed, Target, messages};
+use crate::protocol::frame::SharedFrame;
 
 impl Hub {
     /// Puts a message read back from the history log into the room's history.
@@ -27,30 +30,22 @@ impl Hub {
     ///
     /// A room message without a position gets the room's next offset and its epoch, is kept
     /// in the history, and is queued for the history log before anyone receives it.
-    pub fn deliver(&mut self, publication: &Publication<'_>, out: &mut Outbox) -> usize {
-        let (room, recipient_id) = match publication.target {
-            Target::All => (None, None),
-            Target::Room(room) => (Some(room), None),
-            Target::User(user) => (None, Some(user)),
+    pub fn deliver(&mut self, publication: &Publication<'_>, out: &mut Outbox) -> Routed {
+        let room = match publication.target {
+            Target::Room(room) => Some(room),
+            Target::All | Target::User(_) => None,
         };
         let assigned = match (room, publication.position) {
-            (Some(room), None) if self.history.enabled() => Some(self.history.next_position(room)),
+            (Some(room), None) if self.history.enabled() && !self.bus_offsets_only => {
+                Some(self.history.next_position(room))
+            }
             _ => None,
         };
         let position = assigned
             .as_ref()
             .map(|(o, e)| (*o, &**e))
             .or(publication.position);
-        let frame = messages::encode(&messages::Delivery {
-            kind: publication.kind,
-            room,
-            recipient_id,
-            sender_id: publication.sender,
-            timestamp: publication.timestamp,
-            offset: position.map(|(offset, _)| offset),
-            epoch: position.map(|(_, epoch)| epoch),
-            payload: publication.payload,
-        });
+        let frame = delivery_frame(publication, position);
         if let (Some(room), Some((offset, epoch))) = (room, position) {
             let entry = Entry {
                 offset,
@@ -68,16 +63,101 @@ impl Hub {
                 });
             }
         }
-        match publication.target {
+        let recipients = match publication.target {
             Target::All => out.send_all(self.members.keys().copied(), &frame),
-            Target::Room(room) => match self.rooms.get(room) {
-                Some(room) => out.send_all(room.conns(), &frame),
-                None => 0,
-            },
+            Target::Room(room) => self.send_to_room(room, position.map(|(o, _)| o), &frame, out),
             Target::User(user) => match self.users.get(user) {
                 Some(entry) => out.send_all(entry.conns.iter().copied(), &frame),
                 None => 0,
             },
+        };
+        Routed::Delivered {
+            recipients,
+            offset: position.map(|(offset, _)| offset),
         }
     }
+
+    /// Sends to a room's members, holding back the frame for members whose recovery fetch
+    /// is still in flight (they get it after their replay, in order, without duplicates).
+    fn send_to_room(
+        &mut self,
+        room: &str,
+        offset: Option<u64>,
+        frame: &SharedFrame,
+        out: &mut Outbox,
+    ) -> usize {
+        let Some(members) = self.rooms.get(room) else {
+            return 0;
+        };
+        if self.recovering.is_empty() {
+            return out.send_all(members.conns(), frame);
+        }
+        let mut sent = 0;
+        for conn in members.conns() {
+            match self.recovering.get_mut(&(conn, Rc::from(room))) {
+                Some(pending) => pending.held.push((offset.unwrap_or(0), frame.clone())),
+                None => out.send(conn, frame.clone()),
+            }
+            sent += 1;
+        }
+        sent
+    }
+
+    /// Routes a new message: onto the cluster bus when clustered (every node, this one
+    /// included, delivers it from there, so all see the same order and offsets), else
+    /// straight to local recipients.
+    pub fn route(&mut self, publication: &Publication<'_>, out: &mut Outbox) -> Routed {
+        if !self.bus {
+            return self.deliver(publication, out);
+        }
+        out.bus.push(BusRequest {
+            kind: publication.kind.to_owned(),
+            target: match publication.target {
+                Target::All => OwnedTarget::All,
+                Target::Room(room) => OwnedTarget::Room(room.to_owned()),
+                Target::User(user) => OwnedTarget::User(user.to_owned()),
+            },
+            sender: publication.sender.to_owned(),
+            timestamp: publication.timestamp.to_owned(),
+            at_ms: publication.at_ms,
+            payload: publication.payload.get().to_owned(),
+            history: self.history.enabled() && matches!(publication.target, Target::Room(_)),
+        });
+        Routed::Published
+    }
+
+    /// Delivers a message here only, because the cluster bus is unreachable: no history
+    /// offsets, since those come from Redis.
+    pub fn deliver_locally(&mut self, message: &RemoteMessage, out: &mut Outbox) -> usize {
+        let unsequenced = RemoteMessage {
+            position: None,
+            ..message.clone()
+        };
+        let previous = std::mem::replace(&mut self.bus_offsets_only, true);
+        let recipients = self.on_remote(&unsequenced, out);
+        self.bus_offsets_only = previous;
+        recipients
+    }
+}
+
+/// The frame recipients of `publication` get, at history `position`.
+pub(super) fn delivery_frame(
+    publication: &Publication<'_>,
+    position: Option<(u64, &str)>,
+) -> SharedFrame {
+    let (room, recipient_id) = match publication.target {
+        Target::All => (None, None),
+        Target::Room(room) => (Some(room), None),
+        Target::User(user) => (None, Some(user)),
+    };
+    messages::encode(&messages::Delivery {
+        kind: publication.kind,
+        room,
+        recipient_id,
+        sender_id: publication.sender,
+        timestamp: publication.timestamp,
+        offset: position.map(|(offset, _)| offset),
+        epoch: position.map(|(_, epoch)| epoch),
+        payload: publication.payload,
+    })
 }

@@ -11,7 +11,7 @@ use super::request::{self, Request};
 use super::rules::Action;
 
 use super::time::Now;
-use super::{Hub, Outbox, Publication, Target, time, valid_room_name};
+use super::{Hub, Outbox, Publication, Routed, Target, time, valid_room_name};
 use crate::id::ConnId;
 use crate::protocol::CloseCode;
 
@@ -235,8 +235,8 @@ impl Hub {
             at_ms: time::unix_millis(now.wall),
             position: None,
         };
-        let delivered = self.deliver(&publication, out);
-        ack(conn, id, delivered, out);
+        let routed = self.route(&publication, out);
+        ack(conn, id, routed, out);
         Ok(())
     }
 
@@ -250,7 +250,7 @@ impl Hub {
         out: &mut Outbox,
     ) -> Result<(), HubError> {
         let sender = self.members.get(&conn).ok_or_else(gone)?.user.clone();
-        if self.connections_of(recipient) == 0 {
+        if !self.bus && self.connections_of(recipient) == 0 {
             let shown: String = recipient.chars().take(64).collect();
             return Err(HubError::new(
                 ErrorCode::RecipientNotConnected,
@@ -269,24 +269,29 @@ impl Hub {
             at_ms: time::unix_millis(now.wall),
             position: None,
         };
-        let delivered = self.deliver(&publication, out);
-        ack(conn, id, delivered, out);
+        let routed = self.route(&publication, out);
+        ack(conn, id, routed, out);
         Ok(())
     }
 }
 
 /// Sends an `ack` when the request carried an id.
-fn ack(conn: ConnId, id: Option<&RawValue>, delivered: usize, out: &mut Outbox) {
-    if let Some(id) = id {
-        out.send(
-            conn,
-            messages::encode(&Ack {
-                kind: "ack",
-                id,
-                delivered,
-            }),
-        );
-    }
+fn ack(conn: ConnId, id: Option<&RawValue>, routed: Routed, out: &mut Outbox) {
+    let Some(id) = id else { return };
+    let (delivered, offset, published) = match routed {
+        Routed::Delivered { recipients, offset } => (Some(recipients), offset, None),
+        Routed::Published => (None, None, Some(true)),
+    };
+    out.send(
+        conn,
+        messages::encode(&Ack {
+            kind: "ack",
+            id,
+            delivered,
+            offset,
+            published,
+        }),
+    );
 }
 
 fn not_member(room: &str) -> HubError {

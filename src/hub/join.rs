@@ -47,9 +47,23 @@ impl Hub {
             member.rooms.push(name);
         }
         let (recovered, replay) = self.recovery(room, since, now);
+        if recovered == Some(false)
+            && self.bus
+            && let Some(since) = since
+        {
+            // Clustered: this node's copy is short; Redis holds the room's history.
+            self.await_fetch(conn, room, since, id, out);
+            self.announce_arrival(conn, room, &user, joined.user_arrived, now, out);
+            return Ok(());
+        }
         let room_state = self.rooms.get(room).ok_or_else(super::handlers::gone)?;
         let members = room_state.user_count();
-        let position = self.history.enabled().then(|| self.history.ensure(room));
+        // Clustered, positions come from Redis: report only what the bus has told us.
+        let position = match (self.history.enabled(), self.bus) {
+            (false, _) => None,
+            (true, true) => self.history.position(room),
+            (true, false) => Some(self.history.ensure(room)),
+        };
         let reply = Membership {
             kind: "joined",
             id,
@@ -64,22 +78,36 @@ impl Hub {
         for frame in replay {
             out.send(conn, frame);
         }
-        if joined.user_arrived {
-            let timestamp = time::rfc3339_millis(now.wall);
-            let presence = Presence {
-                kind: "presence",
-                room,
-                user_id: &user,
-                action: "join",
-                members,
-                timestamp: &timestamp,
-            };
-            out.send_all(
-                room_state.conns().filter(|c| *c != conn),
-                &messages::encode(&presence),
-            );
-        }
+        self.announce_arrival(conn, room, &user, joined.user_arrived, now, out);
         Ok(())
+    }
+
+    /// Tells the room's other members that a user arrived.
+    fn announce_arrival(
+        &self,
+        conn: ConnId,
+        room: &str,
+        user: &str,
+        arrived: bool,
+        now: Now,
+        out: &mut Outbox,
+    ) {
+        let Some(room_state) = self.rooms.get(room).filter(|_| arrived) else {
+            return;
+        };
+        let timestamp = time::rfc3339_millis(now.wall);
+        let presence = Presence {
+            kind: "presence",
+            room,
+            user_id: user,
+            action: "join",
+            members: room_state.user_count(),
+            timestamp: &timestamp,
+        };
+        out.send_all(
+            room_state.conns().filter(|c| *c != conn),
+            &messages::encode(&presence),
+        );
     }
 
     /// Whether `since` could be honoured, and the frames to replay.

@@ -111,8 +111,16 @@ pub struct Ack<'a> {
     pub kind: &'static str,
     /// The client's request id.
     pub id: &'a RawValue,
-    /// Local connections the message was queued for.
-    pub delivered: usize,
+    /// Local connections the message was queued for (absent when it went to the cluster
+    /// bus: every node, this one included, delivers it from there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivered: Option<usize>,
+    /// The room history offset the message got (history on, single node).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    /// `true` when the message was handed to the cluster bus.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published: Option<bool>,
 }
 
 /// `error`: a refused request. The connection stays open.

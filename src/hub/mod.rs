@@ -20,6 +20,7 @@ mod join;
 pub mod messages;
 mod outbox;
 pub mod publish;
+pub mod remote;
 
 pub mod request;
 mod rooms;
@@ -34,7 +35,7 @@ pub use config::{HubConfig, MAX_USER_ID_LEN, PrivatePolicy, valid_room_name, val
 
 pub use error::{ErrorCode, HubError};
 use history::History;
-pub use outbox::{CloseRequest, Outbox, Persist};
+pub use outbox::{BusRequest, CloseRequest, FetchRequest, Outbox, Persist};
 use rooms::Rooms;
 use serde_json::value::RawValue;
 pub use time::Now;
@@ -143,6 +144,26 @@ pub struct Hub {
     auth: Authenticator,
     /// Room history for recovery.
     history: History,
+    /// New messages go to the cluster bus instead of straight to local recipients.
+    bus: bool,
+    /// Set while delivering a bus request locally: do not assign offsets (they are Redis's).
+    bus_offsets_only: bool,
+    /// Members whose recovery fetch is in flight, with the room frames held back for them.
+    recovering: HashMap<(ConnId, Rc<str>), remote::Pending>,
+}
+
+/// Where a new message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Routed {
+    /// Delivered here to this many connections, with the history offset it got.
+    Delivered {
+        /// Local connections it was queued for.
+        recipients: usize,
+        /// Its room history offset, when history is on.
+        offset: Option<u64>,
+    },
+    /// Handed to the cluster bus.
+    Published,
 }
 
 impl Hub {
@@ -221,6 +242,9 @@ impl Hub {
         let Some(member) = self.members.remove(&conn) else {
             return;
         };
+        if !self.recovering.is_empty() {
+            self.recovering.retain(|(c, _), _| *c != conn);
+        }
         let timestamp = time::rfc3339_millis(now.wall);
         for room in &member.rooms {
             self.leave_room(conn, &member.user, room, &timestamp, out);

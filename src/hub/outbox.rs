@@ -6,6 +6,8 @@
 
 use std::rc::Rc;
 
+use super::publish::OwnedTarget;
+use super::request::Since;
 use crate::id::ConnId;
 use crate::protocol::CloseCode;
 use crate::protocol::frame::SharedFrame;
@@ -36,6 +38,36 @@ pub struct Persist {
     pub frame: SharedFrame,
 }
 
+/// A new message for the cluster bus (owned: it crosses to the Redis thread).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusRequest {
+    /// The `type` recipients see.
+    pub kind: String,
+    /// Who receives it.
+    pub target: OwnedTarget,
+    /// The sender's user id.
+    pub sender: String,
+    /// RFC 3339 acceptance time.
+    pub timestamp: String,
+    /// Acceptance time, Unix milliseconds.
+    pub at_ms: u64,
+    /// The payload, raw JSON.
+    pub payload: String,
+    /// A room message that gets a history offset from Redis.
+    pub history: bool,
+}
+
+/// A join with `since` whose history must be fetched from Redis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchRequest {
+    /// The joining connection.
+    pub conn: ConnId,
+    /// The room.
+    pub room: String,
+    /// The client's last position.
+    pub since: Since,
+}
+
 /// Frames and closes queued by the hub for the loop.
 #[derive(Debug, Default)]
 pub struct Outbox {
@@ -45,6 +77,10 @@ pub struct Outbox {
     pub closes: Vec<CloseRequest>,
     /// Room messages to persist before the sends go out (history on disk).
     pub persist: Vec<Persist>,
+    /// New messages for the cluster bus.
+    pub bus: Vec<BusRequest>,
+    /// History to fetch from Redis for recovering joins.
+    pub fetches: Vec<FetchRequest>,
 }
 
 impl Outbox {
@@ -68,6 +104,24 @@ impl Outbox {
 
     /// Whether nothing is queued.
     pub fn is_empty(&self) -> bool {
-        self.sends.is_empty() && self.closes.is_empty() && self.persist.is_empty()
+        self.sends.is_empty()
+            && self.closes.is_empty()
+            && self.persist.is_empty()
+            && self.bus.is_empty()
+            && self.fetches.is_empty()
+    }
+}
+
+impl From<&BusRequest> for super::remote::RemoteMessage {
+    fn from(request: &BusRequest) -> Self {
+        Self {
+            kind: request.kind.clone(),
+            target: request.target.clone(),
+            sender: request.sender.clone(),
+            timestamp: request.timestamp.clone(),
+            at_ms: request.at_ms,
+            position: None,
+            payload: request.payload.clone(),
+        }
     }
 }

@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{Hub, Outbox, Publication, Target, time, valid_room_name, valid_user_id};
+use super::{Hub, Outbox, Publication, Routed, Target, time, valid_room_name, valid_user_id};
 use crate::hub::Now;
 
 /// The most messages in one batch.
@@ -192,7 +192,7 @@ impl Hub {
         sender: &str,
         now: Now,
         out: &mut Outbox,
-    ) -> usize {
+    ) -> Routed {
         let timestamp = time::rfc3339_millis(now.wall);
         let publication = Publication {
             kind: &item.kind,
@@ -203,7 +203,7 @@ impl Hub {
             at_ms: time::unix_millis(now.wall),
             position: None,
         };
-        self.deliver(&publication, out)
+        self.route(&publication, out)
     }
 }
 

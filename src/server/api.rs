@@ -14,6 +14,7 @@ use serde::Serialize;
 use super::conn::{BodyRequest, ConnId, Phase, conn_mut};
 use super::event_loop::Server;
 use crate::auth::token_of;
+use crate::hub::Routed;
 use crate::hub::publish::decode_publish;
 use crate::protocol::handshake::RequestHead;
 use crate::protocol::http::Response;
@@ -111,14 +112,41 @@ pub(super) fn start(server: &Server, head: &RequestHead) -> ApiStart {
 /// One message's result in the answer.
 #[derive(Debug, Serialize)]
 struct ItemResult {
-    delivered: usize,
+    /// Local connections it was queued for (absent when it went to the cluster bus).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delivered: Option<usize>,
+    /// Its room history offset (history on, single node).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offset: Option<u64>,
+}
+
+impl From<Routed> for ItemResult {
+    fn from(routed: Routed) -> Self {
+        match routed {
+            Routed::Delivered { recipients, offset } => Self {
+                delivered: Some(recipients),
+                offset,
+            },
+            Routed::Published => Self {
+                delivered: None,
+                offset: None,
+            },
+        }
+    }
 }
 
 /// The answer to a successful publish.
 #[derive(Debug, Serialize)]
 struct Published {
-    /// Local connections that received the messages, in total.
+    /// Local connections that received the messages, in total (0 when clustered: every
+    /// node delivers from the bus).
     delivered: usize,
+    /// The room history offset, for a single room message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offset: Option<u64>,
+    /// `true` when the messages were published to the cluster (the other nodes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    published: Option<bool>,
     /// Per message, for a batch.
     #[serde(skip_serializing_if = "Option::is_none")]
     messages: Option<Vec<ItemResult>>,
@@ -171,16 +199,25 @@ impl Server {
         let results: Vec<ItemResult> = request
             .items
             .iter()
-            .map(|item| ItemResult {
-                delivered: self
-                    .hub
-                    .publish(item, &sender, self.wall_now, &mut self.outbox),
+            .map(|item| {
+                ItemResult::from(
+                    self.hub
+                        .publish(item, &sender, self.wall_now, &mut self.outbox),
+                )
             })
             .collect();
         self.stats.messages_published += results.len() as u64;
-        let delivered = results.iter().map(|r| r.delivered).sum();
+        let delivered = results.iter().filter_map(|r| r.delivered).sum();
+        let clustered = results.iter().any(|r| r.delivered.is_none());
+        let offset = if request.batch {
+            None
+        } else {
+            results.first().and_then(|r| r.offset)
+        };
         let answer = Published {
             delivered,
+            offset,
+            published: clustered.then_some(true),
             messages: request.batch.then_some(results),
         };
         let json = serde_json::to_vec(&answer).unwrap_or_default();

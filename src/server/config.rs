@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::auth::{Authenticator, OriginPolicy};
+use crate::cluster::RedisSettings;
 use crate::hub::HubConfig;
 use crate::protocol::Limits;
 use crate::protocol::handshake::HeadLimits;
@@ -61,6 +62,8 @@ pub struct ServerConfig {
     pub history_dir: Option<std::path::PathBuf>,
     /// How often the history log is fsynced; `None` leaves it to the OS. Default: 1 s.
     pub history_fsync: Option<Duration>,
+    /// Redis and this node's id, when clustered. Default: `None` (one node on its own).
+    pub cluster: Option<(RedisSettings, String)>,
 }
 
 /// Settings of `POST /api/publish`.
@@ -115,6 +118,7 @@ impl Default for ServerConfig {
             api: ApiConfig::default(),
             history_dir: None,
             history_fsync: Some(Duration::from_secs(1)),
+            cluster: None,
         }
     }
 }

@@ -14,6 +14,18 @@ impl Server {
     /// "slow consumer" instead; nobody else waits for it.
     pub(super) fn apply_outbox(&mut self, now: Instant) {
         let mut outbox = std::mem::take(&mut self.outbox);
+        if !outbox.bus.is_empty() || !outbox.fetches.is_empty() {
+            let (bus, fetches) = (
+                std::mem::take(&mut outbox.bus),
+                std::mem::take(&mut outbox.fetches),
+            );
+            self.route_to_bus(bus, fetches);
+            // Local fallbacks went into the fresh outbox; take them along in this pass.
+            let fallback = std::mem::take(&mut self.outbox);
+            outbox.sends.extend(fallback.sends);
+            outbox.persist.extend(fallback.persist);
+            outbox.closes.extend(fallback.closes);
+        }
         if !outbox.persist.is_empty() {
             // Written before anyone receives (or is acknowledged) the message.
             if let Some(log) = &mut self.history_log

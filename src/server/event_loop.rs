@@ -23,6 +23,7 @@ use super::conn::{Conn, ConnId, Phase, conn_mut};
 use super::handle::{ServerHandle, StopRequest};
 use super::history_log::{HistoryLog, Loaded};
 use super::signals::{SIGNALS, SignalSource};
+use crate::cluster::Cluster;
 
 use super::outbound::BufPool;
 use super::reading::READ_CHUNK;
@@ -49,6 +50,8 @@ struct Bound {
     config: ServerConfig,
     /// The history log and what it held, when `history_dir` is set.
     history: Option<(HistoryLog, Vec<Loaded>)>,
+    /// The Redis threads, when clustered.
+    cluster: Option<Cluster>,
 }
 
 impl Bound {
@@ -67,13 +70,23 @@ impl Bound {
             )?),
             None => None,
         };
+        let handle = ServerHandle::new(waker);
+        let cluster = match &config.cluster {
+            Some((settings, node)) => Some(Cluster::start(
+                settings.clone(),
+                node.clone(),
+                handle.clone(),
+            )?),
+            None => None,
+        };
         Ok(Self {
             poll,
             listener,
             local_addr,
-            handle: ServerHandle::new(waker),
+            handle,
             config,
             history,
+            cluster,
         })
     }
 }
@@ -125,6 +138,8 @@ pub struct Server {
     pub(super) ctrl: Vec<u8>,
     /// The history log on disk, when `history_dir` is set.
     pub(super) history_log: Option<HistoryLog>,
+    /// The Redis threads, when clustered.
+    pub(super) cluster: Option<Cluster>,
     /// Connections and handshake buckets per IP address.
     pub(super) per_ip: PerIp,
     /// When idle per-IP state is next swept.
@@ -165,6 +180,7 @@ impl Server {
             handle,
             config,
             history,
+            cluster,
         } = bound;
         let (history_log, loaded) = match history {
             Some((log, loaded)) => (Some(log), loaded),
@@ -191,6 +207,7 @@ impl Server {
             hub: {
                 let mut hub = Hub::new(config_hub);
                 hub.set_authenticator(auth);
+                hub.set_bus(cluster.is_some());
                 for r in &loaded {
                     hub.restore(&r.room, &r.epoch, r.offset, r.at_ms, &r.json);
                 }
@@ -208,6 +225,7 @@ impl Server {
             guests: 0,
             ctrl: Vec::with_capacity(256),
             history_log,
+            cluster,
             per_ip: PerIp::default(),
             next_sweep: Instant::now() + SWEEP_EVERY,
             signals: None,
@@ -257,7 +275,7 @@ impl Server {
             for event in &events {
                 match event.token() {
                     LISTENER => self.accept_all(now),
-                    WAKER => {}
+                    WAKER => self.drain_cluster(now),
                     SIGNALS => self.on_signals(),
                     Token(key) => self.on_conn_event(
                         key,

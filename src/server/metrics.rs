@@ -14,6 +14,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
+use super::event_loop::Server;
 use super::stats::{LOOP_BUCKETS, Stats};
 use crate::hub::HubCounts;
 
@@ -32,6 +33,8 @@ pub(super) struct Snapshot {
     pub(super) uptime: f64,
     /// Whether the server is draining (shutting down).
     pub(super) draining: bool,
+    /// Whether the Redis connections are up, when clustered.
+    pub(super) cluster_up: Option<bool>,
 }
 
 impl Snapshot {
@@ -239,6 +242,32 @@ impl Collector for Snapshot {
             "1 while shutting down",
             i64::from(self.draining),
         )?;
+        counter(
+            &mut e,
+            "bus_messages",
+            "Messages received from the cluster bus",
+            s.bus_messages,
+        )?;
+        counter(
+            &mut e,
+            "cluster_fallbacks",
+            "Messages delivered locally only because Redis was unavailable",
+            s.cluster_fallbacks,
+        )?;
+        counter(
+            &mut e,
+            "redis_disconnects",
+            "Redis connections lost or refused",
+            s.redis_disconnects,
+        )?;
+        if let Some(up) = self.cluster_up {
+            gauge(
+                &mut e,
+                "cluster_up",
+                "1 while both Redis connections are up, 0 while degraded",
+                i64::from(up),
+            )?;
+        }
         self.encode_loop_time(&mut e)?;
         let uptime = e.encode_descriptor(
             "uptime_seconds",
@@ -269,21 +298,17 @@ impl Snapshot {
     }
 }
 
-/// Takes a snapshot of the loop's counters at `now`.
-pub(super) fn snapshot(
-    stats: &Stats,
-    active: usize,
-    hub: HubCounts,
-    hub_errors: &BTreeMap<&'static str, u64>,
-    now: Instant,
-    draining: bool,
-) -> Snapshot {
-    Snapshot {
-        stats: stats.clone(),
-        active,
-        hub,
-        hub_errors: hub_errors.clone(),
-        uptime: stats.uptime(now),
-        draining,
+impl Server {
+    /// Copies the loop's counters for a scrape at `now`.
+    pub(super) fn metrics_snapshot(&self, now: Instant) -> Snapshot {
+        Snapshot {
+            stats: self.stats.clone(),
+            active: self.admitted,
+            hub: self.hub.counts(),
+            hub_errors: self.hub.error_counts().clone(),
+            uptime: self.stats.uptime(now),
+            draining: self.drain_deadline.is_some(),
+            cluster_up: self.cluster.as_ref().map(|c| c.is_up()),
+        }
     }
 }

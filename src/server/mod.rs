@@ -7,6 +7,7 @@
 
 mod admission;
 mod api;
+mod cluster_link;
 mod config;
 mod conn;
 mod delivery;

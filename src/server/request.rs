@@ -4,7 +4,6 @@ use std::time::Instant;
 
 use super::api::{self, ApiStart};
 use super::event_loop::Server;
-use super::metrics::snapshot;
 
 use super::routes::{Endpoint, Route, route};
 use crate::auth::Identity;
@@ -66,26 +65,19 @@ pub(super) fn answer_request(server: &Server, head: &RequestHead, now: Instant) 
                 .header("Cache-Control", "no-cache")
         }),
         Route::Metrics => plain_get(head, || {
-            let draining = server.drain_deadline.is_some();
-            let hub_errors = server.hub.error_counts();
-            let snap = snapshot(
-                &server.stats,
-                server.admitted,
-                server.hub.counts(),
-                hub_errors,
-                now,
-                draining,
-            );
-            let body = snap.render().into_bytes();
-            Response::with_body(
-                200,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                body,
-            )
+            let body = server.metrics_snapshot(now).render().into_bytes();
+            let kind = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+            Response::with_body(200, kind, body)
         }),
         Route::Ready => plain_get(head, || {
             if server.drain_deadline.is_some() {
                 Response::text(503, "draining").header("Retry-After", "5")
+            } else if server.degraded() {
+                // Still serving its own clients: do not take the node out of the pool.
+                Response::text(
+                    200,
+                    "degraded: redis unavailable, serving local clients only",
+                )
             } else {
                 Response::text(200, "ready")
             }

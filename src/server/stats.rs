@@ -77,6 +77,12 @@ pub(super) struct Stats {
     pub(super) messages_published: u64,
     /// Failed writes to the history log.
     pub(super) history_write_errors: u64,
+    /// Messages received from the cluster bus.
+    pub(super) bus_messages: u64,
+    /// Messages delivered locally only, because Redis could not take them.
+    pub(super) cluster_fallbacks: u64,
+    /// Times a Redis connection was lost (or could not be made).
+    pub(super) redis_disconnects: u64,
 }
 
 impl Stats {
@@ -102,6 +108,9 @@ impl Stats {
             api_requests: BTreeMap::new(),
             messages_published: 0,
             history_write_errors: 0,
+            bus_messages: 0,
+            cluster_fallbacks: 0,
+            redis_disconnects: 0,
         }
     }
 

@@ -1,0 +1,133 @@
+//! Scaling out: several nodes share one message bus (Redis pub/sub) and one history (Redis
+//! Streams), so a client gets every message exactly once whichever node it and the sender
+//! are on, and recovers its rooms on any node after a reconnect.
+//!
+//! The event loop owns a [`Cluster`]: a bounded queue of commands to the Redis threads and
+//! a queue of events back, and nothing else; it never blocks on Redis. With Redis away, a
+//! node keeps serving its own clients (messages are delivered locally, without history
+//! offsets), reports the degraded state on `/readyz` and in `/metrics`, and resumes
+//! cross-node delivery when the threads reconnect.
+
+// The loop only calls non-blocking `try_send`/`try_recv` on these queues: no lock and no
+// blocking inside the event loop, which is what the clippy.toml ban protects.
+#![allow(clippy::disallowed_types)]
+
+pub mod bus;
+mod redis_io;
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
+
+use redis_io::Outlet;
+pub use redis_io::{Command, Event, RedisSettings, Side};
+
+use crate::server::ServerHandle;
+
+/// The most commands waiting for the publisher thread; beyond it, messages are delivered
+/// locally only (and counted), so a stuck Redis cannot grow the loop's memory.
+const QUEUE: usize = 65_536;
+
+/// The loop's end of the Redis threads.
+#[derive(Debug)]
+pub struct Cluster {
+    node: String,
+    commands: SyncSender<Command>,
+    events: Receiver<Event>,
+    stop: Arc<AtomicBool>,
+    publisher_up: bool,
+    subscriber_up: bool,
+}
+
+impl Cluster {
+    /// Starts the publisher and subscriber threads; `waker` wakes the loop for events.
+    pub fn start(settings: RedisSettings, node: String, waker: ServerHandle) -> io::Result<Self> {
+        let (commands, queue) = mpsc::sync_channel(QUEUE);
+        let (events_tx, events) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let outlet = Outlet {
+            events: events_tx,
+            waker,
+            stop: stop.clone(),
+        };
+        let (s1, o1) = (settings.clone(), outlet.clone());
+        std::thread::Builder::new()
+            .name("wsloop-redis-pub".into())
+            .spawn(move || redis_io::publisher(s1, queue, o1))?;
+        std::thread::Builder::new()
+            .name("wsloop-redis-sub".into())
+            .spawn(move || redis_io::subscriber(settings, outlet))?;
+        Ok(Self {
+            node,
+            commands,
+            events,
+            stop,
+            publisher_up: false,
+            subscriber_up: false,
+        })
+    }
+
+    /// This node's id on the bus.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Whether both connections are up (messages go through the bus).
+    pub fn is_up(&self) -> bool {
+        self.publisher_up && self.subscriber_up
+    }
+
+    /// Queues a command for the publisher thread; gives it back if it cannot be queued.
+    pub fn submit(&mut self, command: Command) -> Result<(), Box<Command>> {
+        match self.commands.try_send(command) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(c) | TrySendError::Disconnected(c)) => Err(Box::new(c)),
+        }
+    }
+
+    /// Takes up to `max` events; updates the up/down state on the way.
+    pub fn drain(&mut self, max: usize) -> Vec<Event> {
+        let mut out = Vec::new();
+        while out.len() < max {
+            match self.events.try_recv() {
+                Ok(event) => {
+                    match &event {
+                        Event::Up(Side::Publisher) => self.publisher_up = true,
+                        Event::Up(Side::Subscriber) => self.subscriber_up = true,
+                        Event::Down(Side::Publisher, _) => self.publisher_up = false,
+                        Event::Down(Side::Subscriber, _) => self.subscriber_up = false,
+                        _ => {}
+                    }
+                    out.push(event);
+                }
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A node id: the host name (if known), the process id and a random suffix.
+pub fn default_node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host: String = host
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(32)
+        .collect();
+    let suffix = crate::hub::history::new_epoch();
+    format!(
+        "{}-{}-{}",
+        if host.is_empty() { "node" } else { &host },
+        std::process::id(),
+        &suffix[..6]
+    )
+}

@@ -1,0 +1,199 @@
+//! Messages from other nodes (the cluster bus) and recovery from Redis-held history.
+//!
+//! Clustered, every node, the publishing one included, delivers each message when it comes
+//! back from the bus, so all nodes see the same order and the same history offsets (which
+//! Redis assigns). Each node also keeps the bus-fed history in memory, so most recoveries
+//! are served locally; when the local copy does not reach back far enough (a node that just
+//! started), the join waits for the history fetched from Redis, while live messages for
+//! that member are held back and released after the replay without duplicates.
+
+use std::rc::Rc;
+
+use serde_json::value::RawValue;
+
+use super::delivery::delivery_frame;
+use super::history::Entry;
+use super::messages::{self, Membership};
+use super::publish::OwnedTarget;
+use super::request::Since;
+use super::{Hub, Outbox, Publication, Routed};
+use crate::id::ConnId;
+use crate::protocol::frame::SharedFrame;
+
+/// A message as it travels between nodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteMessage {
+    /// The `type` recipients see.
+    pub kind: String,
+    /// Who receives it.
+    pub target: OwnedTarget,
+    /// The sender's user id.
+    pub sender: String,
+    /// RFC 3339 acceptance time.
+    pub timestamp: String,
+    /// Acceptance time, Unix milliseconds.
+    pub at_ms: u64,
+    /// History position assigned by Redis: (offset, epoch).
+    pub position: Option<(u64, String)>,
+    /// Raw JSON payload.
+    pub payload: String,
+}
+
+/// A join whose history is being fetched from Redis.
+#[derive(Debug)]
+pub(super) struct Pending {
+    /// The join's request id, for the deferred `joined`.
+    pub(super) id: Option<Box<RawValue>>,
+    /// Room frames that arrived meanwhile, with their offsets.
+    pub(super) held: Vec<(u64, SharedFrame)>,
+}
+
+/// What Redis held for a recovering join.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    /// The room's current epoch.
+    pub epoch: String,
+    /// The room's last offset.
+    pub last: u64,
+    /// Messages after the client's offset, oldest first.
+    pub entries: Vec<RemoteMessage>,
+}
+
+impl Hub {
+    /// Sends new messages through the cluster bus (`true`) or straight to local recipients.
+    pub fn set_bus(&mut self, on: bool) {
+        self.bus = on;
+    }
+
+    /// Delivers a message that came from the bus to local recipients (and history).
+    pub fn on_remote(&mut self, message: &RemoteMessage, out: &mut Outbox) -> usize {
+        let Ok(payload) = RawValue::from_string(message.payload.clone()) else {
+            return 0;
+        };
+        let publication = Publication {
+            kind: &message.kind,
+            target: message.target.as_target(),
+            sender: &message.sender,
+            payload: &payload,
+            timestamp: &message.timestamp,
+            at_ms: message.at_ms,
+            position: message.position.as_ref().map(|(o, e)| (*o, e.as_str())),
+        };
+        match self.deliver(&publication, out) {
+            Routed::Delivered { recipients, .. } => recipients,
+            Routed::Published => 0,
+        }
+    }
+
+    /// Holds a join until its history arrives from Redis.
+    pub(super) fn await_fetch(
+        &mut self,
+        conn: ConnId,
+        room: &str,
+        since: &Since,
+        id: Option<&RawValue>,
+        out: &mut Outbox,
+    ) {
+        let pending = Pending {
+            id: id.map(|v| v.to_owned()),
+            held: Vec::new(),
+        };
+        self.recovering.insert((conn, Rc::from(room)), pending);
+        out.fetches.push(super::FetchRequest {
+            conn,
+            room: room.to_owned(),
+            since: since.clone(),
+        });
+    }
+
+    /// Completes a held join: `joined` with `recovered`, the replay, then what was held back
+    /// (after the replay's last offset, so nothing twice). `None`: Redis could not answer.
+    pub fn finish_fetch(
+        &mut self,
+        conn: ConnId,
+        room: &str,
+        since: &Since,
+        fetched: Option<Fetched>,
+        out: &mut Outbox,
+    ) {
+        let Some(pending) = self.recovering.remove(&(conn, Rc::from(room))) else {
+            return;
+        };
+        if !self.rooms.get(room).is_some_and(|r| r.contains(conn)) {
+            return;
+        }
+        let (recovered, epoch, last, replay) = match fetched {
+            Some(f) => {
+                let complete = f.epoch == since.epoch
+                    && since.offset <= f.last
+                    && f.entries.first().map_or(f.last == since.offset, |e| {
+                        e.position.as_ref().map(|p| p.0) == Some(since.offset + 1)
+                    });
+                let frames = if complete {
+                    self.remember(room, &f.entries)
+                } else {
+                    Vec::new()
+                };
+                (complete, Some(f.epoch), f.last, frames)
+            }
+            None => (false, None, 0, Vec::new()),
+        };
+        let Some(members) = self.rooms.get(room) else {
+            return;
+        };
+        let reply = Membership {
+            kind: "joined",
+            id: pending.id.as_deref(),
+            room,
+            members: members.user_count(),
+            users: Some(members.some_users(self.config.max_listed_users)),
+            recovered: Some(recovered),
+            epoch: epoch.as_deref(),
+            offset: epoch.as_ref().map(|_| last),
+        };
+        out.send(conn, messages::encode(&reply));
+        let replayed_to = replay.last().map_or(since.offset, |(offset, _)| *offset);
+        for (_, frame) in replay {
+            out.send(conn, frame);
+        }
+        for (offset, frame) in pending.held {
+            if offset == 0 || offset > replayed_to {
+                out.send(conn, frame);
+            }
+        }
+    }
+
+    /// Builds the frames of fetched messages and keeps them in the local history.
+    fn remember(&mut self, room: &str, entries: &[RemoteMessage]) -> Vec<(u64, SharedFrame)> {
+        let mut frames = Vec::with_capacity(entries.len());
+        for message in entries {
+            let Some((offset, epoch)) = &message.position else {
+                continue;
+            };
+            let Ok(payload) = RawValue::from_string(message.payload.clone()) else {
+                continue;
+            };
+            let publication = Publication {
+                kind: &message.kind,
+                target: message.target.as_target(),
+                sender: &message.sender,
+                payload: &payload,
+                timestamp: &message.timestamp,
+                at_ms: message.at_ms,
+                position: None,
+            };
+            let frame = delivery_frame(&publication, Some((*offset, epoch)));
+            self.history.record(
+                room,
+                epoch,
+                Entry {
+                    offset: *offset,
+                    at_ms: message.at_ms,
+                    frame: frame.clone(),
+                },
+            );
+            frames.push((*offset, frame));
+        }
+        frames
+    }
+}
