@@ -55,7 +55,7 @@ fn request_ids_are_echoed_in_every_reply() {
     assert_eq!(client.expect("chat")["payload"], 2);
     let ack = client.next_text();
     assert_eq!(
-        ack, r#"{"type":"ack","id":1e3,"delivered":1}"#,
+        ack, r#"{"type":"ack","id":1e3,"delivered":1,"offset":2}"#,
         "id echoed verbatim"
     );
 
