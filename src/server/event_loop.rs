@@ -19,8 +19,8 @@ use slab::Slab;
 
 use super::admission::{PerIp, SWEEP_EVERY};
 use super::config::ServerConfig;
-use super::conn::{Conn, ConnId, Phase, conn_mut};
-use super::handle::{ServerHandle, StopRequest};
+use super::conn::{Conn, ConnId, Phase};
+use super::handle::ServerHandle;
 use super::history_log::{HistoryLog, Loaded};
 use super::signals::{SIGNALS, SignalSource};
 use crate::cluster::Cluster;
@@ -30,7 +30,6 @@ use super::reading::READ_CHUNK;
 use super::stats::Stats;
 use super::timers::{TimerKind, Timers};
 use crate::hub::{Hub, Now, Outbox};
-use crate::protocol::CloseCode;
 use crate::protocol::handshake::HeadParser;
 
 /// The listener's token; connection tokens are their slab index.
@@ -391,118 +390,6 @@ impl Server {
             if let Some(id) = self.ready.pop_front() {
                 self.read_conn(id, now);
             }
-        }
-    }
-
-    /// Fires every due deadline that still applies.
-    fn fire_timers(&mut self, now: Instant) {
-        while let Some((id, kind)) = self.timers.pop_due(now) {
-            let Some(conn) = self.get(id) else { continue };
-            match (kind, &conn.phase) {
-                (TimerKind::Handshake, Phase::Handshaking(_) | Phase::Body(_)) => {
-                    log::debug!("{id}: handshake timeout");
-                    self.stats.handshake_timeouts += 1;
-                    self.remove(id);
-                }
-                (TimerKind::Close, Phase::Lingering { .. }) => {
-                    log::debug!("{id}: {kind:?} timeout");
-                    self.remove(id);
-                }
-                (TimerKind::Close, Phase::Open(open)) if !open.session.can_send() => {
-                    log::debug!("{id}: no close reply in time");
-                    self.remove(id);
-                }
-                (TimerKind::Heartbeat, Phase::Open(_)) => self.heartbeat(id, now),
-                (TimerKind::TokenExpiry, Phase::Open(_)) => self.check_token_expiry(id, now),
-
-                (TimerKind::HandshakeRate, Phase::Handshaking(_) | Phase::Body(_)) => {
-                    self.check_handshake_rate(id, now);
-                }
-                _ => {}
-            }
-        }
-    }
-
-    /// The connection with this id, if it still exists (same slot, same generation).
-    pub(super) fn get(&self, id: ConnId) -> Option<&Conn> {
-        self.conns.get(id.index()).filter(|c| c.id == id)
-    }
-
-    /// Removes a connection: the one place sockets are closed and counts updated.
-    pub(super) fn remove(&mut self, id: ConnId) {
-        if self.get(id).is_none() {
-            return;
-        }
-        let mut conn = self.conns.remove(id.index());
-        let _ = self.poll.registry().deregister(&mut conn.socket);
-        conn.out.clear(&mut self.pool);
-        if conn.admitted {
-            self.admitted -= 1;
-            self.uncount_ip(conn.peer.ip());
-        }
-        if conn.in_hub {
-            // Not through `leave_hub`: the connection has already left the slab.
-            self.hub.disconnect(id, self.wall_now, &mut self.outbox);
-            self.apply_outbox(Instant::now());
-        }
-        log::debug!("{id}: closed ({} open)", self.conns.len());
-    }
-
-    /// Acts on a stop request; returns true when the loop should exit.
-    fn check_stop(&mut self, now: Instant) -> bool {
-        match self.handle.request() {
-            StopRequest::None => false,
-            StopRequest::Now => true,
-            StopRequest::Drain => {
-                if self.drain_deadline.is_none() {
-                    self.begin_drain(now);
-                }
-                let open = self
-                    .conns
-                    .iter()
-                    .any(|(_, c)| matches!(c.phase, Phase::Open(_)));
-                !open || self.drain_deadline.is_some_and(|d| now >= d)
-            }
-        }
-    }
-
-    /// Graceful shutdown: refuse new upgrades, send 1001 to everyone, wait for replies.
-    ///
-    /// The listener stays open during the drain only to answer probes: `/readyz` says 503
-    /// and a new WebSocket upgrade gets 503 with `Retry-After`, so a load balancer sees the
-    /// node turn unready instead of a refused connection.
-    fn begin_drain(&mut self, now: Instant) {
-        log::info!("draining {} connections", self.conns.len());
-        self.drain_deadline = Some(now + self.config.drain_timeout);
-        let ids: Vec<ConnId> = self.conns.iter().map(|(_, c)| c.id).collect();
-        for id in ids {
-            self.close_conn(id, CloseCode::GOING_AWAY, "server shutting down", now);
-        }
-        self.flush_dirty(now);
-    }
-
-    /// Starts the closing handshake on one connection (or drops it if not upgraded).
-    pub(super) fn close_conn(&mut self, id: ConnId, code: CloseCode, reason: &str, now: Instant) {
-        let Some(conn) = conn_mut(&mut self.conns, id) else {
-            return;
-        };
-        match &mut conn.phase {
-            Phase::Open(open) => {
-                let session = &mut open.session;
-                let mut sent = false;
-                conn.out.append(&mut self.pool, |out| {
-                    sent = session.close(code, reason, out)
-                });
-                if sent {
-                    self.stats.close_sent(code.0);
-                    self.timers
-                        .arm(now + self.config.close_timeout, id, TimerKind::Close);
-                    self.dirty.push(id);
-                    self.leave_hub(id, now);
-                }
-            }
-            Phase::Handshaking(_) | Phase::Body(_) => self.remove(id),
-            Phase::Lingering { .. } => {}
         }
     }
 }

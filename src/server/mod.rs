@@ -15,6 +15,7 @@ mod event_loop;
 mod frames;
 mod handle;
 mod history_log;
+mod lifecycle;
 mod metrics;
 
 mod outbound;
