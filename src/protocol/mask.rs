@@ -30,7 +30,7 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
 /// The definition from §5.3, one byte at a time. Slow; used as a test oracle.
 pub fn apply_mask_naive(buf: &mut [u8], key: [u8; 4], offset: usize) {
     for (i, byte) in buf.iter_mut().enumerate() {
-        *byte ^= key[(offset + i) % 4];
+        *byte ^= key[(offset % 4 + i) % 4];
     }
 }
 
@@ -54,6 +54,17 @@ mod tests {
         let mut payload = [0x7f, 0x9f, 0x4d, 0x51, 0x58];
         apply_mask(&mut payload, [0x37, 0xfa, 0x21, 0x3d], 0);
         assert_eq!(&payload, b"Hello");
+    }
+
+    /// An offset near `usize::MAX` must not overflow (found by fuzzing).
+    #[test]
+    fn naive_mask_takes_any_offset() {
+        let mut buf = [0u8; 2];
+        apply_mask_naive(&mut buf, [1, 2, 3, 4], usize::MAX);
+        assert_eq!(buf, [4, 1]);
+        let mut fast = [0u8; 2];
+        apply_mask(&mut fast, [1, 2, 3, 4], usize::MAX);
+        assert_eq!(fast, buf);
     }
 
     #[test]
