@@ -180,7 +180,7 @@ fn publish_rules_and_the_server_room() {
     assert_eq!(own_room[0].1["code"], "forbidden", "server-only publish");
     // The publish API writes where clients may not.
     let body = br#"{"room":"user:42","payload":{"title":"invoice ready"}}"#;
-    let request = decode_publish(body, 1000).unwrap();
+    let request = decode_publish(body, &HubConfig::default()).unwrap();
     let mut out = Outbox::default();
     let routed = h.publish(&request.items[0], "server", now(), &mut out);
     assert!(matches!(routed, Routed::Delivered { recipients: 1, .. }));

@@ -197,8 +197,7 @@ impl Server {
 
     /// Decodes and delivers a publish body.
     fn publish(&mut self, body: &[u8]) -> Response {
-        let max_payload = self.config.hub.max_message_bytes;
-        let request = match decode_publish(body, max_payload) {
+        let request = match decode_publish(body, &self.config.hub) {
             Ok(request) => request,
             Err(e) => return json_error(400, "bad_request", &e.0),
         };
