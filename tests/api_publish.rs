@@ -230,3 +230,21 @@ fn the_sender_id_is_configurable_and_any_listed_key_works() {
         assert_eq!(message["sender_id"], "backend", "{message}");
     }
 }
+
+#[test]
+fn room_names_follow_the_configured_length_limit() {
+    let server = TestServer::start_with(|c| {
+        c.api.keys = vec![KEY.to_owned()];
+        c.hub.max_room_name_len = 100;
+    });
+    let long = "r".repeat(90);
+    let mut client = HubClient::connect(&server, "long");
+    client.join(&long);
+    let answer = publish(server.addr, &json!({"room": long, "payload": 1}));
+    assert_eq!(answer["delivered"], 1, "{answer}");
+    assert_eq!(expect_published(&mut client, "notification")["room"], long);
+
+    let too_long = json!({"room": "r".repeat(101), "payload": 1}).to_string();
+    let response = api::post(server.addr, Some(KEY), &too_long);
+    api::assert_refused(&response, 400, "bad_request", "`room`");
+}
