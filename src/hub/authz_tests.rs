@@ -215,6 +215,24 @@ fn broadcast_and_private_policies() {
     assert_eq!(got[0].1["type"], "private");
 }
 
+#[test]
+fn shared_room_is_between_users_not_connections() {
+    let mut h = hub();
+    h.config.private_messages = PrivatePolicy::SharedRoom;
+    connect(&mut h, 1, "42", creds(true, &[]));
+    connect(&mut h, 2, "42", creds(true, &[]));
+    connect(&mut h, 3, "43", creds(true, &[]));
+    join_code(&mut h, 1, "lobby");
+    join_code(&mut h, 3, "lobby");
+    // Connection 2 is in no room, but its user shares `lobby` with 43 through connection 1.
+    let got = send(
+        &mut h,
+        2,
+        json!({"type":"private","recipient_id":"43","payload":1}),
+    );
+    assert_eq!(got[0].1["type"], "private", "{got:?}");
+}
+
 fn token(user: &str, ttl_secs: u64) -> String {
     let req = MintRequest {
         user,
