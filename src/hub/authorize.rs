@@ -133,6 +133,7 @@ impl Hub {
         }
         member.credentials.expires_at = identity.expires_at;
         member.credentials.claims = identity.rooms;
+        out.renewed.push(conn);
         let reply = Refreshed {
             kind: "refreshed",
             id,

@@ -284,3 +284,19 @@ fn refresh_renews_the_expiry_for_the_same_user_only() {
         "failed refreshes change nothing"
     );
 }
+
+#[test]
+fn only_a_successful_refresh_asks_the_loop_to_recheck_the_expiry() {
+    let mut h = hub();
+    connect(&mut h, 2, "42", creds(true, &[]));
+    let mut out = Outbox::default();
+    let other = json!({"type":"refresh","token":token("43", 600)}).to_string();
+    h.on_text(id(2), &other, now(), &mut out);
+    assert!(
+        out.renewed.is_empty(),
+        "another user's token renews nothing"
+    );
+    let own = json!({"type":"refresh","token":token("42", 5)}).to_string();
+    h.on_text(id(2), &own, now(), &mut out);
+    assert_eq!(out.renewed, [id(2)]);
+}
