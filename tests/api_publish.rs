@@ -248,3 +248,31 @@ fn room_names_follow_the_configured_length_limit() {
     let response = api::post(server.addr, Some(KEY), &too_long);
     api::assert_refused(&response, 400, "bad_request", "`room`");
 }
+
+#[test]
+fn a_request_split_across_many_writes_is_assembled() {
+    let server = server();
+    let mut member = HubClient::connect(&server, "m");
+    member.join("r");
+    let body = json!({"room": "r", "payload": {"split": "byte by byte"}}).to_string();
+    let mut bytes = api::head(Some(KEY), &body).to_bytes();
+    bytes.extend_from_slice(body.as_bytes());
+    let mut client = Client::connect(server.addr);
+    client.send_bytewise(&bytes);
+    let response = client.read_response();
+    client.expect_eof();
+    assert_eq!(json_of(&response)["delivered"], 1, "{response:?}");
+    let message = expect_published(&mut member, "notification");
+    assert_eq!(message["payload"], json!({"split": "byte by byte"}));
+
+    // A large body (many reads of the server's 64 KiB chunk) in one write.
+    let big = "b".repeat(30_000);
+    let items: Vec<Value> = (0..20)
+        .map(|i| json!({"room": "r", "payload": {"i": i, "big": big}}))
+        .collect();
+    let answer = publish(server.addr, &json!({"messages": items}));
+    assert_eq!(answer["delivered"], 20, "{}", answer["delivered"]);
+    for i in 0..20 {
+        assert_eq!(member.expect("notification")["payload"]["i"], i);
+    }
+}
