@@ -276,3 +276,31 @@ fn a_request_split_across_many_writes_is_assembled() {
         assert_eq!(member.expect("notification")["payload"]["i"], i);
     }
 }
+
+#[test]
+fn a_room_publish_is_kept_in_history_at_the_offset_it_answers() {
+    let server = server();
+    let mut client = HubClient::connect(&server, "late");
+    let joined = client.join("orders");
+    let epoch = joined["epoch"].as_str().expect("history is on").to_owned();
+    let before = joined["offset"].as_u64().expect("an offset");
+    client.leave("orders");
+
+    let answer = publish(
+        server.addr,
+        &json!({"room": "orders", "payload": "while away"}),
+    );
+    assert_eq!(answer["delivered"], 0, "{answer}");
+    assert_eq!(answer["offset"], before + 1, "{answer}");
+
+    let since = json!({"offset": before, "epoch": epoch});
+    client.send_json(&json!({"type": "join", "room": "orders", "since": since}));
+    let rejoined = client.expect("joined");
+    assert_eq!(rejoined["recovered"], true, "{rejoined}");
+    let replayed = expect_published(&mut client, "notification");
+    assert_eq!(
+        (&replayed["payload"], &replayed["offset"]),
+        (&json!("while away"), &answer["offset"]),
+        "{replayed}"
+    );
+}
