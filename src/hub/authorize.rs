@@ -79,17 +79,7 @@ impl Hub {
             PrivatePolicy::Anyone => Ok(()),
             PrivatePolicy::Nobody => Err(forbidden("private messages are disabled".into())),
             PrivatePolicy::SharedRoom => {
-                let mine = self
-                    .members
-                    .get(&conn)
-                    .map(|m| m.rooms.as_slice())
-                    .unwrap_or_default();
-                let shares = mine.iter().any(|room| {
-                    self.rooms
-                        .get(room)
-                        .is_some_and(|r| r.conns().any(|c| self.user_of(c) == Some(recipient)))
-                });
-                if shares {
+                if self.shares_a_room(conn, recipient) {
                     Ok(())
                 } else {
                     Err(forbidden(format!(
@@ -98,6 +88,22 @@ impl Hub {
                 }
             }
         }
+    }
+
+    /// Whether the user of `conn`, on any of their connections, is in a room where
+    /// `recipient` has a connection. The policy is between users, not connections: a tab
+    /// in no room may write to someone its user's other tab shares a room with.
+    fn shares_a_room(&self, conn: ConnId, recipient: &str) -> bool {
+        let Some(user) = self.user_of(conn) else {
+            return false;
+        };
+        self.users
+            .get(user)
+            .into_iter()
+            .flat_map(|entry| &entry.conns)
+            .filter_map(|c| self.members.get(c))
+            .flat_map(|member| &member.rooms)
+            .any(|room| self.rooms.get(room).is_some_and(|r| r.has_user(recipient)))
     }
 
     /// `{"type":"refresh","token":…}`: verifies the token like at connect and, if it names
@@ -127,6 +133,7 @@ impl Hub {
         }
         member.credentials.expires_at = identity.expires_at;
         member.credentials.claims = identity.rooms;
+        out.renewed.push(conn);
         let reply = Refreshed {
             kind: "refreshed",
             id,

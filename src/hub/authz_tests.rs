@@ -180,7 +180,7 @@ fn publish_rules_and_the_server_room() {
     assert_eq!(own_room[0].1["code"], "forbidden", "server-only publish");
     // The publish API writes where clients may not.
     let body = br#"{"room":"user:42","payload":{"title":"invoice ready"}}"#;
-    let request = decode_publish(body, 1000).unwrap();
+    let request = decode_publish(body, &HubConfig::default()).unwrap();
     let mut out = Outbox::default();
     let routed = h.publish(&request.items[0], "server", now(), &mut out);
     assert!(matches!(routed, Routed::Delivered { recipients: 1, .. }));
@@ -213,6 +213,24 @@ fn broadcast_and_private_policies() {
         json!({"type":"private","recipient_id":"43","payload":1}),
     );
     assert_eq!(got[0].1["type"], "private");
+}
+
+#[test]
+fn shared_room_is_between_users_not_connections() {
+    let mut h = hub();
+    h.config.private_messages = PrivatePolicy::SharedRoom;
+    connect(&mut h, 1, "42", creds(true, &[]));
+    connect(&mut h, 2, "42", creds(true, &[]));
+    connect(&mut h, 3, "43", creds(true, &[]));
+    join_code(&mut h, 1, "lobby");
+    join_code(&mut h, 3, "lobby");
+    // Connection 2 is in no room, but its user shares `lobby` with 43 through connection 1.
+    let got = send(
+        &mut h,
+        2,
+        json!({"type":"private","recipient_id":"43","payload":1}),
+    );
+    assert_eq!(got[0].1["type"], "private", "{got:?}");
 }
 
 fn token(user: &str, ttl_secs: u64) -> String {
@@ -265,4 +283,20 @@ fn refresh_renews_the_expiry_for_the_same_user_only() {
         Some(expiry),
         "failed refreshes change nothing"
     );
+}
+
+#[test]
+fn only_a_successful_refresh_asks_the_loop_to_recheck_the_expiry() {
+    let mut h = hub();
+    connect(&mut h, 2, "42", creds(true, &[]));
+    let mut out = Outbox::default();
+    let other = json!({"type":"refresh","token":token("43", 600)}).to_string();
+    h.on_text(id(2), &other, now(), &mut out);
+    assert!(
+        out.renewed.is_empty(),
+        "another user's token renews nothing"
+    );
+    let own = json!({"type":"refresh","token":token("42", 5)}).to_string();
+    h.on_text(id(2), &own, now(), &mut out);
+    assert_eq!(out.renewed, [id(2)]);
 }

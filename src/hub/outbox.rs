@@ -81,6 +81,9 @@ pub struct Outbox {
     pub bus: Vec<BusRequest>,
     /// History to fetch from Redis for recovering joins.
     pub fetches: Vec<FetchRequest>,
+    /// Connections whose token a `refresh` replaced: the loop re-arms their expiry check,
+    /// which may now be due earlier.
+    pub renewed: Vec<ConnId>,
 }
 
 impl Outbox {
@@ -109,6 +112,7 @@ impl Outbox {
             && self.persist.is_empty()
             && self.bus.is_empty()
             && self.fetches.is_empty()
+            && self.renewed.is_empty()
     }
 }
 

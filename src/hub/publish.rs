@@ -12,7 +12,9 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{Hub, Outbox, Publication, Routed, Target, time, valid_room_name, valid_user_id};
+use super::{
+    Hub, HubConfig, Outbox, Publication, Routed, Target, time, valid_room_name, valid_user_id,
+};
 use crate::hub::Now;
 
 /// The most messages in one batch.
@@ -99,8 +101,12 @@ pub struct PublishRequest<'a> {
     pub batch: bool,
 }
 
-/// Decodes a publish body; `max_payload` bounds each payload's size in bytes.
-pub fn decode_publish(body: &[u8], max_payload: usize) -> Result<PublishRequest<'_>, PublishError> {
+/// Decodes a publish body under the hub's limits: each payload at most
+/// `max_message_bytes`, room names as clients may join them (`max_room_name_len`).
+pub fn decode_publish<'a>(
+    body: &'a [u8],
+    limits: &HubConfig,
+) -> Result<PublishRequest<'a>, PublishError> {
     let text = std::str::from_utf8(body).map_err(|_| PublishError("body is not UTF-8".into()))?;
     if !text.trim_start().starts_with('{') {
         return Err(PublishError("body must be a JSON object".into()));
@@ -114,7 +120,7 @@ pub fn decode_publish(body: &[u8], max_payload: usize) -> Result<PublishRequest<
             kind: raw.kind,
             payload: raw.payload,
         };
-        let item = check_item(single, max_payload)?;
+        let item = check_item(single, limits)?;
         return Ok(PublishRequest {
             items: vec![item],
             batch: false,
@@ -136,14 +142,14 @@ pub fn decode_publish(body: &[u8], max_payload: usize) -> Result<PublishRequest<
         .map(|(i, raw)| {
             let item: RawItem<'_> = serde_json::from_str(raw.get())
                 .map_err(|e| PublishError(format!("messages[{i}]: {e}")))?;
-            check_item(item, max_payload)
-                .map_err(|e| PublishError(format!("messages[{i}]: {}", e.0)))
+            check_item(item, limits).map_err(|e| PublishError(format!("messages[{i}]: {}", e.0)))
         })
         .collect::<Result<_, _>>()?;
     Ok(PublishRequest { items, batch: true })
 }
 
-fn check_item(raw: RawItem<'_>, max_payload: usize) -> Result<PublishItem<'_>, PublishError> {
+fn check_item<'a>(raw: RawItem<'a>, limits: &HubConfig) -> Result<PublishItem<'a>, PublishError> {
+    let max_payload = limits.max_message_bytes;
     let fail = |m: &str| Err(PublishError(m.to_owned()));
     let Some(payload) = raw.payload else {
         return fail("field `payload` is required");
@@ -167,7 +173,7 @@ fn check_item(raw: RawItem<'_>, max_payload: usize) -> Result<PublishItem<'_>, P
     }
     let target = match (raw.room, raw.user_id) {
         (Some(_), Some(_)) => return fail("give `room` or `user_id`, not both"),
-        (Some(room), None) if !valid_room_name(&room, &super::HubConfig::default()) => {
+        (Some(room), None) if !valid_room_name(&room, limits) => {
             return fail("field `room` is not a valid room name");
         }
         (Some(room), None) => OwnedTarget::Room(room.into_owned()),
@@ -211,14 +217,23 @@ impl Hub {
 mod tests {
     use super::*;
 
+    fn limits() -> HubConfig {
+        HubConfig {
+            max_message_bytes: 1000,
+            ..HubConfig::default()
+        }
+    }
+
     fn ok(body: &str) -> Vec<PublishItem<'_>> {
-        decode_publish(body.as_bytes(), 1000)
+        decode_publish(body.as_bytes(), &limits())
             .unwrap_or_else(|e| panic!("{body}: {e:?}"))
             .items
     }
 
     fn err(body: &str) -> String {
-        decode_publish(body.as_bytes(), 1000).expect_err(body).0
+        decode_publish(body.as_bytes(), &limits())
+            .expect_err(body)
+            .0
     }
 
     #[test]
@@ -250,6 +265,23 @@ mod tests {
         assert!(
             err(r#"{"messages":[{"payload":1},{"rom":"a","payload":1}]}"#)
                 .starts_with("messages[1]: unknown field `rom`")
+        );
+    }
+
+    #[test]
+    fn room_names_use_the_configured_limit() {
+        let body = format!(r#"{{"room":"{}","payload":1}}"#, "r".repeat(80));
+        assert!(
+            decode_publish(body.as_bytes(), &limits()).is_err(),
+            "over 64"
+        );
+        let longer = HubConfig {
+            max_room_name_len: 100,
+            ..limits()
+        };
+        assert!(
+            decode_publish(body.as_bytes(), &longer).is_ok(),
+            "within 100"
         );
     }
 

@@ -46,6 +46,11 @@ impl Room {
     pub(super) fn contains(&self, conn: ConnId) -> bool {
         self.conns.contains(&conn)
     }
+
+    /// Whether any connection of `user` is a member.
+    pub(super) fn has_user(&self, user: &str) -> bool {
+        self.users.contains_key(user)
+    }
 }
 
 /// The result of adding a connection to a room.

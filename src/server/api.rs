@@ -13,7 +13,6 @@ use serde::Serialize;
 
 use super::conn::{BodyRequest, ConnId, Phase, conn_mut};
 use super::event_loop::Server;
-use crate::auth::token_of;
 use crate::hub::Routed;
 use crate::hub::publish::decode_publish;
 use crate::protocol::handshake::RequestHead;
@@ -49,6 +48,15 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The key from `Authorization: Bearer <key>`, or `""`. Never from the URL: proxies and
+/// access logs keep URLs, and a key is a long-lived secret.
+fn bearer_key(head: &RequestHead) -> &str {
+    head.header("authorization")
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map_or("", |(_, key)| key.trim())
+}
+
 /// Checks a publish request's head: method, key, length.
 pub(super) fn start(server: &Server, head: &RequestHead) -> ApiStart {
     let api = &server.config.api;
@@ -64,13 +72,12 @@ pub(super) fn start(server: &Server, head: &RequestHead) -> ApiStart {
             json_error(405, "method_not_allowed", "use POST").header("Allow", "POST"),
         );
     }
-    let key = token_of(head)
-        .filter(|_| head.header("authorization").is_some())
-        .unwrap_or_default();
-    if !api
-        .keys
-        .iter()
-        .any(|k| constant_time_eq(k.as_bytes(), key.as_bytes()))
+    let key = bearer_key(head);
+    if key.is_empty()
+        || !api
+            .keys
+            .iter()
+            .any(|k| constant_time_eq(k.as_bytes(), key.as_bytes()))
     {
         let refusal = json_error(
             401,
@@ -190,8 +197,7 @@ impl Server {
 
     /// Decodes and delivers a publish body.
     fn publish(&mut self, body: &[u8]) -> Response {
-        let max_payload = self.config.hub.max_message_bytes;
-        let request = match decode_publish(body, max_payload) {
+        let request = match decode_publish(body, &self.config.hub) {
             Ok(request) => request,
             Err(e) => return json_error(400, "bad_request", &e.0),
         };

@@ -80,6 +80,9 @@ pub(super) struct Conn {
     pub admitted: bool,
     /// Registered with the hub (so removal must tell it).
     pub in_hub: bool,
+    /// When the live token-expiry check fires; earlier `TokenExpiry` timers still in the
+    /// heap are stale and ignored. `None` while no token expiry is tracked.
+    pub(super) token_check: Option<Instant>,
 }
 
 impl Conn {

@@ -60,6 +60,9 @@ impl Server {
                 self.dirty.push(to);
             }
         }
+        for id in outbox.renewed.drain(..) {
+            self.token_renewed(id, now);
+        }
         for close in outbox.closes.drain(..) {
             self.close_conn(close.to, close.code, close.reason, now);
         }
@@ -109,17 +112,48 @@ impl Server {
 pub(super) const TOKEN_EXPIRED: CloseCode = CloseCode(4001);
 
 impl Server {
-    /// Arms the expiry check at `expires_at` (Unix seconds) plus the verifier's leeway, the
-    /// moment the token would no longer be accepted at a handshake.
-    pub(super) fn arm_token_expiry(&mut self, id: ConnId, expires_at: u64, now: Instant) {
+    /// When a token with `expires_at` (Unix seconds) stops being accepted at a handshake:
+    /// `exp` plus the verifier's leeway, as an instant of the loop's clock.
+    fn token_deadline(&self, expires_at: u64, now: Instant) -> Instant {
         let end = expires_at.saturating_add(self.config.auth.leeway_secs());
         let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(end);
-        let wait = at.duration_since(self.wall_now.wall).unwrap_or_default();
-        self.timers.arm(now + wait, id, TimerKind::TokenExpiry);
+        now + at.duration_since(self.wall_now.wall).unwrap_or_default()
     }
 
-    /// The token expiry timer fired: close with 4001 unless a `refresh` moved the expiry.
+    /// Arms the expiry check for a token expiring at `expires_at`; it becomes the live one.
+    pub(super) fn arm_token_expiry(&mut self, id: ConnId, expires_at: u64, now: Instant) {
+        let at = self.token_deadline(expires_at, now);
+        let Some(conn) = conn_mut(&mut self.conns, id) else {
+            return;
+        };
+        conn.token_check = Some(at);
+        self.timers.arm(at, id, TimerKind::TokenExpiry);
+    }
+
+    /// A `refresh` replaced the connection's token. A later expiry needs nothing yet (the
+    /// live check re-arms when it fires); an earlier one gets its own check now.
+    fn token_renewed(&mut self, id: ConnId, now: Instant) {
+        let Some(expires_at) = self.hub.token_expiry(id) else {
+            return;
+        };
+        let at = self.token_deadline(expires_at, now);
+        let live = self.get(id).and_then(|c| c.token_check);
+        if live.is_none_or(|live| at < live) {
+            self.arm_token_expiry(id, expires_at, now);
+        }
+    }
+
+    /// A token expiry timer fired: close with 4001 unless a `refresh` moved the expiry
+    /// later (then check again at the new one). Timers superseded by an earlier check are
+    /// ignored, so each connection has one live check however often it refreshes.
     pub(super) fn check_token_expiry(&mut self, id: ConnId, now: Instant) {
+        if self
+            .get(id)
+            .and_then(|c| c.token_check)
+            .is_some_and(|live| now < live)
+        {
+            return;
+        }
         let Some(expires_at) = self.hub.token_expiry(id) else {
             return;
         };

@@ -351,6 +351,7 @@ impl Server {
             last_seen: now,
             admitted: admission.is_ok(),
             in_hub: false,
+            token_check: None,
         });
         self.stats.connections_total += 1;
         match admission {

@@ -41,7 +41,7 @@ impl Server {
             } else {
                 conn.pending.len()
             };
-            self.scratch[..carried].copy_from_slice(&conn.pending);
+            self.scratch[..carried].copy_from_slice(&conn.pending[..carried]);
             let limit = (carried + READ_CHUNK).min(self.scratch.len());
             match conn.socket.read(&mut self.scratch[carried..limit]) {
                 Ok(0) => return self.on_eof(id, now),

@@ -8,10 +8,13 @@
 //!
 //! - this file: constants, frame encoding, and [`TestServer`];
 //! - [`client`]: the raw [`Client`], its writes and its frame reading;
-//! - [`http`]: requests to send and responses to read.
+//! - [`http`]: requests to send and responses to read;
+//! - [`api`]: the publish API; [`authz`]: tokens and rules of the authorization tests.
 
 #![allow(dead_code)] // Each test crate uses a different subset of these helpers.
 
+pub(crate) mod api;
+pub(crate) mod authz;
 mod client;
 pub(crate) mod guard;
 mod http;
