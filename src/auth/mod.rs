@@ -84,6 +84,10 @@ pub enum Authenticator {
     None,
     /// A valid JWT is required.
     Jwt(Box<JwtVerifier>),
+    /// A JWT is optional: with one, the client is its user (a bad one still gets 401);
+    /// without, it is an anonymous guest, which room rules can tell apart
+    /// (`authenticated` versus `anyone`).
+    OptionalJwt(Box<JwtVerifier>),
 }
 
 impl Authenticator {
@@ -95,14 +99,23 @@ impl Authenticator {
                 let token = token_of(head).ok_or(AuthError::MissingToken)?;
                 verifier.verify(&token).map(Some)
             }
+            Self::OptionalJwt(verifier) => match token_of(head) {
+                Some(token) => verifier.verify(&token).map(Some),
+                None => Ok(None),
+            },
         }
+    }
+
+    /// Whether a client without a token is an anonymous guest (not trusted as any user).
+    pub fn anonymous_is_guest(&self) -> bool {
+        matches!(self, Self::OptionalJwt(_))
     }
 
     /// Verifies a token given outside the handshake (`refresh`).
     pub fn verify_token(&self, token: &str) -> Result<Identity, AuthError> {
         match self {
             Self::None => Err(AuthError::MissingToken),
-            Self::Jwt(verifier) => verifier.verify(token),
+            Self::Jwt(verifier) | Self::OptionalJwt(verifier) => verifier.verify(token),
         }
     }
 
@@ -110,13 +123,13 @@ impl Authenticator {
     pub fn leeway_secs(&self) -> u64 {
         match self {
             Self::None => 0,
-            Self::Jwt(verifier) => verifier.leeway_secs(),
+            Self::Jwt(verifier) | Self::OptionalJwt(verifier) => verifier.leeway_secs(),
         }
     }
 
-    /// Whether tokens are required.
+    /// Whether tokens are verified at all.
     pub fn is_on(&self) -> bool {
-        matches!(self, Self::Jwt(_))
+        !matches!(self, Self::None)
     }
 }
 

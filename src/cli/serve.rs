@@ -62,7 +62,7 @@ pub(super) struct ServeArgs {
     /// rate_limit.enabled: on or off [default: on].
     #[arg(long)]
     rate_limit: Option<String>,
-    /// auth.mode: none or jwt [default: none].
+    /// auth.mode: none, jwt or optional [default: none].
     #[arg(long)]
     auth: Option<String>,
     /// auth.secret: the HS256 shared secret.

@@ -11,7 +11,7 @@ use crate::cluster::RedisSettings;
 
 use crate::hub::HubConfig;
 use crate::hub::history::HistoryConfig;
-use crate::hub::rules::{RoomRules, check_rules};
+use crate::hub::rules::{Access, RoomRules, check_rules};
 
 use crate::protocol::Limits;
 use crate::protocol::handshake::HeadLimits;
@@ -75,6 +75,12 @@ pub fn to_server_config(config: &Config) -> Result<ServerConfig, ConfigError> {
         },
     };
     check_rules(&config.rooms).map_err(|e| err("rooms", e))?;
+    if matches!(h.broadcast, Access::Claim | Access::Owner) {
+        return Err(err(
+            "hub.broadcast",
+            "claim and owner apply to rooms; use anyone, authenticated or server",
+        ));
+    }
     let origin = OriginPolicy::new(&config.origin.allowed, config.origin.allow_missing)
         .map_err(|e| err("origin.allowed", e))?;
     Ok(ServerConfig {
@@ -207,7 +213,10 @@ fn authenticator(config: &Config) -> Result<Authenticator, ConfigError> {
         user_claim: &a.user_claim,
     };
     JwtVerifier::new(&settings)
-        .map(|v| Authenticator::Jwt(Box::new(v)))
+        .map(|v| match a.mode {
+            AuthMode::Optional => Authenticator::OptionalJwt(Box::new(v)),
+            _ => Authenticator::Jwt(Box::new(v)),
+        })
         .map_err(|e| err("auth.alg", e))
 }
 

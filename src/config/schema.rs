@@ -283,6 +283,9 @@ pub enum AuthMode {
     None,
     /// A JWT is required (`?token=` or `Authorization: Bearer`).
     Jwt,
+    /// A JWT is optional: clients without one are anonymous guests (room rules can admit
+    /// them with `anyone` and keep them out with `authenticated`); a bad token still gets 401.
+    Optional,
 }
 
 /// `[auth]`

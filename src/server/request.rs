@@ -123,6 +123,8 @@ fn upgrade(server: &Server, head: &RequestHead, endpoint: Endpoint) -> Answer {
     };
     let user = match (&identity, head.query_param("user_id")) {
         (Some(identity), _) => Some(identity.user_id.clone()),
+        // An anonymous guest may not name itself: that would impersonate a user.
+        (None, _) if server.config.auth.anonymous_is_guest() => None,
         (None, Some(user)) if !valid_user_id(&user) => {
             let reason = "user_id must be 1-64 printable ASCII characters without spaces";
             return Answer::Respond(Response::text(400, reason));
@@ -131,7 +133,6 @@ fn upgrade(server: &Server, head: &RequestHead, endpoint: Endpoint) -> Answer {
             let reason = "user_id must be 1-64 printable ASCII characters without spaces";
             return Answer::Respond(Response::text(400, reason));
         }
-
         (None, user) => user,
     };
     let limits = match endpoint {

@@ -75,6 +75,7 @@ impl Server {
                     claims: identity.rooms,
                     expires_at: identity.expires_at,
                 },
+                None if self.config.auth.anonymous_is_guest() => Credentials::default(),
                 None => Credentials::trusted(),
             };
             if let Some(expiry) = credentials.expires_at {
