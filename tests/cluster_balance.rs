@@ -69,7 +69,7 @@ fn clients_through_nginx_land_on_every_node_and_get_each_message_once() {
     let redis = Redis::start(dir.path());
     let nodes: Vec<Node> = ["n1", "n2", "n3"]
         .iter()
-        .map(|id| Node::start(dir.path(), id, Some(&redis), &[]))
+        .map(|id| Node::start(dir.path(), id, &redis))
         .collect();
     let nginx = Nginx::start(dir.path(), &[&nodes[0], &nodes[1], &nodes[2]]);
 

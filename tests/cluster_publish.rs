@@ -15,8 +15,8 @@ use serde_json::json;
 fn a_publish_to_node_a_reaches_members_on_node_b() {
     let dir = TempDir::new("cluster-publish");
     let redis = Redis::start(dir.path());
-    let a = Node::start(dir.path(), "a", Some(&redis), &[]);
-    let b = Node::start(dir.path(), "b", Some(&redis), &[]);
+    let a = Node::start(dir.path(), "a", &redis);
+    let b = Node::start(dir.path(), "b", &redis);
 
     let mut member_a = Peer::connect(&a.ws_url("member-a"), "member-a");
     let mut member_b = Peer::connect(&b.ws_url("member-b"), "member-b");

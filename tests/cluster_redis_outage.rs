@@ -38,8 +38,8 @@ fn reports(node: &Node, up: bool) -> bool {
 fn nodes_serve_local_clients_while_redis_is_away_then_resume() {
     let dir = TempDir::new("cluster-outage");
     let mut redis = Redis::start(dir.path());
-    let a = Node::start(dir.path(), "a", Some(&redis), &[]);
-    let b = Node::start(dir.path(), "b", Some(&redis), &[]);
+    let a = Node::start(dir.path(), "a", &redis);
+    let b = Node::start(dir.path(), "b", &redis);
     let mut a1 = Peer::connect(&a.ws_url("a1"), "a1");
     let mut a2 = Peer::connect(&a.ws_url("a2"), "a2");
     let mut b1 = Peer::connect(&b.ws_url("b1"), "b1");

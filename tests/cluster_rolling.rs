@@ -142,7 +142,7 @@ fn sigterm_mid_stream_loses_nothing_for_anyone() {
     let redis = Redis::start(dir.path());
     let mut nodes: Vec<Node> = ["n1", "n2", "n3"]
         .iter()
-        .map(|id| Node::start(dir.path(), id, Some(&redis), &[]))
+        .map(|id| Node::start(dir.path(), id, &redis))
         .collect();
     let nginx = Nginx::start(dir.path(), &[&nodes[0], &nodes[1], &nodes[2]]);
 

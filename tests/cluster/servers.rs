@@ -12,16 +12,32 @@ use super::peer::http;
 use super::procs::{Proc, free_port, require};
 use super::{API_KEY, PATIENCE, eventually};
 
-/// Waits until something accepts TCP connections on `port`, or `proc` exits (a failure).
-fn wait_listening(proc: &mut Proc, what: &str, port: u16) {
+/// Waits until something accepts TCP connections on `port`; false if `proc` exits first.
+fn wait_listening(proc: &mut Proc, what: &str, port: u16) -> bool {
     let deadline = Instant::now() + PATIENCE;
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Some(status) = proc.exited() {
-            panic!("{what} exited ({status}):\n{}", proc.log_tail(40));
+        if proc.exited().is_some() {
+            return false;
         }
         assert!(Instant::now() < deadline, "{what} not listening on {port}");
         std::thread::sleep(Duration::from_millis(20));
     }
+    true
+}
+
+/// Starts `spawn(port)` on a free port until it listens: a port taken by another process
+/// between the probe and the bind (other tests run on this machine too) is retried.
+fn start_on_free_port(what: &str, mut spawn: impl FnMut(u16) -> Proc) -> (Proc, u16) {
+    let mut log = String::new();
+    for _ in 0..5 {
+        let port = free_port();
+        let mut proc = spawn(port);
+        if wait_listening(&mut proc, what, port) {
+            return (proc, port);
+        }
+        log = proc.log_tail(20);
+    }
+    panic!("{what} exited before listening, 5 times; its log ends:\n{log}");
 }
 
 /// `redis-server` on a loopback port, without RDB snapshots or AOF: a restart loses
@@ -36,8 +52,7 @@ pub(crate) struct Redis {
 impl Redis {
     /// Starts it in `dir` on a free port and waits for `PING`.
     pub(crate) fn start(dir: &Path) -> Self {
-        let port = free_port();
-        let proc = Self::spawn(dir, port);
+        let (proc, port) = start_on_free_port("redis-server", |port| Self::spawn(dir, port));
         let mut redis = Self {
             proc,
             port,
@@ -56,8 +71,10 @@ impl Redis {
     }
 
     fn wait_pong(&mut self) {
-        wait_listening(&mut self.proc, "redis-server", self.port);
         let port = self.port;
+        if !wait_listening(&mut self.proc, "redis-server", port) {
+            panic!("redis-server exited:\n{}", self.proc.log_tail(20));
+        }
         eventually("redis answers PING", || {
             let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
             stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
@@ -86,7 +103,7 @@ impl Redis {
     }
 }
 
-/// One `wsloop serve` node, clustered over Redis (or alone), on a loopback port.
+/// One `wsloop serve` node, clustered over Redis, on a loopback port.
 pub(crate) struct Node {
     proc: Proc,
     /// Its `--node-id`.
@@ -98,14 +115,12 @@ pub(crate) struct Node {
 }
 
 impl Node {
-    /// Starts node `id` joined to `redis` with load-test limits off and the API key on,
-    /// plus `extra` flags; waits until it is ready (and, clustered, connected to Redis).
-    pub(crate) fn start(dir: &Path, id: &str, redis: Option<&Redis>, extra: &[&str]) -> Self {
-        let port = free_port();
+    /// Starts node `id` joined to `redis`, with per-IP and rate limits off (every client
+    /// comes from one address, nginx's) and the API key on; waits until it is ready
+    /// (connected to Redis).
+    pub(crate) fn start(dir: &Path, id: &str, redis: &Redis) -> Self {
         let mut args: Vec<String> = [
             "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
             "--node-id",
             id,
             "--rate-limit",
@@ -118,23 +133,27 @@ impl Node {
             API_KEY,
             "--log-level",
             "info",
+            "--redis-url",
+            &redis.url(),
         ]
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
-        if let Some(redis) = redis {
-            args.extend(["--redis-url".to_owned(), redis.url()]);
-        }
-        args.extend(extra.iter().map(|s| (*s).to_owned()));
         let log = dir.join(format!("{id}.log"));
+        let (proc, port) = start_on_free_port(&format!("node {id}"), |port| {
+            let mut args = args.clone();
+            args.extend(["--listen".to_owned(), format!("127.0.0.1:{port}")]);
+            Self::spawn(id, &args, &log)
+        });
+        args.extend(["--listen".to_owned(), format!("127.0.0.1:{port}")]);
         let mut node = Self {
-            proc: Self::spawn(id, &args, &log),
+            proc,
             id: id.to_owned(),
             port,
             args,
             log,
         };
-        node.wait_ready(redis.is_some());
+        node.wait_ready();
         node
     }
 
@@ -144,13 +163,15 @@ impl Node {
         Proc::spawn(&format!("wsloop node {id}"), command, log)
     }
 
-    /// Waits for `/readyz` to say `ready` (clustered: Redis connected) or anything 200.
-    fn wait_ready(&mut self, clustered: bool) {
-        wait_listening(&mut self.proc, &format!("node {}", self.id), self.port);
+    /// Waits for `/readyz` to say `ready`: listening, and connected to Redis.
+    fn wait_ready(&mut self) {
         let port = self.port;
+        if !wait_listening(&mut self.proc, &format!("node {}", self.id), port) {
+            panic!("node {} exited:\n{}", self.id, self.proc.log_tail(20));
+        }
         eventually(&format!("node {} ready", self.id), || {
             let (status, body) = http(port, "GET", "/readyz", &[], "");
-            (status == 200 && (!clustered || body.trim() == "ready")).then_some(())
+            (status == 200 && body.trim() == "ready").then_some(())
         });
     }
 
@@ -177,8 +198,7 @@ impl Node {
             "restart a node that has exited"
         );
         self.proc = Self::spawn(&self.id, &self.args, &self.log);
-        let clustered = self.args.iter().any(|a| a == "--redis-url");
-        self.wait_ready(clustered);
+        self.wait_ready();
     }
 
     /// The `hub_connections` figure of `/stats`.
@@ -225,19 +245,19 @@ impl Nginx {
     pub(crate) fn start(dir: &Path, nodes: &[&Node; 3]) -> Self {
         let prefix = dir.join("nginx");
         fs::create_dir_all(&prefix).expect("nginx prefix directory");
-        let port = free_port();
         let conf = prefix.join("nginx.conf");
-        fs::write(&conf, render(port, nodes)).expect("write nginx.conf");
-        let mut command = Command::new(require("nginx"));
-        command
-            .arg("-p")
-            .arg(format!("{}/", prefix.display()))
-            .arg("-c")
-            .arg(&conf)
-            .args(["-g", "daemon off; master_process off;"]);
-        // Startup errors (stderr) and the config's `error_log` share one file.
-        let mut proc = Proc::spawn("nginx", command, &prefix.join("error.log"));
-        wait_listening(&mut proc, "nginx", port);
+        let (proc, port) = start_on_free_port("nginx", |port| {
+            fs::write(&conf, render(port, nodes)).expect("write nginx.conf");
+            let mut command = Command::new(require("nginx"));
+            command
+                .arg("-p")
+                .arg(format!("{}/", prefix.display()))
+                .arg("-c")
+                .arg(&conf)
+                .args(["-g", "daemon off; master_process off;"]);
+            // Startup errors (stderr) and the config's `error_log` share one file.
+            Proc::spawn("nginx", command, &prefix.join("error.log"))
+        });
         Self { proc, port }
     }
 
