@@ -1,6 +1,8 @@
 //! History on disk: a single node with `--history-dir`, killed with SIGKILL mid-stream and
-//! restarted, still recovers every message it delivered (`join` with `since`).
+//! restarted, still recovers every message it acknowledged (`join` with `since`), under
+//! the same epoch, and numbers new messages after them.
 
+use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -86,62 +88,95 @@ fn connect(port: u16, user: &str) -> Client {
     client
 }
 
-#[test]
-fn kill_9_and_restart_recovers_every_delivered_message() {
-    let dir = std::env::temp_dir().join(format!("wsloop-history-it-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let port = free_port();
-    let node = start(port, &dir);
-    let mut alice = connect(port, "alice");
-    expect_type(&mut alice, "welcome");
-    alice
-        .send_text(&json!({"type":"join","room":"orders"}).to_string())
+/// What the client was told before the kill: acked offsets with their `n`, and the epoch.
+struct Acked {
+    epoch: String,
+    offsets: BTreeMap<u64, u64>,
+}
+
+/// Sends numbered chats to `room` with ids, `batch` at a time, until `count` are
+/// acknowledged; then sends one more batch and returns without waiting for it.
+fn acked_then_in_flight(client: &mut Client, room: &str, count: u64, batch: u64) -> Acked {
+    client
+        .send_text(&json!({"type":"join","room":room}).to_string())
         .unwrap();
-    let epoch = expect_type(&mut alice, "joined")["epoch"]
+    let epoch = expect_type(client, "joined")["epoch"]
         .as_str()
         .unwrap()
         .to_owned();
-    for n in 1..=50 {
-        alice
-            .send_text(&json!({"type":"chat","room":"orders","payload":{"n":n}}).to_string())
-            .unwrap();
+    let mut offsets = BTreeMap::new();
+    for start in (1..=count + batch).step_by(usize::try_from(batch).unwrap()) {
+        for n in start..start + batch {
+            let request = json!({"type":"chat","id":n,"room":room,"payload":{"n":n}});
+            client.send_text(&request.to_string()).unwrap();
+        }
+        if start > count {
+            break;
+        }
+        for _ in 0..batch {
+            let ack = expect_type(client, "ack");
+            let offset = ack["offset"].as_u64().expect("acks carry the offset");
+            offsets.insert(offset, ack["id"].as_u64().unwrap());
+        }
     }
-    // Every one of the 50 was delivered (so it was written to the log first).
-    let mut last = 0;
-    while last < 50 {
-        let v = expect_type(&mut alice, "chat");
-        last = v["offset"].as_u64().unwrap();
-    }
-    let mut node = node;
+    Acked { epoch, offsets }
+}
+
+#[test]
+fn kill_9_mid_stream_and_restart_recovers_every_acknowledged_message() {
+    let dir = std::env::temp_dir().join(format!("wsloop-history-it-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let port = free_port();
+    let mut node = start(port, &dir);
+    let mut alice = connect(port, "alice");
+    expect_type(&mut alice, "welcome");
+    // 50 messages acknowledged, 10 more in flight when SIGKILL comes: those may or may not
+    // have been written, but every acknowledged one must come back.
+    let acked = acked_then_in_flight(&mut alice, "orders", 50, 10);
+    assert_eq!(acked.offsets.len(), 50);
     node.0.kill().expect("SIGKILL");
     node.0.wait().unwrap();
-    drop(alice);
+    drop((node, alice));
 
     let _node = start(port, &dir);
     let mut bob = connect(port, "bob");
     expect_type(&mut bob, "welcome");
-    bob.send_text(
-        &json!({"type":"join","room":"orders","since":{"offset":10,"epoch":epoch}}).to_string(),
-    )
-    .unwrap();
+    let since = json!({"offset":0,"epoch":acked.epoch});
+    bob.send_text(&json!({"type":"join","room":"orders","since":since}).to_string())
+        .unwrap();
     let joined = expect_type(&mut bob, "joined");
     assert_eq!(joined["recovered"], true, "{joined}");
     assert_eq!(
-        joined["epoch"],
-        epoch.as_str(),
+        joined["epoch"], acked.epoch,
         "the epoch survives the restart"
     );
-    let replayed: Vec<u64> = (11..=50)
+    let last = joined["offset"].as_u64().unwrap();
+    let newest_acked = *acked.offsets.keys().last().unwrap();
+    assert!(
+        last >= newest_acked,
+        "{last} < {newest_acked}: acked messages were lost"
+    );
+    // Everything written is replayed, in order, and every acknowledged message is in it.
+    let replayed: Vec<(u64, u64)> = (1..=last)
         .map(|_| {
-            expect_type(&mut bob, "chat")["payload"]["n"]
-                .as_u64()
-                .unwrap()
+            let m = expect_type(&mut bob, "chat");
+            let n = m["payload"]["n"].as_u64().unwrap();
+            (m["offset"].as_u64().unwrap(), n)
         })
         .collect();
-    assert_eq!(replayed, (11..=50).collect::<Vec<u64>>());
+    let offsets: Vec<u64> = replayed.iter().map(|(offset, _)| *offset).collect();
+    assert_eq!(offsets, (1..=last).collect::<Vec<_>>());
+    let replayed: BTreeMap<u64, u64> = replayed.into_iter().collect();
+    for (offset, n) in &acked.offsets {
+        assert_eq!(
+            replayed.get(offset),
+            Some(n),
+            "acked offset {offset} came back as sent"
+        );
+    }
     // New messages continue the offsets.
-    bob.send_text(&json!({"type":"chat","room":"orders","payload":{"n":51}}).to_string())
+    bob.send_text(&json!({"type":"chat","room":"orders","payload":{"n":0}}).to_string())
         .unwrap();
-    assert_eq!(expect_type(&mut bob, "chat")["offset"], 51);
+    assert_eq!(expect_type(&mut bob, "chat")["offset"], last + 1);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -213,13 +213,37 @@ pub(super) fn publisher(settings: RedisSettings, commands: Receiver<Command>, ou
             outlet.emit(Event::Failed(command));
             continue;
         };
-        if let Err(e) = run(c, &settings, &script, &command, &outlet) {
+        if let Err(e) = run_or_retry(c, &settings, &script, &command, &outlet) {
             conn = None;
             failures = 1;
             next_attempt = Instant::now() + RECONNECT.delay(failures, random::unit());
             outlet.emit(Event::Down(Side::Publisher, e.to_string()));
             outlet.emit(Event::Failed(command));
         }
+    }
+}
+
+/// Runs one command; if the connection turns out to have died while idle (Redis restarted,
+/// or closed it between two idle-time pings), reconnects at once and runs it again, once.
+///
+/// Without this, the first message after a Redis restart met the stale connection and was
+/// delivered on this node only, although Redis was back and `/readyz` said `ready`. A dropped
+/// connection means Redis never got the command (it is not retried after a timeout, where
+/// Redis may have run it).
+fn run_or_retry(
+    conn: &mut Connection,
+    settings: &RedisSettings,
+    script: &Script,
+    command: &Command,
+    outlet: &Outlet,
+) -> redis::RedisResult<()> {
+    match run(conn, settings, script, command, outlet) {
+        Err(e) if e.is_connection_dropped() && !e.is_timeout() => {
+            *conn = connect(&settings.url)?;
+            log::info!("redis publisher: the connection had dropped ({e}); reconnected");
+            run(conn, settings, script, command, outlet)
+        }
+        other => other,
     }
 }
 

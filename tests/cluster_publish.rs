@@ -1,0 +1,72 @@
+//! The publish API across the cluster (issue 8): two nodes over a real Redis; a
+//! `POST /api/publish` to node A reaches the room members, the user and everyone connected
+//! to node B, once each, and no one else.
+
+mod cluster;
+
+use std::time::Duration;
+
+use cluster::peer::{Peer, publish};
+use cluster::procs::TempDir;
+use cluster::servers::{Node, Redis};
+use serde_json::json;
+
+#[test]
+fn a_publish_to_node_a_reaches_members_on_node_b() {
+    let dir = TempDir::new("cluster-publish");
+    let redis = Redis::start(dir.path());
+    let a = Node::start(dir.path(), "a", &redis);
+    let b = Node::start(dir.path(), "b", &redis);
+
+    let mut member_a = Peer::connect(&a.ws_url("member-a"), "member-a");
+    let mut member_b = Peer::connect(&b.ws_url("member-b"), "member-b");
+    let mut outsider_b = Peer::connect(&b.ws_url("outsider-b"), "outsider-b");
+    member_a.join("orders-42", None);
+    member_b.join("orders-42", None);
+
+    // A room publish on A: both members get it once, with the offset Redis assigned.
+    let (status, answer) = publish(
+        a.port,
+        &json!({"room": "orders-42", "payload": {"title": "Shipped"}}),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["published"], true,
+        "clustered answers say so: {answer}"
+    );
+    for peer in [&mut member_b, &mut member_a] {
+        let got = peer.expect("notification");
+        assert_eq!(got["room"], "orders-42", "{got}");
+        assert_eq!(got["sender_id"], "server", "{got}");
+        assert_eq!(got["payload"], json!({"title": "Shipped"}), "{got}");
+        assert_eq!(got["offset"], 1, "Redis numbers the room's messages: {got}");
+        assert!(got["epoch"].is_string(), "{got}");
+    }
+
+    // To a user connected to B only, then to everyone: the batch keeps its order.
+    let (status, answer) = publish(
+        a.port,
+        &json!({"messages": [
+            {"user_id": "outsider-b", "type": "job.done", "payload": {"job": 7}},
+            {"payload": "everyone"},
+        ]}),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let got = outsider_b.expect("job.done");
+    assert_eq!(
+        (got["recipient_id"].clone(), got["payload"].clone()),
+        (json!("outsider-b"), json!({"job": 7})),
+        "{got}"
+    );
+    // Not the room message: the broadcast is the next thing outsider-b gets.
+    assert_eq!(outsider_b.expect("notification")["payload"], "everyone");
+    for peer in [&mut member_a, &mut member_b] {
+        assert_eq!(peer.expect("notification")["payload"], "everyone");
+    }
+
+    // Nothing else, twice or otherwise, reached anyone.
+    for peer in [&mut member_a, &mut member_b, &mut outsider_b] {
+        let extra = peer.poll(Duration::from_millis(300));
+        assert!(extra.is_none(), "{}: unexpected {extra:?}", peer.user);
+    }
+}
