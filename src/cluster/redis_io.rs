@@ -382,14 +382,26 @@ fn listen(settings: &RedisSettings, outlet: &Outlet, failures: &mut u32) -> redi
     pubsub.set_read_timeout(Some(Duration::from_millis(500)))?;
     *failures = 0;
     outlet.emit(Event::Up(Side::Subscriber));
+    let mut last_ping = Instant::now();
     loop {
         if outlet.stopped() {
             return Ok(());
         }
         match pubsub.get_message() {
             Ok(message) => outlet.emit(Event::Message(message.get_payload_bytes().to_vec())),
-            Err(e) if e.is_timeout() => continue,
+            Err(e) if e.is_timeout() => {
+                // Quiet: prove the connection is alive, so a silent partition (no FIN, no
+                // RST) is noticed instead of leaving the node "ready" but deaf. Messages
+                // that arrive while waiting for the PONG are kept for `get_message`.
+                if last_ping.elapsed() >= SUBSCRIBER_PING {
+                    pubsub.ping::<Value>()?;
+                    last_ping = Instant::now();
+                }
+            }
             Err(e) => return Err(e),
         }
     }
 }
+
+/// How often a quiet subscription connection is pinged.
+const SUBSCRIBER_PING: Duration = Duration::from_secs(2);
