@@ -225,18 +225,7 @@ impl Hub {
                 Target::All
             }
         };
-        let timestamp = time::rfc3339_millis(now.wall);
-        let publication = Publication {
-            kind: "chat",
-            target,
-            sender: &sender,
-            payload,
-            timestamp: &timestamp,
-            at_ms: time::unix_millis(now.wall),
-            position: None,
-        };
-        let routed = self.route(&publication, out);
-        ack(conn, id, routed, out);
+        self.send_from(conn, "chat", target, &sender, payload, id, now, out);
         Ok(())
     }
 
@@ -258,20 +247,28 @@ impl Hub {
             ));
         }
         self.authorize_private(conn, recipient)?;
+        self.send_from(conn, "private", Target::User(recipient), &sender, payload, id, now, out);
+        Ok(())
+    }
+
+    /// Routes a client's message stamped with `now`, and acks it when it carried an id.
+    #[allow(clippy::too_many_arguments)]
+    fn send_from(
+        &mut self,
+        conn: ConnId,
+        kind: &str,
+        target: Target<'_>,
+        sender: &str,
+        payload: &RawValue,
+        id: Option<&RawValue>,
+        now: Now,
+        out: &mut Outbox,
+    ) {
         let timestamp = time::rfc3339_millis(now.wall);
-        let target = Target::User(recipient);
-        let publication = Publication {
-            kind: "private",
-            target,
-            sender: &sender,
-            payload,
-            timestamp: &timestamp,
-            at_ms: time::unix_millis(now.wall),
-            position: None,
-        };
+        let at_ms = time::unix_millis(now.wall);
+        let publication = Publication { kind, target, sender, payload, timestamp: &timestamp, at_ms, position: None };
         let routed = self.route(&publication, out);
         ack(conn, id, routed, out);
-        Ok(())
     }
 }
 

@@ -39,6 +39,21 @@ pub struct RemoteMessage {
     pub payload: String,
 }
 
+impl RemoteMessage {
+    /// The message as a [`Publication`], with its payload parsed by the caller.
+    fn publication<'a>(&'a self, payload: &'a RawValue, position: Option<(u64, &'a str)>) -> Publication<'a> {
+        Publication {
+            kind: &self.kind,
+            target: self.target.as_target(),
+            sender: &self.sender,
+            payload,
+            timestamp: &self.timestamp,
+            at_ms: self.at_ms,
+            position,
+        }
+    }
+}
+
 /// A join whose history is being fetched from Redis.
 #[derive(Debug)]
 pub(super) struct Pending {
@@ -67,18 +82,11 @@ impl Hub {
 
     /// Delivers a message that came from the bus to local recipients (and history).
     pub fn on_remote(&mut self, message: &RemoteMessage, out: &mut Outbox) -> usize {
+        let position = message.position.as_ref().map(|(o, e)| (*o, e.as_str()));
         let Ok(payload) = RawValue::from_string(message.payload.clone()) else {
             return 0;
         };
-        let publication = Publication {
-            kind: &message.kind,
-            target: message.target.as_target(),
-            sender: &message.sender,
-            payload: &payload,
-            timestamp: &message.timestamp,
-            at_ms: message.at_ms,
-            position: message.position.as_ref().map(|(o, e)| (*o, e.as_str())),
-        };
+        let publication = message.publication(&payload, position);
         match self.deliver(&publication, out) {
             Routed::Delivered { recipients, .. } => recipients,
             Routed::Published => 0,
@@ -173,15 +181,7 @@ impl Hub {
             let Ok(payload) = RawValue::from_string(message.payload.clone()) else {
                 continue;
             };
-            let publication = Publication {
-                kind: &message.kind,
-                target: message.target.as_target(),
-                sender: &message.sender,
-                payload: &payload,
-                timestamp: &message.timestamp,
-                at_ms: message.at_ms,
-                position: None,
-            };
+            let publication = message.publication(&payload, None);
             let frame = delivery_frame(&publication, Some((*offset, epoch)));
             self.history.record(
                 room,
