@@ -80,6 +80,9 @@ pub(super) struct ServeArgs {
     /// api.keys: a key for POST /api/publish (repeatable); without one the API is off.
     #[arg(long)]
     api_key: Vec<String>,
+    /// compression.enabled: on or off, permessage-deflate (RFC 7692) [default: off].
+    #[arg(long)]
+    compression: Option<String>,
     /// log.level: error, warn, info, debug or trace [default: info].
     #[arg(long)]
     log_level: Option<String>,
@@ -150,6 +153,7 @@ impl ServeArgs {
             ),
             ("auth.alg", "--jwt-alg", &self.jwt_alg),
             ("log.level", "--log-level", &self.log_level),
+            ("compression.enabled", "--compression", &self.compression),
         ];
         let mut overrides: Vec<Override> = single
             .into_iter()

@@ -12,6 +12,7 @@ use crate::hub::HubConfig;
 use crate::hub::rules::{RoomRules, check_rules};
 
 use crate::protocol::Limits;
+use crate::protocol::deflate::DeflateConfig;
 use crate::protocol::handshake::HeadLimits;
 use crate::ratelimit::Rate;
 use crate::server::{ApiConfig, ServerConfig};
@@ -99,6 +100,7 @@ pub fn to_server_config(config: &Config) -> Result<ServerConfig, ConfigError> {
         min_handshake_bytes_per_sec: s.min_handshake_bytes_per_sec,
         auth: authenticator(config)?,
         origin,
+        compression: compression(config)?,
         api: ApiConfig {
             keys: config
                 .api
@@ -111,6 +113,39 @@ pub fn to_server_config(config: &Config) -> Result<ServerConfig, ConfigError> {
             sender_id: config.api.sender_id.clone(),
         },
     })
+}
+
+/// permessage-deflate settings, when `compression.enabled`.
+fn compression(config: &Config) -> Result<Option<DeflateConfig>, ConfigError> {
+    let c = &config.compression;
+    if !c.enabled {
+        return Ok(None);
+    }
+    if c.level > 9 {
+        return Err(err("compression.level", "must be 0 to 9"));
+    }
+    for (key, bits) in [
+        (
+            "compression.server_max_window_bits",
+            c.server_max_window_bits,
+        ),
+        (
+            "compression.client_max_window_bits",
+            c.client_max_window_bits,
+        ),
+    ] {
+        if !(9..=15).contains(&bits) {
+            return Err(err(key, "must be 9 to 15 (zlib has no 2^8 window)"));
+        }
+    }
+    Ok(Some(DeflateConfig {
+        level: c.level,
+        min_size: c.min_size,
+        server_no_context_takeover: c.server_no_context_takeover,
+        client_no_context_takeover: c.client_no_context_takeover,
+        server_max_window_bits: c.server_max_window_bits,
+        client_max_window_bits: c.client_max_window_bits,
+    }))
 }
 
 /// The JWT verifier, when `auth.mode = "jwt"`.

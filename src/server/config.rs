@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::auth::{Authenticator, OriginPolicy};
 use crate::hub::HubConfig;
 use crate::protocol::Limits;
+use crate::protocol::deflate::DeflateConfig;
 use crate::protocol::handshake::HeadLimits;
 use crate::ratelimit::Rate;
 
@@ -57,6 +58,9 @@ pub struct ServerConfig {
     pub origin: OriginPolicy,
     /// The publish API. Default: off (no keys).
     pub api: ApiConfig,
+    /// permessage-deflate (RFC 7692), offered to clients that ask for it. `None` = off.
+    /// Default: off.
+    pub compression: Option<DeflateConfig>,
 }
 
 /// Settings of `POST /api/publish`.
@@ -109,6 +113,7 @@ impl Default for ServerConfig {
             auth: Authenticator::None,
             origin: OriginPolicy::default(),
             api: ApiConfig::default(),
+            compression: None,
         }
     }
 }

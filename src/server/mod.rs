@@ -7,6 +7,7 @@
 
 mod admission;
 mod api;
+mod compress;
 mod config;
 mod conn;
 mod delivery;

@@ -28,7 +28,9 @@ pub struct Upgrade {
     pub key: String,
     /// The subprotocol chosen from the server's list, if the client offered one of them.
     pub protocol: Option<String>,
-    /// The client's `Sec-WebSocket-Extensions` offers, raw, for extension negotiation.
+    /// The client's `Sec-WebSocket-Extensions` header values, one per header line, as sent:
+    /// not split at commas, which may sit inside quoted parameter values (RFC 6455 §9.1).
+    /// [`crate::protocol::deflate::negotiate`] reads them.
     pub extensions: Vec<String>,
 }
 
@@ -155,8 +157,10 @@ pub fn validate_upgrade(head: &RequestHead, protocols: &[String]) -> Result<Upgr
         .find(|offered| protocols.iter().any(|p| p == offered))
         .map(str::to_owned);
     let extensions = head
-        .header_list("sec-websocket-extensions")
-        .map(str::to_owned)
+        .headers
+        .iter()
+        .filter(|(name, _)| name == "sec-websocket-extensions")
+        .map(|(_, value)| value.trim().to_owned())
         .collect();
     Ok(Upgrade {
         key: key.to_owned(),
