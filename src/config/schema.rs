@@ -66,7 +66,7 @@ pub struct CompressionSection {
     pub enabled: bool,
     /// zlib level, 0 (store) to 9 (smallest, slowest).
     pub level: u8,
-    /// Messages shorter than this many bytes are sent uncompressed.
+    /// Messages shorter than this many bytes are sent uncompressed; 0 compresses all.
     pub min_size: usize,
     /// Reset the server's compressor after every message: no compressor is kept per
     /// connection, and a broadcast is compressed once for all its recipients.

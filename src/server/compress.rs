@@ -27,9 +27,8 @@ use crate::protocol::{Decoded, MessageKind, OpCode, Session};
 /// entry so its address cannot be reused while the entry lives. Cleared after each batch.
 #[derive(Debug, Default)]
 pub(super) struct FrameCache {
-    /// (frame address, window bits) → (the original, its compressed frame or `None` when
-    /// compression did not make it smaller).
-    entries: HashMap<(usize, u8), (SharedFrame, Option<SharedFrame>)>,
+    /// (frame address, window bits) → (the original, kept alive; its compressed frame).
+    entries: HashMap<(usize, u8), (SharedFrame, SharedFrame)>,
 }
 
 impl FrameCache {
@@ -79,7 +78,7 @@ pub(super) fn queue_hub_frame(
             compress_shared(kind, payload, bits, c.deflaters),
         )
     });
-    push(out, compressed.clone().unwrap_or_else(|| frame.clone()))
+    push(out, compressed.clone())
 }
 
 fn push(out: &mut OutQueue, frame: SharedFrame) -> usize {
@@ -102,18 +101,15 @@ fn data_payload(frame: &[u8]) -> Option<(MessageKind, &[u8])> {
     Some((kind, frame.get(head_len..)?))
 }
 
-/// A shared frame carrying `payload` compressed without context takeover, or `None` if
-/// compressing does not make it smaller.
+/// A shared frame carrying `payload` compressed without context takeover.
 fn compress_shared(
     kind: MessageKind,
     payload: &[u8],
     bits: u8,
     deflaters: &mut DeflaterPool,
-) -> Option<SharedFrame> {
+) -> SharedFrame {
     let mut body = Vec::with_capacity(payload.len() / 2 + 64);
-    if !deflaters.compress_alone(bits, payload, &mut body) {
-        return None;
-    }
+    deflaters.compress_alone(bits, payload, &mut body);
     let opcode = match kind {
         MessageKind::Text => OpCode::Text,
         MessageKind::Binary => OpCode::Binary,
@@ -124,5 +120,5 @@ fn compress_shared(
     };
     let mut bytes = Vec::with_capacity(MAX_HEADER_LEN + body.len());
     encode_frame(&header, &body, &mut bytes);
-    Some(SharedFrame::from(bytes))
+    SharedFrame::from(bytes)
 }
