@@ -254,6 +254,29 @@ mod tests {
     }
 
     #[test]
+    fn compression_is_off_by_default_and_checked_when_on() {
+        assert_eq!(
+            to_server_config(&Config::default()).unwrap().compression,
+            None
+        );
+        let mut c = Config::default();
+        c.compression.enabled = true;
+        let on = to_server_config(&c).unwrap().compression;
+        assert_eq!(on, Some(DeflateConfig::default()));
+        c.compression.level = 10;
+        let e = to_server_config(&c).unwrap_err().0;
+        assert!(e.starts_with("compression.level"), "{e}");
+        c.compression.level = 6;
+        c.compression.server_max_window_bits = 8;
+        let e = to_server_config(&c).unwrap_err().0;
+        assert!(e.starts_with("compression.server_max_window_bits"), "{e}");
+        c.compression.server_max_window_bits = 15;
+        c.compression.client_max_window_bits = 16;
+        let e = to_server_config(&c).unwrap_err().0;
+        assert!(e.starts_with("compression.client_max_window_bits"), "{e}");
+    }
+
+    #[test]
     fn print_config_hides_the_secret() {
         let mut c = Config::default();
         c.auth.secret = "hunter2".into();

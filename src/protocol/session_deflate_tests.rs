@@ -224,7 +224,7 @@ fn inflated_size_counts_against_the_message_limit() {
 /// about a kilobyte compressed. The session stops after `max_message` inflated bytes plus at
 /// most one inflate step, having read a few kilobytes of the 10 MiB it was promised.
 #[test]
-fn a_ten_gib_bomb_is_closed_with_1009_after_max_message() {
+fn a_ten_gib_bomb_is_closed_with_1009_after_max_message_large_input() {
     let limits = Limits {
         max_frame: 1 << 20,
         max_message: 1 << 20,

@@ -284,7 +284,7 @@ mod tests {
     }
 
     #[test]
-    fn output_comes_in_bounded_steps() {
+    fn large_input_inflates_in_bounded_steps() {
         let zeros = vec![0u8; 1 << 20];
         let mut compressed = Vec::new();
         Deflater::new(9, 15).compress(&zeros, &mut compressed);
@@ -305,7 +305,7 @@ mod tests {
     }
 
     #[test]
-    fn the_sink_can_stop_a_bomb() {
+    fn the_sink_can_stop_a_large_input_bomb() {
         let zeros = vec![0u8; 1 << 20];
         let mut compressed = Vec::new();
         Deflater::new(9, 15).compress(&zeros, &mut compressed);

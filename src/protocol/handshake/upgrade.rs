@@ -314,6 +314,26 @@ mod tests {
         assert!(text.contains("Sec-WebSocket-Version: 13\r\n"));
     }
 
+    /// RFC 6455 §9.1: a comma may sit inside a quoted parameter value, so extension offers
+    /// are kept as whole header values, one per header line, for the extension's parser.
+    #[test]
+    fn extension_offers_are_kept_as_sent() {
+        let mut h = good();
+        h.headers.push((
+            "sec-websocket-extensions".into(),
+            " permessage-deflate; x=\"a,b\", foo ".into(),
+        ));
+        h.headers.push((
+            "sec-websocket-extensions".into(),
+            "permessage-deflate".into(),
+        ));
+        let upgrade = validate_upgrade(&h, &[]).unwrap();
+        assert_eq!(
+            upgrade.extensions,
+            ["permessage-deflate; x=\"a,b\", foo", "permessage-deflate"]
+        );
+    }
+
     #[test]
     fn subprotocol_is_the_clients_first_supported_choice() {
         let h = with("sec-websocket-protocol", "v2.chat, v1.chat");
