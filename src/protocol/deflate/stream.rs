@@ -225,6 +225,14 @@ mod tests {
         assert!(sizes[1] < sizes[0] / 2, "{sizes:?}");
     }
 
+    /// What an idle connection with the extension holds: this struct, boxed, and no more.
+    #[test]
+    fn the_idle_state_is_a_few_dozen_bytes() {
+        assert!(std::mem::size_of::<PerMessageDeflate>() <= 48);
+        let idle = PerMessageDeflate::new(Role::Server, params(true), &DeflateConfig::default());
+        assert!(!idle.holds_state());
+    }
+
     #[test]
     fn only_messages_under_min_size_go_plain() {
         let config = DeflateConfig {
