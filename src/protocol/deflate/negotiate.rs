@@ -251,7 +251,11 @@ pub fn evaluate_offer(item: &ExtensionItem, config: &DeflateConfig) -> Result<Ag
         let limit = offered.unwrap_or(MAX_WINDOW_BITS);
         (
             limit,
-            limit.min(config.client_max_window_bits.clamp(8, MAX_WINDOW_BITS)),
+            limit.min(
+                config
+                    .client_max_window_bits
+                    .clamp(MIN_WINDOW_BITS, MAX_WINDOW_BITS),
+            ),
         )
     });
     let params = DeflateParams {
