@@ -3,7 +3,8 @@
 //! The crate is layered so each part can be read and tested alone:
 //!
 //! - [`protocol`]: RFC 6455 without I/O (handshake, framing, masking, fragmentation,
-//!   close, UTF-8). It takes bytes and returns events; it never panics.
+//!   close, UTF-8), and RFC 7692 permessage-deflate. It takes bytes and returns events; it
+//!   never panics.
 //! - [`server`]: one thread, one `mio::Poll`, a slab of connections; moves bytes between
 //!   sockets and the protocol.
 //!

@@ -89,6 +89,9 @@ pub(super) struct ServeArgs {
     /// api.keys: a key for POST /api/publish (repeatable); without one the API is off.
     #[arg(long)]
     api_key: Vec<String>,
+    /// compression.enabled: on or off, permessage-deflate (RFC 7692) [default: off].
+    #[arg(long)]
+    compression: Option<String>,
     /// log.level: error, warn, info, debug or trace [default: info].
     #[arg(long)]
     log_level: Option<String>,
@@ -162,6 +165,7 @@ impl ServeArgs {
             ("history.dir", "--history-dir", &self.history_dir),
             ("cluster.redis_url", "--redis-url", &self.redis_url),
             ("cluster.node_id", "--node-id", &self.node_id),
+            ("compression.enabled", "--compression", &self.compression),
         ];
         let mut overrides: Vec<Override> = single
             .into_iter()

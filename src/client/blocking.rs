@@ -12,8 +12,9 @@ use std::time::Duration;
 use super::error::ClientError;
 use super::random::{mask_key, nonce};
 use super::url::WsUrl;
+use crate::protocol::deflate::{DeflateConfig, DeflateParams, DeflaterPool, client_offer};
 use crate::protocol::handshake::accept::key_from_nonce;
-use crate::protocol::handshake::client::{ClientRequest, parse_response};
+use crate::protocol::handshake::client::{ClientRequest, accepted_deflate, parse_response};
 use crate::protocol::{
     CloseCode, CloseState, Decoded, Event, Limits, MessageKind, Read as Got, Session,
 };
@@ -29,6 +30,9 @@ pub struct ClientOptions {
     pub limits: Limits,
     /// TCP connect and handshake timeout. Default: 10 s.
     pub connect_timeout: Duration,
+    /// Offer permessage-deflate (RFC 7692) with these parameters; the server may decline.
+    /// Default: `None` (no offer).
+    pub compression: Option<DeflateConfig>,
 }
 
 impl Default for ClientOptions {
@@ -38,6 +42,7 @@ impl Default for ClientOptions {
             headers: Vec::new(),
             limits: Limits::default(),
             connect_timeout: Duration::from_secs(10),
+            compression: None,
         }
     }
 }
@@ -64,6 +69,8 @@ pub struct Client {
     input: Vec<u8>,
     /// The subprotocol the server chose.
     protocol: Option<String>,
+    /// The compressor for messages sent without context takeover (permessage-deflate).
+    deflaters: DeflaterPool,
 }
 
 impl Client {
@@ -76,12 +83,16 @@ impl Client {
         let key = key_from_nonce(nonce());
         let mut request = Vec::with_capacity(256);
         let host = url.host_header();
+        let mut headers = options.headers.clone();
+        if let Some(config) = &options.compression {
+            headers.push(("Sec-WebSocket-Extensions".into(), client_offer(config)));
+        }
         ClientRequest {
             host: &host,
             target: &url.target,
             key: &key,
             protocols: &options.protocols,
-            headers: &options.headers,
+            headers: &headers,
         }
         .encode(&mut request);
         let mut client = Self {
@@ -89,14 +100,15 @@ impl Client {
             session: Session::client(options.limits, mask_key),
             input: Vec::new(),
             protocol: None,
+            deflaters: DeflaterPool::new(options.compression.map_or(6, |c| c.level)),
         };
         client.stream.write_all(&request)?;
-        client.read_handshake(&key, &options.protocols)?;
+        client.read_handshake(&key, options)?;
         client.stream.set_read_timeout(None)?;
         Ok(client)
     }
 
-    fn read_handshake(&mut self, key: &str, offered: &[String]) -> Result<(), ClientError> {
+    fn read_handshake(&mut self, key: &str, options: &ClientOptions) -> Result<(), ClientError> {
         loop {
             let mut chunk = [0u8; 4096];
             let n = self.stream.read(&mut chunk)?;
@@ -108,10 +120,21 @@ impl Client {
                 .into());
             }
             self.input.extend_from_slice(&chunk[..n]);
-            match parse_response(&self.input, key, offered).map_err(ClientError::Handshake)? {
+            let parsed = parse_response(&self.input, key, &options.protocols);
+            match parsed.map_err(ClientError::Handshake)? {
                 Decoded::Partial => continue,
                 Decoded::Complete(accept, used) => {
                     self.input.drain(..used);
+                    let offered = options.compression.as_ref();
+                    let agreed =
+                        accepted_deflate(&accept, offered).map_err(ClientError::Handshake)?;
+                    if let (Some(params), Some(config)) = (agreed, offered) {
+                        let session = std::mem::replace(
+                            &mut self.session,
+                            Session::client(options.limits, mask_key),
+                        );
+                        self.session = session.with_deflate(params, config);
+                    }
                     self.protocol = accept.protocol;
                     return Ok(());
                 }
@@ -122,6 +145,11 @@ impl Client {
     /// The subprotocol the server selected.
     pub fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
+    }
+
+    /// The permessage-deflate parameters agreed with the server, if any.
+    pub fn compression(&self) -> Option<&DeflateParams> {
+        self.session.deflate().map(|d| d.params())
     }
 
     /// Sets how long [`Client::recv`] may block (`None`: forever).
@@ -142,7 +170,7 @@ impl Client {
     fn send(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), ClientError> {
         let mut out = Vec::with_capacity(payload.len() + 14);
         self.session
-            .send(kind, payload, &mut out)
+            .send_pooled(kind, payload, &mut self.deflaters, &mut out)
             .map_err(ClientError::Usage)?;
         self.stream.write_all(&out)?;
         Ok(())

@@ -14,6 +14,7 @@ use crate::hub::history::HistoryConfig;
 use crate::hub::rules::{Access, RoomRules, check_rules};
 
 use crate::protocol::Limits;
+use crate::protocol::deflate::DeflateConfig;
 use crate::protocol::handshake::HeadLimits;
 use crate::ratelimit::Rate;
 use crate::server::{ApiConfig, ServerConfig};
@@ -120,6 +121,7 @@ pub fn to_server_config(config: &Config) -> Result<ServerConfig, ConfigError> {
             Fsync::Interval => Some(config.history.fsync_interval.0),
             Fsync::Never => None,
         },
+        compression: compression(config)?,
         api: ApiConfig {
             keys: config
                 .api
@@ -171,6 +173,39 @@ fn cluster_settings(config: &Config) -> Result<Option<(RedisSettings, String)>, 
         history_ttl: config.history.ttl.0,
     };
     Ok(Some((settings, node)))
+}
+
+/// permessage-deflate settings, when `compression.enabled`.
+fn compression(config: &Config) -> Result<Option<DeflateConfig>, ConfigError> {
+    let c = &config.compression;
+    if !c.enabled {
+        return Ok(None);
+    }
+    if c.level > 9 {
+        return Err(err("compression.level", "must be 0 to 9"));
+    }
+    for (key, bits) in [
+        (
+            "compression.server_max_window_bits",
+            c.server_max_window_bits,
+        ),
+        (
+            "compression.client_max_window_bits",
+            c.client_max_window_bits,
+        ),
+    ] {
+        if !(9..=15).contains(&bits) {
+            return Err(err(key, "must be 9 to 15 (zlib has no 2^8 window)"));
+        }
+    }
+    Ok(Some(DeflateConfig {
+        level: c.level,
+        min_size: c.min_size,
+        server_no_context_takeover: c.server_no_context_takeover,
+        client_no_context_takeover: c.client_no_context_takeover,
+        server_max_window_bits: c.server_max_window_bits,
+        client_max_window_bits: c.client_max_window_bits,
+    }))
 }
 
 /// The JWT verifier, when `auth.mode = "jwt"`.
@@ -279,6 +314,29 @@ mod tests {
                 .0
                 .starts_with("origin.allowed")
         );
+    }
+
+    #[test]
+    fn compression_is_off_by_default_and_checked_when_on() {
+        assert_eq!(
+            to_server_config(&Config::default()).unwrap().compression,
+            None
+        );
+        let mut c = Config::default();
+        c.compression.enabled = true;
+        let on = to_server_config(&c).unwrap().compression;
+        assert_eq!(on, Some(DeflateConfig::default()));
+        c.compression.level = 10;
+        let e = to_server_config(&c).unwrap_err().0;
+        assert!(e.starts_with("compression.level"), "{e}");
+        c.compression.level = 6;
+        c.compression.server_max_window_bits = 8;
+        let e = to_server_config(&c).unwrap_err().0;
+        assert!(e.starts_with("compression.server_max_window_bits"), "{e}");
+        c.compression.server_max_window_bits = 15;
+        c.compression.client_max_window_bits = 16;
+        let e = to_server_config(&c).unwrap_err().0;
+        assert!(e.starts_with("compression.client_max_window_bits"), "{e}");
     }
 
     #[test]

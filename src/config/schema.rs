@@ -33,6 +33,8 @@ pub struct Config {
     pub history: HistorySection,
     /// Several nodes over Redis.
     pub cluster: ClusterSection,
+    /// permessage-deflate (RFC 7692).
+    pub compression: CompressionSection,
     /// Room rules (`[[rooms]]`), first match wins.
     pub rooms: Vec<RoomRule>,
 }
@@ -121,6 +123,41 @@ impl Default for ApiSection {
             keys: Vec::new(),
             max_body_bytes: 1 << 20,
             sender_id: "server".into(),
+        }
+    }
+}
+
+/// `[compression]`: permessage-deflate (RFC 7692), on `/echo` and `/ws`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CompressionSection {
+    /// Whether the server accepts a client's permessage-deflate offer.
+    pub enabled: bool,
+    /// zlib level, 0 (store) to 9 (smallest, slowest).
+    pub level: u8,
+    /// Messages shorter than this many bytes are sent uncompressed; 0 compresses all.
+    pub min_size: usize,
+    /// Reset the server's compressor after every message: no compressor is kept per
+    /// connection, and a broadcast is compressed once for all its recipients.
+    pub server_no_context_takeover: bool,
+    /// Ask clients to reset theirs, so no inflater is kept per connection between messages.
+    pub client_no_context_takeover: bool,
+    /// Largest LZ77 window the server compresses with, 9 to 15 (2^N bytes).
+    pub server_max_window_bits: u8,
+    /// Largest window clients are asked to compress with, 9 to 15, when they offer to limit it.
+    pub client_max_window_bits: u8,
+}
+
+impl Default for CompressionSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            level: 6,
+            min_size: 64,
+            server_no_context_takeover: true,
+            client_no_context_takeover: true,
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
         }
     }
 }

@@ -247,7 +247,16 @@ impl Hub {
             ));
         }
         self.authorize_private(conn, recipient)?;
-        self.send_from(conn, "private", Target::User(recipient), &sender, payload, id, now, out);
+        self.send_from(
+            conn,
+            "private",
+            Target::User(recipient),
+            &sender,
+            payload,
+            id,
+            now,
+            out,
+        );
         Ok(())
     }
 
@@ -266,7 +275,15 @@ impl Hub {
     ) {
         let timestamp = time::rfc3339_millis(now.wall);
         let at_ms = time::unix_millis(now.wall);
-        let publication = Publication { kind, target, sender, payload, timestamp: &timestamp, at_ms, position: None };
+        let publication = Publication {
+            kind,
+            target,
+            sender,
+            payload,
+            timestamp: &timestamp,
+            at_ms,
+            position: None,
+        };
         let routed = self.route(&publication, out);
         ack(conn, id, routed, out);
     }

@@ -41,7 +41,11 @@ pub struct RemoteMessage {
 
 impl RemoteMessage {
     /// The message as a [`Publication`], with its payload parsed by the caller.
-    fn publication<'a>(&'a self, payload: &'a RawValue, position: Option<(u64, &'a str)>) -> Publication<'a> {
+    fn publication<'a>(
+        &'a self,
+        payload: &'a RawValue,
+        position: Option<(u64, &'a str)>,
+    ) -> Publication<'a> {
         Publication {
             kind: &self.kind,
             target: self.target.as_target(),

@@ -2,7 +2,8 @@
 //!
 //! Every variant is the peer's fault (malformed bytes or a rule of RFC 6455 broken), so each
 //! maps to the close status the RFC implies: 1002 for framing, 1007 for invalid UTF-8 in a
-//! text message or close reason, 1009 for a frame or message over the configured limit.
+//! text message or close reason (and for compressed data that does not inflate, RFC 7692),
+//! 1009 for a frame or message over the configured limit.
 //! Mistakes by the caller of this crate are a separate type, [`UsageError`].
 
 use std::fmt;
@@ -46,18 +47,26 @@ pub enum ProtocolError {
         /// The configured limit.
         limit: u64,
     },
-    /// §10.4: the message would grow beyond the configured maximum message size.
+    /// §10.4: the message would grow beyond the configured maximum message size. For a
+    /// compressed message (RFC 7692) the inflated bytes count.
     MessageTooLarge {
         /// The configured limit in bytes.
         limit: usize,
     },
+    /// RFC 7692 §6.1: RSV1 on a control frame or a continuation frame ("An endpoint MUST NOT
+    /// set the "Per-Message Compressed" bit of control frames and non-first fragments").
+    MisplacedCompressionBit,
+    /// RFC 7692 §7.2.2: a compressed message that is not valid DEFLATE data.
+    InvalidCompressedData,
 }
 
 impl ProtocolError {
     /// The close code RFC 6455 implies for this error.
     pub const fn close_code(self) -> CloseCode {
         match self {
-            Self::InvalidUtf8 | Self::InvalidCloseReason => CloseCode::INVALID_PAYLOAD,
+            Self::InvalidUtf8 | Self::InvalidCloseReason | Self::InvalidCompressedData => {
+                CloseCode::INVALID_PAYLOAD
+            }
             Self::FrameTooLarge { .. } | Self::MessageTooLarge { .. } => CloseCode::MESSAGE_TOO_BIG,
             _ => CloseCode::PROTOCOL_ERROR,
         }
@@ -81,6 +90,8 @@ impl ProtocolError {
             Self::InvalidCloseReason => "invalid UTF-8 in close reason",
             Self::FrameTooLarge { .. } => "frame too large",
             Self::MessageTooLarge { .. } => "message too large",
+            Self::MisplacedCompressionBit => "RSV1 on a control or continuation frame",
+            Self::InvalidCompressedData => "invalid compressed data",
         }
     }
 }
@@ -154,6 +165,14 @@ mod tests {
             CloseCode(1002)
         );
         assert_eq!(ProtocolError::UnmaskedFrame.close_code(), CloseCode(1002));
+        assert_eq!(
+            ProtocolError::MisplacedCompressionBit.close_code(),
+            CloseCode(1002)
+        );
+        assert_eq!(
+            ProtocolError::InvalidCompressedData.close_code(),
+            CloseCode(1007)
+        );
     }
 
     #[test]
@@ -177,6 +196,8 @@ mod tests {
                 limit: 1,
             },
             ProtocolError::MessageTooLarge { limit: 1 },
+            ProtocolError::MisplacedCompressionBit,
+            ProtocolError::InvalidCompressedData,
         ];
         for e in all {
             assert!(!e.reason().is_empty() && e.reason().len() <= 123, "{e:?}");

@@ -14,10 +14,12 @@
 //! | §5.5.1 close, §7.4 status codes | [`close`], [`close_state`] |
 //! | §8.1 UTF-8 | [`utf8`] |
 //! | reading and writing a connection | [`session`] |
+//! | RFC 7692 permessage-deflate | [`deflate`] |
 
 pub mod assembler;
 pub mod close;
 pub mod close_state;
+pub mod deflate;
 pub mod error;
 pub mod frame;
 pub mod handshake;

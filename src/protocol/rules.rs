@@ -6,7 +6,7 @@
 //! message is open. It is called once per frame, before any payload byte is read.
 
 use super::error::ProtocolError;
-use super::frame::FrameHeader;
+use super::frame::{FrameHeader, RSV1};
 use super::opcode::OpCode;
 
 /// The longest payload of a control frame (§5.5).
@@ -44,6 +44,13 @@ impl FrameRules {
         // the meaning of such a nonzero value, the receiving endpoint MUST _Fail_".
         if header.rsv & !self.allowed_rsv != 0 {
             return Err(ProtocolError::ReservedBits(header.rsv));
+        }
+        // RFC 7692 §6.1, the one extension that gives RSV1 a meaning: "An endpoint MUST NOT set
+        // the "Per-Message Compressed" bit of control frames and non-first fragments of a data
+        // message. An endpoint receiving such a frame MUST _Fail the WebSocket Connection_."
+        let first_data_frame = matches!(header.opcode, OpCode::Text | OpCode::Binary);
+        if header.rsv & RSV1 != 0 && !first_data_frame {
+            return Err(ProtocolError::MisplacedCompressionBit);
         }
         if header.opcode.is_control() {
             return check_control(header);
@@ -95,7 +102,6 @@ fn check_sequence(opcode: OpCode, fragmenting: bool) -> Result<(), ProtocolError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::frame::RSV1;
 
     const SERVER: FrameRules = FrameRules {
         role: Role::Server,
@@ -171,6 +177,37 @@ mod tests {
             deflate.check(&h, false),
             Err(ProtocolError::ReservedBits(0x20))
         );
+    }
+
+    /// RFC 7692 §6.1: with permessage-deflate on, RSV1 only on the first frame of a message.
+    #[test]
+    fn compression_bit_only_on_first_data_frames() {
+        let deflate = FrameRules {
+            allowed_rsv: RSV1,
+            ..SERVER
+        };
+        let with_rsv1 = |fin, opcode| FrameHeader {
+            rsv: RSV1,
+            ..header(fin, opcode, 1, KEY)
+        };
+        assert_eq!(
+            deflate.check(&with_rsv1(false, OpCode::Text), false),
+            Ok(())
+        );
+        assert_eq!(
+            deflate.check(&with_rsv1(true, OpCode::Binary), false),
+            Ok(())
+        );
+        assert_eq!(
+            deflate.check(&with_rsv1(true, OpCode::Continuation), true),
+            Err(ProtocolError::MisplacedCompressionBit)
+        );
+        for op in [OpCode::Ping, OpCode::Pong, OpCode::Close] {
+            assert_eq!(
+                deflate.check(&with_rsv1(true, op), false),
+                Err(ProtocolError::MisplacedCompressionBit)
+            );
+        }
     }
 
     #[test]

@@ -13,15 +13,20 @@
 //! a slice of the caller's buffer, with no copy; one that is fragmented or split across reads
 //! is collected by the [`Assembler`], whose buffer is freed once the message is delivered.
 //! Only a partial header or a partial control frame (at most 139 bytes) is ever left over.
+//!
+//! With permessage-deflate agreed ([`Session::with_deflate`]), a message whose first frame
+//! has RSV1 is inflated into the assembler as its frames arrive, its inflated size held to
+//! `max_message`; [`Session::send`] compresses what is worth compressing.
 
 use super::assembler::{Assembler, MessageKind};
-use super::close::{CloseCode, CloseFrame};
+use super::close::CloseFrame;
 use super::close_state::{CloseAction, CloseInput, CloseState};
-use super::error::{ProtocolError, UsageError};
-use super::frame::{Decoded, FrameHeader, encode_frame};
+use super::deflate::{DeflateConfig, DeflateParams, PerMessageDeflate};
+use super::error::ProtocolError;
+use super::frame::{Decoded, FrameHeader, RSV1};
 use super::mask::apply_mask;
 use super::opcode::OpCode;
-use super::rules::{FrameRules, MAX_CONTROL_PAYLOAD, Role};
+use super::rules::{FrameRules, Role};
 use super::utf8;
 
 /// Size limits for one session.
@@ -118,6 +123,10 @@ pub struct Session {
     mask_keys: Option<fn() -> [u8; 4]>,
     /// The assembler holds a delivered message to free on the next read.
     delivered: bool,
+    /// permessage-deflate, when agreed (RFC 7692).
+    deflate: Option<Box<PerMessageDeflate>>,
+    /// The message being read is compressed (its first frame had RSV1).
+    inflating: bool,
 }
 
 impl Session {
@@ -146,7 +155,24 @@ impl Session {
             close: CloseState::Open,
             mask_keys,
             delivered: false,
+            deflate: None,
+            inflating: false,
         }
+    }
+
+    /// Turns permessage-deflate on with the agreed `params`; `config` gives the compression
+    /// level and the smallest message worth compressing. RSV1 is allowed from now on
+    /// (RFC 7692 §6). Call right after the handshake, before any frame.
+    pub fn with_deflate(mut self, params: DeflateParams, config: &DeflateConfig) -> Self {
+        self.rules.allowed_rsv |= RSV1;
+        let state = PerMessageDeflate::new(self.rules.role, params, config);
+        self.deflate = Some(Box::new(state));
+        self
+    }
+
+    /// The permessage-deflate state, if the extension was agreed.
+    pub fn deflate(&self) -> Option<&PerMessageDeflate> {
+        self.deflate.as_deref()
     }
 
     /// Which side this session is.
@@ -251,9 +277,20 @@ impl Session {
         if header.opcode.is_control() {
             return self.read_control(input, pos, header, head_len, out);
         }
-        self.assembler.check_room(header.payload_len)?;
+        if header.opcode != OpCode::Continuation {
+            // RFC 7692 §6.1: RSV1 on the first frame marks the whole message as compressed
+            // (rules.check refused it unless the extension is on).
+            self.inflating = header.rsv & RSV1 != 0;
+        }
+        if !self.inflating {
+            // A compressed message is held to the limit as it inflates.
+            self.assembler.check_room(header.payload_len)?;
+        }
         *pos += head_len;
-        let whole = header.fin && !self.assembler.in_progress() && header.payload_len <= available;
+        let whole = header.fin
+            && !self.inflating
+            && !self.assembler.in_progress()
+            && header.payload_len <= available;
         if whole {
             return self.read_whole_message(input, pos, header).map(Some);
         }
@@ -347,7 +384,7 @@ impl Session {
         if let Some(key) = mask {
             apply_mask(chunk, key, phase);
         }
-        self.assembler.extend(chunk)?;
+        self.take_payload(chunk)?;
         *pos += take;
         let remaining = remaining - take as u64;
         if remaining > 0 {
@@ -363,9 +400,30 @@ impl Session {
         if !fin {
             return Ok(None);
         }
+        if std::mem::take(&mut self.inflating) {
+            let assembler = &mut self.assembler;
+            let deflate = self
+                .deflate
+                .as_deref_mut()
+                .ok_or(ProtocolError::ReservedBits(RSV1))?;
+            deflate.finish(&mut |bytes| into_assembler(assembler, bytes))?;
+        }
         let kind = self.assembler.finish()?;
         self.delivered = true;
         Ok(Some(Found::Assembled(kind)))
+    }
+
+    /// Adds payload bytes to the message: as they are, or inflated (RFC 7692 §7.2.2).
+    fn take_payload(&mut self, chunk: &[u8]) -> Result<(), ProtocolError> {
+        if !self.inflating {
+            return self.assembler.extend(chunk);
+        }
+        let assembler = &mut self.assembler;
+        let deflate = self
+            .deflate
+            .as_deref_mut()
+            .ok_or(ProtocolError::ReservedBits(RSV1))?;
+        deflate.inflate(chunk, &mut |bytes| into_assembler(assembler, bytes))
     }
 
     /// §5.5.1: validate the peer's close and answer it if we have not sent ours.
@@ -406,66 +464,18 @@ impl Session {
             }
         }
     }
-
-    /// Appends a data message as one frame. Fails after a close was sent or received.
-    pub fn send(
-        &mut self,
-        kind: MessageKind,
-        payload: &[u8],
-        out: &mut Vec<u8>,
-    ) -> Result<(), UsageError> {
-        if !self.close.is_open() {
-            return Err(UsageError::SendAfterClose);
-        }
-        let opcode = match kind {
-            MessageKind::Text => OpCode::Text,
-            MessageKind::Binary => OpCode::Binary,
-        };
-        let header = FrameHeader::single(opcode, payload.len(), self.next_mask());
-        encode_frame(&header, payload, out);
-        Ok(())
-    }
-
-    /// Appends a ping (§5.5.2). The payload is at most 125 bytes.
-    pub fn ping(&mut self, payload: &[u8], out: &mut Vec<u8>) -> Result<(), UsageError> {
-        if payload.len() as u64 > MAX_CONTROL_PAYLOAD {
-            return Err(UsageError::ControlPayloadTooLong(payload.len()));
-        }
-        if !self.close.is_open() {
-            return Err(UsageError::SendAfterClose);
-        }
-        self.write_control(OpCode::Ping, payload, out);
-        Ok(())
-    }
-
-    /// Starts the closing handshake with `code` and `reason` (cut to 123 bytes).
-    ///
-    /// Returns whether a close frame was written: a second call, or a call after the peer's
-    /// close was answered, writes nothing.
-    pub fn close(&mut self, code: CloseCode, reason: &str, out: &mut Vec<u8>) -> bool {
-        if self.close.on(CloseInput::Send) != CloseAction::SendClose {
-            return false;
-        }
-        let mut body = Vec::with_capacity(2 + reason.len().min(123));
-        CloseFrame::encode_body(Some(code), reason, &mut body);
-        self.write_control(OpCode::Close, &body, out);
-        true
-    }
-
-    fn write_control(&mut self, opcode: OpCode, payload: &[u8], out: &mut Vec<u8>) {
-        let header = FrameHeader::single(opcode, payload.len(), self.next_mask());
-        encode_frame(&header, payload, out);
-    }
-
-    fn next_mask(&self) -> Option<[u8; 4]> {
-        self.mask_keys.map(|keys| keys())
-    }
 }
 
 /// The payload span `[start, start + len)`, saturating so it can never wrap.
 fn span(start: usize, len: u64) -> (usize, usize) {
     let len = usize::try_from(len).unwrap_or(usize::MAX);
     (start, start.saturating_add(len))
+}
+
+/// Inflated bytes go into the message, within its limit (§10.4: the inflated size counts).
+fn into_assembler(assembler: &mut Assembler, bytes: &[u8]) -> Result<(), ProtocolError> {
+    assembler.check_room(u64::try_from(bytes.len()).unwrap_or(u64::MAX))?;
+    assembler.extend(bytes)
 }
 
 fn message_kind(opcode: OpCode) -> Option<MessageKind> {
@@ -485,6 +495,9 @@ fn is_close(found: Found) -> bool {
         }
     )
 }
+
+#[path = "session_send.rs"]
+mod send;
 
 #[cfg(test)]
 #[path = "session_tests.rs"]

@@ -1,7 +1,9 @@
 //! Tests of [`Session`]: the RFC's examples, fragmentation, control frames, close, limits.
 
 use super::*;
-use crate::protocol::frame::RSV1;
+use crate::protocol::close::CloseCode;
+use crate::protocol::error::UsageError;
+use crate::protocol::frame::encode_frame;
 use proptest::prelude::*;
 
 const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
@@ -502,3 +504,6 @@ proptest! {
         let _ = drive(&mut Session::client(Limits::default(), fixed_key), &bytes, chunk);
     }
 }
+
+#[path = "session_deflate_tests.rs"]
+mod deflate;

@@ -7,6 +7,7 @@ use crate::auth::{Authenticator, OriginPolicy};
 use crate::cluster::RedisSettings;
 use crate::hub::HubConfig;
 use crate::protocol::Limits;
+use crate::protocol::deflate::DeflateConfig;
 use crate::protocol::handshake::HeadLimits;
 use crate::ratelimit::Rate;
 
@@ -64,6 +65,9 @@ pub struct ServerConfig {
     pub history_fsync: Option<Duration>,
     /// Redis and this node's id, when clustered. Default: `None` (one node on its own).
     pub cluster: Option<(RedisSettings, String)>,
+    /// permessage-deflate (RFC 7692), offered to clients that ask for it. `None` = off.
+    /// Default: off.
+    pub compression: Option<DeflateConfig>,
 }
 
 /// Settings of `POST /api/publish`.
@@ -119,6 +123,7 @@ impl Default for ServerConfig {
             history_dir: None,
             history_fsync: Some(Duration::from_secs(1)),
             cluster: None,
+            compression: None,
         }
     }
 }

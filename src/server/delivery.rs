@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use super::compress::{Compression, queue_hub_frame};
 use super::conn::{ConnId, Phase, conn_mut};
 use super::event_loop::Server;
 use super::timers::TimerKind;
@@ -9,6 +10,9 @@ use crate::protocol::CloseCode;
 
 impl Server {
     /// Queues every frame the hub asked for, then performs the closes it asked for.
+    ///
+    /// A recipient with permessage-deflate gets the frame compressed (see [`super::compress`]:
+    /// once per window size for the whole batch when the server keeps no context).
     ///
     /// A recipient whose unsent bytes would pass `max_outbound_bytes` is closed with 1008
     /// "slow consumer" instead; nobody else waits for it.
@@ -54,7 +58,16 @@ impl Server {
                 continue;
             }
             let was_empty = conn.out.is_empty();
-            conn.out.push_shared(frame);
+            let Phase::Open(open) = &mut conn.phase else {
+                continue;
+            };
+            let mut compression = Compression {
+                pool: &mut self.pool,
+                deflaters: &mut self.deflaters,
+                cache: &mut self.deflate_cache,
+                stats: &mut self.stats,
+            };
+            queue_hub_frame(&mut open.session, &mut conn.out, &frame, &mut compression);
             self.stats.messages_out += 1;
             if was_empty {
                 self.dirty.push(to);
@@ -63,6 +76,7 @@ impl Server {
         for id in outbox.renewed.drain(..) {
             self.token_renewed(id, now);
         }
+        self.deflate_cache.clear();
         for close in outbox.closes.drain(..) {
             self.close_conn(close.to, close.code, close.reason, now);
         }

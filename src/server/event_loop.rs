@@ -18,6 +18,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use super::admission::{PerIp, SWEEP_EVERY};
+use super::compress::FrameCache;
 use super::config::ServerConfig;
 use super::conn::{Conn, ConnId, Phase};
 use super::handle::ServerHandle;
@@ -30,6 +31,7 @@ use super::reading::READ_CHUNK;
 use super::stats::Stats;
 use super::timers::{TimerKind, Timers};
 use crate::hub::{Hub, Now, Outbox};
+use crate::protocol::deflate::DeflaterPool;
 use crate::protocol::handshake::HeadParser;
 
 /// The listener's token; connection tokens are their slab index.
@@ -139,6 +141,13 @@ pub struct Server {
     pub(super) history_log: Option<HistoryLog>,
     /// The Redis threads, when clustered.
     pub(super) cluster: Option<Cluster>,
+    /// Compressors shared by every connection whose server side has no context takeover
+    /// (permessage-deflate); created on first use, one per window size.
+    pub(super) deflaters: DeflaterPool,
+    /// Compressed variants of the hub frames of the current batch.
+    pub(super) deflate_cache: FrameCache,
+    /// Scratch copy of a message echoed with compression.
+    pub(super) echo_copy: Vec<u8>,
     /// Connections and handshake buckets per IP address.
     pub(super) per_ip: PerIp,
     /// When idle per-IP state is next swept.
@@ -186,6 +195,7 @@ impl Server {
             None => (None, Vec::new()),
         };
         let scratch_len = READ_CHUNK + config.head.max_bytes + 256;
+        let level = config.compression.map_or(6, |c| c.level);
         let config_hub = config.hub.clone();
         let auth = config.auth.clone();
 
@@ -225,6 +235,9 @@ impl Server {
             ctrl: Vec::with_capacity(256),
             history_log,
             cluster,
+            deflaters: DeflaterPool::new(level),
+            deflate_cache: FrameCache::default(),
+            echo_copy: Vec::new(),
             per_ip: PerIp::default(),
             next_sweep: Instant::now() + SWEEP_EVERY,
             signals: None,

@@ -2,13 +2,15 @@
 
 use crate::hub::Now;
 
+use super::compress::{Compression, FrameCache, queue_hub_frame};
 use super::conn::{ConnId, OpenConn};
 use super::outbound::{BufPool, OutQueue};
 use super::routes::Endpoint;
 use super::stats::Stats;
 use crate::hub::{Hub, Outbox};
+use crate::protocol::deflate::DeflaterPool;
 use crate::protocol::frame::{FrameHeader, encode_frame};
-use crate::protocol::{Event, OpCode, Read};
+use crate::protocol::{Event, MessageKind, OpCode, Read, Session};
 
 /// What frame processing needs from the loop, borrowed field by field.
 pub(super) struct FrameCtx<'a> {
@@ -20,6 +22,21 @@ pub(super) struct FrameCtx<'a> {
     pub(super) wall_now: Now,
     /// Scratch space for the control frames a read produces (pong, close reply).
     pub(super) ctrl: &'a mut Vec<u8>,
+    /// Shared compressors (permessage-deflate without context takeover).
+    pub(super) deflaters: &'a mut DeflaterPool,
+    /// Compressed variants of hub frames in this batch.
+    pub(super) deflate_cache: &'a mut FrameCache,
+    /// Scratch copy of a message to echo compressed.
+    pub(super) echo_copy: &'a mut Vec<u8>,
+}
+
+/// What remains to do once the event (which borrows the session) is dropped.
+enum After {
+    Nothing,
+    /// The peer's close arrived: queue the hub's replies before the close reply.
+    Closed,
+    /// Echo `echo_copy` back through the session, compressed.
+    EchoCompressed(MessageKind),
 }
 
 /// Reads every complete event in `input` and acts on it; returns the bytes consumed.
@@ -34,11 +51,11 @@ pub(super) fn read_frames(
 ) -> usize {
     let mut pos = 0;
     let endpoint = open.endpoint;
+    let compresses = open.session.deflate().is_some();
     loop {
-        let session = &mut open.session;
-        let was_open = session.can_send();
+        let was_open = open.session.can_send();
         ctx.ctrl.clear();
-        match session.read(&mut input[pos..], ctx.ctrl) {
+        let after = match open.session.read(&mut input[pos..], ctx.ctrl) {
             Ok(Read { consumed, event }) => {
                 pos += consumed;
                 let Some(event) = event else {
@@ -46,13 +63,11 @@ pub(super) fn read_frames(
                     return pos;
                 };
                 count_event(&event, was_open, ctx.stats);
-                if let Event::Close(_) = event {
-                    take_own_replies(out, ctx);
-                }
-                send_ctrl(out, ctx);
-                match endpoint {
-                    Endpoint::Echo => echo(event, out, ctx.pool, ctx.stats),
-                    Endpoint::Hub => to_hub(event, ctx),
+                match (event, endpoint) {
+                    (Event::Close(_), _) => After::Closed,
+                    (event, Endpoint::Echo) if compresses => copy_for_echo(event, ctx.echo_copy),
+                    (event, Endpoint::Echo) => echo(event, out, ctx.pool, ctx.stats),
+                    (event, Endpoint::Hub) => to_hub(event, ctx),
                 }
             }
             Err(error) => {
@@ -61,11 +76,24 @@ pub(super) fn read_frames(
                 if was_open {
                     ctx.stats.close_sent(error.close_code().0);
                 }
-                take_own_replies(out, ctx);
+                take_own_replies(&mut open.session, out, ctx);
                 send_ctrl(out, ctx);
                 return input.len();
             }
+        };
+        match after {
+            After::Nothing => {}
+            After::Closed => take_own_replies(&mut open.session, out, ctx),
+            After::EchoCompressed(kind) => {
+                ctx.stats.messages_out += 1;
+                let (copy, deflaters) = (&*ctx.echo_copy, &mut *ctx.deflaters);
+                let session = &mut open.session;
+                let _ = out.append(ctx.pool, |buf| {
+                    session.send_pooled(kind, copy, deflaters, buf)
+                });
+            }
         }
+        send_ctrl(out, ctx);
     }
 }
 
@@ -79,15 +107,20 @@ fn send_ctrl(out: &mut OutQueue, ctx: &mut FrameCtx<'_>) {
 
 /// Moves the hub's pending replies to this connection ahead of its close frame, so answers
 /// to requests that arrived with the close are not lost.
-fn take_own_replies(out: &mut OutQueue, ctx: &mut FrameCtx<'_>) {
+fn take_own_replies(session: &mut Session, out: &mut OutQueue, ctx: &mut FrameCtx<'_>) {
     let id = ctx.id;
-    let stats = &mut *ctx.stats;
+    let mut compression = Compression {
+        pool: ctx.pool,
+        deflaters: ctx.deflaters,
+        cache: ctx.deflate_cache,
+        stats: ctx.stats,
+    };
     ctx.outbox.sends.retain(|(to, frame)| {
         if *to != id {
             return true;
         }
-        out.push_shared(frame.clone());
-        stats.messages_out += 1;
+        queue_hub_frame(session, out, frame, &mut compression);
+        compression.stats.messages_out += 1;
         false
     });
 }
@@ -108,23 +141,38 @@ fn count_event(event: &Event<'_>, was_open: bool, stats: &mut Stats) {
     }
 }
 
-/// The `/echo` endpoint: every data message goes back as it came.
-fn echo(event: Event<'_>, out: &mut OutQueue, pool: &mut BufPool, stats: &mut Stats) {
+/// The `/echo` endpoint: every data message goes back as it came, with no copy.
+fn echo(event: Event<'_>, out: &mut OutQueue, pool: &mut BufPool, stats: &mut Stats) -> After {
     let (opcode, payload) = match event {
         Event::Text(text) => (OpCode::Text, text.as_bytes()),
         Event::Binary(bytes) => (OpCode::Binary, bytes),
-        _ => return,
+        _ => return After::Nothing,
     };
     stats.messages_out += 1;
     let header = FrameHeader::single(opcode, payload.len(), None);
     out.append(pool, |buf| encode_frame(&header, payload, buf));
+    After::Nothing
+}
+
+/// `/echo` with permessage-deflate: the message borrows the session, whose compressor must
+/// write the reply, so it is copied first (a memcpy, small beside the compression).
+fn copy_for_echo(event: Event<'_>, copy: &mut Vec<u8>) -> After {
+    let (kind, payload) = match event {
+        Event::Text(text) => (MessageKind::Text, text.as_bytes()),
+        Event::Binary(bytes) => (MessageKind::Binary, bytes),
+        _ => return After::Nothing,
+    };
+    copy.clear();
+    copy.extend_from_slice(payload);
+    After::EchoCompressed(kind)
 }
 
 /// The `/ws` endpoint: data messages are hub requests.
-fn to_hub(event: Event<'_>, ctx: &mut FrameCtx<'_>) {
+fn to_hub(event: Event<'_>, ctx: &mut FrameCtx<'_>) -> After {
     match event {
         Event::Text(text) => ctx.hub.on_text(ctx.id, text, ctx.wall_now, ctx.outbox),
         Event::Binary(_) => ctx.hub.on_binary(ctx.id, ctx.wall_now, ctx.outbox),
         _ => {}
     }
+    After::Nothing
 }

@@ -109,6 +109,18 @@ impl Collector for Snapshot {
             "WebSocket handshakes completed",
             s.upgrades_total,
         )?;
+        counter(
+            &mut e,
+            "deflate_upgrades",
+            "WebSocket handshakes that agreed on permessage-deflate",
+            s.compressed_connections,
+        )?;
+        counter(
+            &mut e,
+            "deflate_hub_compressions",
+            "Hub frames compressed (once per window size when shared, else per recipient)",
+            s.hub_compressions,
+        )?;
         labelled(
             &mut e,
             "handshakes_rejected",

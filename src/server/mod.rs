@@ -8,6 +8,7 @@
 mod admission;
 mod api;
 mod cluster_link;
+mod compress;
 mod config;
 mod conn;
 mod delivery;

@@ -120,6 +120,9 @@ impl Server {
                     outbox: &mut self.outbox,
                     wall_now: self.wall_now,
                     ctrl: &mut self.ctrl,
+                    deflaters: &mut self.deflaters,
+                    deflate_cache: &mut self.deflate_cache,
+                    echo_copy: &mut self.echo_copy,
                 };
                 read_frames(open, &mut conn.out, input, &mut ctx)
             }
@@ -133,6 +136,8 @@ impl Server {
         if !self.outbox.is_empty() {
             self.apply_outbox(now);
         }
+        // Compressed variants made for replies queued with a close (see `take_own_replies`).
+        self.deflate_cache.clear();
         self.after_input(id, now);
     }
 

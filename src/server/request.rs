@@ -10,6 +10,7 @@ use crate::auth::Identity;
 use crate::hub::valid_user_id;
 
 use crate::protocol::Limits;
+use crate::protocol::deflate::{self, DeflateParams};
 use crate::protocol::handshake::{Rejection, RequestHead, validate_upgrade, write_accept};
 use crate::protocol::http::Response;
 
@@ -29,6 +30,8 @@ pub(super) struct Accepted {
     pub(super) user: Option<String>,
     /// The verified token's contents, when auth is on.
     pub(super) identity: Option<Identity>,
+    /// permessage-deflate, when both sides agreed (RFC 7692).
+    pub(super) deflate: Option<DeflateParams>,
 }
 
 /// What to do with a request.
@@ -149,14 +152,22 @@ fn upgrade(server: &Server, head: &RequestHead, endpoint: Endpoint) -> Answer {
             server.config.hub_limits
         }
     };
+    let agreement = server.config.compression.as_ref().and_then(|config| {
+        deflate::negotiate(upgrade.extensions.iter().map(String::as_str), config)
+    });
+    let mut extra = Vec::new();
+    if let Some(agreement) = &agreement {
+        extra.push(("Sec-WebSocket-Extensions", agreement.response.clone()));
+    }
     let mut accept = Vec::with_capacity(160);
-    write_accept(&upgrade, &[], &mut accept);
+    write_accept(&upgrade, &extra, &mut accept);
     Answer::Upgrade(Accepted {
         accept,
         endpoint,
         limits,
         user,
         identity,
+        deflate: agreement.map(|a| a.params),
     })
 }
 

@@ -45,6 +45,11 @@ pub(super) struct Stats {
     pub(super) connections_total: u64,
     /// Handshakes completed (101 sent).
     pub(super) upgrades_total: u64,
+    /// Of those, with permessage-deflate agreed.
+    pub(super) compressed_connections: u64,
+    /// Compressions of a frame from the hub (once per distinct window for a shared frame
+    /// without context takeover, once per recipient with it).
+    pub(super) hub_compressions: u64,
     /// Requests refused before the upgrade, by HTTP status.
     pub(super) rejected: BTreeMap<u16, u64>,
     /// Data messages received.
@@ -92,6 +97,8 @@ impl Stats {
             started: now,
             connections_total: 0,
             upgrades_total: 0,
+            compressed_connections: 0,
+            hub_compressions: 0,
             rejected: BTreeMap::new(),
             messages_in: 0,
             messages_out: 0,

@@ -44,6 +44,7 @@ impl Server {
             limits,
             user,
             identity,
+            deflate,
         } = accepted;
         let Some(conn) = conn_mut(&mut self.conns, id) else {
             return;
@@ -53,10 +54,12 @@ impl Server {
             head.redacted_target(),
             conn.peer
         );
-        conn.phase = Phase::Open(OpenConn {
-            session: Session::server(limits),
-            endpoint,
-        });
+        let mut session = Session::server(limits);
+        if let (Some(params), Some(config)) = (deflate, &self.config.compression) {
+            session = session.with_deflate(params, config);
+            self.stats.compressed_connections += 1;
+        }
+        conn.phase = Phase::Open(OpenConn { session, endpoint });
         conn.out
             .append(&mut self.pool, |out| out.extend_from_slice(&accept));
         conn.in_hub = endpoint == Endpoint::Hub;

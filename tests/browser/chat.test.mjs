@@ -14,7 +14,9 @@
 //     rejoins its rooms by itself, and messages flow again (room and private);
 //   - the phone layout: the sidebar is a drawer, nothing overflows sideways;
 //   - no page error, and no console error except the browser's own "WebSocket connection
-//     failed" lines while the server is down.
+//     failed" lines while the server is down;
+//   - with WSLOOP_COMPRESSION_ENABLED=true (read by the server too): every page agreed on
+//     permessage-deflate, so all of the above ran compressed.
 // Screenshots go to target/browser/. Every wait has a timeout; the server is always killed.
 
 import { chromium } from 'playwright-core';
@@ -380,6 +382,19 @@ async function main() {
     assert(pageErrors.length === 0, `page errors: ${pageErrors.join(' | ')}`);
     assert(unexpected.length === 0, `console errors: ${unexpected.join(' | ')}`);
   });
+
+  // With WSLOOP_COMPRESSION_ENABLED=true in the environment (scripts/test runs this file a
+  // second time so) the server accepts Chromium's permessage-deflate offer: every check above
+  // then ran over compressed messages (RFC 7692).
+  if (/^(1|true|on|yes)$/i.test(process.env.WSLOOP_COMPRESSION_ENABLED || '')) {
+    await check('every page agreed on permessage-deflate with the server', async () => {
+      const metrics = await (await fetch(`${base}/metrics`)).text();
+      const value = (name) => Number((metrics.match(new RegExp(`^${name} (\\d+)`, 'm')) || [])[1]);
+      const upgrades = value('wsloop_upgrades_total');
+      const deflate = value('wsloop_deflate_upgrades_total');
+      assert(upgrades > 0 && deflate === upgrades, `${deflate} of ${upgrades} upgrades compressed`);
+    });
+  }
 }
 
 const watchdog = setTimeout(() => {

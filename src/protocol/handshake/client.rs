@@ -11,6 +11,7 @@ use std::fmt;
 use std::io::Write;
 
 use super::accept::accept_key;
+use crate::protocol::deflate::{self, DeflateConfig, DeflateParams};
 use crate::protocol::frame::Decoded;
 
 /// The most headers read from a server's answer.
@@ -84,6 +85,10 @@ pub enum ClientHandshakeError {
     BadUpgrade(&'static str),
     /// The server chose a subprotocol the client did not offer (§4.1).
     UnofferedProtocol(String),
+    /// The server's `Sec-WebSocket-Extensions` names an extension the client did not offer
+    /// (§4.1), or answers its permessage-deflate offer with parameters it cannot accept
+    /// (RFC 7692 §7). Holds the header value and why.
+    BadExtension(String),
 }
 
 impl fmt::Display for ClientHandshakeError {
@@ -97,6 +102,7 @@ impl fmt::Display for ClientHandshakeError {
             Self::UnofferedProtocol(p) => {
                 write!(f, "server chose subprotocol `{p}` that was not offered")
             }
+            Self::BadExtension(why) => write!(f, "invalid Sec-WebSocket-Extensions: {why}"),
         }
     }
 }
@@ -171,6 +177,32 @@ pub fn parse_response(
         },
         head_len,
     ))
+}
+
+/// Checks the extensions a server accepted against what the client offered: nothing, or
+/// permessage-deflate under `offered` (RFC 6455 §4.1: "If the response includes a
+/// |Sec-WebSocket-Extensions| header field and this header field indicates the use of an
+/// extension that was not present in the client's handshake … the client MUST _Fail the
+/// WebSocket Connection_"; RFC 7692 §7 for the parameters).
+pub fn accepted_deflate(
+    accept: &ServerAccept,
+    offered: Option<&DeflateConfig>,
+) -> Result<Option<DeflateParams>, ClientHandshakeError> {
+    let Some(value) = accept
+        .extensions
+        .as_deref()
+        .filter(|v| !v.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    let Some(config) = offered else {
+        return Err(ClientHandshakeError::BadExtension(format!(
+            "`{value}` was not offered"
+        )));
+    };
+    deflate::accept_response(value, config)
+        .map(Some)
+        .map_err(|refusal| ClientHandshakeError::BadExtension(format!("`{value}`: {refusal}")))
 }
 
 #[cfg(test)]
@@ -264,6 +296,28 @@ mod tests {
         assert!(matches!(
             parse_response(b"SSH-2.0-OpenSSH\r\n\r\n", KEY, &[]),
             Err(ClientHandshakeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn extensions_must_have_been_offered() {
+        let accepted = |extensions: Option<&str>| ServerAccept {
+            protocol: None,
+            extensions: extensions.map(str::to_owned),
+        };
+        let config = DeflateConfig::default();
+        assert_eq!(accepted_deflate(&accepted(None), None), Ok(None));
+        assert_eq!(accepted_deflate(&accepted(None), Some(&config)), Ok(None));
+        assert!(matches!(
+            accepted_deflate(&accepted(Some("permessage-deflate")), None),
+            Err(ClientHandshakeError::BadExtension(_))
+        ));
+        let answer = "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
+        let params = accepted_deflate(&accepted(Some(answer)), Some(&config));
+        assert!(matches!(params, Ok(Some(p)) if p.server_no_context_takeover));
+        assert!(matches!(
+            accepted_deflate(&accepted(Some("permessage-deflate; foo")), Some(&config)),
+            Err(ClientHandshakeError::BadExtension(_))
         ));
     }
 }

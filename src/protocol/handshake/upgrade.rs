@@ -28,7 +28,9 @@ pub struct Upgrade {
     pub key: String,
     /// The subprotocol chosen from the server's list, if the client offered one of them.
     pub protocol: Option<String>,
-    /// The client's `Sec-WebSocket-Extensions` offers, raw, for extension negotiation.
+    /// The client's `Sec-WebSocket-Extensions` header values, one per header line, as sent:
+    /// not split at commas, which may sit inside quoted parameter values (RFC 6455 §9.1).
+    /// [`crate::protocol::deflate::negotiate`] reads them.
     pub extensions: Vec<String>,
 }
 
@@ -155,8 +157,10 @@ pub fn validate_upgrade(head: &RequestHead, protocols: &[String]) -> Result<Upgr
         .find(|offered| protocols.iter().any(|p| p == offered))
         .map(str::to_owned);
     let extensions = head
-        .header_list("sec-websocket-extensions")
-        .map(str::to_owned)
+        .headers
+        .iter()
+        .filter(|(name, _)| name == "sec-websocket-extensions")
+        .map(|(_, value)| value.trim().to_owned())
         .collect();
     Ok(Upgrade {
         key: key.to_owned(),
@@ -308,6 +312,26 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("HTTP/1.1 426 Upgrade Required\r\n"));
         assert!(text.contains("Sec-WebSocket-Version: 13\r\n"));
+    }
+
+    /// RFC 6455 §9.1: a comma may sit inside a quoted parameter value, so extension offers
+    /// are kept as whole header values, one per header line, for the extension's parser.
+    #[test]
+    fn extension_offers_are_kept_as_sent() {
+        let mut h = good();
+        h.headers.push((
+            "sec-websocket-extensions".into(),
+            " permessage-deflate; x=\"a,b\", foo ".into(),
+        ));
+        h.headers.push((
+            "sec-websocket-extensions".into(),
+            "permessage-deflate".into(),
+        ));
+        let upgrade = validate_upgrade(&h, &[]).unwrap();
+        assert_eq!(
+            upgrade.extensions,
+            ["permessage-deflate; x=\"a,b\", foo", "permessage-deflate"]
+        );
     }
 
     #[test]
