@@ -11,6 +11,7 @@
 //! Run it with `wsloop serve`; see README.md.
 
 pub mod auth;
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod cluster;

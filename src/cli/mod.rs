@@ -2,6 +2,8 @@
 //!
 //! `src/main.rs` only calls [`main`]; each subcommand lives in its own file.
 
+mod bench;
+mod client;
 mod publish;
 mod serve;
 mod token;
@@ -22,10 +24,14 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(Box<serve::ServeArgs>),
+    /// Generate load against a server and measure it (echo, fanout, connect, idle).
+    Bench(bench::BenchArgs),
     /// Mint a development JWT for `auth.mode = "jwt"`.
     Token(token::TokenArgs),
     /// Push a message through the HTTP publish API.
     Publish(publish::PublishArgs),
+    /// Talk to a WebSocket server: stdin lines out, messages to stdout.
+    Client(client::ClientArgs),
 }
 
 /// Parses the command line and runs the subcommand.
@@ -33,8 +39,10 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(*args),
+        Command::Bench(args) => bench::run(args),
         Command::Token(args) => token::run(&args),
         Command::Publish(args) => publish::run(&args),
+        Command::Client(args) => client::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

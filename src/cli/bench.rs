@@ -1,0 +1,214 @@
+//! `wsloop bench MODE [URL]`: the load generator's command line (see [`crate::bench`]).
+//!
+//! Prints a table, or the JSON report with `--json`; exits non-zero when the run could not
+//! be done (refused, rejected, timed out) or when its checks failed (lost connections,
+//! wrong echo lengths, missing or reordered deliveries).
+
+use std::time::Duration;
+
+use crate::bench::{
+    self, BenchConfig, ConnectOptions, EchoOptions, FanoutOptions, IdleOptions, Mode,
+};
+use crate::client::WsUrl;
+use crate::config::parse_duration;
+
+/// Flags of `wsloop bench`.
+#[derive(Debug, clap::Args)]
+pub(super) struct BenchArgs {
+    #[command(subcommand)]
+    mode: ModeArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ModeArgs {
+    /// Round trips on an echo endpoint: C connections, S-byte messages, D in flight each.
+    Echo(EchoArgs),
+    /// One publisher, N subscribers in a room of /ws (server: --rate-limit off
+    /// --max-connections-per-user 0).
+    Fanout(FanoutArgs),
+    /// Handshakes per second: open, upgrade, close, repeat, C at a time.
+    Connect(ConnectArgs),
+    /// Hold N idle connections; with --pid, the server's RSS per connection.
+    Idle(IdleArgs),
+}
+
+/// Flags every mode takes.
+#[derive(Debug, clap::Args)]
+struct Common {
+    /// Server URL [default: ws://127.0.0.1:8080/echo; /ws for fanout].
+    url: Option<String>,
+    /// How long to measure (idle: how long to hold), e.g. 10s.
+    #[arg(long, short = 't', default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// The longest any phase may take (connect, handshake, join, a stalled run).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// The server's pid: report its CPU time and RSS from /proc.
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// No progress bar.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+    /// Spread connections over server addresses 127.0.0.1..127.0.0.N (server on 0.0.0.0).
+    #[arg(long, default_value_t = 1)]
+    spread: u8,
+}
+
+#[derive(Debug, clap::Args)]
+struct EchoArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Connections.
+    #[arg(long, short = 'c', default_value_t = 100)]
+    connections: usize,
+    /// Message size: bytes, or with a unit (16KiB, 1MiB, 16k).
+    #[arg(long, short = 's', default_value = "32", value_parser = parse_size)]
+    size: usize,
+    /// Messages in flight per connection.
+    #[arg(long, short = 'd', default_value_t = 16)]
+    depth: usize,
+    /// Stop after this many round trips instead of after --duration.
+    #[arg(long, short = 'n')]
+    messages: Option<u64>,
+    /// Send text frames instead of binary.
+    #[arg(long)]
+    text: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct FanoutArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Subscribers.
+    #[arg(long, short = 'n', default_value_t = 100)]
+    subscribers: usize,
+    /// Payload bytes (at least 32: sequence number and timestamp).
+    #[arg(long, short = 's', default_value = "32", value_parser = parse_size)]
+    size: usize,
+    /// Messages in flight (published but not yet delivered to every subscriber).
+    #[arg(long, short = 'd', default_value_t = 16)]
+    depth: usize,
+    /// The room.
+    #[arg(long, default_value = "bench")]
+    room: String,
+}
+
+#[derive(Debug, clap::Args)]
+struct ConnectArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Connections in progress at once.
+    #[arg(long, short = 'c', default_value_t = 16)]
+    concurrency: usize,
+}
+
+#[derive(Debug, clap::Args)]
+struct IdleArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Connections to hold.
+    #[arg(long, short = 'c', default_value_t = 10_000)]
+    connections: usize,
+    /// Handshakes in flight while opening them.
+    #[arg(long, default_value_t = 128)]
+    parallel: usize,
+}
+
+/// Runs `wsloop bench`.
+pub(super) fn run(args: BenchArgs) -> Result<(), String> {
+    let (common, mode, path) = match args.mode {
+        ModeArgs::Echo(a) => {
+            let mode = Mode::Echo(EchoOptions {
+                connections: a.connections,
+                size: a.size,
+                depth: a.depth,
+                messages: a.messages,
+                text: a.text,
+            });
+            (a.common, mode, "/echo")
+        }
+        ModeArgs::Fanout(a) => {
+            let mode = Mode::Fanout(FanoutOptions {
+                subscribers: a.subscribers,
+                size: a.size,
+                depth: a.depth,
+                room: a.room,
+            });
+            (a.common, mode, "/ws")
+        }
+        ModeArgs::Connect(a) => {
+            let mode = Mode::Connect(ConnectOptions {
+                concurrency: a.concurrency,
+            });
+            (a.common, mode, "/echo")
+        }
+        ModeArgs::Idle(a) => {
+            let mode = Mode::Idle(IdleOptions {
+                connections: a.connections,
+                parallel: a.parallel,
+            });
+            (a.common, mode, "/echo")
+        }
+    };
+    let url = common
+        .url
+        .unwrap_or_else(|| format!("ws://127.0.0.1:8080{path}"));
+    let mut config = BenchConfig::new(WsUrl::parse(&url)?, mode);
+    config.duration = common.duration;
+    config.timeout = common.timeout;
+    config.pid = common.pid;
+    config.progress = !common.quiet && !common.json;
+    config.spread = common.spread;
+    let report = bench::run(&config).map_err(|e| e.to_string())?;
+    if common.json {
+        let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        println!("{json}");
+    } else {
+        print!("{report}");
+    }
+    let problems = report.problems();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("the run had problems: {}", problems.join(", ")))
+    }
+}
+
+/// `32`, `16KiB`, `16k`, `1MiB`, `1m` → bytes.
+fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: usize = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size like 32, 16KiB or 1MiB"))?;
+    let scale = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        other => return Err(format!("unknown size unit `{other}` (use KiB or MiB)")),
+    };
+    number
+        .checked_mul(scale)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("32"), Ok(32));
+        assert_eq!(parse_size("16KiB"), Ok(16384));
+        assert_eq!(parse_size("16k"), Ok(16384));
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert!(parse_size("1GiB").is_err());
+        assert!(parse_size("x").is_err());
+    }
+}
