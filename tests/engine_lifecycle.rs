@@ -235,3 +235,24 @@ fn connection_over_max_connections_gets_503_with_retry_after() {
     }
     second.close_cleanly();
 }
+
+// The server stops reading at a short read (the receive queue is drained) instead of
+// reading until `WouldBlock`; a FIN that comes with or right after the last message must
+// still be seen. Each client sends a message and half-closes at once, without a close
+// frame: it gets its echo, then the server ends the connection (1006, counted).
+#[test]
+fn a_fin_right_after_the_last_message_is_never_missed() {
+    let server = TestServer::start();
+    let rounds = 200;
+    for round in 0..rounds {
+        let mut client = server.open("/echo");
+        let text = format!("last message {round}");
+        client.send_text(&text);
+        client.half_close();
+        client.expect_text(&text);
+        client.expect_eof();
+    }
+    let stats = server.wait_until_idle();
+    assert_eq!(stats["abnormal_closures"], rounds, "{stats}");
+    assert_still_serving(&server);
+}

@@ -27,7 +27,7 @@ use super::signals::{SIGNALS, SignalSource};
 use crate::cluster::Cluster;
 
 use super::outbound::BufPool;
-use super::reading::READ_CHUNK;
+use super::reading::{READ_CHUNK, ReadUntil};
 use super::stats::Stats;
 use super::timers::{TimerKind, Timers};
 use crate::hub::{Hub, Now, Outbox};
@@ -289,12 +289,15 @@ impl Server {
                     LISTENER => self.accept_all(now),
                     WAKER => self.drain_cluster(now),
                     SIGNALS => self.on_signals(),
-                    Token(key) => self.on_conn_event(
-                        key,
-                        event.is_readable() || event.is_read_closed() || event.is_error(),
-                        event.is_writable(),
-                        now,
-                    ),
+                    Token(key) => {
+                        let hangup = event.is_read_closed() || event.is_error();
+                        let read = match (event.is_readable(), hangup) {
+                            (_, true) => Some(ReadUntil::WouldBlock),
+                            (true, false) => Some(ReadUntil::ShortRead),
+                            (false, false) => None,
+                        };
+                        self.on_conn_event(key, read, event.is_writable(), now);
+                    }
                 }
             }
             self.serve_ready(now);
@@ -382,19 +385,21 @@ impl Server {
         }
         // The peer may have sent its request already; edge-triggered readiness will tell us,
         // but reading now saves a turn.
-        self.read_conn(id, now);
+        self.read_conn(id, now, ReadUntil::WouldBlock);
     }
 
     /// Dispatches a readiness event to its connection.
-    fn on_conn_event(&mut self, key: usize, readable: bool, writable: bool, now: Instant) {
+    fn on_conn_event(&mut self, key: usize, read: Option<ReadUntil>, writable: bool, now: Instant) {
         let Some(id) = self.conns.get(key).map(|c| c.id) else {
             return; // Spurious or stale: the connection is gone.
         };
         if writable {
             self.flush_conn(id, now);
         }
-        if readable && self.conns.contains(key) {
-            self.read_conn(id, now);
+        if let Some(until) = read
+            && self.conns.contains(key)
+        {
+            self.read_conn(id, now, until);
         }
     }
 
@@ -402,7 +407,7 @@ impl Server {
     fn serve_ready(&mut self, now: Instant) {
         for _ in 0..self.ready.len() {
             if let Some(id) = self.ready.pop_front() {
-                self.read_conn(id, now);
+                self.read_conn(id, now, ReadUntil::WouldBlock);
             }
         }
     }

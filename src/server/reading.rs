@@ -23,9 +23,23 @@ const READ_BUDGET: usize = 16;
 /// Stop reading from a connection while this many bytes wait to be sent to it.
 pub(super) const HIGH_WATER: usize = 1 << 20;
 
+/// When a read may stop before the kernel says `WouldBlock`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ReadUntil {
+    /// Only at `WouldBlock` (or EOF): the caller does not know the socket's state.
+    WouldBlock,
+    /// Also at a short read, which shows the receive queue is drained. Only for a readiness
+    /// event without a hangup: epoll is edge-triggered, so any byte or FIN arriving after the
+    /// event was reported raises a new event, while a hangup reported with this event would
+    /// never be reported again. This saves the `WouldBlock` read, a third of the syscalls of
+    /// a request-response exchange.
+    ShortRead,
+}
+
 impl Server {
-    /// Reads from a connection until `WouldBlock`, EOF, backpressure or the budget.
-    pub(super) fn read_conn(&mut self, id: ConnId, now: Instant) {
+    /// Reads from a connection until `WouldBlock` (or a short read, see [`ReadUntil`]), EOF,
+    /// backpressure or the budget.
+    pub(super) fn read_conn(&mut self, id: ConnId, now: Instant, until: ReadUntil) {
         for _ in 0..READ_BUDGET {
             let Some(conn) = conn_mut(&mut self.conns, id) else {
                 return;
@@ -50,6 +64,9 @@ impl Server {
                     conn.last_seen = now;
                     self.stats.bytes_in += n as u64;
                     self.process_input(id, carried + n, now);
+                    if until == ReadUntil::ShortRead && carried + n < limit {
+                        return;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
