@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # wsloop against its peers, under the same loads, on the same core.
 #
-# Builds wsloop and the peer echo servers of benches/peers/ (tokio-tungstenite and
-# fastwebsockets, each on a tokio current-thread runtime) in release mode, then for each
+# Builds wsloop and the peer servers of benches/peers/ (tokio-tungstenite and fastwebsockets
+# echo servers, and a gorilla-style chat hub for fan-out, each on a tokio current-thread
+# runtime) in release mode, then for each
 # server and each load: starts a fresh server pinned to core 0 (`taskset -c 0`), runs
 # `wsloop bench … --json` pinned to core 1, stops the server. It prints one markdown table
 # of figures and ratios, checked against the targets of the performance issue, and writes
@@ -53,6 +54,7 @@ start_server() { # name
             ;;
         fastwebsockets) taskset -c "$SERVER_CPU" "$PEERS/fastwebsockets-echo" "$addr" >>"$OUT/$name.log" 2>&1 & ;;
         tungstenite) taskset -c "$SERVER_CPU" "$PEERS/tungstenite-echo" "$addr" >>"$OUT/$name.log" 2>&1 & ;;
+        gorilla) taskset -c "$SERVER_CPU" "$PEERS/gorilla-hub" "$addr" >>"$OUT/$name.log" 2>&1 & ;;
     esac
     SERVER_PID=$!
     for _ in $(seq 100); do
@@ -140,6 +142,9 @@ done
 echo "wsloop fan-out:" >&2
 run wsloop-fanout-100 wsloop fanout /ws "$DURATION" -n 100 -s 32 -d 16
 run wsloop-fanout-10000 wsloop fanout /ws "$DURATION" -n 10000 -s 32 -d 16 --timeout 30s
+echo "gorilla-style hub fan-out:" >&2
+run gorilla-fanout-100 gorilla fanout /ws "$DURATION" -n 100 -s 32 -d 16
+run gorilla-fanout-10000 gorilla fanout /ws "$DURATION" -n 10000 -s 32 -d 16 --timeout 30s
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 export OUT LOAD_BEFORE LOAD_AFTER DURATION
@@ -238,12 +243,17 @@ row("connect C=16", "server CPU µs/handshake", cpu_hs, "≤ 0.8× tt",
 
 f100 = get("wsloop-fanout-100", "deliveries_per_s")
 f10k = get("wsloop-fanout-10000", "deliveries_per_s")
+g100 = get("gorilla-fanout-100", "deliveries_per_s")
+g10k = get("gorilla-fanout-10000", "deliveries_per_s")
 tt16 = d16[2]
+r = ratio(f100, g100)
+print(f"| fan-out 1→100 S=32 D=16 | deliveries/s | {fmt(f100)} | {fmt(g100)} (gorilla-style hub) | | {rfmt(r)} (vs hub) | | ≥ 10× gorilla-style hub | "
+      f"{verdict(None if r is None else r >= 10, '(' + rfmt(r) + ')')} |")
 r = ratio(f100, tt16)
-print(f"| fan-out 1→100 S=32 D=16 | deliveries/s | {fmt(f100)} | | {fmt(tt16)} (tt echo D=16 msg/s) | | {rfmt(r)} | ≥ 10× tt echo D=16 | "
+print(f"| fan-out 1→100 S=32 D=16 | deliveries/s | {fmt(f100)} | | {fmt(tt16)} (tt echo D=16 msg/s) | | {rfmt(r)} | or ≥ 10× tt echo D=16 | "
       f"{verdict(None if r is None else r >= 10, '(' + rfmt(r) + ')')} |")
 r = ratio(f10k, f100)
-print(f"| fan-out 1→10,000 S=32 D=16 | deliveries/s | {fmt(f10k)} | | | | | ≥ 0.5× the 1→100 figure | "
+print(f"| fan-out 1→10,000 S=32 D=16 | deliveries/s | {fmt(f10k)} | {fmt(g10k)} (gorilla-style hub) | | {rfmt(ratio(f10k, g10k))} (vs hub) | | ≥ 0.5× the 1→100 figure | "
       f"{verdict(None if r is None else r >= 0.5, '(' + rfmt(r) + ' of 1→100)')} |")
 print()
 
@@ -253,7 +263,7 @@ print("CPU during each run, in % of a core: the server (pinned alone to its core
 print()
 print("| run | server CPU % | loader CPU % | others CPU % | problems |")
 print("|---|---:|---:|---:|---|")
-for s in servers:
+for s in servers + ["gorilla"]:
     for test in ["echo-d16", "echo-d1", "echo-16k", "idle", "connect", "fanout-100", "fanout-10000"]:
         name = f"{s}-{test}"
         report = load(name)
