@@ -60,6 +60,37 @@ struct Fanout {
     closing: bool,
 }
 
+impl Fanout {
+    /// A run that has not started: nothing joined, sent or received.
+    fn new(subscribers: usize, size: usize, depth: usize, room: &str) -> Self {
+        Self {
+            subscribers,
+            size,
+            depth: depth as u64,
+            room: room.to_owned(),
+            epoch: Instant::now(),
+            joined: 0,
+            publisher_joined: false,
+            sending: true,
+            measuring: false,
+            next_seq: 0,
+            completed: 0,
+            counts: vec![0; depth],
+            expected: vec![0; subscribers],
+            published: 0,
+            deliveries: 0,
+            missing: 0,
+            out_of_order: 0,
+            bad: 0,
+            latency: Histogram::new(),
+            lost: 0,
+            first_error: None,
+            server_error: None,
+            closing: false,
+        }
+    }
+}
+
 impl Handler for Fanout {
     fn on_open(&mut self, _id: usize, conn: &mut Conn, _now: Instant) {
         let join = format!(r#"{{"type":"join","room":"{}"}}"#, self.room);
@@ -178,31 +209,7 @@ pub(super) fn run(
         )));
     }
     let mut net = Net::new(target, config.timeout, 256 << 10)?;
-    let mut fanout = Fanout {
-        subscribers: n,
-        size: options.size,
-        depth: options.depth as u64,
-        room: options.room.clone(),
-        epoch: Instant::now(),
-        joined: 0,
-        publisher_joined: false,
-        sending: true,
-        measuring: false,
-        next_seq: 0,
-        completed: 0,
-        counts: vec![0; options.depth],
-        expected: vec![0; n],
-        published: 0,
-        deliveries: 0,
-        missing: 0,
-        out_of_order: 0,
-        bad: 0,
-        latency: Histogram::new(),
-        lost: 0,
-        first_error: None,
-        server_error: None,
-        closing: false,
-    };
+    let mut fanout = Fanout::new(n, options.size, options.depth, &options.room);
     let progress = Progress::new(config.progress);
     setup(&mut net, &mut fanout, config, &progress)?;
 
@@ -356,31 +363,8 @@ mod tests {
 
     #[test]
     fn the_payload_round_trips_through_a_delivery() {
-        let mut fanout = Fanout {
-            subscribers: 1,
-            size: 40,
-            depth: 4,
-            room: "r".into(),
-            epoch: Instant::now(),
-            joined: 0,
-            publisher_joined: false,
-            sending: true,
-            measuring: false,
-            next_seq: 42,
-            completed: 42,
-            counts: vec![0; 4],
-            expected: vec![42],
-            published: 0,
-            deliveries: 0,
-            missing: 0,
-            out_of_order: 0,
-            bad: 0,
-            latency: Histogram::new(),
-            lost: 0,
-            first_error: None,
-            server_error: None,
-            closing: false,
-        };
+        let mut fanout = Fanout::new(1, 40, 4, "r");
+        (fanout.next_seq, fanout.completed, fanout.expected[0]) = (42, 42, 42);
         let request = fanout.next_request(fanout.epoch + Duration::from_nanos(123_456));
         let payload = request
             .split_once(r#""payload":"#)
