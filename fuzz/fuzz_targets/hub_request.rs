@@ -8,6 +8,7 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
+use wsloop::hub::HubConfig;
 use wsloop::hub::publish::decode_publish;
 use wsloop::hub::request::{Request, decode};
 
@@ -36,7 +37,11 @@ fuzz_target!(|built: Built| {
     if let Ok(text) = std::str::from_utf8(&built.raw) {
         let _ = decode(text);
     }
-    let _ = decode_publish(&built.raw, 1024);
+    let limits = HubConfig {
+        max_message_bytes: 1024,
+        ..HubConfig::default()
+    };
+    let _ = decode_publish(&built.raw, &limits);
 
     // A valid request round-trips.
     let payload = payload_of(&built.payload);
