@@ -219,6 +219,18 @@ def main():
             "bare-newlines": framed(b"GET /x HTTP/1.1\nHost: a\n\nrest"),
             "healthz": framed(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"),
         },
+        # Raw bytes for `arbitrary` to build a request from; the tail ends up in the fuzzed
+        # `raw` field, so whole JSON requests there reach both decoders unchanged.
+        "hub_request": {
+            "join": b"\x00lobby\x00\x00\x00\x00" + b'{"type":"join","room":"lobby"}',
+            "chat": b"\x02r\x00\x01\x07\x00\x00\x00hello"
+            + b'{"type":"chat","room":"r","payload":{"a":[1,2]},"id":7}',
+            "private": b"\x0342\x00" + b'{"type":"private","recipient_id":"42","payload":"hi"}',
+            "publish": b"\x01\x00\x00"
+            + b'{"room":"orders-42","type":"notification","payload":{"title":"Shipped"}}',
+            "publish-batch": b"\x00\x00\x00"
+            + b'{"messages":[{"user_id":"42","payload":1},{"payload":null}]}',
+        },
         "utf8": {
             "kosme-split": framed("κόσμε € 𝄞".encode(), sizes=(1, 2, 3)),
             "fail-fast": framed("κόσμε".encode() + b"\xf4\x90\x80\x80", sizes=(10, 1)),
