@@ -12,6 +12,7 @@ use std::time::Instant;
 use super::conn::{ConnId, Phase, conn_mut};
 use super::event_loop::Server;
 use super::frames::{FrameCtx, read_frames};
+use super::routes::Endpoint;
 use super::timers::TimerKind;
 use crate::protocol::http::Response;
 use crate::protocol::{CloseState, Decoded};
@@ -204,11 +205,12 @@ impl Server {
         let Some(conn) = conn_mut(&mut self.conns, id) else {
             return;
         };
-        let finished = match &conn.phase {
-            Phase::Open(open) => {
-                open.session.close_state() == CloseState::Closed || open.session.has_failed()
-            }
-            _ => false,
+        let (finished, echo) = match &conn.phase {
+            Phase::Open(open) => (
+                open.session.close_state() == CloseState::Closed || open.session.has_failed(),
+                open.endpoint == Endpoint::Echo,
+            ),
+            _ => (false, false),
         };
         if finished {
             conn.phase = Phase::Lingering {
@@ -216,6 +218,12 @@ impl Server {
                 peer_done: false,
             };
             self.timers.arm(now + close_timeout, id, TimerKind::Close);
+        }
+        if echo && !finished && !conn.out.is_empty() {
+            // An echo's output depends on its own input only, and nothing else will be
+            // queued for it this turn: write it now rather than after every other ready
+            // connection has been read (the same one writev, less latency).
+            return self.flush_conn(id, now);
         }
         if !conn.out.is_empty() || finished {
             self.dirty.push(id);
