@@ -1,9 +1,10 @@
 //! The event loop: one thread, one `mio::Poll`, a slab of connections.
 //!
 //! Each turn of the loop polls with the earliest timer deadline as its timeout, handles every
-//! readiness event (accepting in a loop until `WouldBlock`, reading each ready connection up
-//! to a budget), fires due timers, and then flushes every connection that has output, many
-//! frames per `writev`. Connections whose read budget ran out are kept on a ready list and
+//! readiness event (accepting in a loop until `WouldBlock`, reading each ready connection
+//! until it is drained or up to a budget), fires due timers, and then flushes every
+//! connection that has output, many frames per `writev` (an echo is written as soon as its
+//! input is read). Connections whose read budget ran out are kept on a ready list and
 //! served on the next turn, so one busy peer cannot starve the others; the loop then polls
 //! with a zero timeout.
 
