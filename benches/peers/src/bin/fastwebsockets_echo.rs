@@ -11,33 +11,18 @@ use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use tokio::net::TcpListener;
+use tokio::net::TcpStream;
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:9001".into());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()?;
-    runtime.block_on(async move {
-        let listener = TcpListener::bind(&addr).await?;
-        eprintln!(
-            "fastwebsockets-echo listening on {}",
-            listener.local_addr()?
-        );
-        loop {
-            let (stream, _) = listener.accept().await?;
-            let _ = stream.set_nodelay(true);
-            tokio::spawn(async move {
-                let io = hyper_util::rt::TokioIo::new(stream);
-                let connection = http1::Builder::new()
-                    .serve_connection(io, service_fn(upgrade_request))
-                    .with_upgrades();
-                let _ = connection.await;
-            });
-        }
-    })
+    wsloop_peers::serve("fastwebsockets-echo", || serve)
+}
+
+async fn serve(stream: TcpStream) {
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let connection = http1::Builder::new()
+        .serve_connection(io, service_fn(upgrade_request))
+        .with_upgrades();
+    let _ = connection.await;
 }
 
 async fn upgrade_request(

@@ -20,7 +20,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
@@ -54,22 +54,13 @@ struct Request {
 }
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:9001".into());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()?;
-    runtime.block_on(async move {
-        let listener = TcpListener::bind(&addr).await?;
-        eprintln!("gorilla-hub listening on {}", listener.local_addr()?);
+    wsloop_peers::serve("gorilla-hub", || {
         let (hub_tx, hub_rx) = mpsc::unbounded_channel();
         tokio::spawn(hub(hub_rx));
         let mut next_client = 0;
-        loop {
-            let (stream, _) = listener.accept().await?;
+        move |stream| {
             next_client += 1;
-            tokio::spawn(client(stream, next_client, hub_tx.clone()));
+            client(stream, next_client, hub_tx.clone())
         }
     })
 }
@@ -120,7 +111,6 @@ async fn hub(mut commands: mpsc::UnboundedReceiver<Command>) {
 
 /// One connection: this task reads (gorilla's `readPump`), a spawned one writes.
 async fn client(stream: TcpStream, id: u64, hub: mpsc::UnboundedSender<Command>) {
-    let _ = stream.set_nodelay(true);
     let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
         return;
     };

@@ -6,27 +6,13 @@
 //! Usage: `tungstenite-echo [ADDR]` (default `127.0.0.1:9001`); any path is accepted.
 
 use futures_util::{StreamExt, TryStreamExt, future};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:9001".into());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()?;
-    runtime.block_on(async move {
-        let listener = TcpListener::bind(&addr).await?;
-        eprintln!("tungstenite-echo listening on {}", listener.local_addr()?);
-        loop {
-            let (stream, _) = listener.accept().await?;
-            tokio::spawn(serve(stream));
-        }
-    })
+    wsloop_peers::serve("tungstenite-echo", || serve)
 }
 
 async fn serve(stream: TcpStream) {
-    let _ = stream.set_nodelay(true);
     let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
         return;
     };
