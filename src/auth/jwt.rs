@@ -2,9 +2,8 @@
 //!
 //! The algorithm is pinned by configuration: the token's header must name exactly that
 //! algorithm, so `alg: none` and algorithm confusion (an RS256 public key used as an HS256
-//! secret) are refused. `exp` is required; `exp` and `nbf` are checked with a small leeway;
-//! `iss` and `aud` when configured. The user id comes from a configurable claim (string or
-//! number), falling back to `sub`.
+//! secret) are refused. `jsonwebtoken` checks the signature only; the claims (`exp`, `nbf`,
+//! `iss`, `aud`, the user id) are checked by [`super::claims`], once, with the time given.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -12,6 +11,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Map, Value};
 
+use super::claims::ClaimRules;
 use super::{AuthError, Identity};
 
 /// How tokens are checked.
@@ -19,14 +19,14 @@ use super::{AuthError, Identity};
 pub struct JwtVerifier {
     key: DecodingKey,
     validation: Validation,
-    user_claim: String,
+    rules: ClaimRules,
 }
 
 impl std::fmt::Debug for JwtVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JwtVerifier")
             .field("algorithms", &self.validation.algorithms)
-            .field("user_claim", &self.user_claim)
+            .field("rules", &self.rules)
             .finish_non_exhaustive()
     }
 }
@@ -55,6 +55,8 @@ pub struct JwtSettings<'a> {
     pub audience: Option<&'a str>,
     /// The claim that holds the user id.
     pub user_claim: &'a str,
+    /// The id the server speaks as (the publish API's `sender_id`), which no token may claim.
+    pub server_id: &'a str,
 }
 
 /// Parses an algorithm name, allowing only the ones wsloop supports.
@@ -90,75 +92,59 @@ impl JwtVerifier {
             }
             (alg, _) => return Err(format!("{alg:?} needs a PEM public key file")),
         };
+        // The signature and the algorithm only: every claim is checked by `ClaimRules`, so
+        // that a claim is read one way for the handshake, `refresh` and the expiry timer.
         let mut validation = Validation::new(alg);
         validation.algorithms = vec![alg];
-        validation.leeway = settings.leeway.as_secs();
-        validation.validate_nbf = true;
-        validation.validate_exp = true;
-        match settings.audience {
-            Some(aud) => validation.set_audience(&[aud]),
-            None => validation.validate_aud = false,
-        }
-        if let Some(iss) = settings.issuer {
-            validation.set_issuer(&[iss]);
-        }
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.leeway = 0;
+        let rules = ClaimRules {
+            leeway: settings.leeway.as_secs(),
+            issuer: settings.issuer.map(str::to_owned),
+            audience: settings.audience.map(str::to_owned),
+            user_claim: settings.user_claim.to_owned(),
+            server_id: settings.server_id.to_owned(),
+        };
         Ok(Self {
             key,
             validation,
-            user_claim: settings.user_claim.to_owned(),
+            rules,
         })
     }
 
     /// The clock skew allowed on `exp` and `nbf`, in seconds.
     pub fn leeway_secs(&self) -> u64 {
-        self.validation.leeway
+        self.rules.leeway
     }
 
-    /// Verifies `token` and reads the identity it carries.
-    pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+    /// Verifies `token` at `now` and reads the identity it carries.
+    pub fn verify_at(&self, token: &str, now: SystemTime) -> Result<Identity, AuthError> {
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &self.key, &self.validation)
             .map_err(|e| classify(e.kind()))?;
-        let claims = data.claims;
-        let user_id = claim_string(claims.get(&self.user_claim))
-            .or_else(|| claim_string(claims.get("sub")))
-            .ok_or(AuthError::MissingUserId)?;
-        let expires_at = claims.get("exp").and_then(Value::as_u64);
-        let rooms = match claims.get("rooms") {
-            Some(Value::Array(items)) => items
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect(),
-            _ => Vec::new(),
-        };
-        Ok(Identity {
-            user_id,
-            expires_at,
-            rooms,
-        })
+        self.rules.check(&data.claims, unix_secs(now))
+    }
+
+    /// Verifies `token` now (the system clock); see [`JwtVerifier::verify_at`].
+    pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+        self.verify_at(token, SystemTime::now())
     }
 }
 
-/// A string or number claim as a string.
-fn claim_string(value: Option<&Value>) -> Option<String> {
-    match value? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+/// Seconds since the Unix epoch (0 for a clock set before it).
+pub(crate) fn unix_secs(now: SystemTime) -> u64 {
+    now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
 }
 
 /// Maps `jsonwebtoken`'s error to the reason the client is told.
 fn classify(kind: &ErrorKind) -> AuthError {
     match kind {
-        ErrorKind::ExpiredSignature => AuthError::Expired,
-        ErrorKind::ImmatureSignature => AuthError::NotYetValid,
-        ErrorKind::InvalidAudience => AuthError::WrongAudience,
-        ErrorKind::InvalidIssuer => AuthError::WrongIssuer,
         ErrorKind::InvalidSignature => AuthError::BadSignature,
         ErrorKind::InvalidAlgorithm
         | ErrorKind::InvalidAlgorithmName
         | ErrorKind::UnsupportedAlgorithm => AuthError::WrongAlgorithm,
-        ErrorKind::MissingRequiredClaim(claim) if claim == "exp" => AuthError::MissingExpiry,
         _ => AuthError::Malformed,
     }
 }
@@ -195,12 +181,12 @@ pub fn mint(req: &MintRequest<'_>, now: SystemTime) -> Result<String, String> {
         }
         _ => EncodingKey::from_ed_pem(req.key).map_err(|e| format!("EdDSA private key: {e}"))?,
     };
-    let iat = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let iat = unix_secs(now);
     let mut claims = Map::new();
     claims.insert("user_id".into(), Value::String(req.user.into()));
     claims.insert("sub".into(), Value::String(req.user.into()));
     claims.insert("iat".into(), iat.into());
-    claims.insert("exp".into(), (iat + req.ttl.as_secs()).into());
+    claims.insert("exp".into(), iat.saturating_add(req.ttl.as_secs()).into());
     if !req.rooms.is_empty() {
         claims.insert(
             "rooms".into(),

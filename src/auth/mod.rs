@@ -4,12 +4,16 @@
 //! short plain-text reason, a disallowed origin `403`. Tokens are read from `?token=` or
 //! `Authorization: Bearer`, and never logged (query strings are redacted in logs).
 
+mod claims;
 pub mod jwt;
 pub mod origin;
+pub mod user_id;
 
 use std::fmt;
+use std::time::SystemTime;
 
 use crate::protocol::handshake::RequestHead;
+pub use claims::MAX_TIMESTAMP;
 pub use jwt::{JwtSettings, JwtVerifier, KeySource, MintRequest, mint};
 pub use origin::{OriginError, OriginPolicy};
 
@@ -18,8 +22,9 @@ pub use origin::{OriginError, OriginPolicy};
 pub struct Identity {
     /// The user id.
     pub user_id: String,
-    /// When the token expires (Unix seconds), if it says.
-    pub expires_at: Option<u64>,
+    /// When the token expires (`exp`, Unix seconds, at most [`MAX_TIMESTAMP`]): every
+    /// accepted token has one.
+    pub expires_at: u64,
     /// Rooms or room patterns the token grants (`rooms` claim).
     pub rooms: Vec<String>,
 }
@@ -38,16 +43,28 @@ pub enum AuthError {
     WrongAlgorithm,
     /// `exp` is in the past (beyond the leeway).
     Expired,
+    /// `exp` is not a whole number of seconds up to [`MAX_TIMESTAMP`].
+    BadExpiry,
+    /// `nbf` is not a whole number of seconds up to [`MAX_TIMESTAMP`].
+    BadNotBefore,
     /// `nbf` is in the future (beyond the leeway).
     NotYetValid,
     /// `aud` does not match.
     WrongAudience,
+    /// `auth.audience` is configured and the token has no `aud`.
+    MissingAudience,
     /// `iss` does not match.
     WrongIssuer,
+    /// `auth.issuer` is configured and the token has no `iss`.
+    MissingIssuer,
     /// The token has no `exp`.
     MissingExpiry,
     /// Neither the user claim nor `sub` holds a usable user id.
     MissingUserId,
+    /// The user id is not 1–64 printable ASCII characters without spaces.
+    BadUserId,
+    /// The user id is one the server uses itself (the API's sender id, a guest id).
+    ReservedUserId,
 }
 
 impl AuthError {
@@ -59,11 +76,19 @@ impl AuthError {
             Self::BadSignature => "invalid token signature",
             Self::WrongAlgorithm => "token algorithm not accepted",
             Self::Expired => "token expired",
+            Self::BadExpiry => "token exp must be a whole number of seconds up to 253402300799",
+            Self::BadNotBefore => "token nbf must be a whole number of seconds up to 253402300799",
             Self::NotYetValid => "token not yet valid",
             Self::WrongAudience => "token audience not accepted",
+            Self::MissingAudience => "token has no audience (aud)",
             Self::WrongIssuer => "token issuer not accepted",
+            Self::MissingIssuer => "token has no issuer (iss)",
             Self::MissingExpiry => "token has no expiry",
             Self::MissingUserId => "token has no user id",
+            Self::BadUserId => {
+                "token user id must be 1-64 printable ASCII characters without spaces"
+            }
+            Self::ReservedUserId => "token user id is reserved by the server",
         }
     }
 }
@@ -91,16 +116,21 @@ pub enum Authenticator {
 }
 
 impl Authenticator {
-    /// Authenticates a request head. `Ok(None)` means authentication is off.
-    pub fn authenticate(&self, head: &RequestHead) -> Result<Option<Identity>, AuthError> {
+    /// Authenticates a request head at `now`. `Ok(None)` means no identity: authentication
+    /// is off, or optional and no token was given.
+    pub fn authenticate(
+        &self,
+        head: &RequestHead,
+        now: SystemTime,
+    ) -> Result<Option<Identity>, AuthError> {
         match self {
             Self::None => Ok(None),
             Self::Jwt(verifier) => {
                 let token = token_of(head).ok_or(AuthError::MissingToken)?;
-                verifier.verify(&token).map(Some)
+                verifier.verify_at(&token, now).map(Some)
             }
             Self::OptionalJwt(verifier) => match token_of(head) {
-                Some(token) => verifier.verify(&token).map(Some),
+                Some(token) => verifier.verify_at(&token, now).map(Some),
                 None => Ok(None),
             },
         }
@@ -111,11 +141,12 @@ impl Authenticator {
         matches!(self, Self::OptionalJwt(_))
     }
 
-    /// Verifies a token given outside the handshake (`refresh`).
-    pub fn verify_token(&self, token: &str) -> Result<Identity, AuthError> {
+    /// Verifies a token given outside the handshake (`refresh`) at `now`, by the same
+    /// rules as at the handshake.
+    pub fn verify_token(&self, token: &str, now: SystemTime) -> Result<Identity, AuthError> {
         match self {
             Self::None => Err(AuthError::MissingToken),
-            Self::Jwt(verifier) | Self::OptionalJwt(verifier) => verifier.verify(token),
+            Self::Jwt(verifier) | Self::OptionalJwt(verifier) => verifier.verify_at(token, now),
         }
     }
 

@@ -246,6 +246,7 @@ fn authenticator(config: &Config) -> Result<Authenticator, ConfigError> {
         issuer: Some(a.issuer.as_str()).filter(|s| !s.is_empty()),
         audience: Some(a.audience.as_str()).filter(|s| !s.is_empty()),
         user_claim: &a.user_claim,
+        server_id: &config.api.sender_id,
     };
     JwtVerifier::new(&settings)
         .map(|v| match a.mode {

@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 
 use super::error::{ErrorCode, HubError};
 use super::rules::{Access, Action, Principal};
-use super::{Hub, Outbox, PrivatePolicy, messages};
+use super::{Hub, Now, Outbox, PrivatePolicy, messages};
 use crate::auth::Authenticator;
 use crate::id::ConnId;
 
@@ -19,7 +19,7 @@ struct Refreshed<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<&'a RawValue>,
     /// When the new token expires, Unix seconds.
-    expires_at: Option<u64>,
+    expires_at: u64,
 }
 
 fn forbidden(message: String) -> HubError {
@@ -54,6 +54,19 @@ impl Hub {
             Action::Publish => "publish to",
         };
         Err(forbidden(format!("not allowed to {verb} room `{room}`")))
+    }
+
+    /// The rooms `conn` is in that its current credentials would not let it join.
+    fn rooms_no_longer_allowed(&self, conn: ConnId) -> Vec<String> {
+        let (Some(who), Some(member)) = (self.principal(conn), self.members.get(&conn)) else {
+            return Vec::new();
+        };
+        member
+            .rooms
+            .iter()
+            .filter(|room| !self.config.rules.allows(Action::Join, room, &who))
+            .map(|room| room.to_string())
+            .collect()
     }
 
     /// Checks who may send a global broadcast.
@@ -107,12 +120,15 @@ impl Hub {
     }
 
     /// `{"type":"refresh","token":…}`: verifies the token like at connect and, if it names
-    /// the same user, renews the connection's expiry and claims.
+    /// the same user, renews the connection's expiry and claims. Rooms the new claims no
+    /// longer admit the connection to are left (`left` with reason `forbidden`) before the
+    /// `refreshed` answer, so it stops reading them at once.
     pub(super) fn refresh(
         &mut self,
         conn: ConnId,
         token: &str,
         id: Option<&RawValue>,
+        now: Now,
         out: &mut Outbox,
     ) -> Result<(), HubError> {
         if let Authenticator::None = self.auth {
@@ -120,7 +136,7 @@ impl Hub {
         }
         let identity = self
             .auth
-            .verify_token(token)
+            .verify_token(token, now.wall)
             .map_err(|e| HubError::new(ErrorCode::InvalidToken, format!("refresh refused: {e}")))?;
         let member = self
             .members
@@ -131,8 +147,12 @@ impl Hub {
                 "refresh refused: the token is for another user".into(),
             ));
         }
-        member.credentials.expires_at = identity.expires_at;
+        member.credentials.expires_at = Some(identity.expires_at);
         member.credentials.claims = identity.rooms;
+        for room in self.rooms_no_longer_allowed(conn) {
+            // The connection is a member (listed just now), so leaving cannot fail.
+            let _ = self.leave_because(conn, &room, None, Some("forbidden"), now, out);
+        }
         out.renewed.push(conn);
         let reply = Refreshed {
             kind: "refreshed",

@@ -53,6 +53,7 @@ fn hub() -> Hub {
         issuer: None,
         audience: None,
         user_claim: "user_id",
+        server_id: "server",
     })
     .unwrap();
     hub.set_authenticator(Authenticator::Jwt(Box::new(verifier)));

@@ -57,7 +57,7 @@ impl Hub {
             Request::Private { recipient, payload } => {
                 self.private(conn, &recipient, payload, id, now, out)
             }
-            Request::Refresh { token } => self.refresh(conn, &token, id, out),
+            Request::Refresh { token } => self.refresh(conn, &token, id, now, out),
         };
         if let Err(err) = result {
             self.reply_error(conn, id, &err, out);
@@ -177,6 +177,20 @@ impl Hub {
         now: Now,
         out: &mut Outbox,
     ) -> Result<(), HubError> {
+        self.leave_because(conn, room, id, None, now, out)
+    }
+
+    /// Takes `conn` out of `room` and answers `left`, with the server's `reason` when the
+    /// client did not ask for it.
+    pub(super) fn leave_because(
+        &mut self,
+        conn: ConnId,
+        room: &str,
+        id: Option<&RawValue>,
+        reason: Option<&'static str>,
+        now: Now,
+        out: &mut Outbox,
+    ) -> Result<(), HubError> {
         let member = self.members.get_mut(&conn).ok_or_else(gone)?;
         let Some(index) = member.rooms.iter().position(|r| &**r == room) else {
             return Err(not_member(room));
@@ -196,6 +210,7 @@ impl Hub {
             recovered: None,
             epoch: None,
             offset: None,
+            reason,
         };
         out.send(conn, messages::encode(&reply));
         Ok(())

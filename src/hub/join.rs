@@ -73,6 +73,7 @@ impl Hub {
             recovered,
             epoch: position.as_ref().map(|(_, epoch)| &**epoch),
             offset: position.as_ref().map(|(offset, _)| *offset),
+            reason: None,
         };
         out.send(conn, messages::encode(&reply));
         for frame in replay {

@@ -57,6 +57,10 @@ pub struct Membership<'a> {
     /// The room's latest offset (history on).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offset: Option<u64>,
+    /// Why the server took the connection out of the room (`left` only; absent when the
+    /// client asked): `forbidden` after a `refresh` whose token no longer grants the room.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
 }
 
 /// `presence`: a user joined or left a room this client is in.

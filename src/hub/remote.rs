@@ -162,6 +162,7 @@ impl Hub {
             recovered: Some(recovered),
             epoch: epoch.as_deref(),
             offset: epoch.as_ref().map(|_| last),
+            reason: None,
         };
         out.send(conn, messages::encode(&reply));
         let replayed_to = replay.last().map_or(since.offset, |(offset, _)| *offset);

@@ -1,11 +1,12 @@
 //! Applying the hub's outbox to connections, the slow-consumer cap, and the heartbeat.
 
-use std::time::Instant;
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use super::compress::{Compression, queue_hub_frame};
 use super::conn::{ConnId, Phase, conn_mut};
 use super::event_loop::Server;
-use super::timers::TimerKind;
+use super::timers::{TimerKind, after};
+use crate::auth::jwt::unix_secs;
 use crate::protocol::CloseCode;
 
 impl Server {
@@ -100,7 +101,7 @@ impl Server {
         if !open.session.can_send() {
             return;
         }
-        let idle_deadline = conn.last_seen + idle_timeout;
+        let idle_deadline = after(conn.last_seen, idle_timeout);
         if now >= idle_deadline {
             log::debug!("{id}: idle for {:?}, closing", now - conn.last_seen);
             return self.close_conn(id, CloseCode::GOING_AWAY, "idle timeout", now);
@@ -114,7 +115,7 @@ impl Server {
             self.dirty.push(id);
         }
         self.timers.arm(
-            (now + interval).min(idle_deadline),
+            after(now, interval).min(idle_deadline),
             id,
             TimerKind::Heartbeat,
         );
@@ -125,13 +126,24 @@ impl Server {
 /// terminal, so a client must get a fresh token before reconnecting.
 pub(super) const TOKEN_EXPIRED: CloseCode = CloseCode(4001);
 
+/// The longest a token-expiry timer sleeps before it looks at the wall clock again: a far
+/// `exp` never becomes a far (or overflowing) `Instant`, and a step of the wall clock is
+/// noticed within this.
+const TOKEN_RECHECK: Duration = Duration::from_secs(3600);
+
 impl Server {
-    /// When a token with `expires_at` (Unix seconds) stops being accepted at a handshake:
-    /// `exp` plus the verifier's leeway, as an instant of the loop's clock.
+    /// When to check a token with `expires_at` (Unix seconds) next: when it stops being
+    /// accepted at a handshake (`exp` plus the verifier's leeway), or after
+    /// [`TOKEN_RECHECK`], whichever is sooner, as an instant of the loop's clock. All the
+    /// arithmetic is checked: `exp` comes from outside.
     fn token_deadline(&self, expires_at: u64, now: Instant) -> Instant {
         let end = expires_at.saturating_add(self.config.auth.leeway_secs());
-        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(end);
-        now + at.duration_since(self.wall_now.wall).unwrap_or_default()
+        let wait = UNIX_EPOCH
+            .checked_add(Duration::from_secs(end))
+            .map_or(TOKEN_RECHECK, |at| {
+                at.duration_since(self.wall_now.wall).unwrap_or_default()
+            });
+        now.checked_add(wait.min(TOKEN_RECHECK)).unwrap_or(now)
     }
 
     /// Arms the expiry check for a token expiring at `expires_at`; it becomes the live one.
@@ -171,13 +183,9 @@ impl Server {
         let Some(expires_at) = self.hub.token_expiry(id) else {
             return;
         };
-        let now_secs = self
-            .wall_now
-            .wall
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
-        if now_secs >= expires_at.saturating_add(self.config.auth.leeway_secs()) {
+        if unix_secs(self.wall_now.wall)
+            >= expires_at.saturating_add(self.config.auth.leeway_secs())
+        {
             log::debug!("{id}: token expired");
             self.close_conn(id, TOKEN_EXPIRED, "token expired", now);
         } else {

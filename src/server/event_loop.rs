@@ -30,7 +30,7 @@ use crate::cluster::Cluster;
 use super::outbound::BufPool;
 use super::reading::{READ_CHUNK, ReadUntil};
 use super::stats::Stats;
-use super::timers::{TimerKind, Timers};
+use super::timers::{TimerKind, Timers, after};
 use crate::hub::{Hub, Now, Outbox};
 use crate::protocol::deflate::DeflaterPool;
 use crate::protocol::handshake::HeadParser;
@@ -134,8 +134,6 @@ pub struct Server {
     pub(super) outbox: Outbox,
     /// Wall-clock time of the current turn (for message timestamps).
     pub(super) wall_now: Now,
-    /// Counter for assigned user ids (`guest-N`).
-    pub(super) guests: u64,
     /// Scratch for the control frames a read produces.
     pub(super) ctrl: Vec<u8>,
     /// The history log on disk, when `history_dir` is set.
@@ -232,7 +230,6 @@ impl Server {
             },
             outbox: Outbox::default(),
             wall_now: Now::current(),
-            guests: 0,
             ctrl: Vec::with_capacity(256),
             history_log,
             cluster,
@@ -376,7 +373,7 @@ impl Server {
                 self.admitted += 1;
                 self.count_ip(peer.ip());
                 self.timers.arm(
-                    now + self.config.handshake_timeout,
+                    after(now, self.config.handshake_timeout),
                     id,
                     TimerKind::Handshake,
                 );

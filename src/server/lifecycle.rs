@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::conn::{Conn, ConnId, Phase, conn_mut};
 use super::event_loop::Server;
 use super::handle::StopRequest;
-use super::timers::TimerKind;
+use super::timers::{TimerKind, after};
 use crate::protocol::CloseCode;
 
 impl Server {
@@ -91,7 +91,7 @@ impl Server {
     /// node turn unready instead of a refused connection.
     fn begin_drain(&mut self, now: Instant) {
         log::info!("draining {} connections", self.conns.len());
-        self.drain_deadline = Some(now + self.config.drain_timeout);
+        self.drain_deadline = Some(after(now, self.config.drain_timeout));
         let ids: Vec<ConnId> = self.conns.iter().map(|(_, c)| c.id).collect();
         for id in ids {
             self.close_conn(id, CloseCode::GOING_AWAY, "server shutting down", now);
@@ -114,7 +114,7 @@ impl Server {
                 if sent {
                     self.stats.close_sent(code.0);
                     self.timers
-                        .arm(now + self.config.close_timeout, id, TimerKind::Close);
+                        .arm(after(now, self.config.close_timeout), id, TimerKind::Close);
                     self.dirty.push(id);
                     self.leave_hub(id, now);
                 }

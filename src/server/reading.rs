@@ -13,7 +13,7 @@ use super::conn::{ConnId, Phase, conn_mut};
 use super::event_loop::Server;
 use super::frames::{FrameCtx, read_frames};
 use super::routes::Endpoint;
-use super::timers::TimerKind;
+use super::timers::{TimerKind, after};
 use crate::protocol::http::Response;
 use crate::protocol::{CloseState, Decoded};
 
@@ -107,7 +107,8 @@ impl Server {
             shut,
             peer_done: true,
         };
-        self.timers.arm(now + close_timeout, id, TimerKind::Close);
+        self.timers
+            .arm(after(now, close_timeout), id, TimerKind::Close);
         self.dirty.push(id);
     }
 
@@ -194,7 +195,7 @@ impl Server {
             peer_done: false,
         };
         conn.pending = Vec::new();
-        let deadline = Instant::now() + self.config.close_timeout;
+        let deadline = after(Instant::now(), self.config.close_timeout);
         self.timers.arm(deadline, id, TimerKind::Close);
         self.dirty.push(id);
     }
@@ -217,7 +218,8 @@ impl Server {
                 shut: false,
                 peer_done: false,
             };
-            self.timers.arm(now + close_timeout, id, TimerKind::Close);
+            self.timers
+                .arm(after(now, close_timeout), id, TimerKind::Close);
         }
         if echo && !finished && !conn.out.is_empty() {
             // An echo's output depends on its own input only, and nothing else will be

@@ -7,7 +7,7 @@ use super::event_loop::Server;
 
 use super::routes::{Endpoint, Route, route};
 use crate::auth::Identity;
-use crate::hub::valid_user_id;
+use crate::auth::user_id::{UserIdError, check_user_id};
 
 use crate::protocol::Limits;
 use crate::protocol::deflate::{self, DeflateParams};
@@ -116,7 +116,7 @@ fn upgrade(server: &Server, head: &RequestHead, endpoint: Endpoint) -> Answer {
     {
         return Answer::Respond(Response::text(403, &refused.to_string()));
     }
-    let identity = match server.config.auth.authenticate(head) {
+    let identity = match server.config.auth.authenticate(head, server.wall_now.wall) {
         Ok(identity) => identity,
         Err(refused) => {
             let response =
@@ -128,13 +128,16 @@ fn upgrade(server: &Server, head: &RequestHead, endpoint: Endpoint) -> Answer {
         (Some(identity), _) => Some(identity.user_id.clone()),
         // An anonymous guest may not name itself: that would impersonate a user.
         (None, _) if server.config.auth.anonymous_is_guest() => None,
-        (None, Some(user)) if !valid_user_id(&user) => {
-            let reason = "user_id must be 1-64 printable ASCII characters without spaces";
-            return Answer::Respond(Response::text(400, reason));
+        (None, Some(user)) => {
+            if let Err(refused) = check_user_id(&user, &server.config.api.sender_id) {
+                let reason = format!("user_id: {refused}");
+                return Answer::Respond(Response::text(400, &reason));
+            }
+            Some(user)
         }
         (None, None) if head.has_query_key("user_id") => {
-            let reason = "user_id must be 1-64 printable ASCII characters without spaces";
-            return Answer::Respond(Response::text(400, reason));
+            let reason = format!("user_id: {}", UserIdError::Malformed);
+            return Answer::Respond(Response::text(400, &reason));
         }
         (None, user) => user,
     };

@@ -27,6 +27,16 @@ pub(super) enum TimerKind {
     TokenExpiry,
 }
 
+/// The furthest ahead a deadline is ever set: a longer wait (a huge configured timeout) is
+/// clamped to this rather than overflow `Instant`.
+pub(super) const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `at + wait`, with `wait` clamped to [`FAR_FUTURE`]: waits come from configuration, so
+/// the sum is checked, never a panic.
+pub(super) fn after(at: Instant, wait: Duration) -> Instant {
+    at.checked_add(wait.min(FAR_FUTURE)).unwrap_or(at)
+}
+
 /// A min-heap of (deadline, connection, kind).
 #[derive(Debug, Default)]
 pub(super) struct Timers {
@@ -64,6 +74,16 @@ impl Timers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn after_never_overflows() {
+        let t0 = Instant::now();
+        assert_eq!(
+            after(t0, Duration::from_secs(5)),
+            t0 + Duration::from_secs(5)
+        );
+        assert_eq!(after(t0, Duration::MAX), t0 + FAR_FUTURE);
+    }
 
     #[test]
     fn due_deadlines_come_out_in_order() {

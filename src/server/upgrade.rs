@@ -6,7 +6,8 @@ use super::conn::{ConnId, OpenConn, Phase, conn_mut};
 use super::event_loop::Server;
 use super::request::{Accepted, Answer, answer_request};
 use super::routes::{Endpoint, Route, route};
-use super::timers::TimerKind;
+use super::timers::{TimerKind, after};
+use crate::auth::user_id::new_guest_id;
 use crate::hub::Credentials;
 use crate::protocol::Session;
 use crate::protocol::handshake::RequestHead;
@@ -65,18 +66,15 @@ impl Server {
         conn.in_hub = endpoint == Endpoint::Hub;
         self.stats.upgrades_total += 1;
         self.dirty.push(id);
-        let first_beat = now + self.config.ping_interval.min(self.config.idle_timeout);
+        let first_beat = after(now, self.config.ping_interval.min(self.config.idle_timeout));
         self.timers.arm(first_beat, id, TimerKind::Heartbeat);
         if endpoint == Endpoint::Hub {
-            let user = user.unwrap_or_else(|| {
-                self.guests += 1;
-                format!("guest-{}", self.guests)
-            });
+            let user = user.unwrap_or_else(new_guest_id);
             let credentials = match identity {
                 Some(identity) => Credentials {
                     authenticated: true,
                     claims: identity.rooms,
-                    expires_at: identity.expires_at,
+                    expires_at: Some(identity.expires_at),
                 },
                 None if self.config.auth.anonymous_is_guest() => Credentials::default(),
                 None => Credentials::trusted(),

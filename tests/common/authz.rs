@@ -24,6 +24,7 @@ pub(crate) fn jwt_auth() -> Authenticator {
         issuer: None,
         audience: None,
         user_claim: "user_id",
+        server_id: "server",
     };
     Authenticator::Jwt(Box::new(JwtVerifier::new(&settings).expect("verifier")))
 }

@@ -128,6 +128,7 @@ pub(crate) fn hs256_auth() -> Authenticator {
         issuer: None,
         audience: Some(AUDIENCE),
         user_claim: "user_id",
+        server_id: "server",
     };
     Authenticator::Jwt(Box::new(
         JwtVerifier::new(&settings).expect("HS256 verifier"),
@@ -144,6 +145,7 @@ pub(crate) fn public_key_auth(alg: &str, public_pem: &str) -> Authenticator {
         issuer: None,
         audience: None,
         user_claim: "user_id",
+        server_id: "server",
     };
     Authenticator::Jwt(Box::new(JwtVerifier::new(&settings).expect("PEM verifier")))
 }
