@@ -14,6 +14,8 @@
 //! | user id | the configured claim (default `user_id`), else `sub`: a string or a number, checked by [`check_user_id`] |
 //! | `rooms` | optional; the strings of an array (anything else grants nothing) |
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use serde_json::{Map, Value};
 
 use super::user_id::{UserIdError, check_user_id};
@@ -77,6 +79,17 @@ impl ClaimRules {
             expires_at,
             rooms: rooms(claims.get("rooms")),
         })
+    }
+}
+
+/// How long from `now` until a token with `expires_at` stops being accepted (`exp` plus
+/// `leeway`); zero once it has. Saturates instead of overflowing whatever the inputs, so the
+/// expiry timer can be computed from any accepted claim.
+pub(crate) fn time_left(expires_at: u64, leeway: u64, now: SystemTime) -> Duration {
+    let end = expires_at.saturating_add(leeway);
+    match UNIX_EPOCH.checked_add(Duration::from_secs(end)) {
+        Some(at) => at.duration_since(now).unwrap_or_default(),
+        None => Duration::MAX,
     }
 }
 
@@ -255,6 +268,15 @@ mod tests {
     }
 
     #[test]
+    fn time_left_saturates() {
+        let at = |secs: u64| UNIX_EPOCH + Duration::from_secs(secs);
+        assert_eq!(time_left(100, 2, at(90)), Duration::from_secs(12));
+        assert_eq!(time_left(100, 2, at(102)), Duration::ZERO);
+        assert_eq!(time_left(100, 2, at(500)), Duration::ZERO);
+        assert!(time_left(u64::MAX, u64::MAX, at(0)) >= Duration::from_secs(u64::MAX / 2));
+    }
+
+    #[test]
     fn rooms_are_the_strings_of_an_array() {
         let r = rules();
         let id = check(
@@ -264,5 +286,100 @@ mod tests {
         assert_eq!(id.unwrap().rooms, ["x", "y*"]);
         let id = check(&r, json!({"user_id": "a", "exp": NOW + 9, "rooms": "x"}));
         assert!(id.unwrap().rooms.is_empty());
+    }
+
+    /// Any JSON at all in the claims that matter, signed with the key the verifier trusts:
+    /// validation and the expiry-timer arithmetic never panic, and what is accepted obeys
+    /// the rules.
+    mod signed_claims {
+        use proptest::prelude::*;
+
+        use super::super::super::{JwtSettings, JwtVerifier, KeySource};
+        use super::*;
+
+        const SECRET: &[u8] = b"claims-proptest-secret";
+
+        fn json_leaf() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<u64>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>().prop_map(
+                    |f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
+                ),
+                (0..MAX_TIMESTAMP + 10).prop_map(Value::from),
+                ".{0,70}".prop_map(Value::from),
+                Just(Value::from("server")),
+                Just(Value::from("wsloop")),
+                Just(Value::from("https://auth")),
+            ]
+        }
+
+        fn json_value() -> impl Strategy<Value = Value> {
+            json_leaf().prop_recursive(2, 8, 4, |inner| {
+                prop::collection::vec(inner, 0..4).prop_map(Value::Array)
+            })
+        }
+
+        fn claim_set() -> impl Strategy<Value = Map<String, Value>> {
+            let names = prop_oneof![
+                Just("exp"),
+                Just("nbf"),
+                Just("iss"),
+                Just("aud"),
+                Just("user_id"),
+                Just("sub"),
+                Just("rooms"),
+                Just("iat"),
+            ];
+            // A valid set with a few claims replaced (or added), so that both acceptance and
+            // every refusal are reached.
+            let exp = 0..MAX_TIMESTAMP + 10;
+            let overrides = prop::collection::vec((names, json_value()), 0..4);
+            (exp, overrides).prop_map(|(exp, overrides)| {
+                let mut claims = Map::new();
+                claims.insert("exp".into(), exp.into());
+                claims.insert("iss".into(), "https://auth".into());
+                claims.insert("aud".into(), "wsloop".into());
+                claims.insert("user_id".into(), "u".into());
+                for (name, value) in overrides {
+                    claims.insert(name.to_owned(), value);
+                }
+                claims
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn never_panics(
+                claims in claim_set(),
+                now in prop_oneof![0..MAX_TIMESTAMP * 2, Just(0)],
+                leeway in prop_oneof![0..10u64, Just(u64::MAX)],
+            ) {
+                let verifier = JwtVerifier::new(&JwtSettings {
+                    alg: "HS256",
+                    key: KeySource::Secret(SECRET),
+                    leeway: Duration::from_secs(leeway),
+                    issuer: Some("https://auth"),
+                    audience: Some("wsloop"),
+                    user_claim: "user_id",
+                    server_id: "server",
+                })
+                .unwrap();
+                let key = jsonwebtoken::EncodingKey::from_secret(SECRET);
+                let header = jsonwebtoken::Header::default();
+                let token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+                let wall = UNIX_EPOCH + Duration::from_secs(now);
+                if let Ok(identity) = verifier.verify_at(&token, wall) {
+                    prop_assert!(identity.expires_at <= MAX_TIMESTAMP);
+                    prop_assert!(now < identity.expires_at.saturating_add(leeway));
+                    prop_assert!(check_user_id(&identity.user_id, "server").is_ok());
+                    let left = time_left(identity.expires_at, leeway, wall);
+                    prop_assert!(!left.is_zero());
+                    let _ = std::time::Instant::now().checked_add(left);
+                }
+            }
+        }
     }
 }

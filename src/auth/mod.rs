@@ -14,6 +14,7 @@ use std::time::SystemTime;
 
 use crate::protocol::handshake::RequestHead;
 pub use claims::MAX_TIMESTAMP;
+pub(crate) use claims::time_left;
 pub use jwt::{JwtSettings, JwtVerifier, KeySource, MintRequest, mint};
 pub use origin::{OriginError, OriginPolicy};
 

@@ -1,12 +1,12 @@
 //! Applying the hub's outbox to connections, the slow-consumer cap, and the heartbeat.
 
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use super::compress::{Compression, queue_hub_frame};
 use super::conn::{ConnId, Phase, conn_mut};
 use super::event_loop::Server;
 use super::timers::{TimerKind, after};
-use crate::auth::jwt::unix_secs;
+use crate::auth::time_left;
 use crate::protocol::CloseCode;
 
 impl Server {
@@ -137,13 +137,9 @@ impl Server {
     /// [`TOKEN_RECHECK`], whichever is sooner, as an instant of the loop's clock. All the
     /// arithmetic is checked: `exp` comes from outside.
     fn token_deadline(&self, expires_at: u64, now: Instant) -> Instant {
-        let end = expires_at.saturating_add(self.config.auth.leeway_secs());
-        let wait = UNIX_EPOCH
-            .checked_add(Duration::from_secs(end))
-            .map_or(TOKEN_RECHECK, |at| {
-                at.duration_since(self.wall_now.wall).unwrap_or_default()
-            });
-        now.checked_add(wait.min(TOKEN_RECHECK)).unwrap_or(now)
+        let leeway = self.config.auth.leeway_secs();
+        let left = time_left(expires_at, leeway, self.wall_now.wall);
+        after(now, left.min(TOKEN_RECHECK))
     }
 
     /// Arms the expiry check for a token expiring at `expires_at`; it becomes the live one.
@@ -183,9 +179,8 @@ impl Server {
         let Some(expires_at) = self.hub.token_expiry(id) else {
             return;
         };
-        if unix_secs(self.wall_now.wall)
-            >= expires_at.saturating_add(self.config.auth.leeway_secs())
-        {
+        let leeway = self.config.auth.leeway_secs();
+        if time_left(expires_at, leeway, self.wall_now.wall).is_zero() {
             log::debug!("{id}: token expired");
             self.close_conn(id, TOKEN_EXPIRED, "token expired", now);
         } else {
