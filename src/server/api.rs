@@ -7,6 +7,7 @@
 //! honoured. The JSON body is then decoded by [`crate::hub::publish`] (400 with a JSON
 //! error naming the problem) and delivered; the answer says to how many local connections.
 
+use super::isolation::inject_panic;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -197,6 +198,7 @@ impl Server {
 
     /// Decodes and delivers a publish body.
     fn publish(&mut self, body: &[u8]) -> Response {
+        inject_panic(body);
         let request = match decode_publish(body, &self.config.hub) {
             Ok(request) => request,
             Err(e) => return json_error(400, "bad_request", &e.0),

@@ -73,9 +73,9 @@ impl Server {
         let events = cluster.drain(EVENTS_PER_TURN);
         let more = events.len() == EVENTS_PER_TURN;
         for event in events {
-            self.on_cluster_event(event);
+            self.isolated_shared("cluster event", |s| s.on_cluster_event(event));
         }
-        self.apply_outbox(now);
+        self.isolated_shared("cluster delivery", |s| s.apply_outbox(now));
         if more {
             let _ = self.handle().wake();
         }

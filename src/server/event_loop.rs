@@ -383,29 +383,29 @@ impl Server {
         }
         // The peer may have sent its request already; edge-triggered readiness will tell us,
         // but reading now saves a turn.
-        self.read_conn(id, now, ReadUntil::WouldBlock);
+        self.isolated(id, |s| s.read_conn(id, now, ReadUntil::WouldBlock));
     }
 
-    /// Dispatches a readiness event to its connection.
+    /// Dispatches a readiness event to its connection (isolated: a panic closes only it).
     fn on_conn_event(&mut self, key: usize, read: Option<ReadUntil>, writable: bool, now: Instant) {
         let Some(id) = self.conns.get(key).map(|c| c.id) else {
             return; // Spurious or stale: the connection is gone.
         };
-        if writable {
-            self.flush_conn(id, now);
-        }
-        if let Some(until) = read
-            && self.conns.contains(key)
-        {
-            self.read_conn(id, now, until);
-        }
+        self.isolated(id, |s| {
+            if writable {
+                s.flush_conn(id, now);
+            }
+            if let Some(until) = read {
+                s.read_conn(id, now, until);
+            }
+        });
     }
 
     /// Serves connections that still had input when their budget ran out.
     fn serve_ready(&mut self, now: Instant) {
         for _ in 0..self.ready.len() {
             if let Some(id) = self.ready.pop_front() {
-                self.read_conn(id, now, ReadUntil::WouldBlock);
+                self.isolated(id, |s| s.read_conn(id, now, ReadUntil::WouldBlock));
             }
         }
     }

@@ -4,6 +4,7 @@ use crate::hub::Now;
 
 use super::compress::{Compression, FrameCache, queue_hub_frame};
 use super::conn::{ConnId, OpenConn};
+use super::isolation::inject_panic;
 use super::outbound::{BufPool, OutQueue};
 use super::routes::Endpoint;
 use super::stats::Stats;
@@ -148,6 +149,7 @@ fn echo(event: Event<'_>, out: &mut OutQueue, pool: &mut BufPool, stats: &mut St
         Event::Binary(bytes) => (OpCode::Binary, bytes),
         _ => return After::Nothing,
     };
+    inject_panic(payload);
     stats.messages_out += 1;
     let header = FrameHeader::single(opcode, payload.len(), None);
     out.append(pool, |buf| encode_frame(&header, payload, buf));
@@ -170,7 +172,10 @@ fn copy_for_echo(event: Event<'_>, copy: &mut Vec<u8>) -> After {
 /// The `/ws` endpoint: data messages are hub requests.
 fn to_hub(event: Event<'_>, ctx: &mut FrameCtx<'_>) -> After {
     match event {
-        Event::Text(text) => ctx.hub.on_text(ctx.id, text, ctx.wall_now, ctx.outbox),
+        Event::Text(text) => {
+            inject_panic(text.as_bytes());
+            ctx.hub.on_text(ctx.id, text, ctx.wall_now, ctx.outbox);
+        }
         Event::Binary(_) => ctx.hub.on_binary(ctx.id, ctx.wall_now, ctx.outbox),
         _ => {}
     }

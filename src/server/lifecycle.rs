@@ -8,36 +8,43 @@ use std::time::Instant;
 use super::conn::{Conn, ConnId, Phase, conn_mut};
 use super::event_loop::Server;
 use super::handle::StopRequest;
+use super::isolation::inject_panic;
 use super::timers::{TimerKind, after};
 use crate::protocol::CloseCode;
 
 impl Server {
-    /// Fires every due deadline that still applies.
+    /// Fires every due deadline that still applies, each isolated like the connection's
+    /// other work.
     pub(super) fn fire_timers(&mut self, now: Instant) {
         while let Some((id, kind)) = self.timers.pop_due(now) {
-            let Some(conn) = self.get(id) else { continue };
-            match (kind, &conn.phase) {
-                (TimerKind::Handshake, Phase::Handshaking(_) | Phase::Body(_)) => {
-                    log::debug!("{id}: handshake timeout");
-                    self.stats.handshake_timeouts += 1;
-                    self.remove(id);
-                }
-                (TimerKind::Close, Phase::Lingering { .. }) => {
-                    log::debug!("{id}: {kind:?} timeout");
-                    self.remove(id);
-                }
-                (TimerKind::Close, Phase::Open(open)) if !open.session.can_send() => {
-                    log::debug!("{id}: no close reply in time");
-                    self.remove(id);
-                }
-                (TimerKind::Heartbeat, Phase::Open(_)) => self.heartbeat(id, now),
-                (TimerKind::TokenExpiry, Phase::Open(_)) => self.check_token_expiry(id, now),
+            self.isolated(id, |s| s.fire_timer(id, kind, now));
+        }
+    }
 
-                (TimerKind::HandshakeRate, Phase::Handshaking(_) | Phase::Body(_)) => {
-                    self.check_handshake_rate(id, now);
-                }
-                _ => {}
+    /// Acts on one due deadline if it still applies to the connection's phase.
+    fn fire_timer(&mut self, id: ConnId, kind: TimerKind, now: Instant) {
+        let Some(conn) = self.get(id) else { return };
+        match (kind, &conn.phase) {
+            (TimerKind::Handshake, Phase::Handshaking(_) | Phase::Body(_)) => {
+                inject_panic(&conn.pending);
+                log::debug!("{id}: handshake timeout");
+                self.stats.handshake_timeouts += 1;
+                self.remove(id);
             }
+            (TimerKind::Close, Phase::Lingering { .. }) => {
+                log::debug!("{id}: {kind:?} timeout");
+                self.remove(id);
+            }
+            (TimerKind::Close, Phase::Open(open)) if !open.session.can_send() => {
+                log::debug!("{id}: no close reply in time");
+                self.remove(id);
+            }
+            (TimerKind::Heartbeat, Phase::Open(_)) => self.heartbeat(id, now),
+            (TimerKind::TokenExpiry, Phase::Open(_)) => self.check_token_expiry(id, now),
+            (TimerKind::HandshakeRate, Phase::Handshaking(_) | Phase::Body(_)) => {
+                self.check_handshake_rate(id, now);
+            }
+            _ => {}
         }
     }
 

@@ -272,6 +272,12 @@ impl Collector for Snapshot {
             "Redis connections lost or refused",
             s.redis_disconnects,
         )?;
+        counter(
+            &mut e,
+            "panics",
+            "Panics caught by the safety net: each closed one connection (1011 or HTTP 500) or dropped one cluster event",
+            s.panics,
+        )?;
         if let Some(up) = self.cluster_up {
             gauge(
                 &mut e,

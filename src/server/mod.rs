@@ -16,6 +16,7 @@ mod event_loop;
 mod frames;
 mod handle;
 mod history_log;
+mod isolation;
 mod lifecycle;
 mod metrics;
 

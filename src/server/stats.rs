@@ -88,6 +88,8 @@ pub(super) struct Stats {
     pub(super) cluster_fallbacks: u64,
     /// Times a Redis connection was lost (or could not be made).
     pub(super) redis_disconnects: u64,
+    /// Panics caught by the safety net (each closed one connection or dropped one event).
+    pub(super) panics: u64,
 }
 
 impl Stats {
@@ -118,6 +120,7 @@ impl Stats {
             bus_messages: 0,
             cluster_fallbacks: 0,
             redis_disconnects: 0,
+            panics: 0,
         }
     }
 

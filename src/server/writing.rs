@@ -27,7 +27,7 @@ impl Server {
             }
             let mut dirty = std::mem::take(&mut self.dirty);
             for id in dirty.drain(..) {
-                self.flush_conn(id, now);
+                self.isolated(id, |s| s.flush_conn(id, now));
             }
             if self.dirty.is_empty() {
                 self.dirty = dirty; // Keep the allocation.

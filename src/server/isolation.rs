@@ -1,0 +1,140 @@
+//! The safety net: one connection's bug closes that connection, never the server.
+//!
+//! wsloop is one thread, so a panic that reached the loop would disconnect every client at
+//! once. Work done for one connection (its bytes, its hub requests, an API request, its
+//! timers, its writes) therefore runs under [`std::panic::catch_unwind`]. A panic there is
+//! logged with the connection id, counted in `wsloop_panics_total`, and answered with close
+//! 1011 (or HTTP 500 before the upgrade); everyone else goes on being served.
+//!
+//! What the panic may have left half-done is dropped rather than trusted: the hub's outbox
+//! of the event (a fan-out that stopped midway), the compressed-frame cache and the
+//! connection's unparsed input. The connection stops reading, leaves the hub, and lingers
+//! until its close is out. If even that panics, the connection is forgotten outright. The
+//! release profile keeps `panic = "unwind"` for this (Cargo.toml).
+
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe};
+
+use super::conn::{ConnId, Phase, conn_mut};
+use super::event_loop::Server;
+use super::timers::{TimerKind, after};
+use crate::hub::Outbox;
+use crate::protocol::CloseCode;
+use crate::protocol::http::Response;
+
+impl Server {
+    /// Runs `work` for connection `id`; a panic in it closes that connection only.
+    pub(super) fn isolated(&mut self, id: ConnId, work: impl FnOnce(&mut Self)) {
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| work(self))) {
+            self.contain(&id.to_string(), &*payload);
+            self.fail_or_forget(id);
+        }
+    }
+
+    /// Runs `work` done for no single connection (a Redis event); a panic in it drops that
+    /// work, is logged and counted, and the loop goes on.
+    pub(super) fn isolated_shared(&mut self, what: &str, work: impl FnOnce(&mut Self)) {
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| work(self))) {
+            self.contain(what, &*payload);
+        }
+    }
+
+    /// Logs and counts a caught panic and drops the event's half-done work.
+    fn contain(&mut self, who: &str, payload: &(dyn Any + Send)) {
+        self.stats.panics += 1;
+        let dropped = std::mem::take(&mut self.outbox);
+        log::error!(
+            "{who}: panic: {}; {} queued sends dropped, serving the others",
+            panic_message(payload),
+            dropped.sends.len()
+        );
+        self.outbox = Outbox::default();
+        self.deflate_cache.clear();
+    }
+
+    /// Closes a connection whose work panicked; forgets it if closing panics too.
+    fn fail_or_forget(&mut self, id: ConnId) {
+        let failed = panic::catch_unwind(AssertUnwindSafe(|| self.fail_conn(id)));
+        if let Err(payload) = failed {
+            self.contain(&id.to_string(), &*payload);
+            self.forget(id);
+        }
+    }
+
+    /// 1011 for an open WebSocket, 500 for a request; input after this is ignored.
+    fn fail_conn(&mut self, id: ConnId) {
+        let Some(conn) = conn_mut(&mut self.conns, id) else {
+            return;
+        };
+        conn.pending = Vec::new();
+        let session = match &mut conn.phase {
+            Phase::Open(open) => &mut open.session,
+            Phase::Handshaking(_) | Phase::Body(_) => {
+                self.stats.rejected(500);
+                return self.respond(id, Response::text(500, "internal server error"));
+            }
+            Phase::Lingering { .. } => return self.remove(id),
+        };
+        let mut sent = false;
+        conn.out.append(&mut self.pool, |out| {
+            sent = session.close(CloseCode::INTERNAL_ERROR, "internal error", out);
+        });
+        // Lingering: the close goes out, the write side is shut, and nothing the peer still
+        // sends is parsed by a session that may be inconsistent.
+        conn.phase = Phase::Lingering {
+            shut: false,
+            peer_done: false,
+        };
+        if sent {
+            self.stats.close_sent(CloseCode::INTERNAL_ERROR.0);
+        }
+        let now = self.wall_now.mono;
+        self.timers
+            .arm(after(now, self.config.close_timeout), id, TimerKind::Close);
+        self.dirty.push(id);
+        self.leave_hub(id, now);
+    }
+
+    /// Drops a connection without asking the hub (whose state for it may be what panics).
+    fn forget(&mut self, id: ConnId) {
+        if let Some(conn) = conn_mut(&mut self.conns, id) {
+            conn.in_hub = false;
+        }
+        self.remove(id);
+    }
+}
+
+/// The message a panic was raised with, when it is a string.
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(text) = payload.downcast_ref::<&'static str>() {
+        text
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text
+    } else {
+        "(no message)"
+    }
+}
+
+/// Test builds only: the bytes that make [`inject_panic`] panic.
+#[cfg(test)]
+pub(super) const PANIC_TRIGGER: &[u8] = b"wsloop-test-inject-panic";
+
+/// Test builds only: panics when `input` holds [`PANIC_TRIGGER`], so tests can prove the
+/// safety net at each place that calls this. Compiled to nothing in every other build.
+#[cfg(test)]
+pub(super) fn inject_panic(input: &[u8]) {
+    if input
+        .windows(PANIC_TRIGGER.len())
+        .any(|w| w == PANIC_TRIGGER)
+    {
+        panic!("injected panic (test builds only)");
+    }
+}
+
+/// Test builds only; nothing here.
+#[cfg(not(test))]
+#[inline(always)]
+pub(super) fn inject_panic(_input: &[u8]) {}
+
+#[cfg(test)]
+mod tests;
