@@ -131,6 +131,11 @@ fn protocol_error_sends_exactly_one_close_then_tcp_close() {
     bytes.extend_from_slice(&frame(FIN | OP_CLOSE, &close_body(1000, b"")));
     client.send(&bytes);
     client.expect_close(1002);
+    // The server shuts its side once the close is out; the client's EOF then lets it
+    // forget the connection at once, rather than after `close_timeout` (as long as the
+    // settle wait, so waiting on the timer here was a race).
+    client.expect_eof();
+    drop(client);
     let stats = server.wait_until_idle();
     assert_eq!(stats["errors"], 1, "{stats}");
     assert_eq!(stats["close_sent"]["1002"], 1, "{stats}");

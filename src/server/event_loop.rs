@@ -301,7 +301,7 @@ impl Server {
             self.serve_ready(now);
             self.fire_timers(now);
             if now >= self.next_sweep {
-                self.sweep_buckets(now);
+                self.isolated_shared("sweep", |s| s.sweep_buckets(now));
                 self.next_sweep = now + SWEEP_EVERY;
             }
             self.flush_dirty(now);
@@ -317,7 +317,9 @@ impl Server {
     fn accept_all(&mut self, now: Instant) {
         loop {
             match self.listener.accept() {
-                Ok((socket, peer)) => self.admit(socket, peer, now),
+                Ok((socket, peer)) => {
+                    self.isolated_shared("accept", |s| s.admit(socket, peer, now))
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
