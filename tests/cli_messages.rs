@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::guard::{Finished, TempFile, run_wsloop};
+use common::guard::{Finished, Served, TempFile, run_wsloop};
 
 fn code(finished: &Finished) -> Option<i32> {
     finished.status.and_then(|s| s.code())
@@ -224,5 +224,20 @@ fn short_flags_mean_one_thing_and_each_bench_mode_shows_its_defaults() {
             n.is_none_or(|l| l.contains("--messages")),
             "{mode}: -n is --messages only:\n{help}"
         );
+    }
+}
+
+#[test]
+fn the_startup_log_says_what_to_open_and_which_features_are_on() {
+    let served = Served::start(&["--compression", "on"], &[]);
+    let log = served.log();
+    let addr = served.addr;
+    for line in [
+        format!("chat page: http://{addr}/"),
+        format!("hub: ws://{addr}/ws"),
+        format!("echo: ws://{addr}/echo"),
+        "auth: none, compression: on, cluster: off, history: memory, publish API: off".into(),
+    ] {
+        assert!(log.contains(&line), "log lacks `{line}`:\n{log}");
     }
 }

@@ -267,6 +267,7 @@ pub(super) fn run(args: ServeArgs) -> Result<(), String> {
     }
     let mut server = Server::bind(server_config)
         .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
+    log_what_to_open(&config, server.local_addr());
     server
         .handle_signals()
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
@@ -291,4 +292,26 @@ fn verdict(built: Result<(), String>, say_ok: bool) -> Result<(), String> {
             ))
         }
     }
+}
+
+/// The startup lines a newcomer needs: what to open, and which features are on.
+fn log_what_to_open(config: &Config, addr: std::net::SocketAddr) {
+    log::info!("chat page: http://{addr}/  hub: ws://{addr}/ws  echo: ws://{addr}/echo");
+    let on_off = |on: bool| if on { "on" } else { "off" };
+    let cluster = if config.cluster.redis_url.is_empty() {
+        "off".to_owned()
+    } else {
+        config::redact_url(&config.cluster.redis_url)
+    };
+    let history = if config.history.dir.is_empty() {
+        "memory"
+    } else {
+        config.history.dir.as_str()
+    };
+    log::info!(
+        "auth: {}, compression: {}, cluster: {cluster}, history: {history}, publish API: {}",
+        format!("{:?}", config.auth.mode).to_lowercase(),
+        on_off(config.compression.enabled),
+        on_off(!config.api.keys.is_empty()),
+    );
 }
