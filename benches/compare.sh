@@ -140,11 +140,11 @@ for server in wsloop fastwebsockets tungstenite; do
     run "$server-connect" "$server" connect /echo "$DURATION" -c 16
 done
 echo "wsloop fan-out:" >&2
-run wsloop-fanout-100 wsloop fanout /ws "$DURATION" -n 100 -s 32 -d 16
-run wsloop-fanout-10000 wsloop fanout /ws "$DURATION" -n 10000 -s 32 -d 16 --timeout 30s
+run wsloop-fanout-100 wsloop fanout /ws "$DURATION" -c 100 -s 32 -d 16
+run wsloop-fanout-10000 wsloop fanout /ws "$DURATION" -c 10000 -s 32 -d 16 --timeout 30s
 echo "gorilla-style hub fan-out:" >&2
-run gorilla-fanout-100 gorilla fanout /ws "$DURATION" -n 100 -s 32 -d 16
-run gorilla-fanout-10000 gorilla fanout /ws "$DURATION" -n 10000 -s 32 -d 16 --timeout 30s
+run gorilla-fanout-100 gorilla fanout /ws "$DURATION" -c 100 -s 32 -d 16
+run gorilla-fanout-10000 gorilla fanout /ws "$DURATION" -c 10000 -s 32 -d 16 --timeout 30s
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 export OUT LOAD_BEFORE LOAD_AFTER DURATION

@@ -63,8 +63,25 @@ fn origins_off_the_allow_list_get_403() {
         "null", // sandboxed iframes and file: pages
         "not an origin",
     ] {
-        forbidden(&server, origin, "app.example.com");
+        // Not the listed host: same-origin requests pass besides the list (below).
+        forbidden(&server, origin, "wsloop.internal");
     }
+}
+
+#[test]
+fn the_servers_own_origin_passes_a_list_unless_switched_off() {
+    // README's "try it in one minute": the chat page this server serves keeps working.
+    let server = server_allowing(&["https://*.example.com"], true);
+    accepted(&server, "http://127.0.0.1:8080", "127.0.0.1:8080");
+    forbidden(&server, "http://127.0.0.1:8081", "127.0.0.1:8080");
+    let allowed = vec!["https://*.example.com".to_owned()];
+    let strict = TestServer::start_with(|c| {
+        c.origin = OriginPolicy::new(&allowed, true)
+            .expect("valid allow-list")
+            .with_same_origin(false);
+    });
+    forbidden(&strict, "http://127.0.0.1:8080", "127.0.0.1:8080");
+    accepted(&strict, "https://chat.example.com", "127.0.0.1:8080");
 }
 
 #[test]

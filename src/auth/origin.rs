@@ -3,8 +3,9 @@
 //! Browsers send `Origin` with every WebSocket handshake; a server that accepts any origin
 //! lets any web page a user visits talk to it with the user's cookies (cross-site WebSocket
 //! hijacking). The policy is an allow-list of exact origins and host wildcards
-//! (`https://*.example.com`); with no list, only same-origin requests pass (the Origin's
-//! host and port equal the `Host` header), like gorilla/websocket's default. Requests with
+//! (`https://*.example.com`); same-origin requests (the Origin's host and port equal the
+//! `Host` header, like gorilla/websocket's default) pass too, so the chat page the server
+//! serves keeps working, unless a switch turns that off for a strict list. Requests with
 //! no `Origin` (non-browser clients) are allowed or refused by a switch.
 
 /// One allowed origin.
@@ -46,6 +47,7 @@ impl std::fmt::Display for OriginError {
 pub struct OriginPolicy {
     patterns: Vec<Pattern>,
     allow_missing: bool,
+    same_origin: bool,
 }
 
 impl Default for OriginPolicy {
@@ -53,6 +55,7 @@ impl Default for OriginPolicy {
         Self {
             patterns: Vec::new(),
             allow_missing: true,
+            same_origin: true,
         }
     }
 }
@@ -67,7 +70,15 @@ impl OriginPolicy {
         Ok(Self {
             patterns,
             allow_missing,
+            same_origin: true,
         })
+    }
+
+    /// Whether same-origin requests pass besides the list (default: yes, so the server's
+    /// own chat page works with any list). Without a list they always do.
+    pub fn with_same_origin(mut self, allowed: bool) -> Self {
+        self.same_origin = allowed;
+        self
     }
 
     /// Checks a request's `Origin` against the policy; `host` is its `Host` header.
@@ -81,13 +92,13 @@ impl OriginPolicy {
         };
         let refused = || OriginError::NotAllowed(origin.chars().take(100).collect());
         let (scheme, host_part, port) = split_origin(origin).ok_or_else(refused)?;
-        let allowed = if self.patterns.is_empty() {
-            same_origin(&host_part, port, &scheme, host)
-        } else {
+        let listed = || {
             self.patterns
                 .iter()
                 .any(|p| matches(p, &scheme, &host_part, port))
         };
+        let own = self.same_origin || self.patterns.is_empty();
+        let allowed = (own && same_origin(&host_part, port, &scheme, host)) || listed();
         if allowed { Ok(()) } else { Err(refused()) }
     }
 }
@@ -230,6 +241,17 @@ mod tests {
         ] {
             assert!(p.check(Some(bad), None).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_servers_own_origin_passes_a_list_unless_switched_off() {
+        let p = policy(&["https://*.example.com"], true);
+        let own = (Some("http://127.0.0.1:8080"), Some("127.0.0.1:8080"));
+        assert_eq!(p.check(own.0, own.1), Ok(()));
+        assert!(p.check(Some("http://evil.test"), own.1).is_err());
+        let strict = p.with_same_origin(false);
+        assert!(strict.check(own.0, own.1).is_err());
+        assert_eq!(strict.check(Some("https://a.example.com"), own.1), Ok(()));
     }
 
     #[test]

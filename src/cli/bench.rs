@@ -10,7 +10,7 @@ use crate::bench::{
     self, BenchConfig, ConnectOptions, EchoOptions, FanoutOptions, IdleOptions, Mode,
 };
 use crate::client::WsUrl;
-use crate::config::parse_duration;
+use crate::config::{parse_duration, parse_size};
 
 /// Flags of `wsloop bench`.
 #[derive(Debug, clap::Args)]
@@ -35,8 +35,6 @@ enum ModeArgs {
 /// Flags every mode takes.
 #[derive(Debug, clap::Args)]
 struct Common {
-    /// Server URL [default: ws://127.0.0.1:8080/echo; /ws for fanout].
-    url: Option<String>,
     /// How long to measure (idle: how long to hold), e.g. 10s.
     #[arg(long, short = 't', default_value = "10s", value_parser = parse_duration)]
     duration: Duration,
@@ -59,6 +57,9 @@ struct Common {
 
 #[derive(Debug, clap::Args)]
 struct EchoArgs {
+    /// Server URL: an echo endpoint.
+    #[arg(default_value = "ws://127.0.0.1:8080/echo")]
+    url: String,
     #[command(flatten)]
     common: Common,
     /// Connections.
@@ -80,10 +81,13 @@ struct EchoArgs {
 
 #[derive(Debug, clap::Args)]
 struct FanoutArgs {
+    /// Server URL: the hub.
+    #[arg(default_value = "ws://127.0.0.1:8080/ws")]
+    url: String,
     #[command(flatten)]
     common: Common,
-    /// Subscribers.
-    #[arg(long, short = 'n', default_value_t = 100)]
+    /// Subscribers (connections; -c as in every mode).
+    #[arg(long, short = 'c', default_value_t = 100)]
     subscribers: usize,
     /// Payload bytes (at least 32: sequence number and timestamp).
     #[arg(long, short = 's', default_value = "32", value_parser = parse_size)]
@@ -98,6 +102,9 @@ struct FanoutArgs {
 
 #[derive(Debug, clap::Args)]
 struct ConnectArgs {
+    /// Server URL.
+    #[arg(default_value = "ws://127.0.0.1:8080/echo")]
+    url: String,
     #[command(flatten)]
     common: Common,
     /// Connections in progress at once.
@@ -107,6 +114,9 @@ struct ConnectArgs {
 
 #[derive(Debug, clap::Args)]
 struct IdleArgs {
+    /// Server URL.
+    #[arg(default_value = "ws://127.0.0.1:8080/echo")]
+    url: String,
     #[command(flatten)]
     common: Common,
     /// Connections to hold.
@@ -119,7 +129,7 @@ struct IdleArgs {
 
 /// Runs `wsloop bench`.
 pub(super) fn run(args: BenchArgs) -> Result<(), String> {
-    let (common, mode, path) = match args.mode {
+    let (common, mode, url) = match args.mode {
         ModeArgs::Echo(a) => {
             let mode = Mode::Echo(EchoOptions {
                 connections: a.connections,
@@ -128,7 +138,7 @@ pub(super) fn run(args: BenchArgs) -> Result<(), String> {
                 messages: a.messages,
                 text: a.text,
             });
-            (a.common, mode, "/echo")
+            (a.common, mode, a.url)
         }
         ModeArgs::Fanout(a) => {
             let mode = Mode::Fanout(FanoutOptions {
@@ -137,25 +147,22 @@ pub(super) fn run(args: BenchArgs) -> Result<(), String> {
                 depth: a.depth,
                 room: a.room,
             });
-            (a.common, mode, "/ws")
+            (a.common, mode, a.url)
         }
         ModeArgs::Connect(a) => {
             let mode = Mode::Connect(ConnectOptions {
                 concurrency: a.concurrency,
             });
-            (a.common, mode, "/echo")
+            (a.common, mode, a.url)
         }
         ModeArgs::Idle(a) => {
             let mode = Mode::Idle(IdleOptions {
                 connections: a.connections,
                 parallel: a.parallel,
             });
-            (a.common, mode, "/echo")
+            (a.common, mode, a.url)
         }
     };
-    let url = common
-        .url
-        .unwrap_or_else(|| format!("ws://127.0.0.1:8080{path}"));
     let mut config = BenchConfig::new(WsUrl::parse(&url)?, mode);
     config.duration = common.duration;
     config.timeout = common.timeout;
@@ -174,41 +181,5 @@ pub(super) fn run(args: BenchArgs) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("the run had problems: {}", problems.join(", ")))
-    }
-}
-
-/// `32`, `16KiB`, `16k`, `1MiB`, `1m` → bytes.
-fn parse_size(text: &str) -> Result<usize, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: usize = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size like 32, 16KiB or 1MiB"))?;
-    let scale = match unit.to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        other => return Err(format!("unknown size unit `{other}` (use KiB or MiB)")),
-    };
-    number
-        .checked_mul(scale)
-        .ok_or_else(|| format!("`{text}` is too large"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("32"), Ok(32));
-        assert_eq!(parse_size("16KiB"), Ok(16384));
-        assert_eq!(parse_size("16k"), Ok(16384));
-        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
-        assert!(parse_size("1GiB").is_err());
-        assert!(parse_size("x").is_err());
     }
 }

@@ -9,13 +9,18 @@
 //!   Pings are answered, pings and pongs are not shown.
 //! - **stderr**: `connected to …`, how a connection ended, each reconnection and its delay,
 //!   and errors (a refused handshake prints the HTTP status and the start of the body).
-//! - **End of stdin**: the client sends a ping and prints what arrives until its pong (at
-//!   most [`EOF_FLUSH`]), so the answers to the last lines are not lost; then it closes with
-//!   1000 and exits 0.
+//! - **End of stdin**: the client starts the closing handshake (1000) and prints what
+//!   arrives until the server's close reply, so the answers to the last lines are not lost
+//!   whatever order the server sends control frames in (a server answers a ping at once, but
+//!   sends its close reply after everything it queued before). With `--wait-replies N` it
+//!   first waits until N messages have arrived on the connection (for answers that come
+//!   later, e.g. through a cluster). Either wait is bounded by `--timeout`.
 //!
-//! Exit status: 0 after the end of stdin, or when the server closes with 1000 and
-//! `--reconnect` is off; 1 on any other end (refused handshake, network error, another close
-//! code, a terminal answer or the retry limit with `--reconnect`).
+//! Exit status ([`EXIT_CODES`]): 0 after the end of stdin and the close handshake, or when
+//! the server closes with 1000 and `--reconnect` is off; 1 on any other end (refused
+//! handshake, network error, another close code, a terminal answer or the retry limit with
+//! `--reconnect`); 2 for a bad command line (flags or URL); 3 when `--timeout` passed at the
+//! end of stdin before the replies (or the close reply) arrived.
 //!
 //! With `--reconnect`, every end but the end of stdin is followed by a new attempt after the
 //! [`Backoff`] delay (full jitter from 0.5 s, doubling, capped at 30 s, reset after 30 s up);
@@ -31,10 +36,22 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::Failure;
 use crate::client::{
     Backoff, Client, ClientError, ClientOptions, Decision, Message, WsUrl, random,
 };
 use crate::config::parse_duration;
+
+/// The exit codes, for `wsloop client --help`.
+pub(super) const EXIT_CODES: &str = "Exit status:
+  0  stdin ended and the close handshake completed (or the server closed with 1000)
+  1  the connection failed or ended otherwise: refused handshake (HTTP status on stderr),
+     network error, a close code other than 1000, --reconnect gave up
+  2  bad command line (flags or URL)
+  3  --timeout passed at the end of stdin before the replies (or the close reply) arrived
+
+Example: printf '{\"type\":\"join\",\"room\":\"r1\"}\n' | wsloop client --wait-replies 2 \\
+           'ws://127.0.0.1:8080/ws?user_id=v'   # prints welcome and joined, exits 0";
 
 /// The longest line sent as one message; longer lines are split. 16 MiB, the default
 /// message limit of wsloop's server.
@@ -43,15 +60,10 @@ const MAX_LINE: usize = 16 << 20;
 const POLL: Duration = Duration::from_millis(50);
 /// The `recv` timeout while stdin has more lines waiting (stay responsive both ways).
 const POLL_BUSY: Duration = Duration::from_millis(1);
-/// At the end of stdin, the longest wait for the pong that shows the server's answers to
-/// earlier lines have arrived.
-const EOF_FLUSH: Duration = Duration::from_secs(2);
 /// Lines forwarded per turn before the socket is read again.
 const LINES_PER_TURN: usize = 64;
 /// Lines read ahead of the connection; the stdin thread waits when it is full.
 const LINE_QUEUE: usize = 256;
-/// The payload of the end-of-stdin ping.
-const EOF_PING: &[u8] = b"wsloop-eof";
 
 /// Flags of `wsloop client`.
 #[derive(Debug, clap::Args)]
@@ -81,11 +93,19 @@ pub(super) struct ClientArgs {
     /// TCP connect and handshake timeout.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
     connect_timeout: Duration,
+    /// At the end of stdin, wait until N messages have arrived on the connection (a hub's
+    /// `welcome` counts as one), then close: a one-shot mode for scripts.
+    #[arg(long, value_name = "N")]
+    wait_replies: Option<u64>,
+    /// At the end of stdin, the longest wait for the replies (--wait-replies) and the
+    /// server's close reply; past it, exit 3.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    timeout: Duration,
 }
 
 /// Connects and runs until stdin ends or the connection ends for good.
-pub(super) fn run(args: &ClientArgs) -> Result<(), String> {
-    WsUrl::parse(&args.url)?;
+pub(super) fn run(args: &ClientArgs) -> Result<(), Failure> {
+    WsUrl::parse(&args.url).map_err(Failure::usage)?;
     let options = ClientOptions {
         protocols: args.protocols.clone(),
         headers: args.headers.clone(),
@@ -97,6 +117,7 @@ pub(super) fn run(args: &ClientArgs) -> Result<(), String> {
         options,
         lines: Lines::spawn(args.binary),
         pending: None,
+        received: 0,
     };
     interactive.run()
 }
@@ -191,6 +212,8 @@ enum Ended {
     Lost(ClientError),
     /// Stdout failed; the connection was closed.
     Output(io::Error),
+    /// Stdin ended but `--timeout` passed before the replies arrived.
+    TimedOut(String),
 }
 
 /// The client's state across connections.
@@ -201,11 +224,13 @@ struct Interactive<'a> {
     lines: Lines,
     /// An item taken from stdin but not handled yet (a line to resend, or the end).
     pending: Option<Input>,
+    /// Data messages received on the current connection.
+    received: u64,
 }
 
 impl Interactive<'_> {
     /// Connects, converses, and reconnects as `--reconnect` says.
-    fn run(&mut self) -> Result<(), String> {
+    fn run(&mut self) -> Result<(), Failure> {
         let backoff = Backoff {
             max_retries: self.args.max_retries,
             ..Backoff::default()
@@ -218,16 +243,17 @@ impl Interactive<'_> {
                     match self.converse(&mut client) {
                         Ended::InputDone => return Ok(()),
                         Ended::Output(e) => return output_result(e),
+                        Ended::TimedOut(why) => return Err(Failure::timed_out(why)),
                         Ended::Lost(e) => (e, Some(started.elapsed())),
                     }
                 }
                 Err(e) => (e, None),
             };
             if !self.args.reconnect {
-                return final_result(error);
+                return final_result(error).map_err(Failure::from);
             }
             match backoff.decide(failures, up_for, error.disconnect(), random::unit()) {
-                Decision::GiveUp => return Err(give_up(&error)),
+                Decision::GiveUp => return Err(give_up(&error).into()),
                 Decision::Retry { after, attempt } => {
                     eprintln!("wsloop: {error}; reconnecting in {after:.2?} (retry {attempt})");
                     failures = attempt;
@@ -239,12 +265,15 @@ impl Interactive<'_> {
         }
     }
 
-    fn connect(&self) -> Result<Client, ClientError> {
+    fn connect(&mut self) -> Result<Client, ClientError> {
         let client = Client::connect(&self.args.url, &self.options)?;
         client.set_read_timeout(Some(POLL))?;
+        self.received = 0;
+        // Like the server's logs: query values (a token) never reach the terminal.
+        let url = WsUrl::parse(&self.args.url).map_or_else(|e| e, |u| u.redacted());
         match client.protocol() {
-            Some(p) => eprintln!("wsloop: connected to {} (protocol {p})", self.args.url),
-            None => eprintln!("wsloop: connected to {}", self.args.url),
+            Some(p) => eprintln!("wsloop: connected to {url} (protocol {p})"),
+            None => eprintln!("wsloop: connected to {url}"),
         }
         Ok(client)
     }
@@ -299,32 +328,60 @@ impl Interactive<'_> {
         Ok(true)
     }
 
-    /// End of stdin: print the answers still in flight (up to the pong), then close 1000.
+    /// End of stdin: wait for `--wait-replies` messages, then close 1000 and print what
+    /// arrives until the server's close reply; all within `--timeout`.
     fn finish(&mut self, client: &mut Client) -> Ended {
-        if client.ping(EOF_PING).is_ok() {
-            let deadline = Instant::now() + EOF_FLUSH;
-            while Instant::now() < deadline {
-                match client.recv() {
-                    Ok(Message::Pong(p)) if p == EOF_PING => break,
-                    Ok(message) => {
-                        if let Err(e) = self.print(&message) {
-                            let _ = client.close(1000, "");
-                            return Ended::Output(e);
-                        }
-                    }
-                    Err(ClientError::Io(e)) if is_timeout(&e) => {}
-                    Err(e) => return Ended::Lost(e),
-                }
+        let deadline = Instant::now() + self.args.timeout;
+        let wanted = self.args.wait_replies.unwrap_or(0);
+        while self.received < wanted {
+            if Instant::now() >= deadline {
+                let _ = client.close(1000, "");
+                let got = self.received;
+                let waited = self.args.timeout;
+                return Ended::TimedOut(format!(
+                    "{got} of {wanted} messages within --timeout {waited:?}"
+                ));
+            }
+            if let Some(ended) = self.receive_one(client) {
+                return ended;
             }
         }
-        match client.close(1000, "") {
-            Ok(()) => Ended::InputDone,
-            Err(e) => Ended::Lost(e),
+        if let Err(e) = client.start_close(1000, "") {
+            return Ended::Lost(e);
+        }
+        while Instant::now() < deadline {
+            match self.receive_one(client) {
+                Some(Ended::Lost(ClientError::Closed { .. })) if client.is_closed() => {
+                    let _ = client.close(1000, "");
+                    return Ended::InputDone;
+                }
+                Some(ended) => return ended,
+                None => {}
+            }
+        }
+        let _ = client.close(1000, "");
+        let waited = self.args.timeout;
+        Ended::TimedOut(format!("no close reply within --timeout {waited:?}"))
+    }
+
+    /// Receives and prints one message (or waits one read timeout); `Some` when it ends.
+    fn receive_one(&mut self, client: &mut Client) -> Option<Ended> {
+        match client.recv() {
+            Ok(message) => self.print(&message).err().map(|e| {
+                let _ = client.close(1000, "");
+                Ended::Output(e)
+            }),
+            Err(ClientError::Io(e)) if is_timeout(&e) => None,
+            Err(e) => Some(Ended::Lost(e)),
         }
     }
 
-    /// Writes a received message to stdout (see the module docs for the format).
-    fn print(&self, message: &Message) -> io::Result<()> {
+    /// Writes a received message to stdout (see the module docs for the format), and
+    /// counts it.
+    fn print(&mut self, message: &Message) -> io::Result<()> {
+        if matches!(message, Message::Text(_) | Message::Binary(_)) {
+            self.received += 1;
+        }
         let mut out = io::stdout().lock();
         match message {
             Message::Text(text) => writeln!(out, "{text}")?,
@@ -414,11 +471,11 @@ fn give_up(error: &ClientError) -> String {
 }
 
 /// A closed stdout (`| head`) is a normal end; other stdout errors are not.
-fn output_result(error: io::Error) -> Result<(), String> {
+fn output_result(error: io::Error) -> Result<(), Failure> {
     if error.kind() == io::ErrorKind::BrokenPipe {
         Ok(())
     } else {
-        Err(format!("stdout: {error}"))
+        Err(format!("stdout: {error}").into())
     }
 }
 

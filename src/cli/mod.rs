@@ -31,6 +31,7 @@ enum Command {
     /// Push a message through the HTTP publish API.
     Publish(publish::PublishArgs),
     /// Talk to a WebSocket server: stdin lines out, messages to stdout.
+    #[command(after_help = client::EXIT_CODES)]
     Client(client::ClientArgs),
 }
 
@@ -38,17 +39,44 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve::run(*args),
-        Command::Bench(args) => bench::run(args),
-        Command::Token(args) => token::run(&args),
-        Command::Publish(args) => publish::run(&args),
+        Command::Serve(args) => serve::run(*args).map_err(Failure::from),
+        Command::Bench(args) => bench::run(args).map_err(Failure::from),
+        Command::Token(args) => token::run(&args).map_err(Failure::from),
+        Command::Publish(args) => publish::run(&args).map_err(Failure::from),
         Command::Client(args) => client::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("wsloop: {message}");
-            ExitCode::FAILURE
+        Err(failure) => {
+            eprintln!("wsloop: {}", failure.message);
+            ExitCode::from(failure.code)
         }
+    }
+}
+
+/// Why a subcommand failed, and the exit status that says so.
+#[derive(Debug)]
+struct Failure {
+    /// The exit status: 1 unless the subcommand documents others.
+    code: u8,
+    /// The message printed after `wsloop: `.
+    message: String,
+}
+
+impl Failure {
+    /// A bad command line: exit 2, like clap's own usage errors.
+    fn usage(message: String) -> Self {
+        Self { code: 2, message }
+    }
+
+    /// A wait that ran out (`wsloop client --timeout`): exit 3.
+    fn timed_out(message: String) -> Self {
+        Self { code: 3, message }
+    }
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Self { code: 1, message }
     }
 }

@@ -56,8 +56,16 @@ pub(super) fn run(args: &PublishArgs) -> Result<(), String> {
 fn post(base: &str, path: &str, key: &str, body: &str) -> Result<(u16, String), String> {
     let authority = base
         .strip_prefix("http://")
-        .ok_or_else(|| format!("{base}: expected an http:// URL"))?
+        .ok_or_else(|| {
+            format!("--url {base}: expected an http:// URL, e.g. http://127.0.0.1:8080")
+        })?
         .trim_end_matches('/');
+    if authority.contains('/') {
+        return Err(format!(
+            "--url {base}: give the server's base URL (e.g. http://127.0.0.1:8080); \
+             wsloop publish adds {path}"
+        ));
+    }
     let address = if authority.contains(':') {
         authority.to_owned()
     } else {

@@ -9,11 +9,16 @@ use crate::server::Server;
 #[derive(Debug, Default, clap::Args)]
 pub(super) struct ServeArgs {
     /// TOML configuration file (see wsloop.example.toml).
-    #[arg(long, short)]
+    #[arg(long)]
     config: Option<PathBuf>,
-    /// Print the effective configuration (secrets hidden) and exit.
+    /// Print the effective configuration (secrets hidden) and exit; non-zero if it would not
+    /// start.
     #[arg(long)]
     print_config: bool,
+    /// Validate the whole configuration (like nginx -t), list every problem, and exit:
+    /// 0 if it would start, 1 if not.
+    #[arg(long, conflicts_with = "print_config")]
+    check: bool,
     /// server.listen: address to listen on [default: 127.0.0.1:8080].
     #[arg(long)]
     listen: Option<String>,
@@ -29,34 +34,49 @@ pub(super) struct ServeArgs {
     /// server.handshake_rate_per_sec: handshakes per second per IP (0: no limit) [default: 16].
     #[arg(long)]
     handshake_rate: Option<String>,
-    /// server.handshake_timeout, e.g. 10s.
+    /// server.handshake_timeout, e.g. 10s [default: 10s].
     #[arg(long)]
     handshake_timeout: Option<String>,
-    /// server.close_timeout, e.g. 5s.
+    /// server.close_timeout, e.g. 5s [default: 5s].
     #[arg(long)]
     close_timeout: Option<String>,
-    /// server.drain_timeout, e.g. 10s.
+    /// server.drain_timeout, e.g. 10s [default: 10s].
     #[arg(long)]
     drain_timeout: Option<String>,
-    /// server.max_header_bytes [default: 8192].
+    /// server.max_header_bytes, e.g. 8KiB [default: 8KiB].
     #[arg(long)]
     max_header_bytes: Option<String>,
     /// server.max_headers [default: 32].
     #[arg(long)]
     max_headers: Option<String>,
-    /// echo.max_frame in bytes [default: 16 MiB].
+    /// echo.max_frame, e.g. 16MiB [default: 16MiB].
     #[arg(long)]
     max_frame: Option<String>,
-    /// echo.max_message in bytes [default: 16 MiB].
+    /// echo.max_message, e.g. 16MiB [default: 16MiB].
     #[arg(long)]
     max_message: Option<String>,
-    /// hub.max_outbound_bytes: unsent bytes before "slow consumer" [default: 1 MiB].
+    /// hub.max_outbound_bytes: unsent bytes before "slow consumer" [default: 1MiB].
     #[arg(long)]
     max_outbound_bytes: Option<String>,
-    /// hub.ping_interval, e.g. 54s.
+    /// hub.max_frame, e.g. 1MiB [default: 1MiB].
+    #[arg(long)]
+    hub_max_frame: Option<String>,
+    /// hub.max_message, e.g. 1MiB [default: 1MiB].
+    #[arg(long)]
+    hub_max_message: Option<String>,
+    /// hub.max_request_bytes: largest JSON request [default: 64KiB].
+    #[arg(long)]
+    max_request_bytes: Option<String>,
+    /// hub.max_rooms_per_connection [default: 32].
+    #[arg(long)]
+    max_rooms_per_connection: Option<String>,
+    /// hub.max_members_per_room [default: 100000].
+    #[arg(long)]
+    max_members_per_room: Option<String>,
+    /// hub.ping_interval, e.g. 54s [default: 54s].
     #[arg(long)]
     ping_interval: Option<String>,
-    /// hub.idle_timeout, e.g. 60s.
+    /// hub.idle_timeout, e.g. 60s [default: 1m].
     #[arg(long)]
     idle_timeout: Option<String>,
     /// rate_limit.enabled: on or off [default: on].
@@ -65,7 +85,8 @@ pub(super) struct ServeArgs {
     /// auth.mode: none, jwt or optional [default: none].
     #[arg(long)]
     auth: Option<String>,
-    /// auth.secret: the HS256 shared secret.
+    /// auth.secret: the HS256 shared secret (visible in `ps`: prefer WSLOOP_AUTH_SECRET or
+    /// auth.secret_file).
     #[arg(long)]
     jwt_secret: Option<String>,
     /// auth.public_key_file: PEM public key for RS256/ES256/EdDSA.
@@ -77,7 +98,8 @@ pub(super) struct ServeArgs {
     /// origin.allowed: an allowed origin, e.g. https://*.example.com (repeatable).
     #[arg(long)]
     allowed_origin: Vec<String>,
-    /// cluster.redis_url: join the cluster on this Redis, e.g. redis://127.0.0.1:6379.
+    /// cluster.redis_url: join the cluster on this Redis, e.g. redis://127.0.0.1:6379 (with a
+    /// password, prefer WSLOOP_CLUSTER_REDIS_URL or cluster.redis_url_file).
     #[arg(long)]
     redis_url: Option<String>,
     /// cluster.node_id: this node's name on the bus.
@@ -86,7 +108,8 @@ pub(super) struct ServeArgs {
     /// history.dir: keep room history on disk here, so restarts lose nothing.
     #[arg(long)]
     history_dir: Option<String>,
-    /// api.keys: a key for POST /api/publish (repeatable); without one the API is off.
+    /// api.keys: a key for POST /api/publish (repeatable); without one the API is off
+    /// (visible in `ps`: prefer WSLOOP_API_KEYS or api.keys_file).
     #[arg(long)]
     api_key: Vec<String>,
     /// compression.enabled: on or off, permessage-deflate (RFC 7692) [default: off].
@@ -150,6 +173,27 @@ impl ServeArgs {
                 "--max-outbound-bytes",
                 &self.max_outbound_bytes,
             ),
+            ("hub.max_frame", "--hub-max-frame", &self.hub_max_frame),
+            (
+                "hub.max_message",
+                "--hub-max-message",
+                &self.hub_max_message,
+            ),
+            (
+                "hub.max_request_bytes",
+                "--max-request-bytes",
+                &self.max_request_bytes,
+            ),
+            (
+                "hub.max_rooms_per_connection",
+                "--max-rooms-per-connection",
+                &self.max_rooms_per_connection,
+            ),
+            (
+                "hub.max_members_per_room",
+                "--max-members-per-room",
+                &self.max_members_per_room,
+            ),
             ("hub.ping_interval", "--ping-interval", &self.ping_interval),
             ("hub.idle_timeout", "--idle-timeout", &self.idle_timeout),
             ("rate_limit.enabled", "--rate-limit", &self.rate_limit),
@@ -209,10 +253,13 @@ pub(super) fn run(args: ServeArgs) -> Result<(), String> {
     let config = effective_config(&args)?;
     if args.print_config {
         print!("{}", config::redacted(&config));
-        return Ok(());
+    }
+    let built = config::to_server_config(&config).map_err(|e| e.to_string());
+    if args.check || args.print_config {
+        return verdict(built.map(|_| ()), args.check);
     }
     init_logging(config.log.level.as_str());
-    let server_config = config::to_server_config(&config).map_err(|e| e.to_string())?;
+    let server_config = built.map_err(|e| e.replace('\n', "\n  "))?;
     if config.auth.mode == AuthMode::None {
         log::warn!(
             "auth.mode = \"none\": anyone can connect as any user; use only for development"
@@ -220,8 +267,51 @@ pub(super) fn run(args: ServeArgs) -> Result<(), String> {
     }
     let mut server = Server::bind(server_config)
         .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
+    log_what_to_open(&config, server.local_addr());
     server
         .handle_signals()
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     server.run().map_err(|e| format!("event loop failed: {e}"))
+}
+
+/// The outcome of `--check` or `--print-config`: every problem, one per line.
+fn verdict(built: Result<(), String>, say_ok: bool) -> Result<(), String> {
+    match built {
+        Ok(()) => {
+            if say_ok {
+                println!("configuration OK");
+            }
+            Ok(())
+        }
+        Err(problems) => {
+            let count = problems.lines().count();
+            let s = if count == 1 { "" } else { "s" };
+            Err(format!(
+                "the configuration would not start ({count} problem{s}):\n  {}",
+                problems.replace('\n', "\n  ")
+            ))
+        }
+    }
+}
+
+/// The startup lines a newcomer needs: what to open, and which features are on.
+fn log_what_to_open(config: &Config, addr: std::net::SocketAddr) {
+    log::info!("chat page: http://{addr}/  hub: ws://{addr}/ws  echo: ws://{addr}/echo");
+    let on_off = |on: bool| if on { "on" } else { "off" };
+    let cluster = if config.cluster.redis_url.is_empty() {
+        "off".to_owned()
+    } else {
+        config::redact_url(&config.cluster.redis_url)
+    };
+    let history = if config.history.dir.is_empty() {
+        "memory"
+    } else {
+        config.history.dir.as_str()
+    };
+    log::info!(
+        "auth: {}, compression: {}, cluster: {cluster}, history: {history}, publish API: {}",
+        format!("{:?}", config.auth.mode).to_lowercase(),
+        on_off(config.compression.enabled),
+        on_off(!config.api.keys.is_empty()),
+    );
 }

@@ -2,8 +2,10 @@
 
 use std::time::SystemTime;
 
+use crate::auth::jwt::parse_algorithm;
 use crate::auth::{MintRequest, mint};
 use crate::config::parse_duration;
+use crate::hub::valid_user_id;
 
 /// Flags of `wsloop token`.
 #[derive(Debug, clap::Args)]
@@ -36,6 +38,13 @@ pub(super) struct TokenArgs {
 
 /// Prints a signed token on stdout.
 pub(super) fn run(args: &TokenArgs) -> Result<(), String> {
+    parse_algorithm(&args.alg).map_err(|e| format!("--alg: {e}"))?;
+    if !valid_user_id(&args.user) {
+        return Err(format!(
+            "--user `{}`: a user id is 1-64 printable ASCII characters without spaces",
+            args.user
+        ));
+    }
     let ttl = parse_duration(&args.ttl).map_err(|e| format!("--ttl: {e}"))?;
     let key = match (&args.private_key, &args.secret) {
         (Some(path), _) => std::fs::read(path).map_err(|e| format!("--private-key {path}: {e}"))?,

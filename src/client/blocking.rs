@@ -223,12 +223,25 @@ impl Client {
         Ok(result)
     }
 
-    /// Closes with `code` and `reason` and waits (up to 5 s) for the server's reply.
-    pub fn close(&mut self, code: u16, reason: &str) -> Result<(), ClientError> {
+    /// Sends a close frame with `code` and `reason` and returns at once. [`Client::recv`]
+    /// still returns the messages the server sent before its reply (the answers to the last
+    /// requests), then `Err(Closed)` when the reply arrives.
+    pub fn start_close(&mut self, code: u16, reason: &str) -> Result<(), ClientError> {
         let mut out = Vec::new();
         if self.session.close(CloseCode(code), reason, &mut out) {
             self.stream.write_all(&out)?;
         }
+        Ok(())
+    }
+
+    /// Whether the closing handshake is complete (both close frames seen).
+    pub fn is_closed(&self) -> bool {
+        self.session.close_state() == CloseState::Closed
+    }
+
+    /// Closes with `code` and `reason` and waits (up to 5 s) for the server's reply.
+    pub fn close(&mut self, code: u16, reason: &str) -> Result<(), ClientError> {
+        self.start_close(code, reason)?;
         self.stream.set_read_timeout(Some(Duration::from_secs(5)))?;
         while self.session.close_state() != CloseState::Closed {
             match self.recv() {

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::protocol::handshake::redact_query;
+
 /// A parsed WebSocket URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WsUrl {
@@ -51,6 +53,17 @@ impl WsUrl {
             host
         } else {
             format!("{host}:{}", self.port)
+        }
+    }
+
+    /// The URL with every query value replaced by `***` (`?token=***`), for messages: a
+    /// token must not end up in a terminal's scrollback or a CI log.
+    pub fn redacted(&self) -> String {
+        match self.target.split_once('?') {
+            Some((path, query)) => {
+                format!("ws://{}{path}?{}", self.host_header(), redact_query(query))
+            }
+            None => self.to_string(),
         }
     }
 
@@ -105,6 +118,14 @@ mod tests {
             ("::1", 9001, "/?x")
         );
         assert_eq!(u.to_string(), "ws://[::1]:9001/?x");
+    }
+
+    #[test]
+    fn redacted_hides_every_query_value() {
+        let u = WsUrl::parse("ws://h:1/ws?token=eyJabc.def&user_id=v").unwrap();
+        assert_eq!(u.redacted(), "ws://h:1/ws?token=***&user_id=***");
+        let u = WsUrl::parse("ws://h/echo").unwrap();
+        assert_eq!(u.redacted(), "ws://h/echo");
     }
 
     #[test]

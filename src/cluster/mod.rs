@@ -38,6 +38,8 @@ pub struct Cluster {
     stop: Arc<AtomicBool>,
     publisher_up: bool,
     subscriber_up: bool,
+    /// Both connections have been up at least once since start.
+    was_up: bool,
 }
 
 impl Cluster {
@@ -65,6 +67,7 @@ impl Cluster {
             stop,
             publisher_up: false,
             subscriber_up: false,
+            was_up: false,
         })
     }
 
@@ -76,6 +79,12 @@ impl Cluster {
     /// Whether both connections are up (messages go through the bus).
     pub fn is_up(&self) -> bool {
         self.publisher_up && self.subscriber_up
+    }
+
+    /// Whether both connections have been up at least once since start: until then the
+    /// node is not ready (`/readyz` 503), after that a lost Redis makes it degraded.
+    pub fn was_up(&self) -> bool {
+        self.was_up
     }
 
     /// Queues a command for the publisher thread; gives it back if it cannot be queued.
@@ -99,6 +108,7 @@ impl Cluster {
                         Event::Down(Side::Subscriber, _) => self.subscriber_up = false,
                         _ => {}
                     }
+                    self.was_up |= self.is_up();
                     out.push(event);
                 }
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 
+use super::check::{problems, redact_url};
 use super::layers::ConfigError;
 use super::schema::{AuthMode, Config, Fsync};
 use crate::auth::jwt::parse_algorithm;
@@ -23,8 +24,13 @@ fn err(key: &str, problem: impl std::fmt::Display) -> ConfigError {
     ConfigError(format!("{key}: {problem}"))
 }
 
-/// Builds the server's settings; every error names the key at fault.
+/// Builds the server's settings; every error names the key at fault. A configuration with
+/// any of the [`problems`] is refused with all of them, one per line.
 pub fn to_server_config(config: &Config) -> Result<ServerConfig, ConfigError> {
+    let found = problems(config);
+    if !found.is_empty() {
+        return Err(ConfigError(found.join("\n")));
+    }
     let s = &config.server;
     let listen: SocketAddr = s
         .listen
@@ -83,7 +89,8 @@ pub fn to_server_config(config: &Config) -> Result<ServerConfig, ConfigError> {
         ));
     }
     let origin = OriginPolicy::new(&config.origin.allowed, config.origin.allow_missing)
-        .map_err(|e| err("origin.allowed", e))?;
+        .map_err(|e| err("origin.allowed", e))?
+        .with_same_origin(config.origin.allow_same_origin);
     Ok(ServerConfig {
         listen,
         limits: Limits {
@@ -265,6 +272,7 @@ pub fn redacted(config: &Config) -> String {
     for key in &mut shown.api.keys {
         *key = "***".into();
     }
+    shown.cluster.redis_url = redact_url(&shown.cluster.redis_url);
     toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot print: {e}"))
 }
 
@@ -347,5 +355,9 @@ mod tests {
         let text = redacted(&c);
         assert!(!text.contains("hunter2"));
         assert!(text.contains("secret = \"***\""));
+        c.cluster.redis_url = "redis://:hunter2@h:6379/".into();
+        let text = redacted(&c);
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("redis://:***@h:6379/"), "{text}");
     }
 }

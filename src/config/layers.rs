@@ -67,16 +67,30 @@ pub fn load(
     for o in &overrides {
         apply(&mut table, &defaults, o)?;
         Config::deserialize(Value::Table(table.clone()))
-            .map_err(|e| ConfigError(format!("{}: {}", o.source, e.message())))?;
+            .map_err(|e| ConfigError(format!("{}: {}", o.source, plain(e.message()))))?;
     }
-    Config::deserialize(Value::Table(table)).map_err(|e| ConfigError(e.message().to_owned()))
+    let mut config =
+        Config::deserialize(Value::Table(table)).map_err(|e| ConfigError(plain(e.message())))?;
+    super::secrets::resolve(&mut config)?;
+    Ok(config)
+}
+
+/// serde's wording for a number of the wrong kind, in the words a user would use.
+fn plain(message: &str) -> String {
+    ["usize", "u64", "u32", "u16", "u8"]
+        .iter()
+        .fold(message.to_owned(), |m, t| {
+            m.replace(&format!("expected {t}"), "expected a whole number")
+        })
+        .replace("expected f64", "expected a number")
 }
 
 /// Reads and checks the file; toml's own errors name the key and the line.
 fn read_file(path: &Path) -> Result<Table, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
-    toml::from_str::<Config>(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+    toml::from_str::<Config>(&text)
+        .map_err(|e| ConfigError(plain(&format!("{}: {e}", path.display()))))?;
     toml::from_str::<Table>(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
 }
 
@@ -91,8 +105,11 @@ fn env_overrides(
             continue;
         };
         let key = find_key(&rest.to_ascii_lowercase(), defaults).ok_or_else(|| {
+            let hint = closest_variable(&name, defaults)
+                .map(|v| format!("; did you mean {v}?"))
+                .unwrap_or_default();
             ConfigError(format!(
-                "unknown environment variable {name}: no configuration key matches"
+                "unknown environment variable {name}: no configuration key matches{hint}"
             ))
         })?;
         let values = if is_list(defaults, &key) {
@@ -123,6 +140,41 @@ fn find_key(flat: &str, defaults: &Table) -> Option<String> {
             .contains_key(key)
             .then(|| format!("{section}.{key}"))
     })
+}
+
+/// The known variable nearest to `name` (edit distance at most a third of its length).
+fn closest_variable(name: &str, defaults: &Table) -> Option<String> {
+    let known = defaults.iter().flat_map(|(section, keys)| {
+        let keys = keys
+            .as_table()
+            .map(|t| t.keys().cloned().collect())
+            .unwrap_or(Vec::new());
+        keys.into_iter()
+            .map(move |key| format!("{ENV_PREFIX}{section}_{key}").to_ascii_uppercase())
+    });
+    known
+        .map(|v| (edit_distance(name, &v), v))
+        .filter(|(d, _)| *d <= name.len() / 3)
+        .min()
+        .map(|(_, v)| v)
+}
+
+/// Levenshtein distance between two ASCII-ish strings.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let here = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(here + 1);
+            prev = here;
+        }
+    }
+    row[b.len()]
 }
 
 fn default_of<'a>(defaults: &'a Table, key: &str) -> Option<&'a Value> {
@@ -168,13 +220,13 @@ fn typed(default: &Value, values: &[String]) -> Result<Value, String> {
             one()
                 .trim()
                 .parse()
-                .map_err(|_| format!("`{}` is not an integer", one()))?,
+                .map_err(|_| format!("`{}`: expected a whole number", one()))?,
         ),
         Value::Float(_) => Value::Float(
             one()
                 .trim()
                 .parse()
-                .map_err(|_| format!("`{}` is not a number", one()))?,
+                .map_err(|_| format!("`{}`: expected a number", one()))?,
         ),
         _ => Value::String(one()),
     })
@@ -315,6 +367,65 @@ mod tests {
             .unwrap_err()
             .0;
         assert!(err.contains("WSLOOP_AUTH_MODE"), "{err}");
+    }
+
+    #[test]
+    fn unknown_variables_suggest_the_closest_key_and_numbers_say_whole() {
+        let err = load(None, env(&[("WSLOOP_SERVER_LISEN", "x")]), vec![])
+            .unwrap_err()
+            .0;
+        assert!(err.contains("did you mean WSLOOP_SERVER_LISTEN?"), "{err}");
+        let err = load(None, env(&[("WSLOOP_NONSENSE", "x")]), vec![])
+            .unwrap_err()
+            .0;
+        assert!(!err.contains("did you mean"), "{err}");
+        let file = write("[server]\nmax_connections = \"lots\"\n");
+        let err = load(Some(&file.0), vec![], vec![]).unwrap_err().0;
+        assert!(err.contains("expected a whole number"), "{err}");
+        let err = load(None, env(&[("WSLOOP_HUB_MAX_FRAME", "lots")]), vec![])
+            .unwrap_err()
+            .0;
+        assert!(err.contains("16KiB"), "sizes name their form: {err}");
+    }
+
+    #[test]
+    fn sizes_take_units_everywhere() {
+        let file = write("[hub]\nmax_frame = \"64KiB\"\nmax_message = 1024\n");
+        let env = env(&[("WSLOOP_ECHO_MAX_MESSAGE", "2MiB")]);
+        let flags = vec![Override::new(
+            "server.max_header_bytes",
+            "16k",
+            "--max-header-bytes",
+        )];
+        let config = load(Some(&file.0), env, flags).unwrap();
+        assert_eq!(config.hub.max_frame, 64 << 10);
+        assert_eq!(config.hub.max_message, 1024);
+        assert_eq!(config.echo.max_message, 2 << 20);
+        assert_eq!(config.server.max_header_bytes, 16 << 10);
+    }
+
+    #[test]
+    fn secrets_come_from_files() {
+        let secret = write("s3cr3t\n");
+        let keys = write("k1\n\nk2\n");
+        let path = |f: &tempfile_path::TempFile| f.0.to_string_lossy().into_owned();
+        let env = env(&[
+            ("WSLOOP_AUTH_SECRET_FILE", &path(&secret)),
+            ("WSLOOP_API_KEYS_FILE", &path(&keys)),
+        ]);
+        let config = load(None, env, vec![]).unwrap();
+        assert_eq!(config.auth.secret, "s3cr3t");
+        assert_eq!(config.api.keys, ["k1", "k2"]);
+        let both = env_pairs(&[
+            ("WSLOOP_AUTH_SECRET", "x"),
+            ("WSLOOP_AUTH_SECRET_FILE", &path(&secret)),
+        ]);
+        let err = load(None, both, vec![]).unwrap_err().0;
+        assert!(err.contains("both set"), "{err}");
+    }
+
+    fn env_pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        env(pairs)
     }
 
     #[test]

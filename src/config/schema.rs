@@ -1,7 +1,8 @@
 //! The configuration file's schema: every key, its type and its default.
 //!
 //! `wsloop.example.toml` documents the same keys for humans; a test checks that it parses
-//! to exactly these defaults, so the two cannot drift apart.
+//! to exactly these defaults, so the two cannot drift apart. Sizes in bytes accept units
+//! (`16KiB`, `1MiB`) everywhere; durations accept `250ms`, `10s`, `5m`.
 
 use serde::{Deserialize, Serialize};
 
@@ -45,6 +46,8 @@ pub struct Config {
 pub struct ClusterSection {
     /// `redis://host:port[/db]`; empty: one node on its own.
     pub redis_url: String,
+    /// A file holding the Redis URL (it may carry a password; instead of `redis_url`).
+    pub redis_url_file: String,
     /// This node's name on the bus; empty: host name, process id and a random suffix.
     pub node_id: String,
     /// Prefix of every Redis key and of the bus channel (nodes of one cluster share it).
@@ -55,6 +58,7 @@ impl Default for ClusterSection {
     fn default() -> Self {
         Self {
             redis_url: String::new(),
+            redis_url_file: String::new(),
             node_id: String::new(),
             prefix: "wsloop".into(),
         }
@@ -111,7 +115,10 @@ pub struct ApiSection {
     /// Keys accepted as `Authorization: Bearer <key>` on `POST /api/publish`. With none, the
     /// API is off (404), never open.
     pub keys: Vec<String>,
+    /// A file with one API key per line (instead of `keys`).
+    pub keys_file: String,
     /// Largest request body in bytes; over it, 413.
+    #[serde(with = "super::size::serde_size")]
     pub max_body_bytes: usize,
     /// The `sender_id` of published messages.
     pub sender_id: String,
@@ -121,6 +128,7 @@ impl Default for ApiSection {
     fn default() -> Self {
         Self {
             keys: Vec::new(),
+            keys_file: String::new(),
             max_body_bytes: 1 << 20,
             sender_id: "server".into(),
         }
@@ -136,6 +144,7 @@ pub struct CompressionSection {
     /// zlib level, 0 (store) to 9 (smallest, slowest).
     pub level: u8,
     /// Messages shorter than this many bytes are sent uncompressed; 0 compresses all.
+    #[serde(with = "super::size::serde_size")]
     pub min_size: usize,
     /// Reset the server's compressor after every message: no compressor is kept per
     /// connection, and a broadcast is compressed once for all its recipients.
@@ -184,6 +193,7 @@ pub struct ServerSection {
     /// or it is dropped. 0 = no minimum.
     pub min_handshake_bytes_per_sec: u64,
     /// Largest request head in bytes; over it, 431.
+    #[serde(with = "super::size::serde_size")]
     pub max_header_bytes: usize,
     /// Most request header fields; over it, 431.
     pub max_headers: usize,
@@ -220,8 +230,10 @@ impl Default for ServerSection {
 #[serde(default, deny_unknown_fields)]
 pub struct EchoSection {
     /// Largest frame payload in bytes; over it, close 1009.
+    #[serde(with = "super::size::serde_size")]
     pub max_frame: u64,
     /// Largest message in bytes; over it, close 1009.
+    #[serde(with = "super::size::serde_size")]
     pub max_message: usize,
 }
 
@@ -239,10 +251,13 @@ impl Default for EchoSection {
 #[serde(default, deny_unknown_fields)]
 pub struct HubSection {
     /// Largest frame payload in bytes; over it, close 1009.
+    #[serde(with = "super::size::serde_size")]
     pub max_frame: u64,
     /// Largest WebSocket message in bytes; over it, close 1009.
+    #[serde(with = "super::size::serde_size")]
     pub max_message: usize,
     /// Largest request the hub handles; over it, a `message_too_large` error (stays open).
+    #[serde(with = "super::size::serde_size")]
     pub max_request_bytes: usize,
     /// Rooms one connection may be in.
     pub max_rooms_per_connection: usize,
@@ -251,6 +266,7 @@ pub struct HubSection {
     /// Longest room name in bytes.
     pub max_room_name_len: usize,
     /// Unsent bytes allowed per connection; over it, close 1008 "slow consumer".
+    #[serde(with = "super::size::serde_size")]
     pub max_outbound_bytes: usize,
     /// How often the server pings each connection.
     pub ping_interval: HumanDuration,
@@ -335,6 +351,8 @@ pub struct AuthSection {
     pub alg: String,
     /// The HS256 shared secret.
     pub secret: String,
+    /// A file holding the HS256 secret (instead of `secret`, which `ps` would show as a flag).
+    pub secret_file: String,
     /// PEM file with the public key for RS256, ES256 or EdDSA.
     pub public_key_file: String,
     /// Clock skew allowed on `exp` and `nbf`.
@@ -353,6 +371,7 @@ impl Default for AuthSection {
             mode: AuthMode::None,
             alg: "HS256".into(),
             secret: String::new(),
+            secret_file: String::new(),
             public_key_file: String::new(),
             leeway: HumanDuration::secs(5),
             issuer: String::new(),
@@ -371,6 +390,8 @@ pub struct OriginSection {
     pub allowed: Vec<String>,
     /// Whether requests without an `Origin` header (non-browser clients) are allowed.
     pub allow_missing: bool,
+    /// Whether same-origin requests (the server's own chat page) pass besides `allowed`.
+    pub allow_same_origin: bool,
 }
 
 impl Default for OriginSection {
@@ -378,6 +399,7 @@ impl Default for OriginSection {
         Self {
             allowed: Vec::new(),
             allow_missing: true,
+            allow_same_origin: true,
         }
     }
 }

@@ -42,6 +42,9 @@ pub struct Response {
     pub body: Vec<u8>,
     /// Whether to send `Connection: close` (and close after writing).
     pub close: bool,
+    /// An answer to `HEAD`: the head of the `GET` answer, `Content-Length` included, and
+    /// no body (RFC 9110 §9.3.2).
+    pub head_only: bool,
 }
 
 impl Response {
@@ -54,6 +57,7 @@ impl Response {
             headers: vec![("Content-Type", "text/plain; charset=utf-8".to_owned())],
             body,
             close: true,
+            head_only: false,
         }
     }
 
@@ -64,7 +68,14 @@ impl Response {
             headers: vec![("Content-Type", content_type.to_owned())],
             body,
             close: true,
+            head_only: false,
         }
+    }
+
+    /// The same response as an answer to `HEAD`: its head only.
+    pub fn for_head(mut self) -> Self {
+        self.head_only = true;
+        self
     }
 
     /// Adds a header.
@@ -90,7 +101,9 @@ impl Response {
             out.extend_from_slice(b"Connection: close\r\n");
         }
         out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(&self.body);
+        if !self.head_only {
+            out.extend_from_slice(&self.body);
+        }
     }
 }
 
@@ -107,6 +120,15 @@ mod tests {
         assert!(text.contains("Content-Length: 17\r\n"));
         assert!(text.contains("Connection: close\r\n"));
         assert!(text.ends_with("\r\n\r\nno such endpoint\n"));
+    }
+
+    #[test]
+    fn head_answer_has_the_length_but_no_body() {
+        let mut out = Vec::new();
+        Response::text(200, "ok").for_head().encode(&mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("Content-Length: 3\r\n"), "{text}");
+        assert!(text.ends_with("\r\n\r\n"), "{text}");
     }
 
     #[test]

@@ -249,7 +249,11 @@ impl Session {
             match found {
                 Some(Found::Nothing) => return Ok((pos, Found::Nothing)),
                 Some(found) if self.close.is_open() || is_close(found) => return Ok((pos, found)),
-                // After our close, data and pings are read past but not delivered.
+                Some(found) if self.rules.role == Role::Client && is_data(found) => {
+                    return Ok((pos, found));
+                }
+                // After our close, data (server side) and pings are read past but not
+                // delivered.
                 Some(Found::Assembled(_)) => {
                     self.assembler.release();
                     self.delivered = false;
@@ -483,6 +487,21 @@ fn message_kind(opcode: OpCode) -> Option<MessageKind> {
         OpCode::Text => Some(MessageKind::Text),
         OpCode::Binary => Some(MessageKind::Binary),
         _ => None,
+    }
+}
+
+/// Whether `found` is a data message.
+///
+/// §1.4: "after sending a control frame indicating the connection should be closed, a peer
+/// does not send any further data; after receiving a control frame indicating the connection
+/// should be closed, a peer discards any further data received." Only receiving a close
+/// discards data: a client that closed still gets what the server sent before its reply
+/// (the answers to its last requests). A server discards it: it has stopped serving.
+fn is_data(found: Found) -> bool {
+    match found {
+        Found::Assembled(_) => true,
+        Found::InInput { opcode, .. } => !opcode.is_control(),
+        Found::Nothing => false,
     }
 }
 

@@ -211,6 +211,41 @@ fn server_initiated_close_waits_for_the_reply_and_skips_data() {
     assert_eq!(s.close_state(), CloseState::Closed);
 }
 
+/// A server frame: unmasked.
+fn plain(fin: bool, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
+    let header = FrameHeader::single(opcode, payload.len(), None);
+    let mut out = Vec::new();
+    encode_frame(&FrameHeader { fin, ..header }, payload, &mut out);
+    out
+}
+
+#[test]
+fn client_initiated_close_still_delivers_the_data_sent_before_the_reply() {
+    // The answers to the client's last requests, a ping, then the close reply (§1.4).
+    let mut bytes = plain(true, OpCode::Text, b"late answer");
+    bytes.extend(plain(false, OpCode::Binary, b"par"));
+    bytes.extend(plain(true, OpCode::Continuation, b"ts"));
+    bytes.extend(plain(true, OpCode::Ping, b"late ping"));
+    bytes.extend(plain(true, OpCode::Close, &[0x03, 0xE8]));
+    for chunk in [1, 4, 1000] {
+        let mut c = Session::client(Limits::default(), fixed_key);
+        let mut out = Vec::new();
+        assert!(c.close(CloseCode::NORMAL, "", &mut out));
+        let (seen, replies) = drive(&mut c, &bytes, chunk);
+        assert_eq!(
+            seen,
+            [
+                Seen::Text("late answer".into()),
+                Seen::Binary(b"parts".to_vec()),
+                Seen::Close(Some(1000), String::new()),
+            ],
+            "chunk {chunk}"
+        );
+        assert!(replies.is_empty(), "no pong after our close");
+        assert_eq!(c.close_state(), CloseState::Closed);
+    }
+}
+
 fn expect_failure(bytes: &[u8], error: ProtocolError, code: u16) {
     for chunk in [1, 3, 1000] {
         let mut s = server();

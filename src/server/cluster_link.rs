@@ -122,6 +122,12 @@ impl Server {
     pub(super) fn degraded(&self) -> bool {
         self.cluster.as_ref().is_some_and(|c| !c.is_up())
     }
+
+    /// Whether the node runs clustered and has not reached Redis since it started: not
+    /// ready yet, rather than degraded.
+    pub(super) fn cluster_never_up(&self) -> bool {
+        self.cluster.as_ref().is_some_and(|c| !c.was_up())
+    }
 }
 
 fn side_name(side: Side) -> &'static str {

@@ -75,6 +75,9 @@ pub(super) fn answer_request(server: &Server, head: &RequestHead, now: Instant) 
         Route::Ready => plain_get(head, || {
             if server.drain_deadline.is_some() {
                 Response::text(503, "draining").header("Retry-After", "5")
+            } else if server.cluster_never_up() {
+                // Clients sent here could not reach the rest of the cluster.
+                Response::text(503, "not ready: redis not reached yet").header("Retry-After", "5")
             } else if server.degraded() {
                 // Still serving its own clients: do not take the node out of the pool.
                 Response::text(
@@ -174,11 +177,14 @@ fn upgrade(server: &Server, head: &RequestHead, endpoint: Endpoint) -> Answer {
     })
 }
 
-/// A plain endpoint that answers GET (and HEAD-less clients) only.
+/// A plain endpoint: GET, and HEAD (the same head without the body, which load balancers
+/// and `curl -I` use); anything else is 405.
 fn plain_get(head: &RequestHead, body: impl FnOnce() -> Response) -> Answer {
-    if head.method == "GET" {
-        Answer::Respond(body())
-    } else {
-        Answer::Respond(Response::text(405, "method not allowed").header("Allow", "GET"))
+    match head.method.as_str() {
+        "GET" => Answer::Respond(body()),
+        "HEAD" => Answer::Respond(body().for_head()),
+        _ => {
+            Answer::Respond(Response::text(405, "method not allowed").header("Allow", "GET, HEAD"))
+        }
     }
 }

@@ -16,7 +16,10 @@
 //   - no page error, and no console error except the browser's own "WebSocket connection
 //     failed" lines while the server is down;
 //   - with WSLOOP_COMPRESSION_ENABLED=true (read by the server too): every page agreed on
-//     permessage-deflate, so all of the above ran compressed.
+//     permessage-deflate, so all of the above ran compressed;
+//   - README's "try it in one minute": a second server with JWT auth and an origin
+//     allow-list (`--auth jwt --allowed-origin 'https://*.example.com'`) still serves its own
+//     page; one user opens /?token=…, another types the token into the field, and they chat.
 // Screenshots go to target/browser/. Every wait has a timeout; the server is always killed.
 
 import { chromium } from 'playwright-core';
@@ -82,10 +85,10 @@ function exited(proc, ms) {
   });
 }
 
-async function startServer(port) {
+async function startServer(port, extraArgs = []) {
   const deadline = Date.now() + 15_000;
   for (let attempt = 1; ; attempt++) {
-    const proc = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`], {
+    const proc = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, ...extraArgs], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' },
     });
@@ -381,6 +384,42 @@ async function main() {
     const unexpected = consoleErrors.filter((e) => !/WebSocket connection to '.*' failed/.test(e));
     assert(pageErrors.length === 0, `page errors: ${pageErrors.join(' | ')}`);
     assert(unexpected.length === 0, `console errors: ${unexpected.join(' | ')}`);
+  });
+
+  await check('JWT auth and an origin allow-list: the page connects with a token (URL or field)', async () => {
+    const secret = `browser-secret-${tag}`;
+    const authPort = await freePort();
+    const authBase = `http://127.0.0.1:${authPort}`;
+    await startServer(authPort, ['--auth', 'jwt', '--jwt-secret', secret, '--allowed-origin', 'https://*.example.com']);
+    const mint = (user) => new Promise((resolve, reject) => {
+      const proc = spawn(BIN, ['token', '--user', user, '--ttl', '10m', '--secret', secret], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      proc.stdout.setEncoding('utf8');
+      proc.stdout.on('data', (c) => { out += c; });
+      proc.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`wsloop token exited ${code}`))));
+    });
+    const [erin, frank] = await Promise.all([newPage('erin'), newPage('frank')]);
+    const [erinToken, frankToken] = await Promise.all([mint('erin'), mint('frank')]);
+    // erin: the token in the page's URL fills the field.
+    await erin.goto(`${authBase}/?token=${encodeURIComponent(erinToken)}`);
+    const filled = await erin.getByTestId('token-input').inputValue();
+    assert(filled === erinToken, 'the token field is filled from ?token=');
+    await erin.getByTestId('connect-button').click();
+    // frank: types it into the field.
+    await frank.goto(`${authBase}/`);
+    await frank.getByTestId('token-input').fill(frankToken);
+    await frank.getByTestId('connect-button').click();
+    for (const [page, user] of [[erin, 'erin'], [frank, 'frank']]) {
+      await waitOnline(page, WAIT_MS);
+      await roomJoined(page, 'lobby');
+      const me = await page.getByTestId('me').textContent();
+      assert(me.includes(user), `the user comes from the token (${me})`);
+    }
+    const hi = `signed hello ${tag}`;
+    await sendText(erin, hi);
+    await seesMessage(frank, hi);
+    const sender = await frank.getByTestId('message-list').locator('[data-testid=message][data-kind=chat]').last().getAttribute('data-sender');
+    assert(sender === 'erin', `sender is the token's user (got ${sender})`);
   });
 
   // With WSLOOP_COMPRESSION_ENABLED=true in the environment (scripts/test runs this file a

@@ -28,7 +28,8 @@ use super::{Client, HttpResponse, Request};
 pub(crate) use metrics::{Metrics, scrape};
 #[allow(unused_imports)]
 pub(crate) use process::{
-    Finished, PROCESS_TIMEOUT, Served, TempFile, run_wsloop, run_wsloop_within, temp_path,
+    Finished, PROCESS_TIMEOUT, Served, TempFile, run_wsloop, run_wsloop_stdin, run_wsloop_within,
+    temp_path,
 };
 
 /// The HS256 secret of the in-process servers.

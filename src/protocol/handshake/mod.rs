@@ -11,5 +11,5 @@ pub mod request;
 pub mod upgrade;
 
 pub use accept::{accept_key, is_valid_key};
-pub use request::{HeadError, HeadLimits, HeadParser, RequestHead};
+pub use request::{HeadError, HeadLimits, HeadParser, RequestHead, redact_query};
 pub use upgrade::{Rejection, Upgrade, validate_upgrade, wants_upgrade, write_accept};

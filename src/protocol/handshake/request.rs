@@ -131,15 +131,21 @@ impl RequestHead {
 
     /// The path and the query with every parameter value replaced by `***`, for logs.
     pub fn redacted_target(&self) -> String {
-        let Some(query) = &self.query else {
-            return self.path.clone();
-        };
-        let redacted: Vec<String> = query
-            .split('&')
-            .map(|pair| format!("{}=***", pair.split('=').next().unwrap_or("")))
-            .collect();
-        format!("{}?{}", self.path, redacted.join("&"))
+        match &self.query {
+            Some(query) => format!("{}?{}", self.path, redact_query(query)),
+            None => self.path.clone(),
+        }
     }
+}
+
+/// A query string with every parameter value replaced by `***` (`token=***&user_id=***`),
+/// so tokens never reach a log or a terminal. The server's logs and `wsloop client` use it.
+pub fn redact_query(query: &str) -> String {
+    let redacted: Vec<String> = query
+        .split('&')
+        .map(|pair| format!("{}=***", pair.split('=').next().unwrap_or("")))
+        .collect();
+    redacted.join("&")
 }
 
 /// Decodes `%XX` escapes and `+` as space in a query component; `None` if not UTF-8.

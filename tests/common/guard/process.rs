@@ -103,10 +103,29 @@ pub(crate) fn run_wsloop(args: &[&str], env: &[(&str, &str)]) -> Finished {
 /// Runs `wsloop ARGS` for at most `within`; a process still running then is killed and
 /// reported with `status: None`.
 pub(crate) fn run_wsloop_within(args: &[&str], env: &[(&str, &str)], within: Duration) -> Finished {
+    run_wsloop_fed(args, env, within, Stdio::null())
+}
+
+/// Runs `wsloop ARGS` with `input` as its stdin (killed and failed after
+/// [`PROCESS_TIMEOUT`]), like `printf INPUT | wsloop ARGS`.
+pub(crate) fn run_wsloop_stdin(args: &[&str], env: &[(&str, &str)], input: &str) -> Finished {
+    let file = TempFile::new("stdin", input);
+    let stdin = File::open(&file.path).expect("open stdin file");
+    let finished = run_wsloop_fed(args, env, PROCESS_TIMEOUT, stdin.into());
+    assert!(
+        finished.status.is_some(),
+        "wsloop {args:?} still running after {PROCESS_TIMEOUT:?}; stderr:\n{}",
+        finished.stderr
+    );
+    finished
+}
+
+fn run_wsloop_fed(args: &[&str], env: &[(&str, &str)], within: Duration, stdin: Stdio) -> Finished {
     let out_path = temp_path("stdout", "txt");
     let err_path = temp_path("stderr", "txt");
     let mut command = wsloop_command(args, env);
     command
+        .stdin(stdin)
         .stdout(File::create(&out_path).expect("stdout file"))
         .stderr(File::create(&err_path).expect("stderr file"));
     let mut child = command.spawn().expect("spawn wsloop");
