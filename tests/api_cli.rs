@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::guard::{Finished, Served, TempFile, run_wsloop};
+use common::guard::{Finished, Served, TempFile, run_wsloop, run_wsloop_stdin};
 use common::hub::HubClient;
 use serde_json::{Value, json};
 
@@ -101,6 +101,64 @@ fn publish_delivers_to_a_room_a_user_or_everyone_and_prints_the_answer() {
     for client in [&mut alice, &mut bob] {
         assert_eq!(client.expect("notification")["payload"], json!([1, 2]));
     }
+}
+
+/// The payload from a file (`@FILE`) or stdin (`-`); JSON that does not parse is refused
+/// before anything is sent, unless `--string` says to send it as text.
+#[test]
+fn payloads_come_from_files_or_stdin_and_broken_json_is_refused() {
+    let served = Served::start(&["--api-key", KEY], &[]);
+    let mut member = connect(&served, "p");
+    member.join("r");
+    let url = format!("http://{}", served.addr);
+
+    let file = TempFile::new("json", "{\"report\": [1, 2, 3]}\n");
+    let from_file = format!("@{}", file.as_str());
+    answer(&publish(
+        &served,
+        &["--key", KEY, "--room", "r", &from_file],
+        &[],
+    ));
+    assert_eq!(
+        member.expect("notification")["payload"],
+        json!({"report": [1, 2, 3]})
+    );
+
+    let args = ["publish", "--url", &url, "--key", KEY, "--room", "r", "-"];
+    answer(&run_wsloop_stdin(&args, &[], "{\"from\": \"stdin\"}"));
+    assert_eq!(
+        member.expect("notification")["payload"],
+        json!({"from": "stdin"})
+    );
+
+    let broken = publish(
+        &served,
+        &["--key", KEY, "--room", "r", "{\"unclosed\": 1"],
+        &[],
+    );
+    assert!(!broken.status.is_some_and(|s| s.success()), "{broken:?}");
+    assert!(
+        broken.stderr.contains("does not parse") && broken.stderr.contains("--string"),
+        "{broken:?}"
+    );
+    let missing = publish(
+        &served,
+        &["--key", KEY, "--room", "r", "@/nonexistent/payload.json"],
+        &[],
+    );
+    assert!(
+        missing.stderr.contains("/nonexistent/payload.json"),
+        "{missing:?}"
+    );
+
+    let as_text = publish(
+        &served,
+        &["--key", KEY, "--room", "r", "--string", "{\"unclosed\": 1"],
+        &[],
+    );
+    answer(&as_text);
+    // Neither refused payload was delivered: the next message is the --string one.
+    assert_eq!(member.expect("notification")["payload"], "{\"unclosed\": 1");
 }
 
 #[test]

@@ -302,3 +302,23 @@ fn refusals_are_counted_by_status_in_stats() {
     assert_eq!(stats["rejected"]["404"], 1, "{stats}");
     assert_eq!(stats["rejected"]["405"], 2, "{stats}");
 }
+
+// /stats tells plain HTTP apart from WebSockets: connections open now of each kind, and
+// the HTTP requests answered (refusals and this very poll's predecessors included).
+#[test]
+fn stats_separate_http_requests_from_websocket_connections() {
+    let server = TestServer::start();
+    let before = server.wait_until_idle();
+    let asked = before["http_requests"].as_u64().expect("http_requests");
+    let _first = server.open("/echo");
+    let _second = server.open("/echo");
+    refused(&server, &Request::upgrade("/nope"), 404);
+    let health = server.request(&Request::get("/healthz"));
+    assert_eq!(health.status, 200);
+    let stats = server.stats();
+    assert_eq!(stats["websocket_connections"], 2, "{stats}");
+    assert_eq!(stats["http_connections"], 1, "only this poll: {stats}");
+    // wait_until_idle's poll, the 404 and /healthz were answered since `before`.
+    assert_eq!(stats["http_requests"], asked + 3, "{stats}");
+    assert_eq!(stats["upgrades"], 2, "{stats}");
+}

@@ -177,6 +177,7 @@ impl Server {
                 Some(used)
             }
             Err(e) => {
+                self.stats.http_requests += 1;
                 self.stats.rejected(e.status());
                 self.respond(id, Response::text(e.status(), e.reason()));
                 None

@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use super::api::{self, ApiStart};
+use super::conn::Phase;
 use super::event_loop::Server;
 
 use super::routes::{Endpoint, Route, route};
@@ -56,9 +57,14 @@ pub(super) fn answer_request(server: &Server, head: &RequestHead, now: Instant) 
         Route::WebSocket(endpoint) => upgrade(server, head, endpoint),
         Route::Health => plain_get(head, || Response::text(200, "ok")),
         Route::Stats => plain_get(head, || {
+            let websockets = server
+                .conns
+                .iter()
+                .filter(|(_, c)| c.admitted && matches!(c.phase, Phase::Open(_)))
+                .count();
             let body = server
                 .stats
-                .to_json(now, server.admitted, server.hub.counts())
+                .to_json(now, server.admitted, websockets, server.hub.counts())
                 .into_bytes();
             Response::with_body(200, "application/json", body)
         }),

@@ -90,6 +90,9 @@ pub(super) struct Stats {
     pub(super) redis_disconnects: u64,
     /// Panics caught by the safety net (each closed one connection or dropped one event).
     pub(super) panics: u64,
+    /// Plain HTTP requests answered (pages, probes, metrics, the API, refusals): every
+    /// request that did not become a WebSocket.
+    pub(super) http_requests: u64,
 }
 
 impl Stats {
@@ -121,6 +124,7 @@ impl Stats {
             cluster_fallbacks: 0,
             redis_disconnects: 0,
             panics: 0,
+            http_requests: 0,
         }
     }
 
@@ -149,10 +153,20 @@ impl Stats {
         now.saturating_duration_since(self.started).as_secs_f64()
     }
 
-    /// The `/stats` JSON document.
-    pub(super) fn to_json(&self, now: Instant, active: usize, hub: HubCounts) -> String {
+    /// The `/stats` JSON document. `active` counts every admitted connection, `websockets`
+    /// the upgraded ones among them.
+    pub(super) fn to_json(
+        &self,
+        now: Instant,
+        active: usize,
+        websockets: usize,
+        hub: HubCounts,
+    ) -> String {
         let view = StatsView {
             active_connections: active,
+            websocket_connections: websockets,
+            http_connections: active.saturating_sub(websockets),
+            http_requests: self.http_requests,
             hub_connections: hub.connections,
             users: hub.users,
             rooms: hub.rooms,
@@ -176,7 +190,14 @@ impl Stats {
 
 #[derive(Serialize)]
 struct StatsView<'a> {
+    /// Every admitted connection: WebSockets and plain HTTP ones (this request included).
     active_connections: usize,
+    /// Upgraded connections open now.
+    websocket_connections: usize,
+    /// Connections that are not WebSockets: requests being read or answered.
+    http_connections: usize,
+    /// Plain HTTP requests answered since start.
+    http_requests: u64,
     hub_connections: usize,
     users: usize,
     rooms: usize,

@@ -21,9 +21,11 @@ impl Server {
                 length,
                 send_continue,
             } => {
+                self.stats.http_requests += 1;
                 self.await_body(id, length, send_continue);
             }
             Answer::Respond(response) => {
+                self.stats.http_requests += 1;
                 if route(&head.path) == Route::Publish {
                     *self.stats.api_requests.entry(response.status).or_default() += 1;
                 } else if response.status >= 400 {
