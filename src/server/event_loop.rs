@@ -22,6 +22,7 @@ use super::admission::{PerIp, SWEEP_EVERY};
 use super::compress::FrameCache;
 use super::config::ServerConfig;
 use super::conn::{Conn, ConnId, Phase};
+use super::fd_limit::{AcceptError, Reserve, raise_nofile};
 use super::handle::ServerHandle;
 use super::history_log::{HistoryLog, Loaded};
 use super::signals::{SIGNALS, SignalSource};
@@ -58,6 +59,7 @@ struct Bound {
 
 impl Bound {
     fn bind(config: ServerConfig) -> io::Result<Self> {
+        raise_nofile(config.max_connections);
         let poll = Poll::new()?;
         let mut listener = TcpListener::bind(config.listen)?;
         poll.registry()
@@ -108,7 +110,9 @@ pub struct Spawned {
 #[derive(Debug)]
 pub struct Server {
     pub(super) poll: Poll,
-    listener: TcpListener,
+    pub(super) listener: TcpListener,
+    /// A descriptor given up to answer one client when `accept` hits EMFILE.
+    pub(super) reserve: Reserve,
     local_addr: SocketAddr,
     pub(super) conns: Slab<Conn>,
     /// Connections counting towards `max_connections`.
@@ -204,6 +208,7 @@ impl Server {
             local_addr,
             poll,
             listener,
+            reserve: Reserve::open(),
             conns: Slab::new(),
             admitted: 0,
             timers: Timers::default(),
@@ -316,18 +321,26 @@ impl Server {
         }
     }
 
-    /// Accepts until `WouldBlock` (mio: readiness is edge-triggered).
-    fn accept_all(&mut self, now: Instant) {
+    /// Accepts until `WouldBlock` (mio: readiness is edge-triggered). Out of descriptors,
+    /// clients are turned away on the reserve descriptor (see `fd_limit`).
+    pub(super) fn accept_all(&mut self, now: Instant) {
         loop {
-            match self.listener.accept() {
-                Ok((socket, peer)) => self.admit(socket, peer, now),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    // EMFILE and friends: leave the rest in the backlog for the next turn.
-                    log::warn!("accept failed: {e}");
-                    return;
+            let e = match self.listener.accept() {
+                Ok((socket, peer)) => {
+                    self.admit(socket, peer, now);
+                    continue;
                 }
+                Err(e) => e,
+            };
+            let outcome = match AcceptError::of(&e) {
+                AcceptError::PerConnection => Ok(()),
+                AcceptError::OutOfDescriptors => self.accept_on_reserve(),
+                other => Err(other),
+            };
+            match outcome {
+                Ok(()) => {}
+                Err(AcceptError::WouldBlock) => return,
+                Err(_) => return self.retry_accept(now, &e),
             }
         }
     }

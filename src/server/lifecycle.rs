@@ -14,6 +14,9 @@ use crate::protocol::CloseCode;
 impl Server {
     /// Fires every due deadline that still applies.
     pub(super) fn fire_timers(&mut self, now: Instant) {
+        if self.timers.accept_due(now) {
+            self.accept_all(now);
+        }
         while let Some((id, kind)) = self.timers.pop_due(now) {
             let Some(conn) = self.get(id) else { continue };
             match (kind, &conn.phase) {

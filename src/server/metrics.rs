@@ -207,6 +207,12 @@ impl Collector for Snapshot {
         )?;
         counter(
             &mut e,
+            "accept_fd_exhausted",
+            "Clients answered 503 because the process had no file descriptor left",
+            s.accept_fd_exhausted,
+        )?;
+        counter(
+            &mut e,
             "slow_handshakes",
             "Handshakes dropped below the minimum byte rate",
             s.slow_handshakes,

@@ -13,6 +13,7 @@ mod config;
 mod conn;
 mod delivery;
 mod event_loop;
+mod fd_limit;
 mod frames;
 mod handle;
 mod history_log;

@@ -27,10 +27,12 @@ pub(super) enum TimerKind {
     TokenExpiry,
 }
 
-/// A min-heap of (deadline, connection, kind).
+/// A min-heap of (deadline, connection, kind), plus the listener's retry deadline.
 #[derive(Debug, Default)]
 pub(super) struct Timers {
     heap: BinaryHeap<Reverse<(Instant, ConnId, TimerKind)>>,
+    /// When to try `accept` again after it failed for want of descriptors.
+    accept_retry: Option<Instant>,
 }
 
 impl Timers {
@@ -39,9 +41,27 @@ impl Timers {
         self.heap.push(Reverse((at, conn, kind)));
     }
 
+    /// Arms the listener's retry (the earlier deadline wins).
+    pub(super) fn arm_accept(&mut self, at: Instant) {
+        self.accept_retry = Some(self.accept_retry.map_or(at, |t| t.min(at)));
+    }
+
+    /// Whether the listener's retry is due at `now` (disarming it if so).
+    pub(super) fn accept_due(&mut self, now: Instant) -> bool {
+        let due = self.accept_retry.is_some_and(|at| at <= now);
+        if due {
+            self.accept_retry = None;
+        }
+        due
+    }
+
     /// The earliest deadline, if any.
     pub(super) fn next_deadline(&self) -> Option<Instant> {
-        self.heap.peek().map(|Reverse((at, _, _))| *at)
+        let conn = self.heap.peek().map(|Reverse((at, _, _))| *at);
+        match (conn, self.accept_retry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// How long `mio::Poll` may sleep before the next deadline (`None`: forever).
@@ -80,5 +100,23 @@ mod tests {
         assert_eq!(timers.pop_due(later), Some((a, TimerKind::Close)));
         assert_eq!(timers.pop_due(later), None);
         assert_eq!(timers.next_deadline(), None);
+    }
+
+    #[test]
+    fn the_listener_retry_counts_as_a_deadline() {
+        let t0 = Instant::now();
+        let mut timers = Timers::default();
+        timers.arm(
+            t0 + Duration::from_secs(3),
+            ConnId::new(1, 1),
+            TimerKind::Close,
+        );
+        timers.arm_accept(t0 + Duration::from_secs(2));
+        timers.arm_accept(t0 + Duration::from_secs(1));
+        assert_eq!(timers.poll_timeout(t0), Some(Duration::from_secs(1)));
+        assert!(!timers.accept_due(t0));
+        assert!(timers.accept_due(t0 + Duration::from_secs(1)));
+        assert!(!timers.accept_due(t0 + Duration::from_secs(2)));
+        assert_eq!(timers.poll_timeout(t0), Some(Duration::from_secs(3)));
     }
 }
