@@ -32,11 +32,12 @@ use super::outbound::BufPool;
 use super::reading::{READ_CHUNK, ReadUntil};
 use super::stats::Stats;
 use super::timers::{TimerKind, Timers};
+use super::tokens::{live, slot_index, token_of};
 use crate::hub::{Hub, Now, Outbox};
 use crate::protocol::deflate::DeflaterPool;
 use crate::protocol::handshake::HeadParser;
 
-/// The listener's token; connection tokens are their slab index.
+/// The listener's token; connection tokens carry slot and generation (see `tokens`).
 const LISTENER: Token = Token(usize::MAX - 1);
 /// The waker's token.
 const WAKER: Token = Token(usize::MAX - 2);
@@ -295,14 +296,14 @@ impl Server {
                     LISTENER => self.accept_all(now),
                     WAKER => self.drain_cluster(now),
                     SIGNALS => self.on_signals(),
-                    Token(key) => {
+                    token => {
                         let hangup = event.is_read_closed() || event.is_error();
                         let read = match (event.is_readable(), hangup) {
                             (_, true) => Some(ReadUntil::WouldBlock),
                             (true, false) => Some(ReadUntil::ShortRead),
                             (false, false) => None,
                         };
-                        self.on_conn_event(key, read, event.is_writable(), now);
+                        self.on_conn_event(token, read, event.is_writable(), now);
                     }
                 }
             }
@@ -354,12 +355,12 @@ impl Server {
         }
         let _ = socket.set_nodelay(true);
         let entry = self.conns.vacant_entry();
-        let Ok(index) = u32::try_from(entry.key()) else {
+        let Some(index) = slot_index(entry.key()) else {
             return;
         };
         self.next_generation = self.next_generation.wrapping_add(1);
         let id = ConnId::new(index, self.next_generation);
-        let token = Token(entry.key());
+        let token = token_of(id);
         if let Err(e) = self
             .poll
             .registry()
@@ -403,15 +404,21 @@ impl Server {
     }
 
     /// Dispatches a readiness event to its connection.
-    fn on_conn_event(&mut self, key: usize, read: Option<ReadUntil>, writable: bool, now: Instant) {
-        let Some(id) = self.conns.get(key).map(|c| c.id) else {
-            return; // Spurious or stale: the connection is gone.
+    fn on_conn_event(
+        &mut self,
+        token: Token,
+        read: Option<ReadUntil>,
+        writable: bool,
+        now: Instant,
+    ) {
+        let Some(id) = live(&self.conns, token, |c| c.id) else {
+            return; // Spurious or stale: the connection is gone, its slot maybe reused.
         };
         if writable {
             self.flush_conn(id, now);
         }
         if let Some(until) = read
-            && self.conns.contains(key)
+            && self.get(id).is_some()
         {
             self.read_conn(id, now, until);
         }

@@ -29,6 +29,7 @@ mod signals;
 
 mod stats;
 mod timers;
+mod tokens;
 mod upgrade;
 mod writing;
 
