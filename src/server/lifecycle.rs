@@ -12,35 +12,58 @@ use super::timers::TimerKind;
 use crate::protocol::CloseCode;
 
 impl Server {
-    /// Fires every due deadline that still applies.
+    /// Fires every due deadline that still applies; prunes the stale ones first when they
+    /// may dominate the heap.
     pub(super) fn fire_timers(&mut self, now: Instant) {
         if self.timers.accept_due(now) {
             self.accept_all(now);
         }
-        while let Some((id, kind)) = self.timers.pop_due(now) {
-            let Some(conn) = self.get(id) else { continue };
-            match (kind, &conn.phase) {
-                (TimerKind::Handshake, Phase::Handshaking(_) | Phase::Body(_)) => {
+        if self.timers.needs_pruning(self.conns.len()) {
+            let mut timers = std::mem::take(&mut self.timers);
+            timers.prune(|at, id, kind| self.timer_applies(at, id, kind));
+            self.timers = timers;
+        }
+        while let Some((at, id, kind)) = self.timers.pop_due(now) {
+            if !self.timer_applies(at, id, kind) {
+                continue;
+            }
+            match kind {
+                TimerKind::Handshake => {
                     log::debug!("{id}: handshake timeout");
                     self.stats.handshake_timeouts += 1;
                     self.remove(id);
                 }
-                (TimerKind::Close, Phase::Lingering { .. }) => {
-                    log::debug!("{id}: {kind:?} timeout");
-                    self.remove(id);
-                }
-                (TimerKind::Close, Phase::Open(open)) if !open.session.can_send() => {
+                TimerKind::CloseReply => {
                     log::debug!("{id}: no close reply in time");
                     self.remove(id);
                 }
-                (TimerKind::Heartbeat, Phase::Open(_)) => self.heartbeat(id, now),
-                (TimerKind::TokenExpiry, Phase::Open(_)) => self.check_token_expiry(id, now),
-
-                (TimerKind::HandshakeRate, Phase::Handshaking(_) | Phase::Body(_)) => {
-                    self.check_handshake_rate(id, now);
+                TimerKind::Linger => {
+                    log::debug!("{id}: lingering ends");
+                    self.remove(id);
                 }
-                _ => {}
+                TimerKind::Heartbeat => self.heartbeat(id, now),
+                TimerKind::TokenExpiry => self.check_token_expiry(id, now),
+                TimerKind::HandshakeRate => self.check_handshake_rate(id, now),
             }
+        }
+    }
+
+    /// Whether a deadline armed `at` for `kind` still applies to connection `id`: the same
+    /// generation, in the phase the deadline guards, and for re-armable deadlines, the one
+    /// the connection holds as live. Each connection has at most three that apply.
+    fn timer_applies(&self, at: Instant, id: ConnId, kind: TimerKind) -> bool {
+        let Some(conn) = self.get(id) else {
+            return false;
+        };
+        match (kind, &conn.phase) {
+            (TimerKind::Handshake | TimerKind::HandshakeRate, Phase::Handshaking(_)) => true,
+            (TimerKind::Handshake | TimerKind::HandshakeRate, Phase::Body(_)) => true,
+            (TimerKind::CloseReply, Phase::Open(open)) => !open.session.can_send(),
+            (TimerKind::Linger, Phase::Lingering { until, .. }) => *until == at,
+            (TimerKind::Heartbeat, Phase::Open(_)) => true,
+            // Earlier checks superseded by a later live one are stale (`check_token_expiry`).
+            (TimerKind::TokenExpiry, Phase::Open(_)) => conn.token_check.is_none_or(|l| at >= l),
+            _ => false,
         }
     }
 
@@ -117,7 +140,7 @@ impl Server {
                 if sent {
                     self.stats.close_sent(code.0);
                     self.timers
-                        .arm(now + self.config.close_timeout, id, TimerKind::Close);
+                        .arm(now + self.config.close_timeout, id, TimerKind::CloseReply);
                     self.dirty.push(id);
                     self.leave_hub(id, now);
                 }

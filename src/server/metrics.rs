@@ -35,6 +35,8 @@ pub(super) struct Snapshot {
     pub(super) draining: bool,
     /// Whether the Redis connections are up, when clustered.
     pub(super) cluster_up: Option<bool>,
+    /// Entries in the timer heap, live or stale.
+    pub(super) timer_entries: usize,
 }
 
 impl Snapshot {
@@ -256,6 +258,12 @@ impl Collector for Snapshot {
         )?;
         gauge(
             &mut e,
+            "timer_entries",
+            "Deadlines in the timer heap, live or stale (pruned to stay proportional to connections)",
+            to_i64(self.timer_entries),
+        )?;
+        gauge(
+            &mut e,
             "draining",
             "1 while shutting down",
             i64::from(self.draining),
@@ -327,6 +335,7 @@ impl Server {
             uptime: self.stats.uptime(now),
             draining: self.drain_deadline.is_some(),
             cluster_up: self.cluster.as_ref().map(|c| c.is_up()),
+            timer_entries: self.timers.len(),
         }
     }
 }

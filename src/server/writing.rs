@@ -74,7 +74,9 @@ impl Server {
             self.ready.push_back(id);
         }
         if flushed == Flushed::All
-            && let Phase::Lingering { shut, peer_done } = &mut conn.phase
+            && let Phase::Lingering {
+                shut, peer_done, ..
+            } = &mut conn.phase
         {
             if *peer_done {
                 return self.remove(id);
