@@ -204,7 +204,7 @@ impl HeadParser {
 }
 
 /// Finds the end of the head (just past `\r\n\r\n` or `\n\n`), searching from `from`.
-fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
+pub(super) fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
     let start = from.min(buf.len());
     buf[start..].iter().enumerate().find_map(|(i, &b)| {
         let at = start + i;
