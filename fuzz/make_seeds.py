@@ -218,6 +218,28 @@ def main():
             "query": framed(RFC_REQUEST.replace(b"/chat", b"/chat?user_id=42&token=a%20b+c")),
             "bare-newlines": framed(b"GET /x HTTP/1.1\nHost: a\n\nrest"),
             "healthz": framed(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"),
+            # Hostile requests (issue 13): repeated singletons and a declared body are 400;
+            # an absolute-form target is routed by its path.
+            "two-hosts": framed(RFC_REQUEST.replace(b"Upgrade:", b"Host: evil\r\nUpgrade:", 1)),
+            "two-keys": framed(
+                RFC_REQUEST.replace(b"Origin:", b"Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\nOrigin:")
+            ),
+            "two-versions": framed(
+                RFC_REQUEST.replace(b"Origin:", b"Sec-WebSocket-Version: 13\r\nOrigin:")
+            ),
+            "content-length-body": framed(
+                RFC_REQUEST.replace(b"Origin:", b"Content-Length: 5\r\nOrigin:") + b"hello"
+            ),
+            "chunked-body": framed(
+                RFC_REQUEST.replace(b"Origin:", b"Transfer-Encoding: chunked\r\nOrigin:")
+                + b"5\r\nhello\r\n0\r\n\r\n"
+            ),
+            "absolute-form": framed(
+                RFC_REQUEST.replace(b"GET /chat", b"GET http://server.example.com:80/chat?x=1")
+            ),
+            "absolute-form-no-path": framed(
+                RFC_REQUEST.replace(b"GET /chat", b"GET ws://server.example.com?x")
+            ),
         },
         # Raw bytes for `arbitrary` to build a request from; the tail ends up in the fuzzed
         # `raw` field, so whole JSON requests there reach both decoders unchanged.

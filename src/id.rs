@@ -16,7 +16,7 @@ impl ConnId {
         Self { index, generation }
     }
 
-    /// The slab slot (also the `mio::Token`).
+    /// The slab slot.
     pub fn index(self) -> usize {
         self.index as usize
     }
@@ -26,9 +26,17 @@ impl ConnId {
         self.generation
     }
 
-    /// A compact number for logs and the wire: generation in the high half, slot in the low.
+    /// A compact number for logs, the wire and the connection's `mio::Token`: generation
+    /// in the high half, slot in the low.
     pub fn as_u64(self) -> u64 {
         (u64::from(self.generation) << 32) | u64::from(self.index)
+    }
+
+    /// The id [`ConnId::as_u64`] made this number from.
+    pub fn from_u64(n: u64) -> Self {
+        let low = u32::try_from(n & u64::from(u32::MAX)).unwrap_or(u32::MAX);
+        let high = u32::try_from(n >> 32).unwrap_or(u32::MAX);
+        Self::new(low, high)
     }
 }
 

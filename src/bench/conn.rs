@@ -18,7 +18,7 @@ use super::output::{Output, Prebuilt};
 use super::scan::{Frame, ScanError, Scanner};
 use crate::client::random::nonce;
 use crate::protocol::handshake::accept::key_from_nonce;
-use crate::protocol::handshake::client::{ClientHandshakeError, ClientRequest, parse_response};
+use crate::protocol::handshake::client::{ClientHandshakeError, ClientRequest, ResponseParser};
 use crate::protocol::{CloseFrame, Decoded, OpCode};
 
 /// Where a connection is.
@@ -121,6 +121,8 @@ pub(crate) struct Conn {
     key: String,
     /// The response head, while handshaking.
     head: Vec<u8>,
+    /// Reads `head` as it grows.
+    head_parser: ResponseParser,
     /// Bytes to send.
     pub(crate) out: Output,
     scan: Scanner,
@@ -161,6 +163,7 @@ impl Conn {
             started,
             key,
             head: Vec::new(),
+            head_parser: ResponseParser::new(),
             out,
             scan: Scanner::new(keep_data_up_to),
         })
@@ -285,7 +288,7 @@ impl Conn {
         now: Instant,
     ) -> Option<End> {
         self.head.extend_from_slice(bytes);
-        match parse_response(&self.head, &self.key, &[]) {
+        match self.head_parser.parse(&self.head, &self.key, &[]) {
             Ok(Decoded::Partial) => None,
             Err(e) => Some(End::Failed(Failure::Handshake(e))),
             Ok(Decoded::Complete(_, used)) => {

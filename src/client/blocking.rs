@@ -14,7 +14,7 @@ use super::random::{mask_key, nonce};
 use super::url::WsUrl;
 use crate::protocol::deflate::{DeflateConfig, DeflateParams, DeflaterPool, client_offer};
 use crate::protocol::handshake::accept::key_from_nonce;
-use crate::protocol::handshake::client::{ClientRequest, accepted_deflate, parse_response};
+use crate::protocol::handshake::client::{ClientRequest, ResponseParser, accepted_deflate};
 use crate::protocol::{
     CloseCode, CloseState, Decoded, Event, Limits, MessageKind, Read as Got, Session,
 };
@@ -109,6 +109,7 @@ impl Client {
     }
 
     fn read_handshake(&mut self, key: &str, options: &ClientOptions) -> Result<(), ClientError> {
+        let mut parser = ResponseParser::new();
         loop {
             let mut chunk = [0u8; 4096];
             let n = self.stream.read(&mut chunk)?;
@@ -120,7 +121,7 @@ impl Client {
                 .into());
             }
             self.input.extend_from_slice(&chunk[..n]);
-            let parsed = parse_response(&self.input, key, &options.protocols);
+            let parsed = parser.parse(&self.input, key, &options.protocols);
             match parsed.map_err(ClientError::Handshake)? {
                 Decoded::Partial => continue,
                 Decoded::Complete(accept, used) => {

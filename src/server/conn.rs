@@ -42,6 +42,9 @@ pub(super) enum Phase {
         shut: bool,
         /// The peer already closed its side: remove as soon as the output is out.
         peer_done: bool,
+        /// When the wait ends whatever happens: the one `Linger` deadline that applies
+        /// (one armed for an earlier phase, or an earlier entry into this one, does not).
+        until: Instant,
     },
 }
 

@@ -22,6 +22,7 @@ use super::admission::{PerIp, SWEEP_EVERY};
 use super::compress::FrameCache;
 use super::config::ServerConfig;
 use super::conn::{Conn, ConnId, Phase};
+use super::fd_limit::{AcceptError, Reserve, raise_nofile};
 use super::handle::ServerHandle;
 use super::history_log::{HistoryLog, Loaded};
 use super::signals::{SIGNALS, SignalSource};
@@ -31,11 +32,12 @@ use super::outbound::BufPool;
 use super::reading::{READ_CHUNK, ReadUntil};
 use super::stats::Stats;
 use super::timers::{TimerKind, Timers, after};
+use super::tokens::{live, slot_index, token_of};
 use crate::hub::{Hub, Now, Outbox};
 use crate::protocol::deflate::DeflaterPool;
 use crate::protocol::handshake::HeadParser;
 
-/// The listener's token; connection tokens are their slab index.
+/// The listener's token; connection tokens carry slot and generation (see `tokens`).
 const LISTENER: Token = Token(usize::MAX - 1);
 /// The waker's token.
 const WAKER: Token = Token(usize::MAX - 2);
@@ -58,6 +60,7 @@ struct Bound {
 
 impl Bound {
     fn bind(config: ServerConfig) -> io::Result<Self> {
+        raise_nofile(config.max_connections);
         let poll = Poll::new()?;
         let mut listener = TcpListener::bind(config.listen)?;
         poll.registry()
@@ -108,7 +111,9 @@ pub struct Spawned {
 #[derive(Debug)]
 pub struct Server {
     pub(super) poll: Poll,
-    listener: TcpListener,
+    pub(super) listener: TcpListener,
+    /// A descriptor given up to answer one client when `accept` hits EMFILE.
+    pub(super) reserve: Reserve,
     local_addr: SocketAddr,
     pub(super) conns: Slab<Conn>,
     /// Connections counting towards `max_connections`.
@@ -202,6 +207,7 @@ impl Server {
             local_addr,
             poll,
             listener,
+            reserve: Reserve::open(),
             conns: Slab::new(),
             admitted: 0,
             timers: Timers::default(),
@@ -287,14 +293,14 @@ impl Server {
                     LISTENER => self.accept_all(now),
                     WAKER => self.drain_cluster(now),
                     SIGNALS => self.on_signals(),
-                    Token(key) => {
+                    token => {
                         let hangup = event.is_read_closed() || event.is_error();
                         let read = match (event.is_readable(), hangup) {
                             (_, true) => Some(ReadUntil::WouldBlock),
                             (true, false) => Some(ReadUntil::ShortRead),
                             (false, false) => None,
                         };
-                        self.on_conn_event(key, read, event.is_writable(), now);
+                        self.on_conn_event(token, read, event.is_writable(), now);
                     }
                 }
             }
@@ -313,20 +319,26 @@ impl Server {
         }
     }
 
-    /// Accepts until `WouldBlock` (mio: readiness is edge-triggered).
-    fn accept_all(&mut self, now: Instant) {
+    /// Accepts until `WouldBlock` (mio: readiness is edge-triggered). Out of descriptors,
+    /// clients are turned away on the reserve descriptor (see `fd_limit`).
+    pub(super) fn accept_all(&mut self, now: Instant) {
         loop {
-            match self.listener.accept() {
+            let e = match self.listener.accept() {
                 Ok((socket, peer)) => {
-                    self.isolated_shared("accept", |s| s.admit(socket, peer, now))
+                    self.isolated_shared("accept", |s| s.admit(socket, peer, now));
+                    continue;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    // EMFILE and friends: leave the rest in the backlog for the next turn.
-                    log::warn!("accept failed: {e}");
-                    return;
-                }
+                Err(e) => e,
+            };
+            let outcome = match AcceptError::of(&e) {
+                AcceptError::PerConnection => Ok(()),
+                AcceptError::OutOfDescriptors => self.accept_on_reserve(),
+                other => Err(other),
+            };
+            match outcome {
+                Ok(()) => {}
+                Err(AcceptError::WouldBlock) => return,
+                Err(_) => return self.retry_accept(now, &e),
             }
         }
     }
@@ -340,12 +352,12 @@ impl Server {
         }
         let _ = socket.set_nodelay(true);
         let entry = self.conns.vacant_entry();
-        let Ok(index) = u32::try_from(entry.key()) else {
+        let Some(index) = slot_index(entry.key()) else {
             return;
         };
         self.next_generation = self.next_generation.wrapping_add(1);
         let id = ConnId::new(index, self.next_generation);
-        let token = Token(entry.key());
+        let token = token_of(id);
         if let Err(e) = self
             .poll
             .registry()
@@ -389,9 +401,15 @@ impl Server {
     }
 
     /// Dispatches a readiness event to its connection (isolated: a panic closes only it).
-    fn on_conn_event(&mut self, key: usize, read: Option<ReadUntil>, writable: bool, now: Instant) {
-        let Some(id) = self.conns.get(key).map(|c| c.id) else {
-            return; // Spurious or stale: the connection is gone.
+    fn on_conn_event(
+        &mut self,
+        token: Token,
+        read: Option<ReadUntil>,
+        writable: bool,
+        now: Instant,
+    ) {
+        let Some(id) = live(&self.conns, token, |c| c.id) else {
+            return; // Spurious or stale: the connection is gone, its slot maybe reused.
         };
         self.isolated(id, |s| {
             if writable {

@@ -81,16 +81,17 @@ impl Server {
         });
         // Lingering: the close goes out, the write side is shut, and nothing the peer still
         // sends is parsed by a session that may be inconsistent.
+        let now = self.wall_now.mono;
+        let until = after(now, self.config.close_timeout);
         conn.phase = Phase::Lingering {
             shut: false,
             peer_done: false,
+            until,
         };
         if sent {
             self.stats.close_sent(CloseCode::INTERNAL_ERROR.0);
         }
-        let now = self.wall_now.mono;
-        self.timers
-            .arm(after(now, self.config.close_timeout), id, TimerKind::Close);
+        self.timers.arm(until, id, TimerKind::Linger);
         self.dirty.push(id);
         self.leave_hub(id, now);
     }

@@ -14,37 +14,64 @@ use crate::protocol::CloseCode;
 
 impl Server {
     /// Fires every due deadline that still applies, each isolated like the connection's
-    /// other work.
+    /// other work; prunes the stale ones first when they may dominate the heap.
     pub(super) fn fire_timers(&mut self, now: Instant) {
-        while let Some((id, kind)) = self.timers.pop_due(now) {
-            self.isolated(id, |s| s.fire_timer(id, kind, now));
+        if self.timers.accept_due(now) {
+            self.accept_all(now);
+        }
+        if self.timers.needs_pruning(self.conns.len()) {
+            let mut timers = std::mem::take(&mut self.timers);
+            timers.prune(|at, id, kind| self.timer_applies(at, id, kind));
+            self.timers = timers;
+        }
+        while let Some((at, id, kind)) = self.timers.pop_due(now) {
+            if self.timer_applies(at, id, kind) {
+                self.isolated(id, |s| s.fire_timer(id, kind, now));
+            }
         }
     }
 
-    /// Acts on one due deadline if it still applies to the connection's phase.
+    /// Acts on one deadline that applies.
     fn fire_timer(&mut self, id: ConnId, kind: TimerKind, now: Instant) {
-        let Some(conn) = self.get(id) else { return };
-        match (kind, &conn.phase) {
-            (TimerKind::Handshake, Phase::Handshaking(_) | Phase::Body(_)) => {
-                inject_panic(&conn.pending);
+        match kind {
+            TimerKind::Handshake => {
+                if let Some(conn) = self.get(id) {
+                    inject_panic(&conn.pending);
+                }
                 log::debug!("{id}: handshake timeout");
                 self.stats.handshake_timeouts += 1;
                 self.remove(id);
             }
-            (TimerKind::Close, Phase::Lingering { .. }) => {
-                log::debug!("{id}: {kind:?} timeout");
-                self.remove(id);
-            }
-            (TimerKind::Close, Phase::Open(open)) if !open.session.can_send() => {
+            TimerKind::CloseReply => {
                 log::debug!("{id}: no close reply in time");
                 self.remove(id);
             }
-            (TimerKind::Heartbeat, Phase::Open(_)) => self.heartbeat(id, now),
-            (TimerKind::TokenExpiry, Phase::Open(_)) => self.check_token_expiry(id, now),
-            (TimerKind::HandshakeRate, Phase::Handshaking(_) | Phase::Body(_)) => {
-                self.check_handshake_rate(id, now);
+            TimerKind::Linger => {
+                log::debug!("{id}: lingering ends");
+                self.remove(id);
             }
-            _ => {}
+            TimerKind::Heartbeat => self.heartbeat(id, now),
+            TimerKind::TokenExpiry => self.check_token_expiry(id, now),
+            TimerKind::HandshakeRate => self.check_handshake_rate(id, now),
+        }
+    }
+
+    /// Whether a deadline armed `at` for `kind` still applies to connection `id`: the same
+    /// generation, in the phase the deadline guards, and for re-armable deadlines, the one
+    /// the connection holds as live. Each connection has at most three that apply.
+    fn timer_applies(&self, at: Instant, id: ConnId, kind: TimerKind) -> bool {
+        let Some(conn) = self.get(id) else {
+            return false;
+        };
+        match (kind, &conn.phase) {
+            (TimerKind::Handshake | TimerKind::HandshakeRate, Phase::Handshaking(_)) => true,
+            (TimerKind::Handshake | TimerKind::HandshakeRate, Phase::Body(_)) => true,
+            (TimerKind::CloseReply, Phase::Open(open)) => !open.session.can_send(),
+            (TimerKind::Linger, Phase::Lingering { until, .. }) => *until == at,
+            (TimerKind::Heartbeat, Phase::Open(_)) => true,
+            // Earlier checks superseded by a later live one are stale (`check_token_expiry`).
+            (TimerKind::TokenExpiry, Phase::Open(_)) => conn.token_check.is_none_or(|l| at >= l),
+            _ => false,
         }
     }
 
@@ -120,8 +147,11 @@ impl Server {
                 });
                 if sent {
                     self.stats.close_sent(code.0);
-                    self.timers
-                        .arm(after(now, self.config.close_timeout), id, TimerKind::Close);
+                    self.timers.arm(
+                        after(now, self.config.close_timeout),
+                        id,
+                        TimerKind::CloseReply,
+                    );
                     self.dirty.push(id);
                     self.leave_hub(id, now);
                 }

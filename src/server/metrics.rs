@@ -35,6 +35,8 @@ pub(super) struct Snapshot {
     pub(super) draining: bool,
     /// Whether the Redis connections are up, when clustered.
     pub(super) cluster_up: Option<bool>,
+    /// Entries in the timer heap, live or stale.
+    pub(super) timer_entries: usize,
 }
 
 impl Snapshot {
@@ -207,6 +209,12 @@ impl Collector for Snapshot {
         )?;
         counter(
             &mut e,
+            "accept_fd_exhausted",
+            "Clients answered 503 because the process had no file descriptor left",
+            s.accept_fd_exhausted,
+        )?;
+        counter(
+            &mut e,
             "slow_handshakes",
             "Handshakes dropped below the minimum byte rate",
             s.slow_handshakes,
@@ -247,6 +255,12 @@ impl Collector for Snapshot {
             "history_write_errors",
             "Failed writes to the history log",
             s.history_write_errors,
+        )?;
+        gauge(
+            &mut e,
+            "timer_entries",
+            "Deadlines in the timer heap, live or stale (pruned to stay proportional to connections)",
+            to_i64(self.timer_entries),
         )?;
         gauge(
             &mut e,
@@ -327,6 +341,7 @@ impl Server {
             uptime: self.stats.uptime(now),
             draining: self.drain_deadline.is_some(),
             cluster_up: self.cluster.as_ref().map(|c| c.is_up()),
+            timer_entries: self.timers.len(),
         }
     }
 }

@@ -13,6 +13,7 @@ mod config;
 mod conn;
 mod delivery;
 mod event_loop;
+mod fd_limit;
 mod frames;
 mod handle;
 mod history_log;
@@ -29,6 +30,7 @@ mod signals;
 
 mod stats;
 mod timers;
+mod tokens;
 mod upgrade;
 mod writing;
 

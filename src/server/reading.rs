@@ -103,12 +103,13 @@ impl Server {
             return self.remove(id);
         }
         let shut = matches!(conn.phase, Phase::Lingering { shut: true, .. });
+        let until = after(now, close_timeout);
         conn.phase = Phase::Lingering {
             shut,
             peer_done: true,
+            until,
         };
-        self.timers
-            .arm(after(now, close_timeout), id, TimerKind::Close);
+        self.timers.arm(until, id, TimerKind::Linger);
         self.dirty.push(id);
     }
 
@@ -191,13 +192,14 @@ impl Server {
             return;
         };
         conn.out.append(&mut self.pool, |out| response.encode(out));
+        let until = after(Instant::now(), self.config.close_timeout);
         conn.phase = Phase::Lingering {
             shut: false,
             peer_done: false,
+            until,
         };
         conn.pending = Vec::new();
-        let deadline = after(Instant::now(), self.config.close_timeout);
-        self.timers.arm(deadline, id, TimerKind::Close);
+        self.timers.arm(until, id, TimerKind::Linger);
         self.dirty.push(id);
     }
 
@@ -215,12 +217,13 @@ impl Server {
             _ => (false, false),
         };
         if finished {
+            let until = after(now, close_timeout);
             conn.phase = Phase::Lingering {
                 shut: false,
                 peer_done: false,
+                until,
             };
-            self.timers
-                .arm(after(now, close_timeout), id, TimerKind::Close);
+            self.timers.arm(until, id, TimerKind::Linger);
         }
         if echo && !finished && !conn.out.is_empty() {
             // An echo's output depends on its own input only, and nothing else will be

@@ -74,6 +74,8 @@ pub(super) struct Stats {
     pub(super) slow_handshakes: u64,
     /// Handshakes dropped at the handshake timeout.
     pub(super) handshake_timeouts: u64,
+    /// Clients turned away (503) because the process had no file descriptor left.
+    pub(super) accept_fd_exhausted: u64,
     /// Event-loop iteration times.
     pub(super) loop_time: LoopHistogram,
     /// Publish API requests, by HTTP status.
@@ -116,6 +118,7 @@ impl Stats {
             slow_consumer_closes: 0,
             slow_handshakes: 0,
             handshake_timeouts: 0,
+            accept_fd_exhausted: 0,
             loop_time: LoopHistogram::default(),
             api_requests: BTreeMap::new(),
             messages_published: 0,

@@ -4,12 +4,13 @@ use std::io;
 use std::net::Shutdown;
 use std::time::Instant;
 
-use mio::{Interest, Token};
+use mio::Interest;
 
 use super::conn::{ConnId, Phase, conn_mut};
 use super::event_loop::Server;
 use super::outbound::Flushed;
 use super::reading::HIGH_WATER;
+use super::tokens::token_of;
 
 /// Reading resumes once a paused connection's queue drains below this.
 const LOW_WATER: usize = HIGH_WATER / 4;
@@ -61,7 +62,7 @@ impl Server {
             if let Err(e) =
                 self.poll
                     .registry()
-                    .reregister(&mut conn.socket, Token(id.index()), interest)
+                    .reregister(&mut conn.socket, token_of(id), interest)
             {
                 log::debug!("{id}: reregister failed: {e}");
                 return self.remove(id);
@@ -73,7 +74,9 @@ impl Server {
             self.ready.push_back(id);
         }
         if flushed == Flushed::All
-            && let Phase::Lingering { shut, peer_done } = &mut conn.phase
+            && let Phase::Lingering {
+                shut, peer_done, ..
+            } = &mut conn.phase
         {
             if *peer_done {
                 return self.remove(id);

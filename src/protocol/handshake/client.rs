@@ -11,6 +11,7 @@ use std::fmt;
 use std::io::Write;
 
 use super::accept::accept_key;
+use super::request::find_head_end;
 use crate::protocol::deflate::{self, DeflateConfig, DeflateParams};
 use crate::protocol::frame::Decoded;
 
@@ -62,7 +63,8 @@ impl ClientRequest<'_> {
 pub struct ServerAccept {
     /// The subprotocol the server chose, if any.
     pub protocol: Option<String>,
-    /// The `Sec-WebSocket-Extensions` the server answered with, if any.
+    /// The `Sec-WebSocket-Extensions` the server answered with, if any: every such line,
+    /// joined with `, ` (the header is a list, RFC 9110 §5.3), so none escapes the check.
     pub extensions: Option<String>,
 }
 
@@ -109,23 +111,75 @@ impl fmt::Display for ClientHandshakeError {
 
 impl std::error::Error for ClientHandshakeError {}
 
-/// Parses the server's answer at the start of `buf`.
-///
-/// Partial until the blank line; then the accepted parameters and the length of the head
-/// (bytes after it are the first frames). A non-101 answer is an error carrying the status.
+/// Reads the server's answer as it arrives: each byte is searched once for the end of the
+/// head, and the head is parsed once, when it is complete (a head trickling in byte by byte
+/// costs linear work, not quadratic: the client's side of CVE-2023-43669).
+#[derive(Debug, Clone, Default)]
+pub struct ResponseParser {
+    /// Bytes already searched for the end of the head.
+    scanned: usize,
+}
+
+impl ResponseParser {
+    /// A parser for a new answer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses the answer at the start of `buf`, which holds everything received so far.
+    ///
+    /// Partial until the blank line (call again with the same, grown, buffer); then the
+    /// accepted parameters and the length of the head (bytes after it are the first
+    /// frames). A non-101 answer is an error carrying the status; bytes that cannot start
+    /// an HTTP response fail at once.
+    pub fn parse(
+        &mut self,
+        buf: &[u8],
+        key: &str,
+        offered: &[String],
+    ) -> Result<Decoded<ServerAccept>, ClientHandshakeError> {
+        const VERSION: &[u8] = b"HTTP/";
+        if !VERSION.starts_with(buf.get(..VERSION.len()).unwrap_or(buf)) {
+            return Err(ClientHandshakeError::Malformed("not an HTTP response"));
+        }
+        let Some(end) = find_head_end(buf, self.scanned.saturating_sub(3)) else {
+            self.scanned = buf.len();
+            if buf.len() > MAX_RESPONSE_HEAD {
+                return Err(ClientHandshakeError::Malformed("response head too large"));
+            }
+            return Ok(Decoded::Partial);
+        };
+        if end > MAX_RESPONSE_HEAD {
+            return Err(ClientHandshakeError::Malformed("response head too large"));
+        }
+        parse_head(buf, end, key, offered)
+    }
+}
+
+/// Parses the server's whole answer at the start of `buf` in one go; see
+/// [`ResponseParser::parse`], which a reader called once per arriving chunk should use.
 pub fn parse_response(
     buf: &[u8],
     key: &str,
     offered: &[String],
 ) -> Result<Decoded<ServerAccept>, ClientHandshakeError> {
+    ResponseParser::new().parse(buf, key, offered)
+}
+
+/// Parses and checks the complete head `buf[..end]` (§4.1).
+fn parse_head(
+    buf: &[u8],
+    end: usize,
+    key: &str,
+    offered: &[String],
+) -> Result<Decoded<ServerAccept>, ClientHandshakeError> {
     let mut slots = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
     let mut response = httparse::Response::new(&mut slots);
-    let head_len = match response.parse(buf) {
+    let head_len = match response.parse(buf.get(..end).unwrap_or(buf)) {
         Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) if buf.len() > MAX_RESPONSE_HEAD => {
-            return Err(ClientHandshakeError::Malformed("response head too large"));
+        Ok(httparse::Status::Partial) => {
+            return Err(ClientHandshakeError::Malformed("incomplete response head"));
         }
-        Ok(httparse::Status::Partial) => return Ok(Decoded::Partial),
         Err(_) => return Err(ClientHandshakeError::Malformed("not an HTTP response")),
     };
     let header = |name: &str| {
@@ -169,7 +223,7 @@ pub fn parse_response(
     {
         return Err(ClientHandshakeError::UnofferedProtocol(p.clone()));
     }
-    let extensions = header("sec-websocket-extensions").map(str::to_owned);
+    let extensions = all_lines(response.headers, "sec-websocket-extensions");
     Ok(Decoded::Complete(
         ServerAccept {
             protocol,
@@ -177,6 +231,16 @@ pub fn parse_response(
         },
         head_len,
     ))
+}
+
+/// Every line of header `name`, trimmed, joined with `, `; `None` if there is none.
+fn all_lines(headers: &[httparse::Header<'_>], name: &str) -> Option<String> {
+    let values: Vec<&str> = headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| std::str::from_utf8(h.value).map_or("\u{fffd}", str::trim))
+        .collect();
+    (!values.is_empty()).then(|| values.join(", "))
 }
 
 /// Checks the extensions a server accepted against what the client offered: nothing, or
@@ -297,6 +361,82 @@ mod tests {
             parse_response(b"SSH-2.0-OpenSSH\r\n\r\n", KEY, &[]),
             Err(ClientHandshakeError::Malformed(_))
         ));
+    }
+
+    /// §4.1: every extension the response names must have been offered, whichever
+    /// `Sec-WebSocket-Extensions` line names it.
+    #[test]
+    fn every_extensions_line_is_checked() {
+        let config = DeflateConfig::default();
+        let agreed = "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
+        let second_line = format!(
+            "Sec-WebSocket-Extensions: {agreed}\r\nSec-WebSocket-Extensions: x-unoffered\r\n"
+        );
+        let Ok(Decoded::Complete(got, _)) = parse_response(&accept(&second_line), KEY, &[]) else {
+            panic!()
+        };
+        assert!(matches!(
+            accepted_deflate(&got, Some(&config)),
+            Err(ClientHandshakeError::BadExtension(_))
+        ));
+        let twice =
+            format!("Sec-WebSocket-Extensions: {agreed}\r\nSec-WebSocket-Extensions: {agreed}\r\n");
+        let Ok(Decoded::Complete(got, _)) = parse_response(&accept(&twice), KEY, &[]) else {
+            panic!()
+        };
+        assert!(accepted_deflate(&got, Some(&config)).is_err());
+        let once = format!("Sec-WebSocket-Extensions: {agreed}\r\n");
+        let Ok(Decoded::Complete(got, _)) = parse_response(&accept(&once), KEY, &[]) else {
+            panic!()
+        };
+        assert!(matches!(accepted_deflate(&got, Some(&config)), Ok(Some(_))));
+    }
+
+    /// The head is searched for its end once per byte, as it arrives, and parsed once: bytes
+    /// searched by an earlier call are not searched again (the client-side twin of
+    /// CVE-2023-43669's quadratic re-parse).
+    #[test]
+    fn the_response_head_is_read_incrementally() {
+        let head = accept("X-A: aaaa\r\nX-B: b\r\n");
+        let mut parser = ResponseParser::new();
+        for cut in 0..head.len() {
+            assert_eq!(
+                parser.parse(&head[..cut], KEY, &[]),
+                Ok(Decoded::Partial),
+                "cut {cut}"
+            );
+        }
+        assert!(matches!(
+            parser.parse(&head, KEY, &[]),
+            Ok(Decoded::Complete(_, n)) if n == head.len()
+        ));
+
+        // Rewrite bytes the parser has already searched: it does not look at them again.
+        let prefix_end = head.len() - 4;
+        let mut parser = ResponseParser::new();
+        assert_eq!(
+            parser.parse(&head[..prefix_end], KEY, &[]),
+            Ok(Decoded::Partial)
+        );
+        let mut rewritten = head[..prefix_end].to_vec();
+        let at = rewritten.windows(4).position(|w| w == b"aaaa").unwrap();
+        rewritten[at..at + 4].copy_from_slice(b"\r\n\r\n");
+        rewritten.extend_from_slice(b"X");
+        assert_eq!(parser.parse(&rewritten, KEY, &[]), Ok(Decoded::Partial));
+        assert_ne!(parse_response(&rewritten, KEY, &[]), Ok(Decoded::Partial));
+    }
+
+    #[test]
+    fn a_non_http_answer_fails_before_its_end() {
+        let mut parser = ResponseParser::new();
+        assert!(matches!(
+            parser.parse(b"SSH-2.0-OpenSSH_9.6\r\n", KEY, &[]),
+            Err(ClientHandshakeError::Malformed(_))
+        ));
+        assert_eq!(
+            ResponseParser::new().parse(b"HTT", KEY, &[]),
+            Ok(Decoded::Partial)
+        );
     }
 
     #[test]

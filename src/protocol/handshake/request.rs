@@ -210,7 +210,7 @@ impl HeadParser {
 }
 
 /// Finds the end of the head (just past `\r\n\r\n` or `\n\n`), searching from `from`.
-fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
+pub(super) fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
     let start = from.min(buf.len());
     buf[start..].iter().enumerate().find_map(|(i, &b)| {
         let at = start + i;
@@ -219,6 +219,33 @@ fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
                 || at >= 3 && buf[at - 1] == b'\r' && buf[at - 2] == b'\n');
         ends.then_some(at + 1)
     })
+}
+
+/// The path and query of a request target.
+///
+/// RFC 9112 §3.2.2: "a server MUST accept the absolute-form in requests even though most
+/// HTTP/1.1 clients will only send the absolute-form to a proxy"; such a target
+/// (`http://host:port/echo?x`) is routed by its path, and an empty path is `/` (§3.2.1).
+fn split_target(target: &str) -> (&str, Option<&str>) {
+    let target = without_authority(target);
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    };
+    (if path.is_empty() { "/" } else { path }, query)
+}
+
+/// An absolute-form target (`scheme://authority/path?query`) without its scheme and
+/// authority; any other target as it is.
+fn without_authority(target: &str) -> &str {
+    let Some((scheme, rest)) = target.split_once("://") else {
+        return target;
+    };
+    let web = ["http", "https", "ws", "wss"];
+    if !web.iter().any(|w| scheme.eq_ignore_ascii_case(w)) {
+        return target;
+    }
+    rest.find(['/', '?']).map_or("", |at| &rest[at..])
 }
 
 /// Parses a complete head with `httparse`.
@@ -233,11 +260,8 @@ fn parse_head(head: &[u8], max_headers: usize) -> Result<RequestHead, HeadError>
         Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyHeaders),
         Err(_) => return Err(HeadError::Malformed("malformed HTTP request")),
     }
-    let target = req.path.unwrap_or("/");
-    let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p, Some(q.to_owned())),
-        None => (target, None),
-    };
+    let (path, query) = split_target(req.path.unwrap_or("/"));
+    let query = query.map(str::to_owned);
     let headers = req
         .headers
         .iter()
@@ -352,6 +376,27 @@ mod tests {
     fn bare_newlines_end_the_head() {
         let (head, n) = complete(b"GET /x HTTP/1.1\nHost: a\n\nrest");
         assert_eq!((head.path.as_str(), n), ("/x", 25));
+    }
+
+    // RFC 9112 §3.2.2: "a server MUST accept the absolute-form in requests".
+    #[test]
+    fn an_absolute_form_target_is_routed_by_its_path() {
+        let cases: [(&[u8], &str, Option<&str>); 6] = [
+            (b"GET http://h:8080/echo HTTP/1.1\r\n\r\n", "/echo", None),
+            (
+                b"GET HTTPS://h/ws?user_id=1 HTTP/1.1\r\n\r\n",
+                "/ws",
+                Some("user_id=1"),
+            ),
+            (b"GET ws://h:1/a/b HTTP/1.1\r\n\r\n", "/a/b", None),
+            (b"GET http://h HTTP/1.1\r\n\r\n", "/", None),
+            (b"GET http://h?x=1 HTTP/1.1\r\n\r\n", "/", Some("x=1")),
+            (b"GET /plain?q HTTP/1.1\r\n\r\n", "/plain", Some("q")),
+        ];
+        for (request, path, query) in cases {
+            let (head, _) = complete(request);
+            assert_eq!((head.path.as_str(), head.query.as_deref()), (path, query));
+        }
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! |---|---|
 //! | method other than GET | 405, with `Allow: GET` |
 //! | not HTTP/1.1, no `Host`, bad `Upgrade`/`Connection`/key, no version | 400 |
+//! | more than one `Host`, `Sec-WebSocket-Key` or `Sec-WebSocket-Version` | 400 |
+//! | a body declared (`Content-Length` other than 0, `Transfer-Encoding`) | 400 |
 //! | no `Upgrade` header at all (a plain HTTP request) | 426, with `Upgrade: websocket` |
 //! | `Sec-WebSocket-Version` other than 13 | 426, with `Sec-WebSocket-Version: 13` |
 //! | head too large, too many headers | 431 |
@@ -44,6 +46,19 @@ pub enum Rejection {
     NotHttp11,
     /// §4.1: "The request MUST contain a |Host| header field" (400).
     MissingHost,
+    /// RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status code to any
+    /// … request message that contains more than one Host header field line" (400).
+    RepeatedHost,
+    /// RFC 6455 §11.3.1: "The |Sec-WebSocket-Key| header field MUST NOT appear more than
+    /// once in an HTTP request" (400).
+    RepeatedKey,
+    /// RFC 6455 §11.3.5: "The |Sec-WebSocket-Version| header field MUST NOT appear more
+    /// than once in an HTTP request" (400).
+    RepeatedVersion,
+    /// The upgrade request declares a body (`Content-Length` other than 0, or any
+    /// `Transfer-Encoding`, RFC 9112 §6.1–6.3). The bytes after the head are frames
+    /// (§4.1: the handshake is a GET), so a body would be read as frames, or smuggled (400).
+    BodyNotAllowed,
     /// No `Upgrade` header: a plain HTTP request to a WebSocket endpoint (426).
     NotAnUpgrade,
     /// §4.2.1: `Upgrade` must contain "websocket" (400).
@@ -80,6 +95,10 @@ impl Rejection {
             Self::MethodNotAllowed => "WebSocket handshake requires GET",
             Self::NotHttp11 => "WebSocket handshake requires HTTP/1.1",
             Self::MissingHost => "missing Host header",
+            Self::RepeatedHost => "more than one Host header",
+            Self::RepeatedKey => "more than one Sec-WebSocket-Key header",
+            Self::RepeatedVersion => "more than one Sec-WebSocket-Version header",
+            Self::BodyNotAllowed => "a WebSocket upgrade request has no body",
             Self::NotAnUpgrade => "this endpoint speaks WebSocket: send Upgrade: websocket",
             Self::UpgradeNotWebSocket => "Upgrade header must be websocket",
             Self::ConnectionNotUpgrade => "Connection header must contain Upgrade",
@@ -134,6 +153,12 @@ pub fn validate_upgrade(head: &RequestHead, protocols: &[String]) -> Result<Upgr
     if head.header("host").is_none_or(str::is_empty) {
         return Err(Rejection::MissingHost);
     }
+    if let Some(repeated) = repeated_singleton(head) {
+        return Err(repeated);
+    }
+    if declares_body(head) {
+        return Err(Rejection::BodyNotAllowed);
+    }
     if !wants_upgrade(head) {
         return Err(Rejection::NotAnUpgrade);
     }
@@ -167,6 +192,35 @@ pub fn validate_upgrade(head: &RequestHead, protocols: &[String]) -> Result<Upgr
         protocol,
         extensions,
     })
+}
+
+/// Headers that may appear once only, and the rejection for a second one.
+const SINGLETONS: [(&str, Rejection); 3] = [
+    ("host", Rejection::RepeatedHost),
+    ("sec-websocket-key", Rejection::RepeatedKey),
+    ("sec-websocket-version", Rejection::RepeatedVersion),
+];
+
+/// The rejection for the first header of [`SINGLETONS`] that appears more than once.
+fn repeated_singleton(head: &RequestHead) -> Option<Rejection> {
+    SINGLETONS
+        .iter()
+        .find(|(name, _)| {
+            head.headers
+                .iter()
+                .filter(|(n, _)| n == name)
+                .nth(1)
+                .is_some()
+        })
+        .map(|(_, rejection)| *rejection)
+}
+
+/// Whether the request declares a body: any `Transfer-Encoding`, a `Content-Length` other
+/// than 0, or more than one `Content-Length` line.
+fn declares_body(head: &RequestHead) -> bool {
+    let mut lengths = head.headers.iter().filter(|(n, _)| n == "content-length");
+    let too_long = lengths.next().is_some_and(|(_, v)| v.trim() != "0");
+    too_long || lengths.next().is_some() || head.header("transfer-encoding").is_some()
 }
 
 /// Appends the `101 Switching Protocols` answer to `out` (§4.2.2, step 5).
@@ -303,6 +357,55 @@ mod tests {
             assert_eq!(validate_upgrade(&request, &[]), Err(rejection));
             assert_eq!(rejection.status(), status, "{rejection:?}");
         }
+    }
+
+    fn twice(name: &str, first: &str, second: &str) -> RequestHead {
+        let mut h = with(name, first);
+        h.headers.push((name.to_owned(), second.to_owned()));
+        h
+    }
+
+    #[test]
+    fn repeated_singleton_headers_are_400() {
+        let key = "dGhlIHNhbXBsZSBub25jZQ==";
+        let cases = [
+            (
+                twice("host", "127.0.0.1", "evil.example"),
+                Rejection::RepeatedHost,
+            ),
+            (
+                twice("host", "127.0.0.1", "127.0.0.1"),
+                Rejection::RepeatedHost,
+            ),
+            (twice("sec-websocket-key", key, key), Rejection::RepeatedKey),
+            (
+                twice("sec-websocket-version", "13", "13"),
+                Rejection::RepeatedVersion,
+            ),
+        ];
+        for (request, rejection) in cases {
+            assert_eq!(validate_upgrade(&request, &[]), Err(rejection));
+            assert_eq!(rejection.status(), 400);
+        }
+    }
+
+    #[test]
+    fn an_upgrade_that_declares_a_body_is_400() {
+        for (name, value) in [
+            ("content-length", "5"),
+            ("content-length", "x"),
+            ("transfer-encoding", "chunked"),
+            ("transfer-encoding", "identity"),
+        ] {
+            let rejection = validate_upgrade(&with(name, value), &[]).unwrap_err();
+            assert_eq!(rejection, Rejection::BodyNotAllowed, "{name}: {value}");
+            assert_eq!(rejection.status(), 400);
+        }
+        assert!(validate_upgrade(&with("content-length", "0"), &[]).is_ok());
+        assert_eq!(
+            validate_upgrade(&twice("content-length", "0", "0"), &[]),
+            Err(Rejection::BodyNotAllowed)
+        );
     }
 
     #[test]

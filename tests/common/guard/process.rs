@@ -54,7 +54,21 @@ impl Drop for TempFile {
 
 /// A `wsloop` command with no `WSLOOP_*` or `RUST_LOG` inherited from the test's caller.
 fn wsloop_command(args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_wsloop"));
+    wsloop_command_under(&[], args, env)
+}
+
+/// [`wsloop_command`] run by a wrapper that execs it (`prlimit --nofile=256:256 --`), so the
+/// child's pid is still wsloop's.
+fn wsloop_command_under(wrapper: &[&str], args: &[&str], env: &[(&str, &str)]) -> Command {
+    let binary = env!("CARGO_BIN_EXE_wsloop");
+    let mut command = match wrapper.split_first() {
+        Some((program, rest)) => {
+            let mut command = Command::new(program);
+            command.args(rest).arg(binary);
+            command
+        }
+        None => Command::new(binary),
+    };
     command.args(args).stdin(Stdio::null());
     for (name, _) in std::env::vars_os() {
         let inherited = name.to_string_lossy();
@@ -178,13 +192,18 @@ impl Served {
     /// Starts `wsloop serve ARGS --listen 127.0.0.1:PORT` and waits until `/healthz`
     /// answers. A port taken between the probe and the bind is retried with another.
     pub(crate) fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_under(&[], args, env)
+    }
+
+    /// [`Served::start`] under a wrapper that execs wsloop (`prlimit --nofile=256:256 --`).
+    pub(crate) fn start_under(wrapper: &[&str], args: &[&str], env: &[(&str, &str)]) -> Self {
         for _ in 0..5 {
             let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
             let listen = addr.to_string();
             let mut full = vec!["serve", "--listen", listen.as_str()];
             full.extend_from_slice(args);
             let log_path = temp_path("serve", "log");
-            let mut command = wsloop_command(&full, env);
+            let mut command = wsloop_command_under(wrapper, &full, env);
             command
                 .stdout(Stdio::null())
                 .stderr(File::create(&log_path).expect("log file"));
