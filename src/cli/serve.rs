@@ -22,6 +22,10 @@ pub(super) struct ServeArgs {
     /// server.listen: address to listen on [default: 127.0.0.1:8080].
     #[arg(long)]
     listen: Option<String>,
+    /// server.internal_listen: a second address where /metrics, /stats and the API are
+    /// served instead of on --listen [default: none].
+    #[arg(long)]
+    internal_listen: Option<String>,
     /// server.max_connections [default: 10000].
     #[arg(long)]
     max_connections: Option<String>,
@@ -125,6 +129,11 @@ impl ServeArgs {
     fn overrides(&self) -> Vec<Override> {
         let single = [
             ("server.listen", "--listen", &self.listen),
+            (
+                "server.internal_listen",
+                "--internal-listen",
+                &self.internal_listen,
+            ),
             (
                 "server.max_connections",
                 "--max-connections",
@@ -267,7 +276,7 @@ pub(super) fn run(args: ServeArgs) -> Result<(), String> {
     }
     let mut server = Server::bind(server_config)
         .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
-    log_what_to_open(&config, server.local_addr());
+    log_what_to_open(&config, server.local_addr(), server.internal_addr());
     server
         .handle_signals()
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
@@ -295,8 +304,21 @@ fn verdict(built: Result<(), String>, say_ok: bool) -> Result<(), String> {
 }
 
 /// The startup lines a newcomer needs: what to open, and which features are on.
-fn log_what_to_open(config: &Config, addr: std::net::SocketAddr) {
+fn log_what_to_open(
+    config: &Config,
+    addr: std::net::SocketAddr,
+    internal: Option<std::net::SocketAddr>,
+) {
     log::info!("chat page: http://{addr}/  hub: ws://{addr}/ws  echo: ws://{addr}/echo");
+    match internal {
+        Some(internal) => log::info!(
+            "internal port: http://{internal}/metrics, /stats and /api/publish (not on {addr})"
+        ),
+        None => log::info!(
+            "/metrics, /stats and /api/publish are on the public port (set \
+             server.internal_listen to move them)"
+        ),
+    }
     let on_off = |on: bool| if on { "on" } else { "off" };
     let cluster = if config.cluster.redis_url.is_empty() {
         "off".to_owned()

@@ -36,6 +36,13 @@ pub fn to_server_config(config: &Config) -> Result<ServerConfig, ConfigError> {
         .listen
         .parse()
         .map_err(|e| err("server.listen", format!("`{}`: {e}", s.listen)))?;
+    let internal_listen = match s.internal_listen.as_str() {
+        "" => None,
+        addr => Some(
+            addr.parse::<SocketAddr>()
+                .map_err(|e| err("server.internal_listen", format!("`{addr}`: {e}")))?,
+        ),
+    };
     if s.max_connections == 0 {
         return Err(err("server.max_connections", "must be at least 1"));
     }
@@ -93,6 +100,7 @@ pub fn to_server_config(config: &Config) -> Result<ServerConfig, ConfigError> {
         .with_same_origin(config.origin.allow_same_origin);
     Ok(ServerConfig {
         listen,
+        internal_listen,
         limits: Limits {
             max_frame: config.echo.max_frame,
             max_message: config.echo.max_message,

@@ -62,6 +62,22 @@ fn server(config: &Config, found: &mut Problems) {
         "server.listen",
         || format!("`{}`: expected IP:PORT, e.g. 127.0.0.1:8080", s.listen),
     );
+    let internal = s.internal_listen.parse::<SocketAddr>();
+    found.require(
+        s.internal_listen.is_empty() || internal.is_ok(),
+        "server.internal_listen",
+        || {
+            format!(
+                "`{}`: expected IP:PORT, e.g. 127.0.0.1:9090 (or empty for none)",
+                s.internal_listen
+            )
+        },
+    );
+    found.require(
+        internal.is_err() || s.internal_listen != s.listen,
+        "server.internal_listen",
+        || "must differ from server.listen".into(),
+    );
     found.require(s.max_connections >= 1, "server.max_connections", || {
         "must be at least 1".into()
     });

@@ -177,6 +177,9 @@ impl Default for CompressionSection {
 pub struct ServerSection {
     /// Address to listen on.
     pub listen: String,
+    /// A second address, for operators: when set, `/metrics`, `/stats` and the publish API
+    /// are served there only (the public port answers them 404). Empty: off.
+    pub internal_listen: String,
     /// Connections served at once; over it new ones get 503 with `Retry-After`.
     pub max_connections: usize,
     /// Connections from one IP address; over it, 429. 0 = no limit.
@@ -209,6 +212,7 @@ impl Default for ServerSection {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".into(),
+            internal_listen: String::new(),
             max_connections: 10_000,
             max_connections_per_ip: 256,
             max_connections_per_user: 32,

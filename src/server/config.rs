@@ -16,6 +16,9 @@ use crate::ratelimit::Rate;
 pub struct ServerConfig {
     /// Address to listen on. Default: `127.0.0.1:8080`.
     pub listen: SocketAddr,
+    /// A second address for operators: `/metrics`, `/stats` and the publish API are served
+    /// there only, not on `listen`. Default: `None` (everything on `listen`).
+    pub internal_listen: Option<SocketAddr>,
     /// Frame and message size limits on `/echo`. Default: 16 MiB each.
     pub limits: Limits,
     /// Request head limits. Default: 8 KiB, 32 headers.
@@ -95,6 +98,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            internal_listen: None,
             limits: Limits::default(),
             head: HeadLimits::default(),
             handshake_timeout: Duration::from_secs(10),

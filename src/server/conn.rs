@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use mio::net::TcpStream;
 
+use super::listeners::Port;
 use super::outbound::OutQueue;
 use super::routes::Endpoint;
 pub use crate::id::ConnId;
@@ -64,6 +65,8 @@ pub(super) struct Conn {
     pub socket: TcpStream,
     /// The peer's address.
     pub peer: SocketAddr,
+    /// The listener it came in on.
+    pub(super) port: Port,
     /// Life-cycle phase.
     pub phase: Phase,
     /// Received bytes not consumed yet: a partial request head, frame header or control

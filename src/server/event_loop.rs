@@ -14,7 +14,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
@@ -25,6 +24,7 @@ use super::conn::{Conn, ConnId, Phase};
 use super::fd_limit::{AcceptError, Reserve, raise_nofile};
 use super::handle::ServerHandle;
 use super::history_log::{HistoryLog, Loaded};
+use super::listeners::{Listeners, Port};
 use super::signals::{SIGNALS, SignalSource};
 use crate::cluster::Cluster;
 
@@ -37,8 +37,6 @@ use crate::hub::{Hub, Now, Outbox};
 use crate::protocol::deflate::DeflaterPool;
 use crate::protocol::handshake::HeadParser;
 
-/// The listener's token; connection tokens carry slot and generation (see `tokens`).
-const LISTENER: Token = Token(usize::MAX - 1);
 /// The waker's token.
 const WAKER: Token = Token(usize::MAX - 2);
 /// Connections accepted only to be refused (503) may exceed `max_connections` by this many.
@@ -48,8 +46,9 @@ const REFUSAL_HEADROOM: usize = 1024;
 #[derive(Debug)]
 struct Bound {
     poll: Poll,
-    listener: TcpListener,
+    listeners: Listeners,
     local_addr: SocketAddr,
+    internal_addr: Option<SocketAddr>,
     handle: ServerHandle,
     config: ServerConfig,
     /// The history log and what it held, when `history_dir` is set.
@@ -62,11 +61,10 @@ impl Bound {
     fn bind(config: ServerConfig) -> io::Result<Self> {
         raise_nofile(config.max_connections);
         let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(config.listen)?;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let listeners = Listeners::bind(&config, poll.registry())?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let local_addr = listener.local_addr()?;
+        let local_addr = listeners.addr(Port::Public)?.unwrap_or(config.listen);
+        let internal_addr = listeners.addr(Port::Internal)?;
         let history = match &config.history_dir {
             Some(dir) => Some(HistoryLog::open(
                 dir,
@@ -86,8 +84,9 @@ impl Bound {
         };
         Ok(Self {
             poll,
-            listener,
+            listeners,
             local_addr,
+            internal_addr,
             handle,
             config,
             history,
@@ -101,20 +100,24 @@ impl Bound {
 pub struct Spawned {
     /// The address it listens on.
     pub local_addr: SocketAddr,
+    /// The operators' address (`internal_listen`), when one is bound.
+    pub internal_addr: Option<SocketAddr>,
     /// A handle to stop it.
     pub handle: ServerHandle,
     /// The loop's thread; joins with the loop's result.
     pub thread: std::thread::JoinHandle<io::Result<()>>,
 }
 
-/// A WebSocket server: owns the poll, the listener and every connection.
+/// A WebSocket server: owns the poll, the listeners and every connection.
 #[derive(Debug)]
 pub struct Server {
     pub(super) poll: Poll,
-    pub(super) listener: TcpListener,
+    /// `server.listen`, and `server.internal_listen` when set.
+    pub(super) listeners: Listeners,
     /// A descriptor given up to answer one client when `accept` hits EMFILE.
     pub(super) reserve: Reserve,
     local_addr: SocketAddr,
+    internal_addr: Option<SocketAddr>,
     pub(super) conns: Slab<Conn>,
     /// Connections counting towards `max_connections`.
     pub(super) admitted: usize,
@@ -173,12 +176,14 @@ impl Server {
     pub fn spawn(config: ServerConfig) -> io::Result<Spawned> {
         let bound = Bound::bind(config)?;
         let local_addr = bound.local_addr;
+        let internal_addr = bound.internal_addr;
         let handle = bound.handle.clone();
         let thread = std::thread::Builder::new()
             .name("wsloop".into())
             .spawn(move || Self::from_parts(bound).run())?;
         Ok(Spawned {
             local_addr,
+            internal_addr,
             handle,
             thread,
         })
@@ -187,8 +192,9 @@ impl Server {
     fn from_parts(bound: Bound) -> Self {
         let Bound {
             poll,
-            listener,
+            listeners,
             local_addr,
+            internal_addr,
             handle,
             config,
             history,
@@ -205,8 +211,9 @@ impl Server {
 
         Self {
             local_addr,
+            internal_addr,
             poll,
-            listener,
+            listeners,
             reserve: Reserve::open(),
             conns: Slab::new(),
             admitted: 0,
@@ -255,6 +262,11 @@ impl Server {
         self.local_addr
     }
 
+    /// The operators' address (`internal_listen`), when one is bound.
+    pub fn internal_addr(&self) -> Option<SocketAddr> {
+        self.internal_addr
+    }
+
     /// A handle to stop the loop from another thread.
     pub fn handle(&self) -> ServerHandle {
         self.handle.clone()
@@ -290,7 +302,11 @@ impl Server {
             };
             for event in &events {
                 match event.token() {
-                    LISTENER => self.accept_all(now),
+                    token if Port::of(token).is_some() => {
+                        if let Some(port) = Port::of(token) {
+                            self.accept_all(port, now);
+                        }
+                    }
                     WAKER => self.drain_cluster(now),
                     SIGNALS => self.on_signals(),
                     token => {
@@ -321,18 +337,21 @@ impl Server {
 
     /// Accepts until `WouldBlock` (mio: readiness is edge-triggered). Out of descriptors,
     /// clients are turned away on the reserve descriptor (see `fd_limit`).
-    pub(super) fn accept_all(&mut self, now: Instant) {
+    pub(super) fn accept_all(&mut self, port: Port, now: Instant) {
         loop {
-            let e = match self.listener.accept() {
+            let Some(listener) = self.listeners.get(port) else {
+                return;
+            };
+            let e = match listener.accept() {
                 Ok((socket, peer)) => {
-                    self.isolated_shared("accept", |s| s.admit(socket, peer, now));
+                    self.isolated_shared("accept", |s| s.admit(socket, peer, port, now));
                     continue;
                 }
                 Err(e) => e,
             };
             let outcome = match AcceptError::of(&e) {
                 AcceptError::PerConnection => Ok(()),
-                AcceptError::OutOfDescriptors => self.accept_on_reserve(),
+                AcceptError::OutOfDescriptors => self.accept_on_reserve(port),
                 other => Err(other),
             };
             match outcome {
@@ -344,7 +363,13 @@ impl Server {
     }
 
     /// Registers a new connection, or refuses it with 503 when the server is full.
-    fn admit(&mut self, mut socket: mio::net::TcpStream, peer: SocketAddr, now: Instant) {
+    fn admit(
+        &mut self,
+        mut socket: mio::net::TcpStream,
+        peer: SocketAddr,
+        port: Port,
+        now: Instant,
+    ) {
         let admission = self.admission(peer.ip(), now);
         if admission.is_err() && self.conns.len() >= self.config.max_connections + REFUSAL_HEADROOM
         {
@@ -370,6 +395,7 @@ impl Server {
             id,
             socket,
             peer,
+            port,
             phase: Phase::Handshaking(HeadParser::new(self.config.head)),
             pending: Vec::new(),
             out: Default::default(),

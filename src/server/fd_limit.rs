@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 
 use super::event_loop::Server;
+use super::listeners::Port;
 use crate::protocol::http::Response;
 
 /// Descriptors the process needs besides its connections: standard streams, the poll,
@@ -139,12 +140,16 @@ pub(super) fn refuse_without_descriptor(mut socket: TcpStream) {
 impl Server {
     /// Accepts one client on the reserve descriptor and turns it away (see the module
     /// docs). `Err(WouldBlock)`: the backlog is empty; any other error: retry on a timer.
-    pub(super) fn accept_on_reserve(&mut self) -> Result<(), AcceptError> {
+    pub(super) fn accept_on_reserve(&mut self, port: Port) -> Result<(), AcceptError> {
         if !self.reserve.release() {
             self.reserve.restore();
             return Err(AcceptError::Other);
         }
-        let accepted = self.listener.accept();
+        let Some(listener) = self.listeners.get(port) else {
+            self.reserve.restore();
+            return Err(AcceptError::WouldBlock);
+        };
+        let accepted = listener.accept();
         let outcome = match accepted {
             Ok((socket, peer)) => {
                 refuse_without_descriptor(socket);

@@ -9,6 +9,7 @@ use super::conn::{Conn, ConnId, Phase, conn_mut};
 use super::event_loop::Server;
 use super::handle::StopRequest;
 use super::isolation::inject_panic;
+use super::listeners::Port;
 use super::timers::{TimerKind, after};
 use crate::protocol::CloseCode;
 
@@ -17,7 +18,8 @@ impl Server {
     /// other work; prunes the stale ones first when they may dominate the heap.
     pub(super) fn fire_timers(&mut self, now: Instant) {
         if self.timers.accept_due(now) {
-            self.accept_all(now);
+            self.accept_all(Port::Public, now);
+            self.accept_all(Port::Internal, now);
         }
         if self.timers.needs_pruning(self.conns.len()) {
             let mut timers = std::mem::take(&mut self.timers);

@@ -19,6 +19,7 @@ mod handle;
 mod history_log;
 mod isolation;
 mod lifecycle;
+mod listeners;
 mod metrics;
 
 mod outbound;

@@ -5,6 +5,7 @@ use std::time::Instant;
 use super::api::{self, ApiStart};
 use super::conn::Phase;
 use super::event_loop::Server;
+use super::listeners::Port;
 
 use super::routes::{Endpoint, Route, route};
 use crate::auth::Identity;
@@ -52,8 +53,17 @@ pub(super) enum Answer {
 }
 
 /// Decides the answer to `head`.
-pub(super) fn answer_request(server: &Server, head: &RequestHead, now: Instant) -> Answer {
-    match route(&head.path) {
+pub(super) fn answer_request(
+    server: &Server,
+    head: &RequestHead,
+    port: Port,
+    now: Instant,
+) -> Answer {
+    let route = route(&head.path);
+    if !server.listeners.serves(port, route) {
+        return Answer::Respond(Rejection::NotFound.response());
+    }
+    match route {
         Route::WebSocket(endpoint) => upgrade(server, head, endpoint),
         Route::Health => plain_get(head, || Response::text(200, "ok")),
         Route::Stats => plain_get(head, || {

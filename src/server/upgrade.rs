@@ -15,7 +15,10 @@ use crate::protocol::handshake::RequestHead;
 impl Server {
     /// Answers a complete request head: upgrade, plain HTTP answer, or refusal.
     pub(super) fn on_request(&mut self, id: ConnId, head: &RequestHead, now: Instant) {
-        match answer_request(self, head, now) {
+        let Some(port) = self.get(id).map(|c| c.port) else {
+            return;
+        };
+        match answer_request(self, head, port, now) {
             Answer::Upgrade(accepted) => self.upgrade(id, head, accepted, now),
             Answer::ReadBody {
                 length,
