@@ -49,7 +49,7 @@ fn bomb_pieces() -> (Vec<u8>, Vec<u8>) {
     let mut deflater = Deflater::new(9, 15);
     let mut next = || {
         let mut piece = Vec::new();
-        deflater.compress(&zeros, &mut piece);
+        deflater.compress(&zeros, &mut piece).unwrap();
         piece.extend_from_slice(&TAIL); // Mid-message pieces keep the flush tail.
         piece
     };

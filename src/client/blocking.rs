@@ -170,11 +170,12 @@ impl Client {
 
     fn send(&mut self, kind: MessageKind, payload: &[u8]) -> Result<(), ClientError> {
         let mut out = Vec::with_capacity(payload.len() + 14);
-        self.session
-            .send_pooled(kind, payload, &mut self.deflaters, &mut out)
-            .map_err(ClientError::Usage)?;
+        let sent = self
+            .session
+            .send_pooled(kind, payload, &mut self.deflaters, &mut out);
+        // On a compression failure `out` holds the session's close 1011 instead.
         self.stream.write_all(&out)?;
-        Ok(())
+        sent.map_err(ClientError::Usage)
     }
 
     /// Sends a ping.

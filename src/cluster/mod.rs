@@ -3,7 +3,11 @@
 //! are on, and recovers its rooms on any node after a reconnect.
 //!
 //! The event loop owns a [`Cluster`]: a bounded queue of commands to the Redis threads and
-//! a queue of events back, and nothing else; it never blocks on Redis. With Redis away, a
+//! a bounded queue of events back, and nothing else; it never blocks on Redis. A Redis
+//! thread that finds the event queue full waits for the loop (it is not the loop): the
+//! subscriber then stops reading and Redis holds the backlog (past its
+//! `client-output-buffer-limit` it drops the subscriber, which reconnects), so a loop that
+//! falls behind cannot grow its own memory without bound. With Redis away, a
 //! node keeps serving its own clients (messages are delivered locally, without history
 //! offsets), reports the degraded state on `/readyz` and in `/metrics`, and resumes
 //! cross-node delivery when the threads reconnect.
@@ -28,6 +32,9 @@ use crate::server::ServerHandle;
 /// The most commands waiting for the publisher thread; beyond it, messages are delivered
 /// locally only (and counted), so a stuck Redis cannot grow the loop's memory.
 const QUEUE: usize = 65_536;
+/// The most events waiting for the loop (bus messages, fetched history, up/down reports);
+/// a Redis thread waits while it is full.
+const EVENT_QUEUE: usize = 4_096;
 
 /// The loop's end of the Redis threads.
 #[derive(Debug)]
@@ -46,7 +53,7 @@ impl Cluster {
     /// Starts the publisher and subscriber threads; `waker` wakes the loop for events.
     pub fn start(settings: RedisSettings, node: String, waker: ServerHandle) -> io::Result<Self> {
         let (commands, queue) = mpsc::sync_channel(QUEUE);
-        let (events_tx, events) = mpsc::channel();
+        let (events_tx, events) = mpsc::sync_channel(EVENT_QUEUE);
         let stop = Arc::new(AtomicBool::new(false));
         let outlet = Outlet {
             events: events_tx,

@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
 use redis::{Client, Connection, Script, Value};
@@ -134,20 +134,38 @@ impl RedisSettings {
 /// The state shared by the loop's side and the threads: events out, the waker, a stop flag.
 #[derive(Debug, Clone)]
 pub(super) struct Outlet {
-    pub(super) events: Sender<Event>,
+    pub(super) events: SyncSender<Event>,
     pub(super) waker: ServerHandle,
     pub(super) stop: Arc<AtomicBool>,
 }
 
 impl Outlet {
     fn emit(&self, event: Event) {
-        if self.events.send(event).is_ok() {
+        if send_bounded(&self.events, event, &self.stop) {
             let _ = self.waker.wake();
         }
     }
 
     fn stopped(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// How long a Redis thread waits before trying a full event queue again.
+const FULL_WAIT: Duration = Duration::from_millis(5);
+
+/// Queues `event` for the loop, waiting while the queue is full (this is a Redis thread,
+/// never the loop); false once the loop is gone or `stop` is set.
+fn send_bounded(events: &SyncSender<Event>, mut event: Event, stop: &AtomicBool) -> bool {
+    loop {
+        match events.try_send(event) {
+            Ok(()) => return true,
+            Err(TrySendError::Full(back)) if !stop.load(Ordering::Relaxed) => {
+                event = back;
+                std::thread::sleep(FULL_WAIT);
+            }
+            Err(_) => return false,
+        }
     }
 }
 
@@ -405,3 +423,41 @@ fn listen(settings: &RedisSettings, outlet: &Outlet, failures: &mut u32) -> redi
 
 /// How often a quiet subscription connection is pinged.
 const SUBSCRIBER_PING: Duration = Duration::from_secs(2);
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::thread;
+
+    use super::*;
+
+    fn message(n: u8) -> Event {
+        Event::Message(vec![n])
+    }
+
+    /// The loop's event queue is bounded: a thread that finds it full waits for the loop to
+    /// take an event, loses nothing, and gives up once told to stop.
+    #[test]
+    fn a_full_event_queue_makes_the_redis_thread_wait() {
+        let (tx, rx) = mpsc::sync_channel(2);
+        let stop = Arc::new(AtomicBool::new(false));
+        assert!(send_bounded(&tx, message(1), &stop));
+        assert!(send_bounded(&tx, message(2), &stop));
+        let (tx2, stop2) = (tx.clone(), stop.clone());
+        let waiting = thread::spawn(move || send_bounded(&tx2, message(3), &stop2));
+        thread::sleep(Duration::from_millis(50));
+        assert!(!waiting.is_finished(), "the third event was not held back");
+        assert!(matches!(rx.recv(), Ok(Event::Message(m)) if m == [1]));
+        assert!(waiting.join().unwrap());
+        assert!(matches!(rx.recv(), Ok(Event::Message(m)) if m == [2]));
+        assert!(matches!(rx.recv(), Ok(Event::Message(m)) if m == [3]));
+
+        assert!(send_bounded(&tx, message(4), &stop));
+        assert!(send_bounded(&tx, message(5), &stop));
+        stop.store(true, Ordering::Relaxed);
+        assert!(!send_bounded(&tx, message(6), &stop), "stopping: give up");
+        drop(rx);
+        stop.store(false, Ordering::Relaxed);
+        assert!(!send_bounded(&tx, message(7), &stop), "the loop is gone");
+    }
+}

@@ -16,7 +16,9 @@ pub struct HubConfig {
     /// Largest request the hub parses, in bytes; larger ones get `message_too_large` (the
     /// connection stays open). Default: 64 KiB.
     pub max_message_bytes: usize,
-    /// At most this many user ids are listed in a `joined` reply. Default: 100.
+    /// At most this many user ids are listed in a `joined` reply (any of them in a larger
+    /// room, so a join costs the same in a room of any size; `members` stays exact).
+    /// Default: 100.
     pub max_listed_users: usize,
     /// Per-user message rate limit, over all of the user's connections: a burst of
     /// `capacity`, then `refill_per_sec`. Over it a message is dropped and answered with

@@ -45,7 +45,8 @@ pub struct Membership<'a> {
     pub room: &'a str,
     /// Distinct users in the room now.
     pub members: usize,
-    /// Some of the users in the room (joined only; at most `max_listed_users`).
+    /// Some of the users in the room, sorted (joined only; at most `max_listed_users`, any
+    /// of them when there are more; `members` is the exact count).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub users: Option<Vec<&'a str>>,
     /// The join recovered history (`since` given): every missed message was replayed.

@@ -34,11 +34,13 @@ impl Room {
         self.users.len()
     }
 
-    /// Up to `limit` user ids, sorted.
+    /// Up to `limit` user ids, sorted: any `limit` of the members, not the first ones in
+    /// order, so a join costs O(`limit`) however large the room (sorting every member of a
+    /// 100,000-member room on each join made joins quadratic). [`Room::user_count`] stays
+    /// the exact count.
     pub(super) fn some_users(&self, limit: usize) -> Vec<&str> {
-        let mut users: Vec<&str> = self.users.keys().map(|u| &**u).collect();
+        let mut users: Vec<&str> = self.users.keys().take(limit).map(|u| &**u).collect();
         users.sort_unstable();
-        users.truncate(limit);
         users
     }
 
@@ -185,5 +187,35 @@ mod tests {
         );
         assert_eq!(rooms.len(), 0, "an empty room is removed");
         assert_eq!(rooms.leave("r", id(2), "alice"), None);
+    }
+
+    /// `joined` lists a few members however large the room: the cost of listing them must
+    /// not grow with the room (a 100,000-member room used to be sorted on every join).
+    #[test]
+    fn listing_some_users_does_not_grow_with_the_room() {
+        fn room_of(n: u32) -> Room {
+            let mut room = Room::default();
+            for i in 0..n {
+                room.conns.insert(id(i));
+                room.users.insert(Rc::from(format!("user-{i:06}")), 1);
+            }
+            room
+        }
+        fn time_listing(room: &Room) -> std::time::Duration {
+            let start = std::time::Instant::now();
+            for _ in 0..20 {
+                let users = room.some_users(100);
+                assert_eq!(users.len(), 100.min(room.user_count()));
+                assert!(users.windows(2).all(|w| w[0] < w[1]), "sorted, distinct");
+                assert!(users.iter().all(|u| room.has_user(u)));
+            }
+            start.elapsed()
+        }
+        let (small, large) = (room_of(200), room_of(100_000));
+        let (small, large) = (time_listing(&small), time_listing(&large));
+        assert!(
+            large < small * 20 + std::time::Duration::from_millis(5),
+            "100,000 members: {large:?}; 200 members: {small:?}"
+        );
     }
 }

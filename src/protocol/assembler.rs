@@ -9,7 +9,8 @@
 //! implementation SHOULD impose a limit on frame sizes and the total message size").
 //!
 //! Its buffer grows with the bytes that actually arrive, never with a length the peer
-//! declared, and is freed after each message so an idle connection holds no buffer.
+//! declared, and never past `max_message` (it doubles as a `Vec` does, but stops at the
+//! limit); it is freed after each message so an idle connection holds no buffer.
 
 use super::error::ProtocolError;
 use super::utf8::Utf8Validator;
@@ -82,8 +83,21 @@ impl Assembler {
         self.utf8 = Utf8Validator::new();
         let hint = usize::try_from(declared)
             .unwrap_or(usize::MAX)
-            .min(RESERVE_HINT);
-        self.buf.reserve(hint);
+            .min(RESERVE_HINT)
+            .min(self.max_message);
+        self.buf.reserve_exact(hint);
+    }
+
+    /// Makes room for `more` bytes: doubling, for amortised O(1) appends, but never
+    /// reserving past `max_message` (§10.4), unless `more` itself takes it there.
+    fn grow_for(&mut self, more: usize) {
+        let needed = self.buf.len().saturating_add(more);
+        if needed <= self.buf.capacity() {
+            return;
+        }
+        let doubled = self.buf.capacity().saturating_mul(2);
+        let target = doubled.min(self.max_message).max(needed);
+        self.buf.reserve_exact(target - self.buf.len());
     }
 
     /// Appends unmasked payload bytes; text is validated as it arrives.
@@ -93,6 +107,7 @@ impl Assembler {
                 .feed(chunk)
                 .map_err(|_| ProtocolError::InvalidUtf8)?;
         }
+        self.grow_for(chunk.len());
         self.buf.extend_from_slice(chunk);
         Ok(())
     }
@@ -195,5 +210,24 @@ mod tests {
         let mut a = Assembler::new(usize::MAX);
         a.start(MessageKind::Binary, u64::MAX >> 1);
         assert!(a.buf.capacity() <= RESERVE_HINT * 2);
+    }
+
+    /// §10.4: the buffer never holds more than `max_message`, even while growing (plain
+    /// doubling would reserve up to twice the limit for a message just under it).
+    #[test]
+    fn the_buffer_never_grows_past_the_limit() {
+        for limit in [10_000, 100_001] {
+            let mut a = Assembler::new(limit);
+            a.start(MessageKind::Binary, 1000);
+            let chunk = [7u8; 1000];
+            while a.check_room(1000).is_ok() {
+                a.extend(&chunk).unwrap();
+                assert!(a.buf.capacity() <= limit, "{} > {limit}", a.buf.capacity());
+            }
+            let rest = limit - a.payload().len();
+            a.extend(&chunk[..rest]).unwrap();
+            assert_eq!(a.payload().len(), limit);
+            assert!(a.buf.capacity() <= limit, "{} > {limit}", a.buf.capacity());
+        }
     }
 }

@@ -125,6 +125,11 @@ pub enum UsageError {
     SendAfterClose,
     /// A control frame payload over 125 bytes (§5.5).
     ControlPayloadTooLong(usize),
+    /// Not the caller's doing, but its call to report: permessage-deflate could not
+    /// compress the message, so nothing was written (RFC 7692 §6: a message marked RSV1
+    /// must be the whole compressed message). Close with 1011
+    /// ([`crate::protocol::CloseCode::INTERNAL_ERROR`]).
+    CompressionFailed,
 }
 
 impl fmt::Display for UsageError {
@@ -134,6 +139,7 @@ impl fmt::Display for UsageError {
             Self::ControlPayloadTooLong(len) => {
                 write!(f, "control frame payload of {len} bytes (max 125)")
             }
+            Self::CompressionFailed => f.write_str("the message could not be compressed"),
         }
     }
 }

@@ -4,6 +4,7 @@
 use super::*;
 use crate::protocol::deflate::codec::{INFLATE_STEP, TAIL};
 use crate::protocol::deflate::{DeflateConfig, DeflateParams, Deflater, DeflaterPool};
+use crate::protocol::error::UsageError;
 
 fn params(no_context_takeover: bool) -> DeflateParams {
     DeflateParams {
@@ -40,7 +41,7 @@ fn masked_rsv(fin: bool, rsv: u8, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
 
 fn compress(payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    Deflater::new(6, 15).compress(payload, &mut out);
+    Deflater::new(6, 15).compress(payload, &mut out).unwrap();
     out
 }
 
@@ -236,7 +237,7 @@ fn a_ten_gib_bomb_is_closed_with_1009_after_max_message_large_input() {
     let mut fed = 0usize;
     for i in 0..10 * 1024 {
         let mut piece = Vec::new();
-        deflater.compress(&zeros, &mut piece);
+        deflater.compress(&zeros, &mut piece).unwrap();
         // Only the message's end loses the flush tail (§7.2.1); mid-message it stays.
         piece.extend_from_slice(&TAIL);
         let (opcode, rsv) = if i == 0 {
@@ -291,4 +292,38 @@ proptest! {
         let (seen, _) = drive(&mut deflate_server(Limits::default(), takeover), &bytes, 64);
         prop_assert_eq!(seen, vec![Seen::Binary(payload)]);
     }
+}
+
+/// A compression failure sends nothing of the message (no truncated RSV1 frame) and fails
+/// the connection with 1011 (RFC 6455 §7.4.1: "an unexpected condition").
+#[test]
+fn a_compression_failure_closes_1011_and_sends_no_data() {
+    let mut server = deflate_server(Limits::default(), true);
+    server
+        .deflate
+        .as_deref_mut()
+        .expect("deflate agreed")
+        .break_compressor_for_test();
+    let mut out = Vec::new();
+    let message = chat(1).repeat(20);
+    assert_eq!(
+        server.send(MessageKind::Text, message.as_bytes(), &mut out),
+        Err(UsageError::CompressionFailed)
+    );
+    assert!(server.has_failed());
+    let Ok(Decoded::Complete(header, len)) = FrameHeader::decode(&out) else {
+        panic!("no close frame: {out:02x?}");
+    };
+    assert_eq!((header.opcode, header.rsv), (OpCode::Close, 0));
+    assert_eq!(
+        out.len(),
+        len + usize::try_from(header.payload_len).unwrap()
+    );
+    assert_eq!(out[len..len + 2], 1011u16.to_be_bytes());
+    let mut more = Vec::new();
+    assert_eq!(
+        server.send(MessageKind::Text, b"later", &mut more),
+        Err(UsageError::SendAfterClose)
+    );
+    assert!(more.is_empty());
 }

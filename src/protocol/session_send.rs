@@ -1,7 +1,7 @@
 //! What a [`Session`] writes: data messages (compressed when permessage-deflate is on and the
 //! message is worth it), pings, and its close frame.
 
-use super::Session;
+use super::{ReadState, Session};
 use crate::protocol::assembler::MessageKind;
 use crate::protocol::close::{CloseCode, CloseFrame};
 use crate::protocol::close_state::{CloseAction, CloseInput};
@@ -15,7 +15,9 @@ impl Session {
     /// Appends a data message as one frame. Fails after a close was sent or received.
     ///
     /// With permessage-deflate on, a message of at least the configured minimum size is
-    /// compressed and its frame marked with RSV1 (RFC 7692 §6). Without context takeover on
+    /// compressed and its frame marked with RSV1 (RFC 7692 §6). If compression fails, none
+    /// of the message is written: the session fails with close 1011 instead (written to
+    /// `out`) and the error is [`UsageError::CompressionFailed`]. Without context takeover on
     /// our side this builds a compressor for the one message; [`Session::send_pooled`] uses a
     /// shared one instead.
     pub fn send(
@@ -56,7 +58,15 @@ impl Session {
         let mask = self.next_mask();
         let mut compressed = Vec::new();
         let deflated = match self.deflate.as_deref_mut() {
-            Some(deflate) => deflate.compress(payload, pool, &mut compressed),
+            Some(deflate) => match deflate.compress(payload, pool, &mut compressed) {
+                Ok(deflated) => deflated,
+                Err(_) => {
+                    // With context takeover the windows no longer match, so no later
+                    // message could be sent either.
+                    self.fail_internal("compression failed", out);
+                    return Err(UsageError::CompressionFailed);
+                }
+            },
             None => false,
         };
         let (rsv, body) = if deflated {
@@ -96,6 +106,15 @@ impl Session {
         CloseFrame::encode_body(Some(code), reason, &mut body);
         self.write_control(OpCode::Close, &body, out);
         true
+    }
+
+    /// Fails the connection for a fault of this side, such as a compressor that failed on a
+    /// shared frame: close 1011 (RFC 6455 §7.4.1: "an unexpected condition that prevented
+    /// it from fulfilling the request"), then nothing more is read or sent, as after a
+    /// protocol error ([`Session::has_failed`]). Does nothing after a close was sent.
+    pub fn fail_internal(&mut self, reason: &str, out: &mut Vec<u8>) {
+        self.read = ReadState::Failed;
+        self.close(CloseCode::INTERNAL_ERROR, reason, out);
     }
 
     /// Control frames are never compressed (RFC 7692 §6.1).

@@ -11,6 +11,9 @@
 //!   compressed separately, by its own session. That cost (CPU per recipient, and the
 //!   compressor's memory per connection) is why the server asks for no context takeover by
 //!   default.
+//!
+//! If compression fails, no part of the message goes out marked RSV1: the recipient's
+//! session fails with close 1011 instead, and the loop moves it to lingering.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -27,8 +30,9 @@ use crate::protocol::{Decoded, MessageKind, OpCode, Session};
 /// entry so its address cannot be reused while the entry lives. Cleared after each batch.
 #[derive(Debug, Default)]
 pub(super) struct FrameCache {
-    /// (frame address, window bits) → (the original, kept alive; its compressed frame).
-    entries: HashMap<(usize, u8), (SharedFrame, SharedFrame)>,
+    /// (frame address, window bits) → (the original, kept alive; its compressed frame, or
+    /// `None` if the compressor failed on it).
+    entries: HashMap<(usize, u8), (SharedFrame, Option<SharedFrame>)>,
 }
 
 impl FrameCache {
@@ -78,7 +82,17 @@ pub(super) fn queue_hub_frame(
             compress_shared(kind, payload, bits, c.deflaters),
         )
     });
-    push(out, compressed.clone())
+    match compressed {
+        Some(compressed) => push(out, compressed.clone()),
+        None => {
+            // Never a truncated frame marked RSV1: the recipient is failed with 1011.
+            let before = out.len();
+            out.append(c.pool, |buf| {
+                session.fail_internal("compression failed", buf)
+            });
+            out.len() - before
+        }
+    }
 }
 
 fn push(out: &mut OutQueue, frame: SharedFrame) -> usize {
@@ -101,15 +115,16 @@ fn data_payload(frame: &[u8]) -> Option<(MessageKind, &[u8])> {
     Some((kind, frame.get(head_len..)?))
 }
 
-/// A shared frame carrying `payload` compressed without context takeover.
+/// A shared frame carrying `payload` compressed without context takeover; `None` if the
+/// compressor failed.
 fn compress_shared(
     kind: MessageKind,
     payload: &[u8],
     bits: u8,
     deflaters: &mut DeflaterPool,
-) -> SharedFrame {
+) -> Option<SharedFrame> {
     let mut body = Vec::with_capacity(payload.len() / 2 + 64);
-    deflaters.compress_alone(bits, payload, &mut body);
+    deflaters.compress_alone(bits, payload, &mut body).ok()?;
     let opcode = match kind {
         MessageKind::Text => OpCode::Text,
         MessageKind::Binary => OpCode::Binary,
@@ -120,5 +135,5 @@ fn compress_shared(
     };
     let mut bytes = Vec::with_capacity(MAX_HEADER_LEN + body.len());
     encode_frame(&header, &body, &mut bytes);
-    SharedFrame::from(bytes)
+    Some(SharedFrame::from(bytes))
 }

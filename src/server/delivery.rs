@@ -41,6 +41,7 @@ impl Server {
             }
             outbox.persist.clear();
         }
+        let mut failed = Vec::new();
         for (to, frame) in outbox.sends.drain(..) {
             let cap = self.config.max_outbound_bytes;
             let Some(conn) = conn_mut(&mut self.conns, to) else {
@@ -70,9 +71,16 @@ impl Server {
             };
             queue_hub_frame(&mut open.session, &mut conn.out, &frame, &mut compression);
             self.stats.messages_out += 1;
-            if was_empty {
+            if open.session.has_failed() {
+                // Its compressor failed: close 1011 is queued instead (see `compress`).
+                failed.push(to);
+            } else if was_empty {
                 self.dirty.push(to);
             }
+        }
+        for id in failed {
+            self.stats.close_sent(CloseCode::INTERNAL_ERROR.0);
+            self.after_input(id, now);
         }
         for id in outbox.renewed.drain(..) {
             self.token_renewed(id, now);

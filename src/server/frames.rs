@@ -11,7 +11,7 @@ use super::stats::Stats;
 use crate::hub::{Hub, Outbox};
 use crate::protocol::deflate::DeflaterPool;
 use crate::protocol::frame::{FrameHeader, encode_frame};
-use crate::protocol::{Event, MessageKind, OpCode, Read, Session};
+use crate::protocol::{CloseCode, Event, MessageKind, OpCode, Read, Session};
 
 /// What frame processing needs from the loop, borrowed field by field.
 pub(super) struct FrameCtx<'a> {
@@ -89,9 +89,14 @@ pub(super) fn read_frames(
                 ctx.stats.messages_out += 1;
                 let (copy, deflaters) = (&*ctx.echo_copy, &mut *ctx.deflaters);
                 let session = &mut open.session;
-                let _ = out.append(ctx.pool, |buf| {
+                let sent = out.append(ctx.pool, |buf| {
                     session.send_pooled(kind, copy, deflaters, buf)
                 });
+                if sent.is_err() {
+                    // The session failed with 1011 in place of the echo; `after_input`
+                    // moves the connection to lingering.
+                    ctx.stats.close_sent(CloseCode::INTERNAL_ERROR.0);
+                }
             }
         }
         send_ctrl(out, ctx);

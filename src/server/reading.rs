@@ -203,8 +203,9 @@ impl Server {
         self.dirty.push(id);
     }
 
-    /// After input: queue a flush, and move a finished WebSocket to lingering.
-    fn after_input(&mut self, id: ConnId, now: Instant) {
+    /// After input (or a failed send): queue a flush, and move a finished WebSocket to
+    /// lingering.
+    pub(super) fn after_input(&mut self, id: ConnId, now: Instant) {
         let close_timeout = self.config.close_timeout;
         let Some(conn) = conn_mut(&mut self.conns, id) else {
             return;

@@ -23,6 +23,20 @@ pub const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 /// Inflated bytes handed to the sink at a time; also the most inflated at once.
 pub const INFLATE_STEP: usize = 16 * 1024;
 
+/// The compressor failed (zlib reported an error, or could not take the whole message).
+/// Not the peer's fault: nothing of the message was written, the compressor was reset, and
+/// the sender closes the connection with 1011 (RFC 6455 §7.4.1: "an unexpected condition").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompressError;
+
+impl std::fmt::Display for CompressError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("compression failed")
+    }
+}
+
+impl std::error::Error for CompressError {}
+
 /// A raw-DEFLATE compressor for whole messages.
 ///
 /// Memory: about 250 KiB with a 2^9 window and 370 KiB with 2^15 (zlib-rs at the default
@@ -72,8 +86,8 @@ impl Deflater {
 
     /// Appends `payload`, compressed as one message without the `00 00 ff ff` tail, to
     /// `out`. The window carries over to the next message unless [`Deflater::reset`] is
-    /// called (context takeover, §7.1.1).
-    pub fn compress(&mut self, payload: &[u8], out: &mut Vec<u8>) {
+    /// called (context takeover, §7.1.1). On failure `out` is left as it was.
+    pub fn compress(&mut self, payload: &[u8], out: &mut Vec<u8>) -> Result<(), CompressError> {
         let start = out.len();
         // Small or incompressible payloads grow by a few bytes at most.
         out.reserve(payload.len() / 2 + 64);
@@ -86,8 +100,14 @@ impl Deflater {
             let full = out.len() == out.capacity();
             // zlib: "If deflate returns with avail_out == 0, this function must be called
             // again with the same value of the flush parameter and more output space".
-            let stuck = out.len() == before_out && !full;
-            if (!full && input.is_empty()) || status.is_err() || stuck {
+            let stuck = out.len() == before_out && used == 0 && !full;
+            if status.is_err() || (stuck && !input.is_empty()) {
+                // Never hand on part of a message: the peer would inflate a truncated one.
+                out.truncate(start);
+                self.inner.reset();
+                return Err(CompressError);
+            }
+            if (!full && input.is_empty()) || stuck {
                 break;
             }
             out.reserve(out.capacity().max(64));
@@ -95,6 +115,17 @@ impl Deflater {
         if out[start..].ends_with(&TAIL) {
             out.truncate(out.len() - TAIL.len());
         }
+        Ok(())
+    }
+
+    /// Puts the compressor in a state where the next [`Deflater::compress`] fails (a
+    /// finished stream), so tests can exercise the failure path.
+    #[cfg(test)]
+    pub(crate) fn break_for_test(&mut self) {
+        let mut sink = Vec::with_capacity(64);
+        let _ = self
+            .inner
+            .compress_vec(b"x", &mut sink, flate2::FlushCompress::Finish);
     }
 
     /// Forgets the window: the next message is compressed without reference to earlier ones.
@@ -108,8 +139,11 @@ impl Deflater {
 /// Memory: about 46 KiB (zlib-rs), held for as long as the value lives.
 pub struct Inflater {
     inner: Decompress,
-    /// A BFINAL block ended the DEFLATE stream; what follows in this message is ignored.
+    /// A BFINAL block ended the DEFLATE stream; at most one 0x00 octet may follow in this
+    /// message (see [`Inflater::after_final_block`]).
     ended: bool,
+    /// Octets of this message after its final block.
+    after_final: usize,
 }
 
 impl std::fmt::Debug for Inflater {
@@ -130,17 +164,29 @@ impl Inflater {
         Self {
             inner: Decompress::new_with_window_bits(false, MAX_WINDOW_BITS),
             ended: false,
+            after_final: 0,
         }
     }
 
     /// Inflates `input`, the next piece of a compressed message, handing the output to `sink`
     /// in steps of at most [`INFLATE_STEP`] bytes. Stops at the first error of the sink
-    /// (such as the message limit) or of the data (1007).
+    /// (such as the message limit) or of the data (1007), including data after a final
+    /// block.
     pub fn inflate(
         &mut self,
-        mut input: &[u8],
+        input: &[u8],
         sink: &mut impl FnMut(&[u8]) -> Result<(), ProtocolError>,
     ) -> Result<(), ProtocolError> {
+        let rest = self.inflate_until_end(input, sink)?;
+        self.after_final_block(rest)
+    }
+
+    /// Inflates until `input` is used up or the DEFLATE stream ends; returns what is left.
+    fn inflate_until_end<'a>(
+        &mut self,
+        mut input: &'a [u8],
+        sink: &mut impl FnMut(&[u8]) -> Result<(), ProtocolError>,
+    ) -> Result<&'a [u8], ProtocolError> {
         let mut step = [0u8; INFLATE_STEP];
         while !self.ended {
             let (before_in, before_out) = (self.inner.total_in(), self.inner.total_out());
@@ -163,6 +209,19 @@ impl Inflater {
                 break;
             }
         }
+        Ok(if self.ended { input } else { &[] })
+    }
+
+    /// RFC 7692 §7.2.3.4: a sender that flushes with a BFINAL block adds one octet, 0x00,
+    /// "necessary to allow the payload to be decompressed in the same manner as messages
+    /// compressed using the flush method described in Section 7.2.1" (it begins the empty
+    /// stored block the receiver's appended tail completes). Anything more after the final
+    /// block is not DEFLATE data the message can carry: 1007.
+    fn after_final_block(&mut self, rest: &[u8]) -> Result<(), ProtocolError> {
+        self.after_final = self.after_final.saturating_add(rest.len());
+        if self.after_final > 1 || rest.iter().any(|&b| b != 0) {
+            return Err(ProtocolError::InvalidCompressedData);
+        }
         Ok(())
     }
 
@@ -172,7 +231,9 @@ impl Inflater {
         &mut self,
         sink: &mut impl FnMut(&[u8]) -> Result<(), ProtocolError>,
     ) -> Result<(), ProtocolError> {
-        self.inflate(&TAIL, sink)?;
+        // The appended tail is the receiver's, not the message's: not checked as data after
+        // a final block.
+        self.inflate_until_end(&TAIL, sink)?;
         if self.ended {
             // A stream ended by BFINAL starts afresh with the next message.
             self.reset();
@@ -184,6 +245,7 @@ impl Inflater {
     pub fn reset(&mut self) {
         self.inner.reset(false);
         self.ended = false;
+        self.after_final = 0;
     }
 }
 
@@ -237,7 +299,7 @@ mod tests {
     #[test]
     fn empty_message_is_one_zero_byte() {
         let mut out = Vec::new();
-        Deflater::new(6, 15).compress(b"", &mut out);
+        Deflater::new(6, 15).compress(b"", &mut out).unwrap();
         assert_eq!(out, [0x00]);
         assert_eq!(inflate_all(&mut Inflater::new(), &out).unwrap(), b"");
     }
@@ -253,7 +315,7 @@ mod tests {
             let mut sizes = Vec::new();
             for message in &messages {
                 let mut compressed = Vec::new();
-                deflater.compress(message, &mut compressed);
+                deflater.compress(message, &mut compressed).unwrap();
                 assert!(!compressed.ends_with(&TAIL));
                 sizes.push(compressed.len());
                 assert_eq!(&inflate_all(&mut inflater, &compressed).unwrap(), message);
@@ -274,7 +336,9 @@ mod tests {
             .collect();
         for bits in [0, 8, 9, 12, 15, 200] {
             let mut compressed = Vec::new();
-            Deflater::new(9, bits).compress(&text, &mut compressed);
+            Deflater::new(9, bits)
+                .compress(&text, &mut compressed)
+                .unwrap();
             assert!(compressed.len() < text.len() / 2, "bits {bits}");
             assert_eq!(
                 inflate_all(&mut Inflater::new(), &compressed).unwrap(),
@@ -287,7 +351,9 @@ mod tests {
     fn large_input_inflates_in_bounded_steps() {
         let zeros = vec![0u8; 1 << 20];
         let mut compressed = Vec::new();
-        Deflater::new(9, 15).compress(&zeros, &mut compressed);
+        Deflater::new(9, 15)
+            .compress(&zeros, &mut compressed)
+            .unwrap();
         assert!(compressed.len() < 2048);
         let mut steps = 0;
         let mut total = 0;
@@ -308,7 +374,9 @@ mod tests {
     fn the_sink_can_stop_a_large_input_bomb() {
         let zeros = vec![0u8; 1 << 20];
         let mut compressed = Vec::new();
-        Deflater::new(9, 15).compress(&zeros, &mut compressed);
+        Deflater::new(9, 15)
+            .compress(&zeros, &mut compressed)
+            .unwrap();
         let mut total = 0;
         let mut sink = |bytes: &[u8]| {
             total += bytes.len();
@@ -323,6 +391,55 @@ mod tests {
             Err(ProtocolError::MessageTooLarge { limit: 100_000 })
         );
         assert!(total <= 100_000 + INFLATE_STEP);
+    }
+
+    /// RFC 7692 §7.2.3.4: after a block with BFINAL set, the sender's one 0x00 octet (the
+    /// header of an empty stored block, completed by the appended tail) is all a message may
+    /// still hold; anything else is not part of the DEFLATE data: 1007.
+    #[test]
+    fn data_after_the_final_block_is_invalid() {
+        let bfinal = [0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+        let cases: [(&[u8], bool); 5] = [
+            (&[], true),
+            (&[0x00], true),
+            (&[0x00, 0x00], false),
+            (&[0x01], false),
+            (&bfinal, false),
+        ];
+        for (after, valid) in cases {
+            let message = [bfinal.as_slice(), after].concat();
+            let whole = inflate_all(&mut Inflater::new(), &message);
+            let expected = if valid {
+                Ok(b"Hello".to_vec())
+            } else {
+                Err(ProtocolError::InvalidCompressedData)
+            };
+            assert_eq!(whole, expected, "after {after:02x?}");
+            // The same split across frames: the final block in one, the rest in the next.
+            let mut inflater = Inflater::new();
+            let mut sink = |_: &[u8]| Ok(());
+            inflater.inflate(&bfinal, &mut sink).unwrap();
+            let split = inflater
+                .inflate(after, &mut sink)
+                .and_then(|()| inflater.finish(&mut sink));
+            assert_eq!(split.is_ok(), valid, "after {after:02x?}, split");
+        }
+    }
+
+    /// A compressor that fails leaves `out` as it was: a truncated message must never go
+    /// out marked as compressed.
+    #[test]
+    fn a_failed_compression_writes_nothing() {
+        let mut deflater = Deflater::new(6, 15);
+        deflater.break_for_test();
+        let mut out = b"before".to_vec();
+        let payload = b"a message that will not be compressed".repeat(10);
+        assert_eq!(deflater.compress(&payload, &mut out), Err(CompressError));
+        assert_eq!(out, b"before");
+        // The next message starts from a reset compressor.
+        let mut again = Vec::new();
+        deflater.compress(b"Hello", &mut again).unwrap();
+        assert_eq!(inflate_all(&mut Inflater::new(), &again).unwrap(), b"Hello");
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub mod header;
 pub mod negotiate;
 pub mod stream;
 
-pub use codec::{Deflater, Inflater};
+pub use codec::{CompressError, Deflater, Inflater};
 pub use header::{ExtensionItem, ExtensionParam, HeaderSyntaxError, parse_extensions};
 pub use negotiate::{
     Agreement, DeflateConfig, DeflateParams, Direction, PERMESSAGE_DEFLATE, Refusal,

@@ -14,7 +14,7 @@
 //! context takeover on both sides for that reason; context takeover compresses a stream of
 //! similar messages better, at the memory above per connection.
 
-use super::codec::{Deflater, Inflater};
+use super::codec::{CompressError, Deflater, Inflater};
 use super::negotiate::{DeflateConfig, DeflateParams, Direction};
 use crate::protocol::error::ProtocolError;
 use crate::protocol::rules::Role;
@@ -45,15 +45,25 @@ impl DeflaterPool {
     }
 
     /// Appends `payload`, compressed as a message that refers to no other (§7.1.1.1), to
-    /// `out`.
-    pub fn compress_alone(&mut self, window_bits: u8, payload: &[u8], out: &mut Vec<u8>) {
-        compress_alone(self.get(window_bits), payload, out);
+    /// `out`; on failure `out` is left as it was.
+    pub fn compress_alone(
+        &mut self,
+        window_bits: u8,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), CompressError> {
+        compress_alone(self.get(window_bits), payload, out)
     }
 }
 
-fn compress_alone(deflater: &mut Deflater, payload: &[u8], out: &mut Vec<u8>) {
-    deflater.compress(payload, out);
+fn compress_alone(
+    deflater: &mut Deflater,
+    payload: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), CompressError> {
+    let result = deflater.compress(payload, out);
     deflater.reset();
+    result
 }
 
 /// The permessage-deflate state of one connection.
@@ -129,6 +139,8 @@ impl PerMessageDeflate {
 
     /// Compresses `payload` for sending and appends it to `out`, or returns false (leaving
     /// `out` alone) when the message is shorter than the minimum size and goes uncompressed.
+    /// A failed compression leaves `out` alone too and is an error: the message cannot be
+    /// sent (with context takeover, the peer's window would no longer match ours).
     /// A message that does not shrink is still sent compressed: with context takeover the
     /// peer's window must see it, and a few bytes of overhead are not worth a second rule.
     /// Without context takeover the compressor comes from `pool`, or is made for this
@@ -138,9 +150,9 @@ impl PerMessageDeflate {
         payload: &[u8],
         pool: Option<&mut DeflaterPool>,
         out: &mut Vec<u8>,
-    ) -> bool {
+    ) -> Result<bool, CompressError> {
         if payload.len() < self.min_size {
-            return false;
+            return Ok(false);
         }
         let Direction {
             no_context_takeover,
@@ -148,19 +160,32 @@ impl PerMessageDeflate {
         } = self.sending();
         if no_context_takeover {
             match pool {
-                Some(pool) => pool.compress_alone(max_window_bits, payload, out),
+                Some(pool) => pool.compress_alone(max_window_bits, payload, out)?,
                 None => {
                     let mut deflater = Deflater::new(self.level, max_window_bits);
-                    compress_alone(&mut deflater, payload, out);
+                    compress_alone(&mut deflater, payload, out)?;
                 }
             }
-            return true;
+            return Ok(true);
         }
         let level = self.level;
         self.tx
             .get_or_insert_with(|| Box::new(Deflater::new(level, max_window_bits)))
-            .compress(payload, out);
-        true
+            .compress(payload, out)?;
+        Ok(true)
+    }
+
+    /// Breaks our compressor (context takeover only) so the next message fails to
+    /// compress, for tests of the failure path.
+    #[cfg(test)]
+    pub(crate) fn break_compressor_for_test(&mut self) {
+        let Direction {
+            max_window_bits, ..
+        } = self.sending();
+        let level = self.level;
+        self.tx
+            .get_or_insert_with(|| Box::new(Deflater::new(level, max_window_bits)))
+            .break_for_test();
     }
 }
 
@@ -197,13 +222,13 @@ mod tests {
         let message = b"a message long enough to be compressed, a message long enough".repeat(4);
         for _ in 0..3 {
             let mut wire = Vec::new();
-            assert!(server.compress(&message, Some(&mut pool), &mut wire));
+            assert!(server.compress(&message, Some(&mut pool), &mut wire) == Ok(true));
             assert!(wire.len() < message.len());
             assert_eq!(receive(&mut client, &wire), message);
             assert!(!server.holds_state() && !client.holds_state());
         }
         let mut wire = Vec::new();
-        assert!(client.compress(&message, None, &mut wire));
+        assert!(client.compress(&message, None, &mut wire) == Ok(true));
         assert_eq!(receive(&mut server, &wire), message);
         assert!(!client.holds_state() && !server.holds_state());
     }
@@ -217,7 +242,7 @@ mod tests {
         let mut sizes = Vec::new();
         for _ in 0..3 {
             let mut wire = Vec::new();
-            assert!(server.compress(&message, None, &mut wire));
+            assert!(server.compress(&message, None, &mut wire) == Ok(true));
             sizes.push(wire.len());
             assert_eq!(receive(&mut client, &wire), message);
             assert!(server.holds_state() && client.holds_state());
@@ -241,9 +266,9 @@ mod tests {
         };
         let mut server = PerMessageDeflate::new(Role::Server, params(true), &config);
         let mut out = Vec::new();
-        assert!(!server.compress(b"short", None, &mut out));
+        assert_eq!(server.compress(b"short", None, &mut out), Ok(false));
         assert!(out.is_empty());
-        assert!(server.compress(b"just long enough", None, &mut out));
+        assert!(server.compress(b"just long enough", None, &mut out) == Ok(true));
         assert!(!out.is_empty());
     }
 }
