@@ -3,17 +3,20 @@
 //! are on, and recovers its rooms on any node after a reconnect.
 //!
 //! The event loop owns a [`Cluster`]: a bounded queue of commands to the Redis threads and
-//! a queue of events back, and nothing else; it never blocks on Redis. With Redis away, a
-//! node keeps serving its own clients (messages are delivered locally, without history
-//! offsets), reports the degraded state on `/readyz` and in `/metrics`, and resumes
-//! cross-node delivery when the threads reconnect.
+//! a queue of events back, and nothing else; it never blocks on Redis. A client's message
+//! is acked once Redis has it. With Redis away, publishing is refused with `unavailable`
+//! (or, with [`WhenDown::Local`], delivered on this node only, without history offsets);
+//! the node reports the degraded state on `/readyz` and in `/metrics`, and resumes when
+//! the threads reconnect.
 
 // The loop only calls non-blocking `try_send`/`try_recv` on these queues: no lock and no
 // blocking inside the event loop, which is what the clippy.toml ban protects.
 #![allow(clippy::disallowed_types)]
 
 pub mod bus;
+mod reads;
 mod redis_io;
+pub mod scripts;
 
 use std::io;
 use std::sync::Arc;
@@ -21,13 +24,25 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 
 use redis_io::Outlet;
-pub use redis_io::{Command, Event, RedisSettings, Side};
+pub use redis_io::{Command, Event, Outgoing, RedisSettings, Side};
 
 use crate::server::ServerHandle;
 
-/// The most commands waiting for the publisher thread; beyond it, messages are delivered
-/// locally only (and counted), so a stuck Redis cannot grow the loop's memory.
+/// The most commands waiting for the publisher thread; beyond it, messages are refused with
+/// `unavailable` (and counted), so a stuck Redis cannot grow the loop's memory.
 const QUEUE: usize = 65_536;
+
+/// What a node does with new messages while Redis is away (`cluster.when_redis_down`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WhenDown {
+    /// Refuse them with `unavailable` (`retry_after_ms`; API: 503 and `Retry-After`), so
+    /// nothing is delivered out of order or missing from history. The default.
+    #[default]
+    Refuse,
+    /// Deliver them to this node's clients only, without history offsets: availability
+    /// over consistency (other nodes never get them, `since` cannot recover them).
+    Local,
+}
 
 /// The loop's end of the Redis threads.
 #[derive(Debug)]
@@ -38,6 +53,9 @@ pub struct Cluster {
     stop: Arc<AtomicBool>,
     publisher_up: bool,
     subscriber_up: bool,
+    /// Commands submitted whose event has not come back yet.
+    in_flight: usize,
+    when_down: WhenDown,
 }
 
 impl Cluster {
@@ -51,6 +69,7 @@ impl Cluster {
             waker,
             stop: stop.clone(),
         };
+        let when_down = settings.when_down;
         let (s1, o1) = (settings.clone(), outlet.clone());
         std::thread::Builder::new()
             .name("wsloop-redis-pub".into())
@@ -65,6 +84,8 @@ impl Cluster {
             stop,
             publisher_up: false,
             subscriber_up: false,
+            in_flight: 0,
+            when_down,
         })
     }
 
@@ -78,10 +99,28 @@ impl Cluster {
         self.publisher_up && self.subscriber_up
     }
 
+    /// Whether the publishing connection is up (messages can be put in Redis).
+    pub fn publisher_up(&self) -> bool {
+        self.publisher_up
+    }
+
+    /// What to do with new messages while Redis is away.
+    pub fn when_down(&self) -> WhenDown {
+        self.when_down
+    }
+
+    /// Whether every submitted command has been answered (the drain waits for this).
+    pub fn idle(&self) -> bool {
+        self.in_flight == 0
+    }
+
     /// Queues a command for the publisher thread; gives it back if it cannot be queued.
     pub fn submit(&mut self, command: Command) -> Result<(), Box<Command>> {
         match self.commands.try_send(command) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.in_flight += 1;
+                Ok(())
+            }
             Err(TrySendError::Full(c) | TrySendError::Disconnected(c)) => Err(Box::new(c)),
         }
     }
@@ -97,7 +136,13 @@ impl Cluster {
                         Event::Up(Side::Subscriber) => self.subscriber_up = true,
                         Event::Down(Side::Publisher, _) => self.publisher_up = false,
                         Event::Down(Side::Subscriber, _) => self.subscriber_up = false,
-                        _ => {}
+                        Event::Done { .. }
+                        | Event::Failed(_)
+                        | Event::Fetched { .. }
+                        | Event::CaughtUp { .. } => {
+                            self.in_flight = self.in_flight.saturating_sub(1);
+                        }
+                        Event::Message(_) => {}
                     }
                     out.push(event);
                 }

@@ -129,6 +129,17 @@ impl History {
         }
     }
 
+    /// Starts the room's history afresh at `last` of `epoch`, with no entries: what came
+    /// before could not be kept continuous (a `reset`), so no replay may reach across it.
+    pub fn restart(&mut self, room: &str, epoch: &str, last: u64) {
+        if self.config.size == 0 {
+            return;
+        }
+        self.rooms.remove(room);
+        let log = self.log_mut(room, Some(epoch));
+        log.last = last;
+    }
+
     /// What a client that last saw `since` in `room` can get, at `now_ms`.
     pub fn recover(&self, room: &str, since: &Since, now_ms: u64) -> Recovery {
         let Some(log) = self.rooms.get(room) else {
@@ -373,6 +384,22 @@ mod tests {
         assert_eq!(
             h.position("r").map(|(o, e)| (o, e.to_string())),
             Some((1, "e2".into()))
+        );
+    }
+
+    #[test]
+    fn a_restart_replays_nothing_from_before_it() {
+        let mut h = History::new(HistoryConfig::default());
+        write(&mut h, "r", 0);
+        h.restart("r", "e2", 7);
+        assert_eq!(
+            h.position("r").map(|(o, e)| (o, e.to_string())),
+            Some((7, "e2".into()))
+        );
+        assert!(matches!(h.recover("r", &since(3, "e2"), 0), Recovery::Lost));
+        assert_eq!(
+            replayed(h.recover("r", &since(7, "e2"), 0)),
+            Vec::<u64>::new()
         );
     }
 

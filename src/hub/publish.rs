@@ -209,7 +209,7 @@ impl Hub {
             at_ms: time::unix_millis(now.wall),
             position: None,
         };
-        self.route(&publication, out)
+        self.route(&publication, None, out)
     }
 }
 

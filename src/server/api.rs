@@ -203,6 +203,15 @@ impl Server {
             Ok(request) => request,
             Err(e) => return json_error(400, "bad_request", &e.0),
         };
+        if self
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.when_down() == crate::cluster::WhenDown::Refuse && !c.publisher_up())
+        {
+            self.stats.cluster_refusals += request.items.len() as u64;
+            return json_error(503, "unavailable", "Redis is unavailable; retry later")
+                .header("Retry-After", "1");
+        }
         let sender = self.config.api.sender_id.clone();
         let results: Vec<ItemResult> = request
             .items

@@ -268,6 +268,12 @@ impl Collector for Snapshot {
         )?;
         counter(
             &mut e,
+            "cluster_refusals",
+            "Messages refused (error unavailable, API 503) because Redis could not take them",
+            s.cluster_refusals,
+        )?;
+        counter(
+            &mut e,
             "redis_disconnects",
             "Redis connections lost or refused",
             s.redis_disconnects,
