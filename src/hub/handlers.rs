@@ -302,6 +302,7 @@ impl Hub {
         let origin = super::Origin {
             conn,
             id: id.map(|id| id.get().to_owned()),
+            api: None,
         };
         match self.route(&publication, Some(origin), out) {
             // Clustered: acked by `answer` once Redis has it.

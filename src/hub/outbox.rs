@@ -68,7 +68,11 @@ pub struct Origin {
     /// The sending connection.
     pub conn: ConnId,
     /// The request's `id`, raw JSON (no `ack` without one; errors are sent either way).
+    /// For the publish API, the `Idempotency-Key` and the message's index.
     pub id: Option<String>,
+    /// For the publish API: the message's index in the request (the loop answers over
+    /// HTTP, not the hub).
+    pub api: Option<usize>,
 }
 
 /// A room whose messages must be read from Redis after `since` before any more are

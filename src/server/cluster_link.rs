@@ -76,7 +76,9 @@ impl Server {
     fn fall_back(&mut self, message: &RemoteMessage, origin: Option<&Origin>) {
         self.stats.cluster_fallbacks += 1;
         let recipients = self.hub.deliver_locally(message, &mut self.outbox);
-        if let Some(origin) = origin {
+        if let Some(origin) = origin.filter(|o| o.api.is_some()) {
+            self.api_outcome(origin, Ok(None), Some(recipients));
+        } else if let Some(origin) = origin {
             self.hub
                 .answer(origin, Answer::Delivered(recipients), &mut self.outbox);
         }
@@ -91,13 +93,14 @@ impl Server {
                 }
                 self.stats.cluster_refusals += 1;
                 match &out.origin {
+                    Some(origin) if origin.api.is_some() => self.api_outcome(origin, Err(()), None),
                     Some(origin) => {
                         let refused = Answer::Unavailable {
                             retry_after_ms: RETRY_AFTER_MS,
                         };
                         self.hub.answer(origin, refused, &mut self.outbox);
                     }
-                    None => log::warn!("a published message could not be put in Redis: dropped"),
+                    None => log::warn!("a message could not be put in Redis: dropped"),
                 }
             }
             Command::Fetch { conn, room, since } => {
@@ -137,7 +140,9 @@ impl Server {
                 None => log::warn!("dropped a malformed bus message ({} bytes)", bytes.len()),
             },
             Event::Done { origin, position } => {
-                if let Some(origin) = origin {
+                if let Some(origin) = origin.as_ref().filter(|o| o.api.is_some()) {
+                    self.api_outcome(origin, Ok(position), None);
+                } else if let Some(origin) = origin {
                     let position = position.as_ref().map(|(o, e)| (*o, e.as_str()));
                     self.hub
                         .answer(&origin, Answer::Published(position), &mut self.outbox);

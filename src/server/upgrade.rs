@@ -22,6 +22,7 @@ impl Server {
                 send_continue,
             } => {
                 self.await_body(id, length, send_continue);
+                self.set_idempotency_key(id, head.header("idempotency-key"));
             }
             Answer::Respond(response) => {
                 if route(&head.path) == Route::Publish {
