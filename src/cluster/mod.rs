@@ -14,6 +14,7 @@
 #![allow(clippy::disallowed_types)]
 
 pub mod bus;
+mod publisher;
 mod reads;
 mod redis_io;
 pub mod scripts;
@@ -73,7 +74,7 @@ impl Cluster {
         let (s1, o1) = (settings.clone(), outlet.clone());
         std::thread::Builder::new()
             .name("wsloop-redis-pub".into())
-            .spawn(move || redis_io::publisher(s1, queue, o1))?;
+            .spawn(move || publisher::publisher(s1, queue, o1))?;
         std::thread::Builder::new()
             .name("wsloop-redis-sub".into())
             .spawn(move || redis_io::subscriber(settings, outlet))?;

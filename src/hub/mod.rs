@@ -9,6 +9,7 @@
 //! connection knows its rooms, so a disconnect cleans up in O(its rooms), and empty rooms
 //! are removed.
 
+mod answer;
 mod authorize;
 mod config;
 
@@ -34,8 +35,8 @@ use std::rc::Rc;
 
 pub use config::{HubConfig, MAX_USER_ID_LEN, PrivatePolicy, valid_room_name, valid_user_id};
 
+pub use answer::Answer;
 pub use error::{ErrorCode, HubError};
-pub use handlers::Answer;
 use history::History;
 pub use outbox::{BusRequest, CatchUp, CloseRequest, FetchRequest, Origin, Outbox, Persist};
 use rooms::Rooms;
