@@ -35,12 +35,15 @@ impl Hub {
                 },
                 None,
             ),
-            Answer::Unavailable { retry_after_ms } => {
+            Answer::Unavailable {
+                retry_after_ms,
+                why,
+            } => {
                 let reply = ErrorReply {
                     kind: "error",
                     id: id.as_deref(),
                     code: ErrorCode::Unavailable.as_str(),
-                    message: "the cluster cannot take messages right now; retry with the same id",
+                    message: why,
                     retry_after_ms: Some(retry_after_ms),
                 };
                 *self
@@ -78,9 +81,11 @@ pub enum Answer<'a> {
     Published(Option<(u64, &'a str)>),
     /// Redis away and `when_redis_down = "local"`: delivered to this node's recipients only.
     Delivered(usize),
-    /// Not published: the sender may retry after this long.
+    /// Not published (nothing was delivered): the sender may retry after this long.
     Unavailable {
         /// Milliseconds to wait before retrying.
         retry_after_ms: u64,
+        /// What failed, for the error's `message`.
+        why: &'a str,
     },
 }

@@ -26,6 +26,20 @@ impl Hub {
         );
     }
 
+    /// Takes back a message whose history-log write failed: it leaves the room's history
+    /// (its offset is handed out again), and its sender is told `unavailable`.
+    pub fn unrecord(&mut self, record: &Persist, out: &mut Outbox) {
+        self.history
+            .unrecord(&record.room, &record.epoch, record.offset);
+        if let Some(sender) = &record.sender {
+            let refused = super::Answer::Unavailable {
+                retry_after_ms: 1000,
+                why: "the message could not be written to history; nothing was delivered",
+            };
+            self.answer(sender, refused, out);
+        }
+    }
+
     /// Delivers `publication` to its local recipients, encoded once; returns how many.
     ///
     /// A room message without a position gets the room's next offset and its epoch, is kept
@@ -60,6 +74,8 @@ impl Hub {
                     offset,
                     at_ms: publication.at_ms,
                     frame: frame.clone(),
+                    sender: None,
+                    ack: None,
                 });
             }
         }

@@ -129,6 +129,21 @@ impl History {
         }
     }
 
+    /// Removes the newest message of `room` if it is `offset` of `epoch` (its write to the
+    /// history log failed): the offset will be given to the next message.
+    pub fn unrecord(&mut self, room: &str, epoch: &str, offset: u64) {
+        let Some(log) = self.rooms.get_mut(room) else {
+            return;
+        };
+        if *log.epoch != *epoch || log.last != offset {
+            return;
+        }
+        if log.entries.back().is_some_and(|e| e.offset == offset) {
+            log.entries.pop_back();
+        }
+        log.last = offset.saturating_sub(1);
+    }
+
     /// Starts the room's history afresh at `last` of `epoch`, with no entries: what came
     /// before could not be kept continuous (a `reset`), so no replay may reach across it.
     pub fn restart(&mut self, room: &str, epoch: &str, last: u64) {

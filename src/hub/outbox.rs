@@ -36,6 +36,10 @@ pub struct Persist {
     pub at_ms: u64,
     /// The delivered frame.
     pub frame: SharedFrame,
+    /// The client that sent it, told `unavailable` if the write fails.
+    pub sender: Option<Origin>,
+    /// The `ack` queued for the sender, withdrawn if the write fails.
+    pub ack: Option<SharedFrame>,
 }
 
 /// A new message for the cluster bus (owned: it crosses to the Redis thread).

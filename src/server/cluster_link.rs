@@ -97,6 +97,8 @@ impl Server {
                     Some(origin) => {
                         let refused = Answer::Unavailable {
                             retry_after_ms: RETRY_AFTER_MS,
+                            why: "the cluster cannot take messages right now; retry with the \
+                                  same id",
                         };
                         self.hub.answer(origin, refused, &mut self.outbox);
                     }
