@@ -22,9 +22,15 @@ use redis::{Connection, Script};
 use super::bus::BusMessage;
 use super::redis_io::RedisSettings;
 
-/// How long a publish id is remembered: a request resent with the same `id` within this
-/// window gets the first outcome and is not published again.
+/// How long the publish id of a client's request (or an API request's `Idempotency-Key`) is
+/// remembered: a request resent with the same `id` within this window gets the first
+/// outcome and is not published again.
 pub const DEDUPE_WINDOW: Duration = Duration::from_secs(120);
+
+/// How long a random publish id (a message without a request id) is remembered: only the
+/// publisher's own retries ever repeat it, within a few seconds. Short, so a busy cluster
+/// does not keep a key per message for two minutes.
+pub const RETRY_WINDOW: Duration = Duration::from_secs(15);
 
 /// KEYS: counter, stream, epoch, dedupe. ARGV: candidate epoch, max length, TTL (ms),
 /// head without position, payload, channel, dedupe window (ms), incarnation.
@@ -109,7 +115,7 @@ impl Scripts {
             .arg(message.head_without_position())
             .arg(&message.message.payload)
             .arg(settings.channel())
-            .arg(window_ms())
+            .arg(window_ms(pid))
             .arg(incarnation)
             .invoke(conn)?;
         let parsed = result
@@ -134,7 +140,7 @@ impl Scripts {
     ) -> redis::RedisResult<()> {
         self.publish
             .key(settings.dedupe_key(pid))
-            .arg(window_ms())
+            .arg(window_ms(pid))
             .arg(settings.channel())
             .arg(message.encode())
             .invoke::<i64>(conn)
@@ -142,8 +148,14 @@ impl Scripts {
     }
 }
 
-fn window_ms() -> u64 {
-    u64::try_from(DEDUPE_WINDOW.as_millis()).unwrap_or(u64::MAX)
+/// The dedupe window of `pid`: ids derived from a request id start with `u`.
+fn window_ms(pid: &str) -> u64 {
+    let window = if pid.starts_with('u') {
+        DEDUPE_WINDOW
+    } else {
+        RETRY_WINDOW
+    };
+    u64::try_from(window.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// This Redis's incarnation (see the module docs): `aof`, or its `run_id`.
