@@ -13,9 +13,15 @@ mod cluster;
 
 use std::time::Duration;
 
+use serde_json::json;
+
+use cluster::peer::publish;
 use cluster::procs::TempDir;
 use cluster::servers::{Node, Redis};
 use cluster::stream::{self, Outcome};
+
+/// A small pubsub output buffer: a node that stops reading is cut off within a second.
+const SMALL_PUBSUB_BUFFER: [&str; 2] = ["--client-output-buffer-limit", "pubsub 16kb 8kb 1"];
 
 /// Messages per stream and when the fault strikes.
 const TOTAL: u64 = 240;
@@ -31,13 +37,14 @@ fn redis(dir: &TempDir, extra: &[&str]) -> Redis {
 /// Two nodes keeping 1000 messages of history per room (enough to fill any gap these
 /// faults open); the publisher on `a`, a receiver on each.
 fn nodes(dir: &TempDir, redis: &Redis) -> (Node, Node) {
+    (node(dir, "a", redis), node(dir, "b", redis))
+}
+
+fn node(dir: &TempDir, id: &str, redis: &Redis) -> Node {
     let config = dir.path().join("node.toml");
     std::fs::write(&config, "[history]\nsize = 1000\n").expect("write the node config");
     let config = config.to_str().expect("a UTF-8 path");
-    (
-        Node::start_with(dir.path(), "a", redis, &["--config", config]),
-        Node::start_with(dir.path(), "b", redis, &["--config", config]),
-    )
+    Node::start_with(dir.path(), id, redis, &["--config", config])
 }
 
 /// Streams through `a` and `b` while `fault` strikes; checks the guarantees.
@@ -162,14 +169,49 @@ fn redis_restarted_empty_starts_a_new_epoch_and_says_so() {
 #[test]
 fn node_stopped_until_redis_cuts_its_subscription() {
     let dir = TempDir::new("fault-stop");
-    // A small pubsub output buffer: a node that stops reading is cut off within a second.
-    let redis = redis(&dir, &["--client-output-buffer-limit", "pubsub 16kb 8kb 1"]);
+    let redis = redis(&dir, &SMALL_PUBSUB_BUFFER);
     let (a, b) = nodes(&dir, &redis);
     let outcome = stream_through(&a, &b, || {
         b.signal("STOP");
         std::thread::sleep(Duration::from_secs(3));
         b.signal("CONT");
     });
+    no_resets(&outcome);
+    was_cut(&b);
+}
+
+/// Kills node `id`'s subscription (its connections are named `wsloop-<id>-sub`).
+fn kill_subscription(redis: &Redis, id: &str) {
+    let list = redis.command(&["CLIENT", "LIST", "TYPE", "pubsub"]);
+    let list: String = redis::from_redis_value(list).expect("CLIENT LIST is text");
+    let name = format!("name=wsloop-{id}-sub");
+    let client = list
+        .lines()
+        .find(|l| l.split(' ').any(|f| f == name))
+        .and_then(|l| l.split(' ').find_map(|f| f.strip_prefix("id=")))
+        .unwrap_or_else(|| panic!("no subscription named {name} in {list}"));
+    redis.command(&["CLIENT", "KILL", "ID", client]);
+}
+
+#[test]
+fn node_cut_off_before_it_saw_a_message_of_the_room() {
+    let dir = TempDir::new("fault-first");
+    let redis = redis(&dir, &[]);
+    let a = node(&dir, "a", &redis);
+    // The room has history before node b starts: b knows nothing of it but what its
+    // first member's join asks Redis.
+    let (status, answer) = publish(a.port, &json!({"room": stream::ROOM, "payload": 0}));
+    assert_eq!(status, 200, "{answer}");
+    let b = node(&dir, "b", &redis);
+    let outcome = stream::run(
+        &format!("ws://127.0.0.1:{}/ws?user_id=", a.port),
+        &[format!("ws://127.0.0.1:{}/ws?user_id=", b.port)],
+        TOTAL,
+        0,
+        // As the stream starts: b misses its first messages while it resubscribes.
+        || kill_subscription(&redis, "b"),
+    );
+    stream::check(&outcome);
     no_resets(&outcome);
     was_cut(&b);
 }

@@ -61,7 +61,12 @@ pub struct Cluster {
 
 impl Cluster {
     /// Starts the publisher and subscriber threads; `waker` wakes the loop for events.
-    pub fn start(settings: RedisSettings, node: String, waker: ServerHandle) -> io::Result<Self> {
+    pub fn start(
+        mut settings: RedisSettings,
+        node: String,
+        waker: ServerHandle,
+    ) -> io::Result<Self> {
+        settings.node.clone_from(&node);
         let (commands, queue) = mpsc::sync_channel(QUEUE);
         let (events_tx, events) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));

@@ -38,7 +38,7 @@ impl Link {
         if Instant::now() < self.next_attempt {
             return false;
         }
-        match connect_publisher(&settings.url) {
+        match connect_publisher(settings) {
             Ok(c) => {
                 self.conn = Some(c);
                 self.failures = 0;
@@ -64,8 +64,8 @@ impl Link {
 }
 
 /// A command connection and the incarnation of the Redis behind it.
-fn connect_publisher(url: &str) -> redis::RedisResult<(Connection, String)> {
-    let mut conn = connect(url)?;
+fn connect_publisher(settings: &RedisSettings) -> redis::RedisResult<(Connection, String)> {
+    let mut conn = connect(settings, Side::Publisher)?;
     let incarnation = scripts::incarnation(&mut conn)?;
     Ok((conn, incarnation))
 }
@@ -126,7 +126,7 @@ fn run_with_retries(
     loop {
         let result = match link.conn.as_mut() {
             Some((conn, incarnation)) => run(conn, incarnation, settings, scripts, command),
-            None => connect_publisher(&settings.url).map(|c| {
+            None => connect_publisher(settings).map(|c| {
                 link.conn = Some(c);
                 None
             }),

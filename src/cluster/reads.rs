@@ -11,7 +11,8 @@ use crate::hub::request::Since;
 
 /// Reads the room's epoch, last offset and the messages after `since`. When the room's
 /// epoch is no longer `since`'s, the messages are the whole stream (the new epoch's offsets
-/// start afresh), if `from_start_on_new_epoch`.
+/// start afresh), if `from_start_on_new_epoch` (a catch-up); a catch-up with an empty
+/// epoch reads the position only.
 pub(super) fn fetch(
     conn: &mut Connection,
     settings: &RedisSettings,
@@ -27,6 +28,14 @@ pub(super) fn fetch(
         .unwrap_or_default()
         .to_owned();
     let last: Option<u64> = redis::cmd("GET").arg(&offset_key).query(conn)?;
+    if since.epoch.is_empty() && from_start_on_new_epoch {
+        // Only the position is wanted (a node's first member joined).
+        return Ok(Fetched {
+            epoch,
+            last: last.unwrap_or(0),
+            entries: Vec::new(),
+        });
+    }
     let start = if epoch != since.epoch && from_start_on_new_epoch {
         "-".to_owned()
     } else {

@@ -131,6 +131,9 @@ pub struct RedisSettings {
     pub history_ttl: Duration,
     /// What the node does with new messages while Redis is away.
     pub when_down: super::WhenDown,
+    /// The node's id: its connections are named `wsloop-<node>-pub` and `-sub` in Redis
+    /// (`CLIENT LIST`), so an operator can tell them apart. Set by [`super::Cluster::start`].
+    pub node: String,
 }
 
 impl RedisSettings {
@@ -180,11 +183,20 @@ pub(super) const RECONNECT: Backoff = Backoff {
     reset_after: Duration::from_secs(10),
 };
 
-pub(super) fn connect(url: &str) -> redis::RedisResult<Connection> {
-    let client = Client::open(url)?;
-    let conn = client.get_connection_with_timeout(Duration::from_secs(2))?;
+pub(super) fn connect(settings: &RedisSettings, side: Side) -> redis::RedisResult<Connection> {
+    let client = Client::open(settings.url.as_str())?;
+    let mut conn = client.get_connection_with_timeout(Duration::from_secs(2))?;
     conn.set_write_timeout(Some(Duration::from_secs(5)))?;
     conn.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let side = match side {
+        Side::Publisher => "pub",
+        Side::Subscriber => "sub",
+    };
+    let name = format!("wsloop-{}-{side}", settings.node);
+    redis::cmd("CLIENT")
+        .arg("SETNAME")
+        .arg(name)
+        .query::<()>(&mut conn)?;
     Ok(conn)
 }
 
@@ -210,7 +222,7 @@ pub(super) fn subscriber(settings: RedisSettings, outlet: Outlet) {
 
 /// Subscribes and forwards messages until an error or the stop flag.
 fn listen(settings: &RedisSettings, outlet: &Outlet, failures: &mut u32) -> redis::RedisResult<()> {
-    let mut conn = connect(&settings.url)?;
+    let mut conn = connect(settings, Side::Subscriber)?;
     let mut pubsub = conn.as_pubsub();
     pubsub.subscribe(settings.channel())?;
     pubsub.set_read_timeout(Some(Duration::from_millis(500)))?;

@@ -175,6 +175,7 @@ fn cluster_settings(config: &Config) -> Result<Option<(RedisSettings, String)>, 
             super::schema::WhenRedisDown::Refuse => crate::cluster::WhenDown::Refuse,
             super::schema::WhenRedisDown::Local => crate::cluster::WhenDown::Local,
         },
+        node: node.clone(),
     };
     Ok(Some((settings, node)))
 }

@@ -17,7 +17,9 @@
 //!   buffer full) is announced to the room's members with a `reset` before delivery goes
 //!   on: never a silent hole.
 //!
-//! A node learns a room's position from the first message it sees for it.
+//! A node that has members in a room but no position for it yet asks Redis for the room's
+//! last offset when the first of them joins ([`Hub::learn_position`]): a message lost on the
+//! way before the first one that arrives is then a gap like any other.
 
 use std::rc::Rc;
 
@@ -47,6 +49,8 @@ pub(super) struct Gap {
     bytes: usize,
     /// A read is in flight (false: it failed; retried when the publisher reconnects).
     fetching: bool,
+    /// Only the room's position is asked for (a first member joined; `since` is empty).
+    baseline: bool,
 }
 
 impl Hub {
@@ -113,6 +117,26 @@ impl Hub {
         0
     }
 
+    /// Asks Redis for the room's position when this node has members in it but knows none
+    /// (call on join); the room's messages wait meanwhile, as for a gap.
+    pub(super) fn learn_position(&mut self, room: &str, out: &mut Outbox) {
+        if !self.bus
+            || !self.history.enabled()
+            || self.gaps.contains_key(room)
+            || self.history.position(room).is_some()
+        {
+            return;
+        }
+        let since = Since {
+            offset: 0,
+            epoch: String::new(),
+        };
+        self.open_gap(room, since, out);
+        if let Some(gap) = self.gaps.get_mut(room) {
+            gap.baseline = true;
+        }
+    }
+
     /// Starts reading `room` from Redis after `since`; its messages wait meanwhile.
     fn open_gap(&mut self, room: &str, since: Since, out: &mut Outbox) {
         out.catch_ups.push(CatchUp {
@@ -124,6 +148,7 @@ impl Hub {
             held: Vec::new(),
             bytes: 0,
             fetching: true,
+            baseline: false,
         };
         self.gaps.insert(Rc::from(room), gap);
     }
@@ -209,6 +234,9 @@ impl Hub {
         let Some(gap) = self.take_gap(room) else {
             return;
         };
+        if gap.baseline {
+            return self.settle_baseline(room, &fetched, &gap.held, out);
+        }
         let first = fetched.entries.first().and_then(|m| m.position.clone());
         let continuous = fetched.epoch == since.epoch
             && first
@@ -227,6 +255,31 @@ impl Hub {
             }
         }
         for message in fetched.entries.iter().chain(&gap.held) {
+            self.on_remote(message, out);
+        }
+    }
+
+    /// The room's position arrived: it starts before the first message held meanwhile (or
+    /// at Redis's last offset if none came), unless the node learned one some other way.
+    fn settle_baseline(
+        &mut self,
+        room: &str,
+        fetched: &Fetched,
+        held: &[RemoteMessage],
+        out: &mut Outbox,
+    ) {
+        if self.history.position(room).is_none() {
+            match held.first().and_then(|m| m.position.clone()) {
+                Some((offset, epoch)) => {
+                    self.history.restart(room, &epoch, offset.saturating_sub(1));
+                }
+                None if !fetched.epoch.is_empty() => {
+                    self.history.restart(room, &fetched.epoch, fetched.last);
+                }
+                None => {}
+            }
+        }
+        for message in held {
             self.on_remote(message, out);
         }
     }

@@ -34,7 +34,28 @@ fn hub() -> (Hub, Outbox) {
         &mut out,
     );
     out.sends.clear();
+    // The first member's join asked Redis for the room's position: none yet.
+    assert_eq!(out.catch_ups.len(), 1, "the join asks for the position");
+    out.catch_ups.clear();
+    hub.finish_catch_up("r", &since(0, ""), Some(position_only("", 0)), &mut out);
     (hub, out)
+}
+
+/// What Redis answers when only the room's position is asked for.
+fn position_only(epoch: &str, last: u64) -> Fetched {
+    Fetched {
+        epoch: epoch.into(),
+        last,
+        entries: Vec::new(),
+    }
+}
+
+fn fetched(epoch: &str, last: u64, offsets: std::ops::RangeInclusive<u64>) -> Fetched {
+    Fetched {
+        epoch: epoch.into(),
+        last,
+        entries: offsets.map(|o| message(o, epoch)).collect(),
+    }
 }
 
 fn message(offset: u64, epoch: &str) -> RemoteMessage {
@@ -154,4 +175,41 @@ fn after_a_lost_subscription_every_room_with_members_catches_up() {
     };
     hub.finish_catch_up("r", &since(1, "e"), Some(fetched), &mut out);
     assert_eq!(got(&mut out), ["2", "3"], "the tail nobody followed");
+}
+
+/// A hub whose member joined while the position was being asked for.
+fn joining() -> (Hub, Outbox) {
+    let mut hub = Hub::new(HubConfig::default());
+    hub.set_bus(true);
+    let mut out = Outbox::default();
+    hub.connect(ConnId::new(1, 1), "m", now(), &mut out);
+    let join = json!({"type": "join", "room": "r"}).to_string();
+    hub.on_text(ConnId::new(1, 1), &join, now(), &mut out);
+    out.sends.clear();
+    assert_eq!(out.catch_ups[0].since, since(0, ""));
+    out.catch_ups.clear();
+    (hub, out)
+}
+
+#[test]
+fn the_first_join_learns_the_position_so_an_early_loss_is_a_gap() {
+    let (mut hub, mut out) = joining();
+    hub.finish_catch_up("r", &since(0, ""), Some(position_only("e", 3)), &mut out);
+    // 4 and 5 were lost on the way; 6 is the first message this node sees.
+    hub.on_remote(&message(6, "e"), &mut out);
+    assert!(got(&mut out).is_empty());
+    assert_eq!(out.catch_ups[0].since, since(3, "e"));
+    hub.finish_catch_up("r", &since(3, "e"), Some(fetched("e", 6, 4..=6)), &mut out);
+    assert_eq!(got(&mut out), ["4", "5", "6"]);
+}
+
+#[test]
+fn messages_arriving_while_the_position_is_asked_for_are_kept() {
+    let (mut hub, mut out) = joining();
+    hub.on_remote(&message(4, "e"), &mut out);
+    hub.on_remote(&message(5, "e"), &mut out);
+    assert!(got(&mut out).is_empty(), "held");
+    // Redis answers after both were published: they are still delivered.
+    hub.finish_catch_up("r", &since(0, ""), Some(position_only("e", 5)), &mut out);
+    assert_eq!(got(&mut out), ["4", "5"]);
 }
