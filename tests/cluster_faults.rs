@@ -7,7 +7,9 @@
 //! command connections killed (`CLIENT KILL TYPE normal`), Redis paused (`CLIENT PAUSE`) or
 //! asleep (`DEBUG SLEEP`), Redis killed and restarted with AOF (same epoch, offsets go on)
 //! and without persistence (a new epoch, members told), and a node stopped (SIGSTOP) long
-//! enough for Redis to cut its subscription for a full output buffer.
+//! enough for Redis to cut its subscription for a full output buffer, one cut off before it
+//! saw any message of the room, and one killed (`kill -9`) whose clients reconnect through
+//! nginx to the others and rejoin with `since`.
 
 mod cluster;
 
@@ -17,7 +19,7 @@ use serde_json::json;
 
 use cluster::peer::publish;
 use cluster::procs::TempDir;
-use cluster::servers::{Node, Redis};
+use cluster::servers::{Nginx, Node, Redis};
 use cluster::stream::{self, Outcome};
 
 /// A small pubsub output buffer: a node that stops reading is cut off within a second.
@@ -214,4 +216,29 @@ fn node_cut_off_before_it_saw_a_message_of_the_room() {
     stream::check(&outcome);
     no_resets(&outcome);
     was_cut(&b);
+}
+
+#[test]
+fn a_node_killed_mid_stream_its_clients_recover_on_the_others_through_nginx() {
+    let dir = TempDir::new("fault-kill");
+    let redis = redis(&dir, &[]);
+    let (a, b, c) = (
+        node(&dir, "a", &redis),
+        node(&dir, "b", &redis),
+        node(&dir, "c", &redis),
+    );
+    let nginx = Nginx::start(dir.path(), &[&a, &b, &c]);
+    let through_nginx = format!("ws://127.0.0.1:{}/ws?user_id=", nginx.port);
+    let outcome = stream::run(
+        &format!("ws://127.0.0.1:{}/ws?user_id=", a.port),
+        &vec![through_nginx; 6],
+        TOTAL,
+        FAULT_AT,
+        || {
+            assert!(c.hub_connections() > 0, "node c has receivers to lose");
+            c.signal("KILL");
+        },
+    );
+    stream::check(&outcome);
+    no_resets(&outcome);
 }

@@ -2,7 +2,9 @@
 //!
 //! A publisher sends 1, 2, 3… to one room, each with a unique request `id`, waiting for
 //! each `ack` before the next; on `unavailable` it waits `retry_after_ms` and resends the
-//! same request (same `id`), as a client should. Receivers on every node follow the room.
+//! same request (same `id`), as a client should. Receivers on every node follow the room;
+//! one whose connection breaks reconnects to the same URL and rejoins with `since` (a
+//! `recovered: false` counts as a `reset`).
 //! A fault is injected part way through. The checker then fails on anything a member may
 //! not see under the README's guarantees: a delivery without an offset, an offset or epoch
 //! jump without a `reset` before it, a duplicate or a reordering, and an acked message that
@@ -53,10 +55,11 @@ pub(crate) fn run(
         .enumerate()
         .map(|(i, url)| {
             let user = format!("r{i}");
-            let mut peer = Peer::connect(&format!("{url}{user}"), &user);
+            let url = format!("{url}{user}");
+            let mut peer = Peer::connect(&url, &user);
             peer.join(ROOM, None);
             let done = done.clone();
-            thread::spawn(move || (user, receive(peer, total, &done)))
+            thread::spawn(move || (user.clone(), receive(peer, &url, &user, total, &done)))
         })
         .collect();
     let progress = Arc::new(AtomicU64::new(0));
@@ -153,12 +156,23 @@ fn answer(peer: &mut Peer, id: &str) -> Result<(u64, String), u64> {
     }
 }
 
-/// A receiver: every `chat` and `reset` of the room until message `total` or `done`.
-fn receive(mut peer: Peer, total: u64, done: &AtomicBool) -> Vec<Value> {
-    let mut got = Vec::new();
+/// A receiver: every `chat` and `reset` of the room until message `total` or `done`,
+/// reconnecting to `url` when its connection breaks.
+fn receive(peer: Peer, url: &str, user: &str, total: u64, done: &AtomicBool) -> Vec<Value> {
+    let mut got: Vec<Value> = Vec::new();
+    let mut peer = Some(peer);
     while !done.load(Ordering::SeqCst) {
-        let Some(message) = peer.poll(Duration::from_millis(100)) else {
+        let Some(connected) = peer.as_mut() else {
+            peer = rejoin(url, user, &mut got);
             continue;
+        };
+        let message = match connected.try_poll(Duration::from_millis(100)) {
+            Ok(Some(message)) => message,
+            Ok(None) => continue,
+            Err(_) => {
+                peer = None;
+                continue;
+            }
         };
         if let Some("chat" | "reset") = message["type"].as_str() {
             let last = message["payload"]["n"] == total;
@@ -169,6 +183,23 @@ fn receive(mut peer: Peer, total: u64, done: &AtomicBool) -> Vec<Value> {
         }
     }
     got
+}
+
+/// Reconnects and rejoins after the last message in `got` (a `recovered: false` is
+/// recorded there as a `reset`).
+fn rejoin(url: &str, user: &str, got: &mut Vec<Value>) -> Option<Peer> {
+    let Ok(mut peer) = Peer::try_connect(url, user, &[]) else {
+        thread::sleep(Duration::from_millis(50));
+        return None;
+    };
+    let since = got
+        .last()
+        .map(|m| json!({"offset": m["offset"], "epoch": m["epoch"]}));
+    let joined = peer.join(ROOM, since.as_ref());
+    if joined["recovered"] == false {
+        got.push(json!({"type": "reset", "epoch": joined["epoch"], "offset": joined["offset"]}));
+    }
+    Some(peer)
 }
 
 /// A `reset`: delivery continues after `offset` of `epoch`.
