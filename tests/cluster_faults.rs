@@ -54,6 +54,15 @@ fn stream_through(a: &Node, b: &Node, fault: impl FnOnce()) -> Outcome {
     let url = |node: &Node| format!("ws://127.0.0.1:{}/ws?user_id=", node.port);
     let outcome = stream::run(&url(a), &[url(a), url(b)], TOTAL, FAULT_AT, fault);
     stream::check(&outcome);
+    for node in [a, b] {
+        let gaps = node.metric("wsloop_cluster_gaps");
+        assert_eq!(
+            gaps,
+            Some(0.0),
+            "node {}: a room still waits for a gap",
+            node.id
+        );
+    }
     outcome
 }
 

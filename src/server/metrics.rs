@@ -35,6 +35,8 @@ pub(super) struct Snapshot {
     pub(super) draining: bool,
     /// Whether the Redis connections are up, when clustered.
     pub(super) cluster_up: Option<bool>,
+    /// Rooms whose bus messages wait for a gap to be read from Redis.
+    pub(super) cluster_gaps: usize,
 }
 
 impl Snapshot {
@@ -291,6 +293,12 @@ impl Collector for Snapshot {
                 "1 while both Redis connections are up, 0 while degraded",
                 i64::from(up),
             )?;
+            gauge(
+                &mut e,
+                "cluster_gaps",
+                "Rooms whose messages wait while a gap in their offsets is read from Redis",
+                i64::try_from(self.cluster_gaps).unwrap_or(i64::MAX),
+            )?;
         }
         self.encode_loop_time(&mut e)?;
         let uptime = e.encode_descriptor(
@@ -333,6 +341,7 @@ impl Server {
             uptime: self.stats.uptime(now),
             draining: self.drain_deadline.is_some(),
             cluster_up: self.cluster.as_ref().map(|c| c.is_up()),
+            cluster_gaps: self.hub.gap_count(),
         }
     }
 }
