@@ -105,6 +105,14 @@ impl History {
         (log.last, log.epoch.clone())
     }
 
+    /// Whether the room's history holds any message (a position learned from Redis, or
+    /// set by a `reset`, holds none until the next one is delivered).
+    pub fn has_entries(&self, room: &str) -> bool {
+        self.rooms
+            .get(room)
+            .is_some_and(|log| !log.entries.is_empty())
+    }
+
     /// The room's epoch and last offset, if it has history.
     pub fn position(&self, room: &str) -> Option<(u64, Rc<str>)> {
         self.rooms

@@ -96,6 +96,12 @@ impl Hub {
             return self.deliver_remote(message, out);
         };
         if *current == *epoch {
+            if offset <= last && !self.history.has_entries(room) {
+                // The position came from Redis (a join's read, a reset) and nothing was
+                // delivered since: this message was in Redis when it was read but still on
+                // its way here. The bus keeps order, so the ones after it follow.
+                return self.deliver_remote(message, out);
+            }
             if offset <= last {
                 return 0; // Delivered already (a replay of the catch-up and the live feed).
             }

@@ -213,3 +213,14 @@ fn messages_arriving_while_the_position_is_asked_for_are_kept() {
     hub.finish_catch_up("r", &since(0, ""), Some(position_only("e", 5)), &mut out);
     assert_eq!(got(&mut out), ["4", "5"]);
 }
+
+#[test]
+fn a_message_read_with_the_position_but_still_on_the_bus_is_delivered() {
+    let (mut hub, mut out) = joining();
+    // Redis had appended 1 and 2 when it answered, but the bus had not brought them yet.
+    hub.finish_catch_up("r", &since(0, ""), Some(position_only("e", 2)), &mut out);
+    for offset in [1, 2, 2, 3] {
+        hub.on_remote(&message(offset, "e"), &mut out);
+    }
+    assert_eq!(got(&mut out), ["1", "2", "3"]);
+}
