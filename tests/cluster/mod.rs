@@ -13,6 +13,7 @@
 
 #![allow(dead_code)] // Each test crate uses a different subset of these helpers.
 
+pub(crate) mod chaos;
 pub(crate) mod peer;
 pub(crate) mod procs;
 pub(crate) mod servers;

@@ -150,6 +150,31 @@ impl Peer {
         }
     }
 
+    /// Sends one JSON request; the error if the connection is gone.
+    pub(crate) fn try_send(&mut self, request: &Value) -> Result<(), ClientError> {
+        self.client.send_text(&request.to_string())
+    }
+
+    /// Joins `room` (with `since`, if given); the `joined` answer, or the error if the
+    /// connection breaks first. Anything else that arrives meanwhile is skipped.
+    pub(crate) fn try_join(
+        &mut self,
+        room: &str,
+        since: Option<&Value>,
+    ) -> Result<Value, ClientError> {
+        let mut request = json!({"type": "join", "room": room});
+        if let Some(since) = since {
+            request["since"] = since.clone();
+        }
+        self.try_send(&request)?;
+        loop {
+            let message = self.next_json()?;
+            if message["type"] == "joined" && message["room"] == room {
+                return Ok(message);
+            }
+        }
+    }
+
     /// Closes the connection cleanly.
     pub(crate) fn close(mut self) {
         let _ = self.client.close(1000, "done");

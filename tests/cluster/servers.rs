@@ -227,6 +227,11 @@ impl Node {
         assert!(status.success(), "node {} exited with {status}", self.id);
     }
 
+    /// Kills it at once (`kill -9`) and reaps it.
+    pub(crate) fn kill(&mut self) {
+        self.proc.kill();
+    }
+
     /// Starts the node again with the same flags on the same port (after it exited).
     pub(crate) fn restart(&mut self) {
         assert!(
