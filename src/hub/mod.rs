@@ -13,6 +13,7 @@ mod authorize;
 mod config;
 
 mod delivery;
+mod departures;
 mod error;
 mod handlers;
 pub mod history;
@@ -238,23 +239,9 @@ impl Hub {
     }
 
     /// Forgets a connection: leaves its rooms (with presence to the others) and its user.
+    /// Closing many at once? [`Hub::disconnect_all`] tells each remaining member once.
     pub fn disconnect(&mut self, conn: ConnId, now: Now, out: &mut Outbox) {
-        let Some(member) = self.members.remove(&conn) else {
-            return;
-        };
-        if !self.recovering.is_empty() {
-            self.recovering.retain(|(c, _), _| *c != conn);
-        }
-        let timestamp = time::rfc3339_millis(now.wall);
-        for room in &member.rooms {
-            self.leave_room(conn, &member.user, room, &timestamp, out);
-        }
-        if let Some(entry) = self.users.get_mut(&member.user) {
-            entry.conns.retain(|c| *c != conn);
-            if entry.conns.is_empty() {
-                self.users.remove(&member.user);
-            }
-        }
+        self.disconnect_all(&[conn], now, out);
     }
 
     /// The user a connection acts as.

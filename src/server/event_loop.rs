@@ -140,6 +140,11 @@ pub struct Server {
     pub(super) hub: Hub,
     /// What the hub asked for during the current event; drained by `apply_outbox`.
     pub(super) outbox: Outbox,
+    /// Connections that left the hub and whose departure the hub has yet to hear
+    /// (see [`super::settle`]).
+    pub(super) leaving: Vec<ConnId>,
+    /// Set while `apply_outbox` runs: closes it causes are queued, not recursed into.
+    pub(super) settling: bool,
     /// Wall-clock time of the current turn (for message timestamps).
     pub(super) wall_now: Now,
     /// Scratch for the control frames a read produces.
@@ -242,6 +247,8 @@ impl Server {
                 hub
             },
             outbox: Outbox::default(),
+            leaving: Vec::new(),
+            settling: false,
             wall_now: Now::current(),
             ctrl: Vec::with_capacity(256),
             history_log,

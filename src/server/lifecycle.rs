@@ -96,7 +96,7 @@ impl Server {
         }
         if conn.in_hub {
             // Not through `leave_hub`: the connection has already left the slab.
-            self.hub.disconnect(id, self.wall_now, &mut self.outbox);
+            self.leaving.push(id);
             self.apply_outbox(Instant::now());
         }
         log::debug!("{id}: closed ({} open)", self.conns.len());
@@ -129,9 +129,12 @@ impl Server {
         log::info!("draining {} connections", self.conns.len());
         self.drain_deadline = Some(after(now, self.config.drain_timeout));
         let ids: Vec<ConnId> = self.conns.iter().map(|(_, c)| c.id).collect();
-        for id in ids {
-            self.close_conn(id, CloseCode::GOING_AWAY, "server shutting down", now);
-        }
+        // One batch: the hub hears of every departure at once (no presence among leavers).
+        self.settle_after(now, |s| {
+            for id in ids {
+                s.close_conn(id, CloseCode::GOING_AWAY, "server shutting down", now);
+            }
+        });
         self.flush_dirty(now);
     }
 

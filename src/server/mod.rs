@@ -27,6 +27,7 @@ mod reading;
 
 mod request;
 mod routes;
+mod settle;
 mod signals;
 
 mod stats;
