@@ -122,6 +122,8 @@ pub fn to_server_config(config: &Config) -> Result<ServerConfig, ConfigError> {
         ping_interval: h.ping_interval.0,
         idle_timeout: h.idle_timeout.0,
         max_outbound_bytes: h.max_outbound_bytes,
+        stall_timeout: h.stall_timeout.0,
+        socket_send_buffer: s.socket_send_buffer,
         max_connections_per_ip: s.max_connections_per_ip,
         max_connections_per_user: s.max_connections_per_user,
         handshake_rate,

@@ -206,6 +206,10 @@ pub struct ServerSection {
     pub drain_timeout: HumanDuration,
     /// Subprotocols offered to clients (`Sec-WebSocket-Protocol`).
     pub subprotocols: Vec<String>,
+    /// `SO_SNDBUF` of each accepted socket in bytes (the kernel reserves twice this); 0
+    /// leaves it to the kernel's autotuning.
+    #[serde(with = "super::size::serde_size")]
+    pub socket_send_buffer: usize,
 }
 
 impl Default for ServerSection {
@@ -225,6 +229,7 @@ impl Default for ServerSection {
             close_timeout: HumanDuration::secs(5),
             drain_timeout: HumanDuration::secs(10),
             subprotocols: Vec::new(),
+            socket_send_buffer: 64 * 1024,
         }
     }
 }
@@ -272,6 +277,8 @@ pub struct HubSection {
     /// Unsent bytes allowed per connection; over it, close 1008 "slow consumer".
     #[serde(with = "super::size::serde_size")]
     pub max_outbound_bytes: usize,
+    /// Output queued and not one byte written for this long: close 1008 "stalled". 0s = off.
+    pub stall_timeout: HumanDuration,
     /// How often the server pings each connection.
     pub ping_interval: HumanDuration,
     /// Close (1001 "idle timeout") a connection silent this long, pongs included.
@@ -296,6 +303,7 @@ impl Default for HubSection {
             max_members_per_room: 100_000,
             max_room_name_len: 64,
             max_outbound_bytes: 1 << 20,
+            stall_timeout: HumanDuration::secs(10),
             ping_interval: HumanDuration::secs(54),
             idle_timeout: HumanDuration::secs(60),
             default_join: Access::Authenticated,

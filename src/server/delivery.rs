@@ -57,7 +57,7 @@ impl Server {
                     "{to}: slow consumer ({} bytes unsent), closing",
                     conn.out.len()
                 );
-                self.close_conn(to, CloseCode::POLICY_VIOLATION, "slow consumer", now);
+                self.close_slow(to, "slow consumer", now);
                 continue;
             }
             let was_empty = conn.out.is_empty();

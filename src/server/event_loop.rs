@@ -383,6 +383,7 @@ impl Server {
             return; // Dropping the socket closes it; nothing else can be afforded.
         }
         let _ = socket.set_nodelay(true);
+        super::stall::bound_send_buffer(&socket, self.config.socket_send_buffer);
         let entry = self.conns.vacant_entry();
         let Some(index) = slot_index(entry.key()) else {
             return;
@@ -413,6 +414,8 @@ impl Server {
             admitted: admission.is_ok(),
             in_hub: false,
             token_check: None,
+            write_progress: now,
+            stall_check: None,
         });
         self.stats.connections_total += 1;
         match admission {

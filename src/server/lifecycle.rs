@@ -55,12 +55,14 @@ impl Server {
             TimerKind::Heartbeat => self.heartbeat(id, now),
             TimerKind::TokenExpiry => self.check_token_expiry(id, now),
             TimerKind::HandshakeRate => self.check_handshake_rate(id, now),
+            TimerKind::Stall => self.check_stall(id, now),
         }
     }
 
     /// Whether a deadline armed `at` for `kind` still applies to connection `id`: the same
     /// generation, in the phase the deadline guards, and for re-armable deadlines, the one
-    /// the connection holds as live. Each connection has at most three that apply.
+    /// the connection holds as live. Each connection has at most three that apply (a stall
+    /// check only before its close is sent, a close-reply deadline only after).
     fn timer_applies(&self, at: Instant, id: ConnId, kind: TimerKind) -> bool {
         let Some(conn) = self.get(id) else {
             return false;
@@ -73,6 +75,9 @@ impl Server {
             (TimerKind::Heartbeat, Phase::Open(_)) => true,
             // Earlier checks superseded by a later live one are stale (`check_token_expiry`).
             (TimerKind::TokenExpiry, Phase::Open(_)) => conn.token_check.is_none_or(|l| at >= l),
+            (TimerKind::Stall, Phase::Open(open)) => {
+                open.session.can_send() && conn.stall_check == Some(at)
+            }
             _ => false,
         }
     }

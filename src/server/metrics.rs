@@ -197,6 +197,12 @@ impl Collector for Snapshot {
         )?;
         counter(
             &mut e,
+            "stalled_closes",
+            "Connections closed for output that made no progress for stall_timeout",
+            s.stalled_closes,
+        )?;
+        counter(
+            &mut e,
             "abnormal_closures",
             "Connections lost without a closing handshake",
             s.abnormal_closures,

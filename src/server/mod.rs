@@ -29,6 +29,7 @@ mod request;
 mod routes;
 mod settle;
 mod signals;
+mod stall;
 
 mod stats;
 mod timers;

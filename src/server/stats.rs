@@ -70,6 +70,8 @@ pub(super) struct Stats {
     pub(super) abnormal_closures: u64,
     /// Connections closed because their outbound queue passed the cap.
     pub(super) slow_consumer_closes: u64,
+    /// Connections closed because their queued output made no progress for `stall_timeout`.
+    pub(super) stalled_closes: u64,
     /// Handshakes dropped for sending below the minimum byte rate (slowloris).
     pub(super) slow_handshakes: u64,
     /// Handshakes dropped at the handshake timeout.
@@ -116,6 +118,7 @@ impl Stats {
             protocol_errors: BTreeMap::new(),
             abnormal_closures: 0,
             slow_consumer_closes: 0,
+            stalled_closes: 0,
             slow_handshakes: 0,
             handshake_timeouts: 0,
             accept_fd_exhausted: 0,
@@ -182,6 +185,7 @@ impl Stats {
             errors: self.protocol_errors.values().sum(),
             abnormal_closures: self.abnormal_closures,
             slow_consumer_closes: self.slow_consumer_closes,
+            stalled_closes: self.stalled_closes,
             rejected: &self.rejected,
             close_sent: &self.close_sent,
             close_received: &self.close_received,
@@ -213,6 +217,7 @@ struct StatsView<'a> {
     errors: u64,
     abnormal_closures: u64,
     slow_consumer_closes: u64,
+    stalled_closes: u64,
     rejected: &'a BTreeMap<u16, u64>,
     close_sent: &'a BTreeMap<u16, u64>,
     close_received: &'a BTreeMap<u16, u64>,
