@@ -124,6 +124,7 @@ pub fn to_server_config(config: &Config) -> Result<ServerConfig, ConfigError> {
         max_outbound_bytes: h.max_outbound_bytes,
         stall_timeout: h.stall_timeout.0,
         socket_send_buffer: s.socket_send_buffer,
+        max_buffered_bytes: s.max_buffered_bytes,
         max_connections_per_ip: s.max_connections_per_ip,
         max_connections_per_user: s.max_connections_per_user,
         handshake_rate,

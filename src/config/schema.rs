@@ -210,6 +210,10 @@ pub struct ServerSection {
     /// leaves it to the kernel's autotuning.
     #[serde(with = "super::size::serde_size")]
     pub socket_send_buffer: usize,
+    /// Bytes of partly received messages held at once, all connections together; over it
+    /// the connection whose message grew is closed 1013.
+    #[serde(with = "super::size::serde_size")]
+    pub max_buffered_bytes: usize,
 }
 
 impl Default for ServerSection {
@@ -230,6 +234,7 @@ impl Default for ServerSection {
             drain_timeout: HumanDuration::secs(10),
             subprotocols: Vec::new(),
             socket_send_buffer: 64 * 1024,
+            max_buffered_bytes: 256 << 20,
         }
     }
 }

@@ -57,6 +57,11 @@ impl Assembler {
         self.kind.is_some()
     }
 
+    /// Bytes the buffer holds allocated (what a partial message costs in memory).
+    pub fn buffered_bytes(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// The configured message size limit.
     pub fn max_message(&self) -> usize {
         self.max_message

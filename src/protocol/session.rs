@@ -195,6 +195,11 @@ impl Session {
         self.read == ReadState::Failed
     }
 
+    /// Bytes held for a partly received message (see `Server`'s `max_buffered_bytes`).
+    pub fn buffered_bytes(&self) -> usize {
+        self.assembler.buffered_bytes()
+    }
+
     /// Whether a partly received message or frame is pending.
     pub fn mid_message(&self) -> bool {
         self.assembler.in_progress() || matches!(self.read, ReadState::Payload { .. })

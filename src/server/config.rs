@@ -54,6 +54,10 @@ pub struct ServerConfig {
     /// leaves the kernel's autotuning (up to megabytes per socket). Default: 64 KiB, so
     /// 10,000 stalled connections hold at most ~1.3 GB of kernel memory, not tens.
     pub socket_send_buffer: usize,
+    /// Bytes of partly received messages held at once, all connections together; a read
+    /// that grows one past it closes that connection with 1013 "server busy".
+    /// Default: 256 MiB.
+    pub max_buffered_bytes: usize,
     /// Connections from one IP address; over it, 429. 0 = no limit. Default: 256.
     pub max_connections_per_ip: usize,
     /// Connections of one user on `/ws`; over it, 429. 0 = no limit. Default: 32.
@@ -123,6 +127,7 @@ impl Default for ServerConfig {
             max_outbound_bytes: 1 << 20,
             stall_timeout: Duration::from_secs(10),
             socket_send_buffer: 64 * 1024,
+            max_buffered_bytes: 256 << 20,
             max_connections_per_ip: 256,
             max_connections_per_user: 32,
             handshake_rate: Some(Rate {

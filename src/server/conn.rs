@@ -93,6 +93,9 @@ pub(super) struct Conn {
     pub(super) write_progress: Instant,
     /// When the live stall check fires (see [`super::stall`]); `None` while none is armed.
     pub(super) stall_check: Option<Instant>,
+    /// Bytes of a partly received message charged to `max_buffered_bytes` (see
+    /// [`super::budget`]).
+    pub(super) buffered: usize,
 }
 
 impl Conn {

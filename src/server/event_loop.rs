@@ -416,6 +416,7 @@ impl Server {
             token_check: None,
             write_progress: now,
             stall_check: None,
+            buffered: 0,
         });
         self.stats.connections_total += 1;
         match admission {

@@ -93,6 +93,7 @@ impl Server {
             return;
         }
         let mut conn = self.conns.remove(id.index());
+        self.uncharge(&mut conn);
         let _ = self.poll.registry().deregister(&mut conn.socket);
         conn.out.clear(&mut self.pool);
         if conn.admitted {

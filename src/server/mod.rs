@@ -7,6 +7,7 @@
 
 mod admission;
 mod api;
+mod budget;
 mod cluster_link;
 mod compress;
 mod config;

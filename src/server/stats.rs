@@ -72,6 +72,10 @@ pub(super) struct Stats {
     pub(super) slow_consumer_closes: u64,
     /// Connections closed because their queued output made no progress for `stall_timeout`.
     pub(super) stalled_closes: u64,
+    /// Bytes of partly received messages held now, all connections together.
+    pub(super) buffered_bytes: usize,
+    /// Connections closed 1013 for passing `max_buffered_bytes`.
+    pub(super) budget_closes: u64,
     /// Handshakes dropped for sending below the minimum byte rate (slowloris).
     pub(super) slow_handshakes: u64,
     /// Handshakes dropped at the handshake timeout.
@@ -119,6 +123,8 @@ impl Stats {
             abnormal_closures: 0,
             slow_consumer_closes: 0,
             stalled_closes: 0,
+            buffered_bytes: 0,
+            budget_closes: 0,
             slow_handshakes: 0,
             handshake_timeouts: 0,
             accept_fd_exhausted: 0,
@@ -186,6 +192,7 @@ impl Stats {
             abnormal_closures: self.abnormal_closures,
             slow_consumer_closes: self.slow_consumer_closes,
             stalled_closes: self.stalled_closes,
+            buffered_bytes: self.buffered_bytes,
             rejected: &self.rejected,
             close_sent: &self.close_sent,
             close_received: &self.close_received,
@@ -218,6 +225,8 @@ struct StatsView<'a> {
     abnormal_closures: u64,
     slow_consumer_closes: u64,
     stalled_closes: u64,
+    /// Bytes of partly received messages held now (`server.max_buffered_bytes`).
+    buffered_bytes: usize,
     rejected: &'a BTreeMap<u16, u64>,
     close_sent: &'a BTreeMap<u16, u64>,
     close_received: &'a BTreeMap<u16, u64>,
