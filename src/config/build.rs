@@ -87,6 +87,7 @@ pub fn to_server_config(config: &Config) -> Result<ServerConfig, ConfigError> {
             ttl: config.history.ttl.0,
             max_rooms: config.history.max_rooms.max(1),
         },
+        max_held_bytes: h.max_outbound_bytes,
     };
     check_rules(&config.rooms).map_err(|e| err("rooms", e))?;
     if matches!(h.broadcast, Access::Claim | Access::Owner) {

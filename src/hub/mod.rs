@@ -298,4 +298,6 @@ impl Hub {
 #[cfg(test)]
 mod authz_tests;
 #[cfg(test)]
+mod held_tests;
+#[cfg(test)]
 mod tests;

@@ -33,7 +33,7 @@ use super::reading::{READ_CHUNK, ReadUntil};
 use super::stats::Stats;
 use super::timers::{TimerKind, Timers, after};
 use super::tokens::{live, slot_index, token_of};
-use crate::hub::{Hub, Now, Outbox};
+use crate::hub::{Hub, HubConfig, Now, Outbox};
 use crate::protocol::deflate::DeflaterPool;
 use crate::protocol::handshake::HeadParser;
 
@@ -211,7 +211,11 @@ impl Server {
         };
         let scratch_len = READ_CHUNK + config.head.max_bytes + 256;
         let level = config.compression.map_or(6, |c| c.level);
-        let config_hub = config.hub.clone();
+        let config_hub = HubConfig {
+            // Frames held for a recovering member are its unsent bytes too.
+            max_held_bytes: config.max_outbound_bytes,
+            ..config.hub.clone()
+        };
         let auth = config.auth.clone();
 
         Self {
