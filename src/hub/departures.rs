@@ -60,8 +60,14 @@ impl Hub {
             }
             if let Some(entry) = self.users.get_mut(&member.user) {
                 entry.conns.retain(|c| *c != conn);
-                if entry.conns.is_empty() {
-                    self.users.remove(&member.user);
+                if entry.conns.is_empty()
+                    && self.config.rate_limit_enabled
+                    && let Some(entry) = self.users.remove(&member.user)
+                {
+                    let rate = self.config.rate_limit;
+                    let user = member.user.clone();
+                    self.parked
+                        .park(user, entry.bucket, entry.strikes, rate, now.mono);
                 }
             }
         }

@@ -20,6 +20,7 @@ pub mod history;
 mod join;
 pub mod messages;
 mod outbox;
+mod parked;
 pub mod publish;
 pub mod remote;
 
@@ -151,6 +152,8 @@ pub struct Hub {
     bus_offsets_only: bool,
     /// Members whose recovery fetch is in flight, with the room frames held back for them.
     recovering: HashMap<(ConnId, Rc<str>), remote::Pending>,
+    /// Rate-limit state of users who disconnected, until it is worth nothing.
+    parked: parked::Parked,
 }
 
 /// Where a new message went.
@@ -174,6 +177,7 @@ impl Hub {
         Self {
             config,
             history,
+            parked: parked::Parked::new(parked::CAPACITY),
             ..Self::default()
         }
     }
@@ -202,10 +206,17 @@ impl Hub {
             None => user.into(),
         };
         let rate = self.config.rate_limit;
-        let entry = self.users.entry(user.clone()).or_insert_with(|| UserEntry {
-            conns: Vec::new(),
-            bucket: TokenBucket::full(rate, now.mono),
-            strikes: 0,
+        let parked = &mut self.parked;
+        let entry = self.users.entry(user.clone()).or_insert_with(|| {
+            // A user back soon after leaving keeps its bucket and strikes.
+            let (bucket, strikes) = parked
+                .take(&user, rate, now.mono)
+                .unwrap_or_else(|| (TokenBucket::full(rate, now.mono), 0));
+            UserEntry {
+                conns: Vec::new(),
+                bucket,
+                strikes,
+            }
         });
         entry.conns.push(conn);
         let timestamp = time::rfc3339_millis(now.wall);
