@@ -84,6 +84,7 @@ impl Parked {
     }
 
     /// Entries parked now.
+    #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.entries.len()
     }
