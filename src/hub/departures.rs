@@ -61,8 +61,8 @@ impl Hub {
             if let Some(entry) = self.users.get_mut(&member.user) {
                 entry.conns.retain(|c| *c != conn);
                 if entry.conns.is_empty()
-                    && self.config.rate_limit_enabled
                     && let Some(entry) = self.users.remove(&member.user)
+                    && self.config.rate_limit_enabled
                 {
                     let rate = self.config.rate_limit;
                     let user = member.user.clone();
