@@ -86,6 +86,7 @@ pub fn to_server_config(config: &Config) -> Result<ServerConfig, ConfigError> {
             size: config.history.size,
             ttl: config.history.ttl.0,
             max_rooms: config.history.max_rooms.max(1),
+            max_bytes: config.history.max_bytes,
         },
         max_held_bytes: h.max_outbound_bytes,
     };

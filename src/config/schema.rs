@@ -85,6 +85,10 @@ pub struct HistorySection {
     pub ttl: HumanDuration,
     /// Rooms whose history is kept (least recently written forgotten first).
     pub max_rooms: usize,
+    /// Bytes of history kept in memory, all rooms together (least recently written rooms
+    /// forgotten first).
+    #[serde(with = "super::size::serde_size")]
+    pub max_bytes: usize,
     /// A directory for the history log, so a restart (or kill -9) loses nothing. Empty:
     /// memory only.
     pub dir: String,
@@ -101,6 +105,7 @@ impl Default for HistorySection {
             size: 100,
             ttl: HumanDuration::secs(3600),
             max_rooms: 10_000,
+            max_bytes: 64 << 20,
             dir: String::new(),
             fsync: Fsync::Interval,
             fsync_interval: HumanDuration::secs(1),

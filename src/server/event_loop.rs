@@ -335,6 +335,7 @@ impl Server {
             self.fire_timers(now);
             if now >= self.next_sweep {
                 self.isolated_shared("sweep", |s| s.sweep_buckets(now));
+                self.isolated_shared("history expiry", |s| s.hub.expire_history(s.wall_now));
                 self.next_sweep = now + SWEEP_EVERY;
             }
             self.flush_dirty(now);
