@@ -113,6 +113,10 @@ impl History {
 
     /// The next position in `room`: its epoch (created on first use) and the next offset.
     pub fn next_position(&mut self, room: &str) -> (u64, Rc<str>) {
+        if let Some(log) = self.rooms.get(room) {
+            // Not a write yet: `record` marks the room written.
+            return (log.last + 1, log.epoch.clone());
+        }
         let log = self.log_mut(room, None);
         (log.last + 1, log.epoch.clone())
     }
