@@ -287,7 +287,8 @@ pub struct HubSection {
     /// Unsent bytes allowed per connection; over it, close 1008 "slow consumer".
     #[serde(with = "super::size::serde_size")]
     pub max_outbound_bytes: usize,
-    /// Output queued and not one byte written for this long: close 1008 "stalled". 0s = off.
+    /// Output queued and not one byte written for this long: close 1008 "stalled" (every
+    /// WebSocket connection, `/echo` too). 0s = off.
     pub stall_timeout: HumanDuration,
     /// How often the server pings each connection.
     pub ping_interval: HumanDuration,
