@@ -6,7 +6,7 @@ mod cluster;
 
 use std::time::Duration;
 
-use cluster::peer::{Peer, publish};
+use cluster::peer::{Peer, http, publish};
 use cluster::procs::TempDir;
 use cluster::servers::{Node, Redis};
 use serde_json::json;
@@ -34,6 +34,8 @@ fn a_publish_to_node_a_reaches_members_on_node_b() {
         answer["published"], true,
         "clustered answers say so: {answer}"
     );
+    assert_eq!(answer["offset"], 1, "answered once Redis has it: {answer}");
+    assert!(answer["epoch"].is_string(), "{answer}");
     for peer in [&mut member_b, &mut member_a] {
         let got = peer.expect("notification");
         assert_eq!(got["room"], "orders-42", "{got}");
@@ -62,6 +64,26 @@ fn a_publish_to_node_a_reaches_members_on_node_b() {
     assert_eq!(outsider_b.expect("notification")["payload"], "everyone");
     for peer in [&mut member_a, &mut member_b] {
         assert_eq!(peer.expect("notification")["payload"], "everyone");
+    }
+
+    // A backend resending with the same Idempotency-Key (after a timeout, say) gets the
+    // first answer, and the message goes out once.
+    let auth = format!("Bearer {}", cluster::API_KEY);
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Idempotency-Key", "order-42-shipped-again"),
+    ];
+    let body = json!({"room": "orders-42", "payload": "again"}).to_string();
+    let first = http(a.port, "POST", "/api/publish", &headers, &body);
+    let second = http(b.port, "POST", "/api/publish", &headers, &body);
+    assert_eq!(first.0, 200, "{first:?}");
+    assert_eq!(first, second, "the same outcome");
+    for peer in [&mut member_a, &mut member_b] {
+        let got = peer.expect("notification");
+        assert_eq!(
+            (&got["payload"], &got["offset"]),
+            (&json!("again"), &json!(2))
+        );
     }
 
     // Nothing else, twice or otherwise, reached anyone.

@@ -1,6 +1,8 @@
 //! History on disk: a single node with `--history-dir`, killed with SIGKILL mid-stream and
 //! restarted, still recovers every message it acknowledged (`join` with `since`), under
-//! the same epoch, and numbers new messages after them.
+//! the same epoch, and numbers new messages after them. A message the disk refuses (the
+//! file size limit, as on a full disk) is neither delivered nor acked: its sender gets
+//! `unavailable`, and a restart recovers exactly the acked messages.
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -28,7 +30,22 @@ fn free_port() -> u16 {
 }
 
 fn start(port: u16, dir: &std::path::Path) -> Node {
-    let child = Command::new(env!("CARGO_BIN_EXE_wsloop"))
+    start_with(port, dir, None)
+}
+
+/// Starts the node; with `max_file_kib`, under that file size limit (`ulimit -f`, with
+/// SIGXFSZ ignored, so a write past it fails with EFBIG like one to a full disk).
+fn start_with(port: u16, dir: &std::path::Path, max_file_kib: Option<u32>) -> Node {
+    let mut command = match max_file_kib {
+        Some(kib) => {
+            let mut sh = Command::new("sh");
+            let script = format!("trap '' XFSZ; ulimit -f {}; exec \"$0\" \"$@\"", kib * 2);
+            sh.args(["-c", &script, env!("CARGO_BIN_EXE_wsloop")]);
+            sh
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_wsloop")),
+    };
+    let child = command
         .args([
             "serve",
             "--listen",
@@ -178,5 +195,99 @@ fn kill_9_mid_stream_and_restart_recovers_every_acknowledged_message() {
     bob.send_text(&json!({"type":"chat","room":"orders","payload":{"n":0}}).to_string())
         .unwrap();
     assert_eq!(expect_type(&mut bob, "chat")["offset"], last + 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every message `client` has until it is quiet for half a second.
+fn drain(client: &mut Client) -> Vec<Value> {
+    client
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut got = Vec::new();
+    while let Ok(Message::Text(text)) = client.recv() {
+        got.push(serde_json::from_str(&text).expect("JSON"));
+    }
+    got
+}
+
+#[test]
+fn a_write_the_disk_refuses_is_neither_delivered_nor_acked() {
+    let dir = std::env::temp_dir().join(format!("wsloop-history-full-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let port = free_port();
+    let mut node = start_with(port, &dir, Some(4));
+    let mut alice = connect(port, "alice");
+    let mut bob = connect(port, "bob");
+    for client in [&mut alice, &mut bob] {
+        expect_type(client, "welcome");
+        client
+            .send_text(&json!({"type":"join","room":"r"}).to_string())
+            .unwrap();
+        expect_type(client, "joined");
+    }
+    // One at a time, each answered before the next, until the disk has refused a few.
+    let (mut acked, mut refused) = (BTreeMap::new(), Vec::new());
+    for n in 1..=200u64 {
+        let request =
+            json!({"type":"chat","id":n,"room":"r","payload":{"n":n,"pad":"x".repeat(100)}});
+        alice.send_text(&request.to_string()).unwrap();
+        let answer = loop {
+            let m = json_of(&mut alice);
+            if m["id"] == n {
+                break m;
+            }
+        };
+        match answer["type"].as_str() {
+            Some("ack") => _ = acked.insert(answer["offset"].as_u64().expect("offset"), n),
+            Some("error") => {
+                assert_eq!(answer["code"], "unavailable", "{answer}");
+                refused.push(n);
+                if refused.len() == 3 {
+                    break;
+                }
+            }
+            _ => panic!("{answer}"),
+        }
+    }
+    assert!(
+        !acked.is_empty() && refused.len() == 3,
+        "acked {acked:?}, refused {refused:?}"
+    );
+    let offsets: Vec<u64> = acked.keys().copied().collect();
+    assert_eq!(
+        offsets,
+        (1..=acked.len() as u64).collect::<Vec<_>>(),
+        "no hole in the offsets"
+    );
+    let heard: Vec<u64> = drain(&mut bob)
+        .iter()
+        .filter(|m| m["type"] == "chat")
+        .map(|m| m["payload"]["n"].as_u64().unwrap())
+        .collect();
+    let sent: Vec<u64> = acked.values().copied().collect();
+    assert_eq!(heard, sent, "bob got exactly the acked messages");
+
+    node.0.kill().expect("SIGKILL");
+    node.0.wait().unwrap();
+    let _node = start(port, &dir);
+    let mut carol = connect(port, "carol");
+    expect_type(&mut carol, "welcome");
+    carol
+        .send_text(&json!({"type":"join","room":"r"}).to_string())
+        .unwrap();
+    let joined = expect_type(&mut carol, "joined");
+    let since = json!({"offset":0,"epoch":joined["epoch"]});
+    carol
+        .send_text(&json!({"type":"join","room":"r","since":since}).to_string())
+        .unwrap();
+    let recovered: Vec<u64> = drain(&mut carol)
+        .iter()
+        .filter(|m| m["type"] == "chat")
+        .map(|m| m["payload"]["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        recovered, sent,
+        "a restart recovers the acked messages, nothing else"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -6,18 +6,22 @@
 //! a bounded queue of events back, and nothing else; it never blocks on Redis. A Redis
 //! thread that finds the event queue full waits for the loop (it is not the loop): the
 //! subscriber then stops reading and Redis holds the backlog (past its
-//! `client-output-buffer-limit` it drops the subscriber, which reconnects), so a loop that
-//! falls behind cannot grow its own memory without bound. With Redis away, a
-//! node keeps serving its own clients (messages are delivered locally, without history
-//! offsets), reports the degraded state on `/readyz` and in `/metrics`, and resumes
-//! cross-node delivery when the threads reconnect.
+//! `client-output-buffer-limit` it drops the subscriber, which reconnects and catches up),
+//! so a loop that falls behind cannot grow its own memory without bound. A client's message
+//! is acked once Redis has it. With Redis away, publishing is refused with `unavailable`
+//! (or, with [`WhenDown::Local`], delivered on this node only, without history offsets);
+//! the node reports the degraded state on `/readyz` and in `/metrics`, and resumes when
+//! the threads reconnect.
 
 // The loop only calls non-blocking `try_send`/`try_recv` on these queues: no lock and no
 // blocking inside the event loop, which is what the clippy.toml ban protects.
 #![allow(clippy::disallowed_types)]
 
 pub mod bus;
+mod publisher;
+mod reads;
 mod redis_io;
+pub mod scripts;
 
 use std::io;
 use std::sync::Arc;
@@ -25,16 +29,28 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 
 use redis_io::Outlet;
-pub use redis_io::{Command, Event, RedisSettings, Side};
+pub use redis_io::{Command, Event, Outgoing, RedisSettings, Side};
 
 use crate::server::ServerHandle;
 
-/// The most commands waiting for the publisher thread; beyond it, messages are delivered
-/// locally only (and counted), so a stuck Redis cannot grow the loop's memory.
+/// The most commands waiting for the publisher thread; beyond it, messages are refused with
+/// `unavailable` (and counted), so a stuck Redis cannot grow the loop's memory.
 const QUEUE: usize = 65_536;
 /// The most events waiting for the loop (bus messages, fetched history, up/down reports);
 /// a Redis thread waits while it is full.
 const EVENT_QUEUE: usize = 4_096;
+
+/// What a node does with new messages while Redis is away (`cluster.when_redis_down`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WhenDown {
+    /// Refuse them with `unavailable` (`retry_after_ms`; API: 503 and `Retry-After`), so
+    /// nothing is delivered out of order or missing from history. The default.
+    #[default]
+    Refuse,
+    /// Deliver them to this node's clients only, without history offsets: availability
+    /// over consistency (other nodes never get them, `since` cannot recover them).
+    Local,
+}
 
 /// The loop's end of the Redis threads.
 #[derive(Debug)]
@@ -47,11 +63,19 @@ pub struct Cluster {
     subscriber_up: bool,
     /// Both connections have been up at least once since start.
     was_up: bool,
+    /// Commands submitted whose event has not come back yet.
+    in_flight: usize,
+    when_down: WhenDown,
 }
 
 impl Cluster {
     /// Starts the publisher and subscriber threads; `waker` wakes the loop for events.
-    pub fn start(settings: RedisSettings, node: String, waker: ServerHandle) -> io::Result<Self> {
+    pub fn start(
+        mut settings: RedisSettings,
+        node: String,
+        waker: ServerHandle,
+    ) -> io::Result<Self> {
+        settings.node.clone_from(&node);
         let (commands, queue) = mpsc::sync_channel(QUEUE);
         let (events_tx, events) = mpsc::sync_channel(EVENT_QUEUE);
         let stop = Arc::new(AtomicBool::new(false));
@@ -60,10 +84,11 @@ impl Cluster {
             waker,
             stop: stop.clone(),
         };
+        let when_down = settings.when_down;
         let (s1, o1) = (settings.clone(), outlet.clone());
         std::thread::Builder::new()
             .name("wsloop-redis-pub".into())
-            .spawn(move || redis_io::publisher(s1, queue, o1))?;
+            .spawn(move || publisher::publisher(s1, queue, o1))?;
         std::thread::Builder::new()
             .name("wsloop-redis-sub".into())
             .spawn(move || redis_io::subscriber(settings, outlet))?;
@@ -75,6 +100,8 @@ impl Cluster {
             publisher_up: false,
             subscriber_up: false,
             was_up: false,
+            in_flight: 0,
+            when_down,
         })
     }
 
@@ -94,10 +121,28 @@ impl Cluster {
         self.was_up
     }
 
+    /// Whether the publishing connection is up (messages can be put in Redis).
+    pub fn publisher_up(&self) -> bool {
+        self.publisher_up
+    }
+
+    /// What to do with new messages while Redis is away.
+    pub fn when_down(&self) -> WhenDown {
+        self.when_down
+    }
+
+    /// Whether every submitted command has been answered (the drain waits for this).
+    pub fn idle(&self) -> bool {
+        self.in_flight == 0
+    }
+
     /// Queues a command for the publisher thread; gives it back if it cannot be queued.
     pub fn submit(&mut self, command: Command) -> Result<(), Box<Command>> {
         match self.commands.try_send(command) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.in_flight += 1;
+                Ok(())
+            }
             Err(TrySendError::Full(c) | TrySendError::Disconnected(c)) => Err(Box::new(c)),
         }
     }
@@ -113,7 +158,13 @@ impl Cluster {
                         Event::Up(Side::Subscriber) => self.subscriber_up = true,
                         Event::Down(Side::Publisher, _) => self.publisher_up = false,
                         Event::Down(Side::Subscriber, _) => self.subscriber_up = false,
-                        _ => {}
+                        Event::Done { .. }
+                        | Event::Failed(_)
+                        | Event::Fetched { .. }
+                        | Event::CaughtUp { .. } => {
+                            self.in_flight = self.in_flight.saturating_sub(1);
+                        }
+                        Event::Message(_) => {}
                     }
                     self.was_up |= self.is_up();
                     out.push(event);

@@ -2,10 +2,12 @@
 //! hands [`Command`]s to the publisher thread through a bounded queue and reads
 //! [`Event`]s back from a queue both threads fill, woken by its `mio::Waker`.
 //!
-//! - The publisher runs commands in order on one connection (PUBLISH, the history-append
-//!   script, history fetches). A command it cannot run comes back as [`Event::Failed`], so
-//!   the loop can deliver the message locally instead: a node keeps serving its own clients
-//!   while Redis is away.
+//! - The publisher ([`super::publisher`]) runs commands in order on one connection (the idempotent publish and
+//!   history-append scripts, history reads), retrying each for a while across reconnects.
+//!   A published command comes back as [`Event::Done`] (with the offset Redis gave it), so
+//!   the loop acks the sender only then; one it cannot run comes back as
+//!   [`Event::Failed`], and the sender is told `unavailable` (or, with
+//!   `when_redis_down = "local"`, the message is delivered on this node only).
 //! - The subscriber listens on the bus channel and forwards every message.
 //!
 //! Both reconnect on their own with capped, jittered backoff, and report `Up`/`Down`.
@@ -16,41 +18,18 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
-use redis::{Client, Connection, Script, Value};
+use redis::{Client, Connection, Value};
 
 use super::bus::BusMessage;
 use crate::client::{Backoff, random};
-use crate::hub::remote::{Fetched, RemoteMessage};
+use crate::hub::Origin;
+use crate::hub::remote::Fetched;
 use crate::hub::request::Since;
 use crate::id::ConnId;
 use crate::server::ServerHandle;
-
-/// Appends a room message to its history stream and publishes it, atomically, giving it
-/// the room's next offset and epoch (a new epoch if the room's history was lost).
-/// KEYS: offset counter, stream, epoch. ARGV: candidate epoch, max length, TTL (ms),
-/// message head without position, payload, channel.
-const APPEND_LUA: &str = r"
-local epoch = redis.call('GET', KEYS[3])
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('SET', KEYS[3], epoch)
-  redis.call('DEL', KEYS[1], KEYS[2])
-end
-local offset = redis.call('INCR', KEYS[1])
-local msg = ARGV[4] .. ' ' .. offset .. ' ' .. epoch .. '\n' .. ARGV[5]
-redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], '0-' .. offset, 'd', msg)
-local ttl = tonumber(ARGV[3])
-if ttl > 0 then
-  redis.call('PEXPIRE', KEYS[1], ttl)
-  redis.call('PEXPIRE', KEYS[2], ttl)
-  redis.call('PEXPIRE', KEYS[3], ttl)
-end
-redis.call('PUBLISH', ARGV[6], msg)
-return offset
-";
 
 /// Which connection an `Up`/`Down` is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,13 +40,26 @@ pub enum Side {
     Subscriber,
 }
 
-/// Work for the publisher thread.
+/// A message for the bus, with its publish id and the client waiting for the answer.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// The message.
+    pub bus: BusMessage,
+    /// Its publish id: Redis publishes each id once (see [`super::scripts`]).
+    pub pid: String,
+    /// Who gets the `ack` (or `unavailable`).
+    pub origin: Option<Origin>,
+}
+
+/// Work for the publisher thread. Each command ends in exactly one event: [`Event::Done`],
+/// [`Event::Fetched`] or [`Event::CaughtUp`] when it ran, [`Event::Failed`] when it could
+/// not (so the loop can count what is in flight).
 #[derive(Debug, Clone)]
 pub enum Command {
     /// Publish a message without history.
-    Publish(BusMessage),
+    Publish(Outgoing),
     /// Append a room message to history and publish it.
-    Append(BusMessage),
+    Append(Outgoing),
     /// Read a room's history after `since` for a recovering join.
     Fetch {
         /// The joining connection.
@@ -75,6 +67,13 @@ pub enum Command {
         /// The room.
         room: String,
         /// The client's position.
+        since: Since,
+    },
+    /// Read a room's history after the last position this node delivered.
+    CatchUp {
+        /// The room.
+        room: String,
+        /// This node's position.
         since: Since,
     },
 }
@@ -88,9 +87,16 @@ pub enum Event {
     Down(Side, String),
     /// A message arrived on the bus.
     Message(Vec<u8>),
-    /// A command could not be run (Redis unreachable).
+    /// A publish or append is in Redis.
+    Done {
+        /// Who waits for the answer.
+        origin: Option<Origin>,
+        /// The (offset, epoch) an append got.
+        position: Option<(u64, String)>,
+    },
+    /// A command could not be run (Redis unreachable, or not answering in time).
     Failed(Command),
-    /// A history fetch finished (`None`: it failed).
+    /// A history fetch finished.
     Fetched {
         /// The joining connection.
         conn: ConnId,
@@ -100,6 +106,15 @@ pub enum Event {
         since: Since,
         /// What Redis holds.
         fetched: Option<Fetched>,
+    },
+    /// A catch-up read finished.
+    CaughtUp {
+        /// The room.
+        room: String,
+        /// The position it read after.
+        since: Since,
+        /// What Redis holds.
+        fetched: Fetched,
     },
 }
 
@@ -114,14 +129,23 @@ pub struct RedisSettings {
     pub history_size: usize,
     /// History TTL.
     pub history_ttl: Duration,
+    /// What the node does with new messages while Redis is away.
+    pub when_down: super::WhenDown,
+    /// The node's id: its connections are named `wsloop-<node>-pub` and `-sub` in Redis
+    /// (`CLIENT LIST`), so an operator can tell them apart. Set by [`super::Cluster::start`].
+    pub node: String,
 }
 
 impl RedisSettings {
-    fn channel(&self) -> String {
+    pub(super) fn channel(&self) -> String {
         format!("{}:bus", self.prefix)
     }
 
-    fn keys(&self, room: &str) -> [String; 3] {
+    pub(super) fn dedupe_key(&self, pid: &str) -> String {
+        format!("{}:d:{pid}", self.prefix)
+    }
+
+    pub(super) fn keys(&self, room: &str) -> [String; 3] {
         let p = &self.prefix;
         [
             format!("{p}:o:{room}"),
@@ -140,7 +164,7 @@ pub(super) struct Outlet {
 }
 
 impl Outlet {
-    fn emit(&self, event: Event) {
+    pub(super) fn emit(&self, event: Event) {
         if send_bounded(&self.events, event, &self.stop) {
             let _ = self.waker.wake();
         }
@@ -170,206 +194,28 @@ fn send_bounded(events: &SyncSender<Event>, mut event: Event, stop: &AtomicBool)
 }
 
 /// Reconnection schedule for both threads: up to 5 s between attempts.
-const RECONNECT: Backoff = Backoff {
+pub(super) const RECONNECT: Backoff = Backoff {
     base: Duration::from_millis(100),
     cap: Duration::from_secs(5),
     max_retries: None,
     reset_after: Duration::from_secs(10),
 };
 
-fn connect(url: &str) -> redis::RedisResult<Connection> {
-    let client = Client::open(url)?;
-    let conn = client.get_connection_with_timeout(Duration::from_secs(2))?;
+pub(super) fn connect(settings: &RedisSettings, side: Side) -> redis::RedisResult<Connection> {
+    let client = Client::open(settings.url.as_str())?;
+    let mut conn = client.get_connection_with_timeout(Duration::from_secs(2))?;
     conn.set_write_timeout(Some(Duration::from_secs(5)))?;
     conn.set_read_timeout(Some(Duration::from_secs(5)))?;
-    Ok(conn)
-}
-
-/// The publisher thread's body.
-pub(super) fn publisher(settings: RedisSettings, commands: Receiver<Command>, outlet: Outlet) {
-    let script = Script::new(APPEND_LUA);
-    let mut conn: Option<Connection> = None;
-    let mut failures = 0u32;
-    let mut next_attempt = Instant::now();
-    loop {
-        let command = match commands.recv_timeout(Duration::from_millis(500)) {
-            Ok(command) => Some(command),
-            Err(RecvTimeoutError::Timeout) => {
-                // Idle: make sure the connection is still alive, so the loop learns of an
-                // outage before the next message rather than by losing it to a dead socket.
-                if let Some(c) = conn.as_mut()
-                    && let Err(e) = redis::cmd("PING").query::<String>(c)
-                {
-                    conn = None;
-                    failures = 1;
-                    next_attempt = Instant::now() + RECONNECT.delay(failures, random::unit());
-                    outlet.emit(Event::Down(Side::Publisher, e.to_string()));
-                }
-                None
-            }
-            Err(RecvTimeoutError::Disconnected) => return,
-        };
-        if conn.is_none() && Instant::now() >= next_attempt {
-            match connect(&settings.url) {
-                Ok(c) => {
-                    conn = Some(c);
-                    failures = 0;
-                    outlet.emit(Event::Up(Side::Publisher));
-                }
-                Err(e) => {
-                    failures += 1;
-                    next_attempt =
-                        Instant::now() + RECONNECT.delay(failures.min(6), random::unit());
-                    if failures == 1 {
-                        outlet.emit(Event::Down(Side::Publisher, e.to_string()));
-                    }
-                }
-            }
-        }
-        let Some(command) = command else { continue };
-        let Some(c) = conn.as_mut() else {
-            outlet.emit(Event::Failed(command));
-            continue;
-        };
-        if let Err(e) = run_or_retry(c, &settings, &script, &command, &outlet) {
-            conn = None;
-            failures = 1;
-            next_attempt = Instant::now() + RECONNECT.delay(failures, random::unit());
-            outlet.emit(Event::Down(Side::Publisher, e.to_string()));
-            outlet.emit(Event::Failed(command));
-        }
-    }
-}
-
-/// Runs one command; if the connection turns out to have died while idle (Redis restarted,
-/// or closed it between two idle-time pings), reconnects at once and runs it again, once.
-///
-/// Without this, the first message after a Redis restart met the stale connection and was
-/// delivered on this node only, although Redis was back and `/readyz` said `ready`. A dropped
-/// connection means Redis never got the command (it is not retried after a timeout, where
-/// Redis may have run it).
-fn run_or_retry(
-    conn: &mut Connection,
-    settings: &RedisSettings,
-    script: &Script,
-    command: &Command,
-    outlet: &Outlet,
-) -> redis::RedisResult<()> {
-    match run(conn, settings, script, command, outlet) {
-        Err(e) if e.is_connection_dropped() && !e.is_timeout() => {
-            *conn = connect(&settings.url)?;
-            log::info!("redis publisher: the connection had dropped ({e}); reconnected");
-            run(conn, settings, script, command, outlet)
-        }
-        other => other,
-    }
-}
-
-/// Runs one command.
-fn run(
-    conn: &mut Connection,
-    settings: &RedisSettings,
-    script: &Script,
-    command: &Command,
-    outlet: &Outlet,
-) -> redis::RedisResult<()> {
-    match command {
-        Command::Publish(message) => {
-            redis::cmd("PUBLISH")
-                .arg(settings.channel())
-                .arg(message.encode())
-                .query::<i64>(conn)?;
-        }
-        Command::Append(message) => {
-            let room = match &message.message.target {
-                crate::hub::publish::OwnedTarget::Room(room) => room.as_str(),
-                _ => return Ok(()),
-            };
-            let [offset_key, stream_key, epoch_key] = settings.keys(room);
-            let ttl_ms = u64::try_from(settings.history_ttl.as_millis()).unwrap_or(u64::MAX);
-            script
-                .key(offset_key)
-                .key(stream_key)
-                .key(epoch_key)
-                .arg(crate::hub::history::new_epoch().to_string())
-                .arg(settings.history_size.max(1))
-                .arg(ttl_ms)
-                .arg(message.head_without_position())
-                .arg(&message.message.payload)
-                .arg(settings.channel())
-                .invoke::<u64>(conn)?;
-        }
-        Command::Fetch {
-            conn: id,
-            room,
-            since,
-        } => {
-            let fetched = fetch(conn, settings, room, since)?;
-            outlet.emit(Event::Fetched {
-                conn: *id,
-                room: room.clone(),
-                since: since.clone(),
-                fetched: Some(fetched),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Reads the room's epoch, last offset and the messages after `since`.
-fn fetch(
-    conn: &mut Connection,
-    settings: &RedisSettings,
-    room: &str,
-    since: &Since,
-) -> redis::RedisResult<Fetched> {
-    let [offset_key, stream_key, epoch_key] = settings.keys(room);
-    let epoch: Option<String> = redis::cmd("GET").arg(&epoch_key).query(conn)?;
-    let last: Option<u64> = redis::cmd("GET").arg(&offset_key).query(conn)?;
-    let reply: Value = redis::cmd("XRANGE")
-        .arg(&stream_key)
-        .arg(format!("(0-{}", since.offset))
-        .arg("+")
-        .arg("COUNT")
-        .arg(settings.history_size.max(1))
-        .query(conn)?;
-    let entries = stream_payloads(reply)
-        .iter()
-        .filter_map(|bytes| BusMessage::parse(bytes))
-        .map(|b| b.message)
-        .collect::<Vec<RemoteMessage>>();
-    Ok(Fetched {
-        epoch: epoch.unwrap_or_default(),
-        last: last.unwrap_or(0),
-        entries,
-    })
-}
-
-/// The `d` field of each XRANGE entry.
-fn stream_payloads(reply: Value) -> Vec<Vec<u8>> {
-    let Value::Array(entries) = reply else {
-        return Vec::new();
+    let side = match side {
+        Side::Publisher => "pub",
+        Side::Subscriber => "sub",
     };
-    entries
-        .into_iter()
-        .filter_map(|entry| {
-            let Value::Array(mut parts) = entry else {
-                return None;
-            };
-            let Value::Array(fields) = parts.pop()? else {
-                return None;
-            };
-            let mut fields = fields.into_iter();
-            while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
-                if matches!(&name, Value::BulkString(n) if n == b"d")
-                    && let Value::BulkString(bytes) = value
-                {
-                    return Some(bytes);
-                }
-            }
-            None
-        })
-        .collect()
+    let name = format!("wsloop-{}-{side}", settings.node);
+    redis::cmd("CLIENT")
+        .arg("SETNAME")
+        .arg(name)
+        .query::<()>(&mut conn)?;
+    Ok(conn)
 }
 
 /// The subscriber thread's body.
@@ -394,7 +240,7 @@ pub(super) fn subscriber(settings: RedisSettings, outlet: Outlet) {
 
 /// Subscribes and forwards messages until an error or the stop flag.
 fn listen(settings: &RedisSettings, outlet: &Outlet, failures: &mut u32) -> redis::RedisResult<()> {
-    let mut conn = connect(&settings.url)?;
+    let mut conn = connect(settings, Side::Subscriber)?;
     let mut pubsub = conn.as_pubsub();
     pubsub.subscribe(settings.channel())?;
     pubsub.set_read_timeout(Some(Duration::from_millis(500)))?;

@@ -191,6 +191,11 @@ fn cluster_settings(config: &Config) -> Result<Option<(RedisSettings, String)>, 
         prefix: c.prefix.clone(),
         history_size: config.history.size,
         history_ttl: config.history.ttl.0,
+        when_down: match c.when_redis_down {
+            super::schema::WhenRedisDown::Refuse => crate::cluster::WhenDown::Refuse,
+            super::schema::WhenRedisDown::Local => crate::cluster::WhenDown::Local,
+        },
+        node: node.clone(),
     };
     Ok(Some((settings, node)))
 }

@@ -52,6 +52,9 @@ pub struct ClusterSection {
     pub node_id: String,
     /// Prefix of every Redis key and of the bus channel (nodes of one cluster share it).
     pub prefix: String,
+    /// New messages while Redis is away: `refuse` them (`unavailable`, the default) or
+    /// deliver them on this node only (`local`).
+    pub when_redis_down: WhenRedisDown,
 }
 
 impl Default for ClusterSection {
@@ -61,8 +64,20 @@ impl Default for ClusterSection {
             redis_url_file: String::new(),
             node_id: String::new(),
             prefix: "wsloop".into(),
+            when_redis_down: WhenRedisDown::Refuse,
         }
     }
+}
+
+/// `cluster.when_redis_down`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WhenRedisDown {
+    /// Refuse with `unavailable` and a retry time: nothing out of order or missing from
+    /// history.
+    Refuse,
+    /// Deliver on this node only, without history offsets.
+    Local,
 }
 
 /// When the history log is flushed to disk.

@@ -183,7 +183,7 @@ fn publish_rules_and_the_server_room() {
     let body = br#"{"room":"user:42","payload":{"title":"invoice ready"}}"#;
     let request = decode_publish(body, &HubConfig::default()).unwrap();
     let mut out = Outbox::default();
-    let routed = h.publish(&request.items[0], "server", now(), &mut out);
+    let routed = h.publish(&request.items[0], "server", None, now(), &mut out);
     assert!(matches!(routed, Routed::Delivered { recipients: 1, .. }));
     assert_eq!(replies(&mut out)[0].1["sender_id"], "server");
 }

@@ -4,7 +4,7 @@
 use std::rc::Rc;
 
 use super::history::Entry;
-use super::outbox::{BusRequest, Persist};
+use super::outbox::{BusRequest, Origin, Persist};
 use super::publish::OwnedTarget;
 use super::remote::RemoteMessage;
 use super::{Hub, Outbox, Publication, Routed, Target, messages};
@@ -25,6 +25,20 @@ impl Hub {
                 frame,
             },
         );
+    }
+
+    /// Takes back a message whose history-log write failed: it leaves the room's history
+    /// (its offset is handed out again), and its sender is told `unavailable`.
+    pub fn unrecord(&mut self, record: &Persist, out: &mut Outbox) {
+        self.history
+            .unrecord(&record.room, &record.epoch, record.offset);
+        if let Some(sender) = &record.sender {
+            let refused = super::Answer::Unavailable {
+                retry_after_ms: 1000,
+                why: "the message could not be written to history; nothing was delivered",
+            };
+            self.answer(sender, refused, out);
+        }
     }
 
     /// Delivers `publication` to its local recipients, encoded once; returns how many.
@@ -61,6 +75,8 @@ impl Hub {
                     offset,
                     at_ms: publication.at_ms,
                     frame: frame.clone(),
+                    sender: None,
+                    ack: None,
                 });
             }
         }
@@ -117,10 +133,19 @@ impl Hub {
     /// Routes a new message: onto the cluster bus when clustered (every node, this one
     /// included, delivers it from there, so all see the same order and offsets), else
     /// straight to local recipients.
-    pub fn route(&mut self, publication: &Publication<'_>, out: &mut Outbox) -> Routed {
+    ///
+    /// Clustered, `origin` is the client waiting for its `ack`, which the loop sends once
+    /// Redis has the message ([`Hub::answer`]).
+    pub fn route(
+        &mut self,
+        publication: &Publication<'_>,
+        origin: Option<Origin>,
+        out: &mut Outbox,
+    ) -> Routed {
         if !self.bus {
             return self.deliver(publication, out);
         }
+        let pid = publish_id(publication.sender, origin.as_ref());
         out.bus.push(BusRequest {
             kind: publication.kind.to_owned(),
             target: match publication.target {
@@ -133,6 +158,8 @@ impl Hub {
             at_ms: publication.at_ms,
             payload: publication.payload.get().to_owned(),
             history: self.history.enabled() && matches!(publication.target, Target::Room(_)),
+            pid,
+            origin,
         });
         Routed::Published
     }
@@ -149,6 +176,25 @@ impl Hub {
         self.bus_offsets_only = previous;
         recipients
     }
+}
+
+/// The publish id of a message: derived from the sender and the request `id` when there is
+/// one, so a resent request is published once (within the dedupe window); random otherwise.
+fn publish_id(sender: &str, origin: Option<&Origin>) -> String {
+    use sha1::{Digest, Sha1};
+    let Some(id) = origin.and_then(|o| o.id.as_deref()) else {
+        return format!(
+            "r{}{}",
+            super::history::new_epoch(),
+            super::history::new_epoch()
+        );
+    };
+    let mut sha = Sha1::new();
+    sha.update(sender.as_bytes());
+    sha.update(b"\n");
+    sha.update(id.as_bytes());
+    let digest: String = sha.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    format!("u{digest}")
 }
 
 /// The frame recipients of `publication` get, at history `position`.

@@ -33,6 +33,9 @@ pub enum ErrorCode {
     Forbidden,
     /// A token given with `refresh` did not verify.
     InvalidToken,
+    /// The message could not be put in the cluster's shared history (Redis is away or
+    /// behind); nothing was delivered. Retry after `retry_after_ms` with the same `id`.
+    Unavailable,
 }
 
 impl ErrorCode {
@@ -51,6 +54,7 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::Forbidden => "forbidden",
             Self::InvalidToken => "invalid_token",
+            Self::Unavailable => "unavailable",
         }
     }
 }

@@ -14,6 +14,7 @@ use super::time::Now;
 use super::{Hub, Outbox, Publication, Routed, Target, time, valid_room_name};
 use crate::id::ConnId;
 use crate::protocol::CloseCode;
+use crate::protocol::frame::SharedFrame;
 
 impl Hub {
     /// Handles one text message from `conn`.
@@ -299,28 +300,51 @@ impl Hub {
             at_ms,
             position: None,
         };
-        let routed = self.route(&publication, out);
-        ack(conn, id, routed, out);
+        let origin = super::Origin {
+            conn,
+            id: id.map(|id| id.get().to_owned()),
+            api: None,
+        };
+        let persisted = out.persist.len();
+        match self.route(&publication, Some(origin.clone()), out) {
+            // Clustered: acked by `answer` once Redis has it.
+            Routed::Published => {}
+            delivered => {
+                let ack = ack(conn, id, delivered, out);
+                // With a history log, the ack stands only if the write succeeds.
+                if out.persist.len() > persisted
+                    && let Some(record) = out.persist.last_mut()
+                {
+                    record.sender = Some(origin);
+                    record.ack = ack;
+                }
+            }
+        }
     }
 }
 
-/// Sends an `ack` when the request carried an id.
-fn ack(conn: ConnId, id: Option<&RawValue>, routed: Routed, out: &mut Outbox) {
-    let Some(id) = id else { return };
+/// Sends an `ack` when the request carried an id; returns it.
+fn ack(
+    conn: ConnId,
+    id: Option<&RawValue>,
+    routed: Routed,
+    out: &mut Outbox,
+) -> Option<SharedFrame> {
+    let id = id?;
     let (delivered, offset, published) = match routed {
         Routed::Delivered { recipients, offset } => (Some(recipients), offset, None),
         Routed::Published => (None, None, Some(true)),
     };
-    out.send(
-        conn,
-        messages::encode(&Ack {
-            kind: "ack",
-            id,
-            delivered,
-            offset,
-            published,
-        }),
-    );
+    let frame = messages::encode(&Ack {
+        kind: "ack",
+        id,
+        delivered,
+        offset,
+        published,
+        epoch: None,
+    });
+    out.send(conn, frame.clone());
+    Some(frame)
 }
 
 fn not_member(room: &str) -> HubError {

@@ -30,6 +30,17 @@ fn recovering_member(cap: usize) -> (Hub, Outbox) {
     let join = r#"{"type":"join","room":"r","since":{"offset":1,"epoch":"gone"}}"#;
     hub.on_text(conn, join, now(), &mut out);
     assert_eq!(out.fetches.len(), 1, "the join waits for Redis");
+    // The room's position, which the join asked the bus for (`learn_position`): e:1.
+    let since = super::request::Since {
+        offset: 0,
+        epoch: String::new(),
+    };
+    let fetched = super::remote::Fetched {
+        epoch: "e".into(),
+        last: 1,
+        entries: Vec::new(),
+    };
+    hub.finish_catch_up("r", &since, Some(fetched), &mut out);
     out.sends.clear();
     (hub, out)
 }

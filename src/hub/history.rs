@@ -128,6 +128,14 @@ impl History {
         self.position(room).or_else(|| self.reserve(room))
     }
 
+    /// Whether the room's history holds any message (a position learned from Redis, or
+    /// set by a `reset`, holds none until the next one is delivered).
+    pub fn has_entries(&self, room: &str) -> bool {
+        self.rooms
+            .get(room)
+            .is_some_and(|log| !log.entries.is_empty())
+    }
+
     /// The room's epoch and last offset, if it has history.
     pub fn position(&self, room: &str) -> Option<(u64, Rc<str>)> {
         self.rooms
@@ -155,6 +163,34 @@ impl History {
         log.bytes = log.bytes + added - freed;
         self.bytes = self.bytes + added - freed;
         self.enforce_max_bytes(room);
+    }
+
+    /// Removes the newest message of `room` if it is `offset` of `epoch` (its write to the
+    /// history log failed): the offset will be given to the next message.
+    pub fn unrecord(&mut self, room: &str, epoch: &str, offset: u64) {
+        let Some(log) = self.rooms.get_mut(room) else {
+            return;
+        };
+        if *log.epoch != *epoch || log.last != offset {
+            return;
+        }
+        if log.entries.back().is_some_and(|e| e.offset == offset) {
+            let freed = log.entries.pop_back().map_or(0, |e| e.frame.len());
+            log.bytes -= freed;
+            self.bytes -= freed;
+        }
+        log.last = offset.saturating_sub(1);
+    }
+
+    /// Starts the room's history afresh at `last` of `epoch`, with no entries: what came
+    /// before could not be kept continuous (a `reset`), so no replay may reach across it.
+    pub fn restart(&mut self, room: &str, epoch: &str, last: u64) {
+        if self.config.size == 0 {
+            return;
+        }
+        self.forget(room);
+        let log = self.log_mut(room, Some(epoch));
+        log.last = last;
     }
 
     /// What a client that last saw `since` in `room` can get, at `now_ms`.
@@ -380,6 +416,22 @@ mod tests {
         assert_eq!(
             h.position("r").map(|(o, e)| (o, e.to_string())),
             Some((1, "e2".into()))
+        );
+    }
+
+    #[test]
+    fn a_restart_replays_nothing_from_before_it() {
+        let mut h = History::new(HistoryConfig::default());
+        write(&mut h, "r", 0);
+        h.restart("r", "e2", 7);
+        assert_eq!(
+            h.position("r").map(|(o, e)| (o, e.to_string())),
+            Some((7, "e2".into()))
+        );
+        assert!(matches!(h.recover("r", &since(3, "e2"), 0), Recovery::Lost));
+        assert_eq!(
+            replayed(h.recover("r", &since(7, "e2"), 0)),
+            Vec::<u64>::new()
         );
     }
 

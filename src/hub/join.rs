@@ -47,6 +47,7 @@ impl Hub {
             member.rooms.push(name);
         }
         let (recovered, replay) = self.recovery(room, since, now);
+        self.learn_position(room, out);
         if recovered == Some(false)
             && self.bus
             && let Some(since) = since

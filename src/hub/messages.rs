@@ -123,9 +123,28 @@ pub struct Ack<'a> {
     /// The room history offset the message got (history on, single node).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offset: Option<u64>,
-    /// `true` when the message was handed to the cluster bus.
+    /// `true` when the message is in the cluster's shared history (or on its bus).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub published: Option<bool>,
+    /// The room history epoch of `offset` (clustered).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<&'a str>,
+}
+
+/// `reset`: the room's delivery continues after `offset` of `epoch`, and what came before
+/// it could not all be delivered (history trimmed or lost, or a new epoch): a client that
+/// needs the room complete must reload it. Sent to members instead of a silent gap.
+#[derive(Debug, Serialize)]
+pub struct Reset<'a> {
+    /// Always `"reset"`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The room.
+    pub room: &'a str,
+    /// The epoch the next messages belong to.
+    pub epoch: &'a str,
+    /// The offset delivery continues after (the next message is `offset + 1`).
+    pub offset: u64,
 }
 
 /// `error`: a refused request. The connection stays open.

@@ -9,6 +9,7 @@
 //! connection knows its rooms, so a disconnect cleans up in O(its rooms), and empty rooms
 //! are removed.
 
+mod answer;
 mod authorize;
 mod config;
 
@@ -27,6 +28,7 @@ pub mod remote;
 pub mod request;
 mod rooms;
 pub mod rules;
+mod sequence;
 
 pub mod time;
 
@@ -35,9 +37,10 @@ use std::rc::Rc;
 
 pub use config::{HubConfig, MAX_USER_ID_LEN, PrivatePolicy, valid_room_name, valid_user_id};
 
+pub use answer::Answer;
 pub use error::{ErrorCode, HubError};
 use history::History;
-pub use outbox::{BusRequest, CloseRequest, FetchRequest, Outbox, Persist};
+pub use outbox::{BusRequest, CatchUp, CloseRequest, FetchRequest, Origin, Outbox, Persist};
 use rooms::Rooms;
 use serde_json::value::RawValue;
 pub use time::Now;
@@ -154,6 +157,10 @@ pub struct Hub {
     recovering: HashMap<(ConnId, Rc<str>), remote::Pending>,
     /// Rate-limit state of users who disconnected, until it is worth nothing.
     parked: parked::Parked,
+    /// Rooms whose bus messages wait while a gap is read from Redis.
+    gaps: HashMap<Rc<str>, sequence::Gap>,
+    /// Bytes held in `gaps`, bounded by [`sequence::MAX_HELD_BYTES`].
+    held_bytes: usize,
 }
 
 /// Where a new message went.
@@ -310,5 +317,7 @@ impl Hub {
 mod authz_tests;
 #[cfg(test)]
 mod held_tests;
+#[cfg(test)]
+mod sequence_tests;
 #[cfg(test)]
 mod tests;

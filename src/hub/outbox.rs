@@ -36,6 +36,10 @@ pub struct Persist {
     pub at_ms: u64,
     /// The delivered frame.
     pub frame: SharedFrame,
+    /// The client that sent it, told `unavailable` if the write fails.
+    pub sender: Option<Origin>,
+    /// The `ack` queued for the sender, withdrawn if the write fails.
+    pub ack: Option<SharedFrame>,
 }
 
 /// A new message for the cluster bus (owned: it crosses to the Redis thread).
@@ -55,6 +59,34 @@ pub struct BusRequest {
     pub payload: String,
     /// A room message that gets a history offset from Redis.
     pub history: bool,
+    /// A unique publish id: Redis publishes each id once, so a retried append (or a
+    /// client's resent request, which gets the same id) returns the first outcome.
+    pub pid: String,
+    /// The client connection waiting for its `ack` (absent for the publish API).
+    pub origin: Option<Origin>,
+}
+
+/// The connection and request a clustered message is acked to, once Redis has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The sending connection.
+    pub conn: ConnId,
+    /// The request's `id`, raw JSON (no `ack` without one; errors are sent either way).
+    /// For the publish API, the `Idempotency-Key` and the message's index.
+    pub id: Option<String>,
+    /// For the publish API: the message's index in the request (the loop answers over
+    /// HTTP, not the hub).
+    pub api: Option<usize>,
+}
+
+/// A room whose messages must be read from Redis after `since` before any more are
+/// delivered: a gap in the offsets, or the bus subscription was lost for a while.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatchUp {
+    /// The room.
+    pub room: String,
+    /// The last position delivered here.
+    pub since: Since,
 }
 
 /// A join with `since` whose history must be fetched from Redis.
@@ -81,6 +113,8 @@ pub struct Outbox {
     pub bus: Vec<BusRequest>,
     /// History to fetch from Redis for recovering joins.
     pub fetches: Vec<FetchRequest>,
+    /// Rooms to catch up from Redis (see [`CatchUp`]).
+    pub catch_ups: Vec<CatchUp>,
     /// Connections whose token a `refresh` replaced: the loop re-arms their expiry check,
     /// which may now be due earlier.
     pub renewed: Vec<ConnId>,
@@ -112,6 +146,7 @@ impl Outbox {
             && self.persist.is_empty()
             && self.bus.is_empty()
             && self.fetches.is_empty()
+            && self.catch_ups.is_empty()
             && self.renewed.is_empty()
     }
 }

@@ -192,10 +192,12 @@ fn check_item<'a>(raw: RawItem<'a>, limits: &HubConfig) -> Result<PublishItem<'a
 
 impl Hub {
     /// Delivers a published message to local connections; returns how many received it.
+    /// Clustered, it goes to the bus for `origin` (the API request waiting for it).
     pub fn publish(
         &mut self,
         item: &PublishItem<'_>,
         sender: &str,
+        origin: Option<super::Origin>,
         now: Now,
         out: &mut Outbox,
     ) -> Routed {
@@ -209,7 +211,7 @@ impl Hub {
             at_ms: time::unix_millis(now.wall),
             position: None,
         };
-        self.route(&publication, out)
+        self.route(&publication, origin, out)
     }
 }
 

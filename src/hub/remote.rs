@@ -16,7 +16,7 @@ use super::history::Entry;
 use super::messages::{self, Membership};
 use super::publish::OwnedTarget;
 use super::request::Since;
-use super::{Hub, Outbox, Publication, Routed};
+use super::{Hub, Outbox, Publication};
 use crate::id::ConnId;
 use crate::protocol::frame::SharedFrame;
 
@@ -41,7 +41,7 @@ pub struct RemoteMessage {
 
 impl RemoteMessage {
     /// The message as a [`Publication`], with its payload parsed by the caller.
-    fn publication<'a>(
+    pub(super) fn publication<'a>(
         &'a self,
         payload: &'a RawValue,
         position: Option<(u64, &'a str)>,
@@ -84,19 +84,6 @@ impl Hub {
     /// Sends new messages through the cluster bus (`true`) or straight to local recipients.
     pub fn set_bus(&mut self, on: bool) {
         self.bus = on;
-    }
-
-    /// Delivers a message that came from the bus to local recipients (and history).
-    pub fn on_remote(&mut self, message: &RemoteMessage, out: &mut Outbox) -> usize {
-        let position = message.position.as_ref().map(|(o, e)| (*o, e.as_str()));
-        let Ok(payload) = RawValue::from_string(message.payload.clone()) else {
-            return 0;
-        };
-        let publication = message.publication(&payload, position);
-        match self.deliver(&publication, out) {
-            Routed::Delivered { recipients, .. } => recipients,
-            Routed::Published => 0,
-        }
     }
 
     /// Holds a join until its history arrives from Redis.
@@ -179,8 +166,11 @@ impl Hub {
         }
     }
 
-    /// Builds the frames of fetched messages and keeps them in the local history.
+    /// Builds the frames of fetched messages; keeps them in the local history only when it
+    /// has none for the room (otherwise the bus and the gap check keep it: recording here
+    /// would move its last offset past messages its members never got).
     fn remember(&mut self, room: &str, entries: &[RemoteMessage]) -> Vec<(u64, SharedFrame)> {
+        let keep = self.history.position(room).is_none();
         let mut frames = Vec::with_capacity(entries.len());
         for message in entries {
             let Some((offset, epoch)) = &message.position else {
@@ -191,16 +181,19 @@ impl Hub {
             };
             let publication = message.publication(&payload, None);
             let frame = delivery_frame(&publication, Some((*offset, epoch)));
+            frames.push((*offset, frame.clone()));
+            if !keep {
+                continue;
+            }
             self.history.record(
                 room,
                 epoch,
                 Entry {
                     offset: *offset,
                     at_ms: message.at_ms,
-                    frame: frame.clone(),
+                    frame,
                 },
             );
-            frames.push((*offset, frame));
         }
         frames
     }

@@ -85,6 +85,11 @@ impl Rooms {
         self.rooms.get(name)
     }
 
+    /// The names of every room with members.
+    pub(super) fn names(&self) -> impl Iterator<Item = &Rc<str>> + '_ {
+        self.rooms.keys()
+    }
+
     /// How many rooms exist.
     pub(super) fn len(&self) -> usize {
         self.rooms.len()

@@ -6,6 +6,11 @@
 //! needs a `Content-Length` (411) within `max_body_bytes` (413). `Expect: 100-continue` is
 //! honoured. The JSON body is then decoded by [`crate::hub::publish`] (400 with a JSON
 //! error naming the problem) and delivered; the answer says to how many local connections.
+//!
+//! Clustered, the answer waits until Redis has every message of the request (200 with
+//! `published` and the offsets), or 503 with `Retry-After` when it could not take them
+//! all. A request resent with the same `Idempotency-Key` header within the dedupe window
+//! (120 s) publishes each of its messages once and gets the same offsets.
 
 use super::isolation::inject_panic;
 use std::time::Instant;
@@ -14,8 +19,8 @@ use serde::Serialize;
 
 use super::conn::{BodyRequest, ConnId, Phase, conn_mut};
 use super::event_loop::Server;
-use crate::hub::Routed;
 use crate::hub::publish::decode_publish;
+use crate::hub::{Origin, Routed};
 use crate::protocol::handshake::RequestHead;
 use crate::protocol::http::Response;
 
@@ -118,14 +123,25 @@ pub(super) fn start(server: &Server, head: &RequestHead) -> ApiStart {
 }
 
 /// One message's result in the answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 struct ItemResult {
     /// Local connections it was queued for (absent when it went to the cluster bus).
     #[serde(skip_serializing_if = "Option::is_none")]
     delivered: Option<usize>,
-    /// Its room history offset (history on, single node).
+    /// Its room history offset (history on).
     #[serde(skip_serializing_if = "Option::is_none")]
     offset: Option<u64>,
+    /// Its room history epoch (clustered).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    epoch: Option<String>,
+}
+
+/// A clustered publish request waiting for Redis: each message's outcome once known
+/// (`Err`: Redis could not take it).
+#[derive(Debug)]
+pub(crate) struct ApiWait {
+    outcomes: Vec<Option<Result<ItemResult, ()>>>,
+    batch: bool,
 }
 
 impl From<Routed> for ItemResult {
@@ -134,10 +150,12 @@ impl From<Routed> for ItemResult {
             Routed::Delivered { recipients, offset } => Self {
                 delivered: Some(recipients),
                 offset,
+                epoch: None,
             },
             Routed::Published => Self {
                 delivered: None,
                 offset: None,
+                epoch: None,
             },
         }
     }
@@ -152,6 +170,9 @@ struct Published {
     /// The room history offset, for a single room message.
     #[serde(skip_serializing_if = "Option::is_none")]
     offset: Option<u64>,
+    /// The room history epoch, for a single clustered room message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    epoch: Option<String>,
     /// `true` when the messages were published to the cluster (the other nodes).
     #[serde(skip_serializing_if = "Option::is_none")]
     published: Option<bool>,
@@ -166,7 +187,11 @@ impl Server {
         let Some(conn) = conn_mut(&mut self.conns, id) else {
             return;
         };
-        conn.phase = Phase::Body(Box::new(BodyRequest { length }));
+        conn.phase = Phase::Body(Box::new(BodyRequest {
+            length,
+            idempotency_key: None,
+            waiting: None,
+        }));
         conn.pending = Vec::new();
 
         if send_continue {
@@ -177,7 +202,17 @@ impl Server {
         }
     }
 
-    /// Handles the body once it is complete; answers and closes.
+    /// Keeps the `Idempotency-Key` of a publish request (at most 128 bytes are used).
+    pub(super) fn set_idempotency_key(&mut self, id: ConnId, key: Option<&str>) {
+        if let Some(conn) = conn_mut(&mut self.conns, id)
+            && let Phase::Body(request) = &mut conn.phase
+        {
+            request.idempotency_key = key.map(|k| k.chars().take(128).collect());
+        }
+    }
+
+    /// Handles the body once it is complete; answers and closes (clustered: once Redis
+    /// has answered for every message).
     pub(super) fn finish_body(&mut self, id: ConnId, now: Instant) {
         let Some(conn) = conn_mut(&mut self.conns, id) else {
             return;
@@ -186,51 +221,142 @@ impl Server {
             return;
         };
         let length = request.length;
-        if conn.pending.len() < length {
+        if conn.pending.len() < length || request.waiting.is_some() {
             return;
         }
-        let body = std::mem::take(&mut conn.pending);
-        let response = self.publish(&body[..length]);
-        *self.stats.api_requests.entry(response.status).or_default() += 1;
-        self.respond(id, response);
+        let key = request.idempotency_key.clone();
+        // The body stays in `pending` while the answer waits: the byte-rate check of the
+        // request phase still sees it.
+        let body = conn.pending[..length].to_vec();
+        match self.publish(id, &body, key.as_deref()) {
+            Ok(response) => {
+                *self.stats.api_requests.entry(response.status).or_default() += 1;
+                self.respond(id, response);
+            }
+            Err(wait) => {
+                if let Some(conn) = conn_mut(&mut self.conns, id)
+                    && let Phase::Body(request) = &mut conn.phase
+                {
+                    request.waiting = Some(wait);
+                }
+            }
+        }
         self.apply_outbox(now);
     }
 
-    /// Decodes and delivers a publish body.
-    fn publish(&mut self, body: &[u8]) -> Response {
+    /// Decodes and delivers a publish body: the answer, or (clustered) what to wait for.
+    fn publish(&mut self, id: ConnId, body: &[u8], key: Option<&str>) -> Result<Response, ApiWait> {
         inject_panic(body);
         let request = match decode_publish(body, &self.config.hub) {
             Ok(request) => request,
-            Err(e) => return json_error(400, "bad_request", &e.0),
+            Err(e) => return Ok(json_error(400, "bad_request", &e.0)),
         };
+        if self
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.when_down() == crate::cluster::WhenDown::Refuse && !c.publisher_up())
+        {
+            self.stats.cluster_refusals += request.items.len() as u64;
+            return Ok(unavailable("Redis is unavailable; retry later"));
+        }
         let sender = self.config.api.sender_id.clone();
+        let clustered = self.cluster.is_some();
         let results: Vec<ItemResult> = request
             .items
             .iter()
-            .map(|item| {
-                ItemResult::from(
+            .enumerate()
+            .map(|(i, item)| {
+                let origin = clustered.then(|| Origin {
+                    conn: id,
+                    id: key.map(|k| serde_json::json!(format!("api:{k}:{i}")).to_string()),
+                    api: Some(i),
+                });
+                let routed =
                     self.hub
-                        .publish(item, &sender, self.wall_now, &mut self.outbox),
-                )
+                        .publish(item, &sender, origin, self.wall_now, &mut self.outbox);
+                ItemResult::from(routed)
             })
             .collect();
         self.stats.messages_published += results.len() as u64;
-        let delivered = results.iter().filter_map(|r| r.delivered).sum();
-        let clustered = results.iter().any(|r| r.delivered.is_none());
-        let offset = if request.batch {
-            None
-        } else {
-            results.first().and_then(|r| r.offset)
-        };
-        let answer = Published {
-            delivered,
-            offset,
-            published: clustered.then_some(true),
-            messages: request.batch.then_some(results),
-        };
-        let json = serde_json::to_vec(&answer).unwrap_or_default();
-        Response::with_body(200, "application/json", json)
+        if clustered {
+            return Err(ApiWait {
+                outcomes: vec![None; results.len()],
+                batch: request.batch,
+            });
+        }
+        Ok(answer(results, request.batch))
     }
+
+    /// Redis's outcome for one message of a waiting publish request (`Err`: not
+    /// published; `delivered`: delivered on this node only, `when_redis_down = "local"`);
+    /// answers the request once every message's outcome is known.
+    pub(super) fn api_outcome(
+        &mut self,
+        origin: &Origin,
+        outcome: Result<Option<(u64, String)>, ()>,
+        delivered: Option<usize>,
+    ) {
+        let Some(index) = origin.api else { return };
+        let Some(conn) = conn_mut(&mut self.conns, origin.conn) else {
+            return;
+        };
+        let Phase::Body(request) = &mut conn.phase else {
+            return;
+        };
+        let Some(wait) = request.waiting.as_mut() else {
+            return;
+        };
+        if let Some(slot) = wait.outcomes.get_mut(index) {
+            *slot = Some(outcome.map(|position| ItemResult {
+                delivered,
+                offset: position.as_ref().map(|(o, _)| *o),
+                epoch: position.map(|(_, e)| e),
+            }));
+        }
+        if wait.outcomes.iter().any(Option::is_none) {
+            return;
+        }
+        let batch = wait.batch;
+        let outcomes: Vec<Result<ItemResult, ()>> = wait.outcomes.drain(..).flatten().collect();
+        let total = outcomes.len();
+        let published: Vec<ItemResult> = outcomes.into_iter().filter_map(Result::ok).collect();
+        let response = if published.len() == total {
+            answer(published, batch)
+        } else {
+            let message = format!(
+                "{} of {total} messages were published; resend the request with the same \
+                 Idempotency-Key to publish the rest once",
+                published.len()
+            );
+            unavailable(&message)
+        };
+        *self.stats.api_requests.entry(response.status).or_default() += 1;
+        self.respond(origin.conn, response);
+    }
+}
+
+/// 503 `unavailable` with `Retry-After`.
+fn unavailable(message: &str) -> Response {
+    json_error(503, "unavailable", message).header("Retry-After", "1")
+}
+
+/// The 200 answer for these results.
+fn answer(results: Vec<ItemResult>, batch: bool) -> Response {
+    let delivered = results.iter().filter_map(|r| r.delivered).sum();
+    let clustered = results.iter().any(|r| r.delivered.is_none());
+    let (offset, epoch) = match results.first() {
+        Some(first) if !batch => (first.offset, first.epoch.clone()),
+        _ => (None, None),
+    };
+    let published = Published {
+        delivered,
+        offset,
+        epoch,
+        published: clustered.then_some(true),
+        messages: batch.then_some(results),
+    };
+    let json = serde_json::to_vec(&published).unwrap_or_default();
+    Response::with_body(200, "application/json", json)
 }
 
 #[cfg(test)]

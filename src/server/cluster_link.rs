@@ -1,66 +1,117 @@
-//! Between the loop and the Redis threads: bus requests and history fetches out, messages,
-//! fetch results and connection state in. When Redis cannot take a message it is delivered
-//! locally instead, so a node's own clients are always served.
+//! Between the loop and the Redis threads: bus requests, history fetches and catch-ups
+//! out; acks, messages, fetch results and connection state in.
+//!
+//! A client's message is acked when Redis has it ([`Event::Done`]), not when it is queued.
+//! A message Redis cannot take (the queue is full, Redis is away or does not answer in
+//! time) is refused with `unavailable`, or, with `cluster.when_redis_down = "local"`,
+//! delivered on this node only; it never silently becomes a local-only delivery.
 
 use std::time::Instant;
 
 use super::event_loop::Server;
 use crate::cluster::bus::BusMessage;
-use crate::cluster::{Command, Event, Side};
+use crate::cluster::{Command, Event, Outgoing, Side, WhenDown};
 use crate::hub::remote::RemoteMessage;
-use crate::hub::{BusRequest, FetchRequest};
+use crate::hub::{Answer, BusRequest, CatchUp, FetchRequest, Origin};
 
 /// Events handled per wake-up before the loop serves sockets again.
 const EVENTS_PER_TURN: usize = 4096;
 
+/// What a refused sender is told to wait: Redis away, or the queue to it full.
+const RETRY_AFTER_MS: u64 = 1000;
+
 impl Server {
-    /// Sends the hub's new messages to the bus, or delivers them here if Redis is away.
-    pub(super) fn route_to_bus(&mut self, requests: Vec<BusRequest>, fetches: Vec<FetchRequest>) {
+    /// Sends the hub's new messages to the bus, and its history reads to Redis.
+    pub(super) fn route_to_bus(
+        &mut self,
+        requests: Vec<BusRequest>,
+        fetches: Vec<FetchRequest>,
+        catch_ups: Vec<CatchUp>,
+    ) {
         for request in requests {
-            let message = RemoteMessage::from(&request);
-            let Some(cluster) = self.cluster.as_mut().filter(|c| c.is_up()) else {
-                self.fall_back(&message);
-                continue;
-            };
-            let bus = BusMessage {
-                node: cluster.node().to_owned(),
-                message,
-            };
-            let command = if request.history {
-                Command::Append(bus)
-            } else {
-                Command::Publish(bus)
-            };
-            if let Err(command) = cluster.submit(command) {
-                self.on_failed(*command);
-            }
+            self.submit_message(request);
         }
         for FetchRequest { conn, room, since } in fetches {
-            let command = Command::Fetch { conn, room, since };
-            match self.cluster.as_mut().filter(|c| c.is_up()) {
-                Some(cluster) => {
-                    if let Err(command) = cluster.submit(command) {
-                        self.on_failed(*command);
-                    }
-                }
-                None => self.on_failed(command),
-            }
+            self.submit(Command::Fetch { conn, room, since });
+        }
+        for CatchUp { room, since } in catch_ups {
+            self.submit(Command::CatchUp { room, since });
         }
     }
 
-    /// Delivers a message locally because the bus could not take it.
-    fn fall_back(&mut self, message: &RemoteMessage) {
-        self.stats.cluster_fallbacks += 1;
-        self.hub.deliver_locally(message, &mut self.outbox);
+    fn submit_message(&mut self, request: BusRequest) {
+        let message = RemoteMessage::from(&request);
+        let Some(cluster) = self.cluster.as_ref() else {
+            return self.fall_back(&message, request.origin.as_ref());
+        };
+        if cluster.when_down() == WhenDown::Local && !cluster.is_up() {
+            return self.fall_back(&message, request.origin.as_ref());
+        }
+        let out = Outgoing {
+            bus: BusMessage {
+                node: cluster.node().to_owned(),
+                message,
+            },
+            pid: request.pid,
+            origin: request.origin,
+        };
+        self.submit(if request.history {
+            Command::Append(out)
+        } else {
+            Command::Publish(out)
+        });
     }
 
-    /// A command the Redis threads could not run.
+    fn submit(&mut self, command: Command) {
+        let result = match self.cluster.as_mut() {
+            Some(cluster) => cluster.submit(command),
+            None => Err(Box::new(command)),
+        };
+        if let Err(command) = result {
+            self.on_failed(*command);
+        }
+    }
+
+    /// Delivers a message on this node only (`when_redis_down = "local"`), and acks it so.
+    fn fall_back(&mut self, message: &RemoteMessage, origin: Option<&Origin>) {
+        self.stats.cluster_fallbacks += 1;
+        let recipients = self.hub.deliver_locally(message, &mut self.outbox);
+        if let Some(origin) = origin.filter(|o| o.api.is_some()) {
+            self.api_outcome(origin, Ok(None), Some(recipients));
+        } else if let Some(origin) = origin {
+            self.hub
+                .answer(origin, Answer::Delivered(recipients), &mut self.outbox);
+        }
+    }
+
+    /// A command the Redis threads could not run (or that could not be queued).
     fn on_failed(&mut self, command: Command) {
         match command {
-            Command::Publish(bus) | Command::Append(bus) => self.fall_back(&bus.message),
+            Command::Publish(out) | Command::Append(out) => {
+                if self.cluster.as_ref().map(|c| c.when_down()) == Some(WhenDown::Local) {
+                    return self.fall_back(&out.bus.message, out.origin.as_ref());
+                }
+                self.stats.cluster_refusals += 1;
+                match &out.origin {
+                    Some(origin) if origin.api.is_some() => self.api_outcome(origin, Err(()), None),
+                    Some(origin) => {
+                        let refused = Answer::Unavailable {
+                            retry_after_ms: RETRY_AFTER_MS,
+                            why: "the cluster cannot take messages right now; retry with the \
+                                  same id",
+                        };
+                        self.hub.answer(origin, refused, &mut self.outbox);
+                    }
+                    None => log::warn!("a message could not be put in Redis: dropped"),
+                }
+            }
             Command::Fetch { conn, room, since } => {
                 self.hub
                     .finish_fetch(conn, &room, &since, None, &mut self.outbox);
+            }
+            Command::CatchUp { room, since } => {
+                self.hub
+                    .finish_catch_up(&room, &since, None, &mut self.outbox);
             }
         }
     }
@@ -90,6 +141,15 @@ impl Server {
                 }
                 None => log::warn!("dropped a malformed bus message ({} bytes)", bytes.len()),
             },
+            Event::Done { origin, position } => {
+                if let Some(origin) = origin.as_ref().filter(|o| o.api.is_some()) {
+                    self.api_outcome(origin, Ok(position), None);
+                } else if let Some(origin) = origin {
+                    let position = position.as_ref().map(|(o, e)| (*o, e.as_str()));
+                    self.hub
+                        .answer(&origin, Answer::Published(position), &mut self.outbox);
+                }
+            }
             Event::Failed(command) => self.on_failed(command),
             Event::Fetched {
                 conn,
@@ -100,21 +160,35 @@ impl Server {
                 self.hub
                     .finish_fetch(conn, &room, &since, fetched, &mut self.outbox);
             }
-            Event::Up(side) => {
-                let up = self.cluster.as_ref().is_some_and(|c| c.is_up());
-                log::info!(
-                    "redis {}: connected{}",
-                    side_name(side),
-                    if up { "; cluster delivery resumed" } else { "" }
-                );
+            Event::CaughtUp {
+                room,
+                since,
+                fetched,
+            } => {
+                self.hub
+                    .finish_catch_up(&room, &since, Some(fetched), &mut self.outbox);
             }
+            Event::Up(side) => self.on_up(side),
             Event::Down(side, why) => {
                 self.stats.redis_disconnects += 1;
-                log::warn!(
-                    "redis {}: {why}; serving local clients only until it is back",
-                    side_name(side)
-                );
+                log::warn!("redis {}: {why}", side_name(side));
             }
+        }
+    }
+
+    /// A connection is back: a new subscription catches up every room with members here
+    /// (what was published meanwhile never reached this node); a new publisher retries the
+    /// catch-ups that failed.
+    fn on_up(&mut self, side: Side) {
+        let up = self.cluster.as_ref().is_some_and(|c| c.is_up());
+        log::info!(
+            "redis {}: connected{}",
+            side_name(side),
+            if up { "; cluster delivery resumed" } else { "" }
+        );
+        match side {
+            Side::Subscriber => self.hub.catch_up_all(&mut self.outbox),
+            Side::Publisher => self.hub.retry_gaps(&mut self.outbox),
         }
     }
 
@@ -127,6 +201,11 @@ impl Server {
     /// ready yet, rather than degraded.
     pub(super) fn cluster_never_up(&self) -> bool {
         self.cluster.as_ref().is_some_and(|c| !c.was_up())
+    }
+
+    /// Whether the cluster has answered every command (or there is none).
+    pub(super) fn cluster_idle(&self) -> bool {
+        self.cluster.as_ref().is_none_or(|c| c.idle())
     }
 }
 

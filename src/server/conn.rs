@@ -54,6 +54,11 @@ pub(super) enum Phase {
 pub(crate) struct BodyRequest {
     /// The body length (`Content-Length`).
     pub(crate) length: usize,
+    /// The `Idempotency-Key` header: a resent request with the same key is published once.
+    pub(crate) idempotency_key: Option<String>,
+    /// Clustered: the messages handed to Redis, waiting for their outcome (the answer is
+    /// sent once every one is known).
+    pub(crate) waiting: Option<super::api::ApiWait>,
 }
 
 /// A client connection.

@@ -7,7 +7,10 @@ use super::conn::{ConnId, Phase, conn_mut};
 use super::event_loop::Server;
 use super::timers::{TimerKind, after};
 use crate::auth::time_left;
+use crate::hub::Outbox;
 use crate::protocol::CloseCode;
+use crate::protocol::frame::SharedFrame;
+use std::rc::Rc;
 
 impl Server {
     /// Queues every frame the hub asked for, then performs the closes it asked for.
@@ -20,12 +23,13 @@ impl Server {
     /// loop, once per wave of a cascade.
     pub(super) fn apply_outbox_once(&mut self, now: Instant) {
         let mut outbox = std::mem::take(&mut self.outbox);
-        if !outbox.bus.is_empty() || !outbox.fetches.is_empty() {
-            let (bus, fetches) = (
+        if !outbox.bus.is_empty() || !outbox.fetches.is_empty() || !outbox.catch_ups.is_empty() {
+            let (bus, fetches, catch_ups) = (
                 std::mem::take(&mut outbox.bus),
                 std::mem::take(&mut outbox.fetches),
+                std::mem::take(&mut outbox.catch_ups),
             );
-            self.route_to_bus(bus, fetches);
+            self.route_to_bus(bus, fetches, catch_ups);
             // Local fallbacks went into the fresh outbox; take them along in this pass.
             let fallback = std::mem::take(&mut self.outbox);
             outbox.sends.extend(fallback.sends);
@@ -39,6 +43,7 @@ impl Server {
             {
                 log::error!("history log write failed: {e}");
                 self.stats.history_write_errors += 1;
+                self.withdraw_unwritten(&mut outbox);
             }
             outbox.persist.clear();
         }
@@ -92,6 +97,21 @@ impl Server {
         }
         if self.outbox.is_empty() {
             self.outbox = outbox; // Keep the allocations.
+        }
+    }
+
+    /// The history log could not take these messages: nobody receives them, their
+    /// senders get `unavailable` instead of an `ack`, and their offsets are given again.
+    fn withdraw_unwritten(&mut self, outbox: &mut Outbox) {
+        let records = std::mem::take(&mut outbox.persist);
+        let unwritten = |frame: &SharedFrame| {
+            records.iter().any(|r| {
+                Rc::ptr_eq(&r.frame, frame) || r.ack.as_ref().is_some_and(|a| Rc::ptr_eq(a, frame))
+            })
+        };
+        outbox.sends.retain(|(_, frame)| !unwritten(frame));
+        for record in records.iter().rev() {
+            self.hub.unrecord(record, outbox);
         }
     }
 

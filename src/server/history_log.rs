@@ -3,10 +3,16 @@
 //! acknowledged.
 //!
 //! One append-only file, `history.log`, of records
-//! `R <room> <offset> <epoch> <at_ms> <length>\n<json>\n` (length-prefixed, because a
-//! payload may contain newlines). At startup the file is read (a torn last record from a
-//! crash is ignored), the newest `size` records of each room are kept and rewritten to a
-//! fresh file, which is then appended to. The write happens in the loop (a `write(2)` into
+//! `C <room> <offset> <epoch> <at_ms> <length> <crc32>\n<json>\n` (length-prefixed, because
+//! a payload may contain newlines; the CRC-32 covers the record up to it and the JSON).
+//! At startup the file is read: a torn or corrupt record is skipped (the reader resumes at
+//! the next record that checks out), so one bad record never hides the ones after it;
+//! `R` records of older versions, without a checksum, are still read. The newest `size`
+//! records of each room are kept and rewritten to a fresh file (renamed over the old one,
+//! and the directory synced, so the rename itself survives a power cut), which is then
+//! appended to. A failed append is cut off again (the file is truncated to where it
+//! began), and the server withdraws those messages: nobody gets them, their senders get
+//! `unavailable`. The write happens in the loop (a `write(2)` into
 //! the page cache: this is what survives a process crash); with `fsync = "interval"` a
 //! background thread calls `fdatasync` every interval, bounding the loss on power failure.
 
@@ -39,6 +45,8 @@ pub(crate) struct Loaded {
 #[derive(Debug)]
 pub(crate) struct HistoryLog {
     file: File,
+    /// The file's length after the last successful append.
+    len: u64,
     path: PathBuf,
     stop_sync: Option<Arc<AtomicBool>>,
 }
@@ -74,13 +82,16 @@ impl HistoryLog {
         fresh.write_all(&out)?;
         fresh.sync_all()?;
         fs::rename(&tmp, &path)?;
+        File::open(dir)?.sync_all()?;
         let file = OpenOptions::new().append(true).open(&path)?;
+        let len = file.metadata()?.len();
         let stop_sync = fsync_every
             .map(|every| spawn_sync(&file, every))
             .transpose()?;
         Ok((
             Self {
                 file,
+                len,
                 path,
                 stop_sync,
             },
@@ -88,14 +99,26 @@ impl HistoryLog {
         ))
     }
 
-    /// Appends `records` in one write.
+    /// Appends `records` in one write. On failure nothing of them stays in the file (a
+    /// partial write is truncated away, as far as the file system lets us).
     pub(crate) fn append(&mut self, records: &[Persist]) -> io::Result<()> {
         let mut out = Vec::with_capacity(records.len() * 256);
         for r in records {
             let json = payload_of(&r.frame);
             encode(&r.room, r.offset, &r.epoch, r.at_ms, json, &mut out);
         }
-        self.file.write_all(&out)
+        match self.file.write_all(&out) {
+            Ok(()) => {
+                self.len += out.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                if let Err(t) = self.file.set_len(self.len) {
+                    log::error!("history log: cannot cut off a failed write: {t}");
+                }
+                Err(e)
+            }
+        }
     }
 
     /// The file's path, for logs.
@@ -140,35 +163,71 @@ fn payload_of(frame: &[u8]) -> &[u8] {
 }
 
 fn encode(room: &str, offset: u64, epoch: &str, at_ms: u64, json: &[u8], out: &mut Vec<u8>) {
-    let _ = writeln!(out, "R {room} {offset} {epoch} {at_ms} {}", json.len());
+    let head = format!("{room} {offset} {epoch} {at_ms} {}", json.len());
+    let crc = crc32(&[head.as_bytes(), json]);
+    let _ = writeln!(out, "C {head} {crc:08x}");
     out.extend_from_slice(json);
     out.push(b'\n');
 }
 
-/// Parses every complete record; stops at the first torn or corrupt one.
+/// CRC-32 (IEEE 802.3, the one zlib and Ethernet use) of the parts, one after the other.
+fn crc32(parts: &[&[u8]]) -> u32 {
+    let mut crc = !0u32;
+    for byte in parts.iter().flat_map(|p| p.iter()) {
+        crc ^= u32::from(*byte);
+        for _ in 0..8 {
+            crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
+        }
+    }
+    !crc
+}
+
+/// Parses every record that checks out; a torn or corrupt one is skipped, resuming at the
+/// next checksummed record that checks out (a torn record has no newline of its own, so
+/// the next one may start mid-line).
 fn parse(mut bytes: &[u8]) -> Vec<Loaded> {
     let mut records = Vec::new();
-    while let Some((record, rest)) = parse_one(bytes) {
-        records.push(record);
-        bytes = rest;
+    while !bytes.is_empty() {
+        if let Some((record, rest)) = parse_one(bytes) {
+            records.push(record);
+            bytes = rest;
+            continue;
+        }
+        log::warn!("history log: skipped a torn or corrupt record");
+        let next = (1..bytes.len())
+            .find(|&i| bytes[i..].starts_with(b"C ") && parse_one(&bytes[i..]).is_some());
+        let Some(next) = next else { break };
+        bytes = &bytes[next..];
     }
     records
 }
 
 fn parse_one(bytes: &[u8]) -> Option<(Loaded, &[u8])> {
     let newline = bytes.iter().position(|&b| b == b'\n')?;
-    let head = std::str::from_utf8(&bytes[..newline]).ok()?;
+    let line = std::str::from_utf8(&bytes[..newline]).ok()?;
+    let (tag, head) = line.split_once(' ')?;
+    let (head, crc) = match tag {
+        "R" => (head, None),
+        "C" => {
+            let (head, crc) = head.rsplit_once(' ')?;
+            (head, Some(u32::from_str_radix(crc, 16).ok()?))
+        }
+        _ => return None,
+    };
     let mut fields = head.split(' ');
-    if fields.next()? != "R" {
-        return None;
-    }
     let room = fields.next()?.to_owned();
     let offset = fields.next()?.parse().ok()?;
     let epoch = fields.next()?.to_owned();
     let at_ms = fields.next()?.parse().ok()?;
     let len: usize = fields.next()?.parse().ok()?;
-    let body = bytes.get(newline + 1..newline + 1 + len)?;
+    if fields.next().is_some() {
+        return None;
+    }
+    let body = bytes.get(newline + 1..newline.checked_add(1 + len)?)?;
     if bytes.get(newline + 1 + len) != Some(&b'\n') {
+        return None;
+    }
+    if crc.is_some_and(|crc| crc != crc32(&[head.as_bytes(), body])) {
         return None;
     }
     let json = String::from_utf8(body.to_vec()).ok()?;
@@ -231,6 +290,8 @@ mod tests {
             offset,
             at_ms: offset,
             frame: shared_frame(OpCode::Text, json.as_bytes()),
+            sender: None,
+            ack: None,
         }
     }
 
@@ -276,6 +337,38 @@ mod tests {
             );
         }
         assert!(parse(b"garbage\n").is_empty());
+    }
+
+    #[test]
+    fn a_corrupt_record_in_the_middle_is_skipped_not_the_rest() {
+        let mut bytes = Vec::new();
+        encode("r", 1, "e", 1, b"{\"a\":1}", &mut bytes);
+        let second = bytes.len();
+        encode("r", 2, "e", 2, b"{\"a\":2}", &mut bytes);
+        let third = bytes.len();
+        encode("r", 3, "e", 3, b"{\"a\":3}", &mut bytes);
+        // A flipped bit in the second record's payload: the checksum catches it.
+        let mut flipped = bytes.clone();
+        flipped[third - 3] ^= 0x01;
+        let offsets: Vec<u64> = parse(&flipped).iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, [1, 3]);
+        // The second record torn (a crash mid-write, then more appended after it).
+        let mut torn = bytes[..second + 10].to_vec();
+        torn.extend_from_slice(&bytes[third..]);
+        let offsets: Vec<u64> = parse(&torn).iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, [1, 3]);
+    }
+
+    #[test]
+    fn records_without_a_checksum_are_still_read() {
+        let old = b"R r 1 e 5 7\n{\"a\":1}\n";
+        let loaded = parse(old);
+        assert_eq!((loaded.len(), loaded[0].at_ms), (1, 5));
+    }
+
+    #[test]
+    fn crc32_matches_the_standard_check_value() {
+        assert_eq!(crc32(&[b"1234", b"56789"]), 0xCBF4_3926);
     }
 
     #[test]

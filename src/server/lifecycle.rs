@@ -121,7 +121,8 @@ impl Server {
                     .conns
                     .iter()
                     .any(|(_, c)| matches!(c.phase, Phase::Open(_)));
-                !open || self.drain_deadline.is_some_and(|d| now >= d)
+                // Messages still on their way to Redis are published before exit.
+                (!open && self.cluster_idle()) || self.drain_deadline.is_some_and(|d| now >= d)
             }
         }
     }

@@ -37,6 +37,8 @@ pub(super) struct Snapshot {
     pub(super) cluster_up: Option<bool>,
     /// Entries in the timer heap, live or stale.
     pub(super) timer_entries: usize,
+    /// Rooms whose bus messages wait for a gap to be read from Redis.
+    pub(super) cluster_gaps: usize,
 }
 
 impl Snapshot {
@@ -294,6 +296,12 @@ impl Collector for Snapshot {
         )?;
         counter(
             &mut e,
+            "cluster_refusals",
+            "Messages refused (error unavailable, API 503) because Redis could not take them",
+            s.cluster_refusals,
+        )?;
+        counter(
+            &mut e,
             "redis_disconnects",
             "Redis connections lost or refused",
             s.redis_disconnects,
@@ -310,6 +318,12 @@ impl Collector for Snapshot {
                 "cluster_up",
                 "1 while both Redis connections are up, 0 while degraded",
                 i64::from(up),
+            )?;
+            gauge(
+                &mut e,
+                "cluster_gaps",
+                "Rooms whose messages wait while a gap in their offsets is read from Redis",
+                i64::try_from(self.cluster_gaps).unwrap_or(i64::MAX),
             )?;
         }
         self.encode_loop_time(&mut e)?;
@@ -354,6 +368,7 @@ impl Server {
             draining: self.drain_deadline.is_some(),
             cluster_up: self.cluster.as_ref().map(|c| c.is_up()),
             timer_entries: self.timers.len(),
+            cluster_gaps: self.hub.gap_count(),
         }
     }
 }

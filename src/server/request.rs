@@ -96,10 +96,16 @@ pub(super) fn answer_request(
                 Response::text(503, "not ready: redis not reached yet").header("Retry-After", "5")
             } else if server.degraded() {
                 // Still serving its own clients: do not take the node out of the pool.
-                Response::text(
-                    200,
-                    "degraded: redis unavailable, serving local clients only",
-                )
+                let local = server
+                    .cluster
+                    .as_ref()
+                    .is_some_and(|c| c.when_down() == crate::cluster::WhenDown::Local);
+                let text = if local {
+                    "degraded: redis unavailable, serving local clients only"
+                } else {
+                    "degraded: redis unavailable, refusing new messages"
+                };
+                Response::text(200, text)
             } else {
                 Response::text(200, "ready")
             }

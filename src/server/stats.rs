@@ -94,6 +94,8 @@ pub(super) struct Stats {
     pub(super) bus_messages: u64,
     /// Messages delivered locally only, because Redis could not take them.
     pub(super) cluster_fallbacks: u64,
+    /// Messages refused with `unavailable` because Redis could not take them.
+    pub(super) cluster_refusals: u64,
     /// Times a Redis connection was lost (or could not be made).
     pub(super) redis_disconnects: u64,
     /// Panics caught by the safety net (each closed one connection or dropped one event).
@@ -134,6 +136,7 @@ impl Stats {
             history_write_errors: 0,
             bus_messages: 0,
             cluster_fallbacks: 0,
+            cluster_refusals: 0,
             redis_disconnects: 0,
             panics: 0,
             http_requests: 0,

@@ -26,6 +26,7 @@ impl Server {
             } => {
                 self.stats.http_requests += 1;
                 self.await_body(id, length, send_continue);
+                self.set_idempotency_key(id, head.header("idempotency-key"));
             }
             Answer::Respond(response) => {
                 self.stats.http_requests += 1;

@@ -5,7 +5,8 @@
 //!
 //! - [`procs`]: the child-process guard, the temp directory, finding the binaries;
 //! - [`servers`]: Redis, wsloop nodes and nginx;
-//! - [`peer`]: WebSocket clients reading JSON, and plain HTTP requests.
+//! - [`peer`]: WebSocket clients reading JSON, and plain HTTP requests;
+//! - [`stream`]: a numbered stream under a fault, and the checker of the guarantees.
 //!
 //! `redis-server` and `nginx` are Debian packages that `./scripts/test` installs; a missing
 //! one fails the test with that advice rather than skipping it.
@@ -15,6 +16,7 @@
 pub(crate) mod peer;
 pub(crate) mod procs;
 pub(crate) mod servers;
+pub(crate) mod stream;
 
 use std::time::{Duration, Instant};
 

@@ -128,6 +128,28 @@ impl Peer {
         }
     }
 
+    /// Like [`Peer::poll`], but a closed or broken connection is an `Err`, not a panic.
+    pub(crate) fn try_poll(&mut self, wait: Duration) -> Result<Option<Value>, ClientError> {
+        self.client
+            .set_read_timeout(Some(wait.max(Duration::from_millis(1))))
+            .map_err(ClientError::Io)?;
+        loop {
+            match self.next_json() {
+                Ok(message) if message["type"] == "presence" => continue,
+                Ok(message) => return Ok(Some(message)),
+                Err(ClientError::Io(e))
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Closes the connection cleanly.
     pub(crate) fn close(mut self) {
         let _ = self.client.close(1000, "done");

@@ -47,27 +47,52 @@ pub(crate) struct Redis {
     /// Its port.
     pub(crate) port: u16,
     dir: PathBuf,
+    extra: Vec<String>,
 }
 
 impl Redis {
     /// Starts it in `dir` on a free port and waits for `PING`.
     pub(crate) fn start(dir: &Path) -> Self {
-        let (proc, port) = start_on_free_port("redis-server", |port| Self::spawn(dir, port));
+        Self::start_with(dir, &[])
+    }
+
+    /// Starts it with `extra` arguments after the defaults (they win: `--appendonly yes`
+    /// turns AOF on); a restart keeps them.
+    pub(crate) fn start_with(dir: &Path, extra: &[&str]) -> Self {
+        let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+        let (proc, port) =
+            start_on_free_port("redis-server", |port| Self::spawn(dir, port, &extra));
         let mut redis = Self {
             proc,
             port,
             dir: dir.to_owned(),
+            extra,
         };
         redis.wait_pong();
         redis
     }
 
-    fn spawn(dir: &Path, port: u16) -> Proc {
+    fn spawn(dir: &Path, port: u16, extra: &[String]) -> Proc {
         let mut command = Command::new(require("redis-server"));
         command.args(["--port", &port.to_string(), "--bind", "127.0.0.1"]);
         command.args(["--save", "", "--appendonly", "no", "--daemonize", "no"]);
         command.arg("--dir").arg(dir);
+        command.args(extra);
         Proc::spawn("redis-server", command, &dir.join("redis.log"))
+    }
+
+    /// Runs one command on a fresh connection and returns its reply.
+    pub(crate) fn command(&self, args: &[&str]) -> redis::Value {
+        let client = redis::Client::open(self.url()).expect("redis url");
+        let mut conn = client
+            .get_connection_with_timeout(Duration::from_secs(5))
+            .expect("connect to redis");
+        let mut cmd = redis::cmd(args[0]);
+        for arg in &args[1..] {
+            cmd.arg(*arg);
+        }
+        cmd.query(&mut conn)
+            .unwrap_or_else(|e| panic!("redis {args:?}: {e}"))
     }
 
     fn wait_pong(&mut self) {
@@ -98,7 +123,7 @@ impl Redis {
     /// Starts it again on the same port, empty.
     pub(crate) fn restart(&mut self) {
         self.proc.kill();
-        self.proc = Self::spawn(&self.dir, self.port);
+        self.proc = Self::spawn(&self.dir, self.port, &self.extra);
         self.wait_pong();
     }
 }
@@ -119,6 +144,11 @@ impl Node {
     /// comes from one address, nginx's) and the API key on; waits until it is ready
     /// (connected to Redis).
     pub(crate) fn start(dir: &Path, id: &str, redis: &Redis) -> Self {
+        Self::start_with(dir, id, redis, &[])
+    }
+
+    /// [`Node::start`] with `extra` flags (`--config FILE`, …).
+    pub(crate) fn start_with(dir: &Path, id: &str, redis: &Redis, extra: &[&str]) -> Self {
         let mut args: Vec<String> = [
             "serve",
             "--node-id",
@@ -139,6 +169,7 @@ impl Node {
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
         let log = dir.join(format!("{id}.log"));
         let (proc, port) = start_on_free_port(&format!("node {id}"), |port| {
             let mut args = args.clone();
@@ -178,6 +209,11 @@ impl Node {
     /// `ws://127.0.0.1:PORT/ws?user_id=USER`, straight to this node.
     pub(crate) fn ws_url(&self, user: &str) -> String {
         format!("ws://127.0.0.1:{}/ws?user_id={user}", self.port)
+    }
+
+    /// Sends a signal (`STOP`, `CONT`, …) to the node's process.
+    pub(crate) fn signal(&self, name: &str) {
+        self.proc.signal(name);
     }
 
     /// Sends SIGTERM: a graceful drain (close 1001 to every client), then exit.

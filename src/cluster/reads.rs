@@ -1,0 +1,89 @@
+//! Reading a room's history back from its Redis stream: for a recovering join, and for a
+//! node catching up a gap in what the bus delivered to it.
+
+use redis::{Connection, Value};
+
+use super::bus::BusMessage;
+use super::redis_io::RedisSettings;
+use super::scripts::epoch_of;
+use crate::hub::remote::{Fetched, RemoteMessage};
+use crate::hub::request::Since;
+
+/// Reads the room's epoch, last offset and the messages after `since`. When the room's
+/// epoch is no longer `since`'s, the messages are the whole stream (the new epoch's offsets
+/// start afresh), if `from_start_on_new_epoch` (a catch-up); a catch-up with an empty
+/// epoch reads the position only.
+pub(super) fn fetch(
+    conn: &mut Connection,
+    settings: &RedisSettings,
+    room: &str,
+    since: &Since,
+    from_start_on_new_epoch: bool,
+) -> redis::RedisResult<Fetched> {
+    let [offset_key, stream_key, epoch_key] = settings.keys(room);
+    let state: Option<String> = redis::cmd("GET").arg(&epoch_key).query(conn)?;
+    let epoch = state
+        .as_deref()
+        .map(epoch_of)
+        .unwrap_or_default()
+        .to_owned();
+    let last: Option<u64> = redis::cmd("GET").arg(&offset_key).query(conn)?;
+    if since.epoch.is_empty() && from_start_on_new_epoch {
+        // Only the position is wanted (a node's first member joined).
+        return Ok(Fetched {
+            epoch,
+            last: last.unwrap_or(0),
+            entries: Vec::new(),
+        });
+    }
+    let start = if epoch != since.epoch && from_start_on_new_epoch {
+        "-".to_owned()
+    } else {
+        format!("(0-{}", since.offset)
+    };
+    let reply: Value = redis::cmd("XRANGE")
+        .arg(&stream_key)
+        .arg(start)
+        .arg("+")
+        .arg("COUNT")
+        .arg(settings.history_size.max(1))
+        .query(conn)?;
+    let entries = stream_payloads(reply)
+        .iter()
+        .filter_map(|bytes| BusMessage::parse(bytes))
+        .map(|b| b.message)
+        .filter(|m| m.position.as_ref().is_some_and(|(_, e)| *e == epoch))
+        .collect::<Vec<RemoteMessage>>();
+    Ok(Fetched {
+        epoch,
+        last: last.unwrap_or(0),
+        entries,
+    })
+}
+
+/// The `d` field of each XRANGE entry.
+fn stream_payloads(reply: Value) -> Vec<Vec<u8>> {
+    let Value::Array(entries) = reply else {
+        return Vec::new();
+    };
+    entries
+        .into_iter()
+        .filter_map(|entry| {
+            let Value::Array(mut parts) = entry else {
+                return None;
+            };
+            let Value::Array(fields) = parts.pop()? else {
+                return None;
+            };
+            let mut fields = fields.into_iter();
+            while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
+                if matches!(&name, Value::BulkString(n) if n == b"d")
+                    && let Value::BulkString(bytes) = value
+                {
+                    return Some(bytes);
+                }
+            }
+            None
+        })
+        .collect()
+}

@@ -1,0 +1,226 @@
+//! The gap check on bus messages, without sockets or Redis: a member on a clustered hub
+//! gets every room message once, in offset order, and a `reset` where a gap is lost.
+
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+use super::publish::OwnedTarget;
+use super::remote::{Fetched, RemoteMessage};
+use super::request::Since;
+use super::*;
+use crate::protocol::{Decoded, FrameHeader};
+
+fn now() -> Now {
+    Now {
+        wall: UNIX_EPOCH + Duration::from_millis(1_795_737_599_999),
+        mono: Instant::now(),
+    }
+}
+
+/// A clustered hub with one member in room `r`.
+fn hub() -> (Hub, Outbox) {
+    let mut hub = Hub::new(HubConfig {
+        rate_limit_enabled: false,
+        ..HubConfig::default()
+    });
+    hub.set_bus(true);
+    let mut out = Outbox::default();
+    hub.connect(ConnId::new(1, 1), "m", now(), &mut out);
+    hub.on_text(
+        ConnId::new(1, 1),
+        &json!({"type": "join", "room": "r"}).to_string(),
+        now(),
+        &mut out,
+    );
+    out.sends.clear();
+    // The first member's join asked Redis for the room's position: none yet.
+    assert_eq!(out.catch_ups.len(), 1, "the join asks for the position");
+    out.catch_ups.clear();
+    hub.finish_catch_up("r", &since(0, ""), Some(position_only("", 0)), &mut out);
+    (hub, out)
+}
+
+/// What Redis answers when only the room's position is asked for.
+fn position_only(epoch: &str, last: u64) -> Fetched {
+    Fetched {
+        epoch: epoch.into(),
+        last,
+        entries: Vec::new(),
+    }
+}
+
+fn fetched(epoch: &str, last: u64, offsets: std::ops::RangeInclusive<u64>) -> Fetched {
+    Fetched {
+        epoch: epoch.into(),
+        last,
+        entries: offsets.map(|o| message(o, epoch)).collect(),
+    }
+}
+
+fn message(offset: u64, epoch: &str) -> RemoteMessage {
+    RemoteMessage {
+        kind: "chat".into(),
+        target: OwnedTarget::Room("r".into()),
+        sender: "s".into(),
+        timestamp: "t".into(),
+        at_ms: 0,
+        position: Some((offset, epoch.into())),
+        payload: offset.to_string(),
+    }
+}
+
+/// What the member got: `n` for a message at offset n, `reset:o` for a reset.
+fn got(out: &mut Outbox) -> Vec<String> {
+    out.sends
+        .drain(..)
+        .map(|(_, frame)| {
+            let Ok(Decoded::Complete(_, n)) = FrameHeader::decode(&frame) else {
+                panic!("bad frame")
+            };
+            let v: Value = serde_json::from_slice(&frame[n..]).expect("JSON");
+            match v["type"].as_str() {
+                Some("reset") => format!("reset:{}:{}", v["epoch"].as_str().unwrap(), v["offset"]),
+                _ => v["offset"].to_string(),
+            }
+        })
+        .collect()
+}
+
+fn since(offset: u64, epoch: &str) -> Since {
+    Since {
+        offset,
+        epoch: epoch.into(),
+    }
+}
+
+#[test]
+fn in_order_messages_pass_and_duplicates_are_dropped() {
+    let (mut hub, mut out) = hub();
+    for offset in [1, 2, 2, 1, 3] {
+        hub.on_remote(&message(offset, "e"), &mut out);
+    }
+    assert_eq!(got(&mut out), ["1", "2", "3"]);
+    assert!(out.catch_ups.is_empty());
+}
+
+#[test]
+fn a_gap_holds_messages_until_it_is_read_from_redis() {
+    let (mut hub, mut out) = hub();
+    hub.on_remote(&message(1, "e"), &mut out);
+    hub.on_remote(&message(4, "e"), &mut out);
+    hub.on_remote(&message(5, "e"), &mut out);
+    assert_eq!(got(&mut out), ["1"], "4 and 5 wait");
+    assert_eq!(out.catch_ups[0].since, since(1, "e"));
+    out.catch_ups.clear();
+    // The read failed (Redis away): still waiting, asked again when the publisher is back.
+    hub.finish_catch_up("r", &since(1, "e"), None, &mut out);
+    assert!(got(&mut out).is_empty());
+    hub.retry_gaps(&mut out);
+    assert_eq!(out.catch_ups.len(), 1);
+    let fetched = Fetched {
+        epoch: "e".into(),
+        last: 5,
+        entries: (2..=5).map(|o| message(o, "e")).collect(),
+    };
+    hub.finish_catch_up("r", &since(1, "e"), Some(fetched), &mut out);
+    assert_eq!(
+        got(&mut out),
+        ["2", "3", "4", "5"],
+        "no duplicate of 4 and 5"
+    );
+    hub.on_remote(&message(6, "e"), &mut out);
+    assert_eq!(got(&mut out), ["6"]);
+}
+
+#[test]
+fn a_gap_that_was_trimmed_away_is_announced() {
+    let (mut hub, mut out) = hub();
+    hub.on_remote(&message(1, "e"), &mut out);
+    hub.on_remote(&message(9, "e"), &mut out);
+    let fetched = Fetched {
+        epoch: "e".into(),
+        last: 9,
+        entries: (7..=9).map(|o| message(o, "e")).collect(),
+    };
+    hub.finish_catch_up("r", &since(1, "e"), Some(fetched), &mut out);
+    assert_eq!(got(&mut out), ["1", "reset:e:6", "7", "8", "9"]);
+}
+
+#[test]
+fn a_new_epoch_is_announced() {
+    let (mut hub, mut out) = hub();
+    hub.on_remote(&message(1, "e"), &mut out);
+    hub.on_remote(&message(2, "f"), &mut out);
+    let fetched = Fetched {
+        epoch: "f".into(),
+        last: 2,
+        entries: (1..=2).map(|o| message(o, "f")).collect(),
+    };
+    hub.finish_catch_up("r", &since(1, "e"), Some(fetched), &mut out);
+    assert_eq!(got(&mut out), ["1", "reset:f:0", "1", "2"]);
+}
+
+#[test]
+fn after_a_lost_subscription_every_room_with_members_catches_up() {
+    let (mut hub, mut out) = hub();
+    hub.on_remote(&message(1, "e"), &mut out);
+    got(&mut out);
+    hub.catch_up_all(&mut out);
+    assert_eq!(out.catch_ups.len(), 1);
+    let fetched = Fetched {
+        epoch: "e".into(),
+        last: 3,
+        entries: (2..=3).map(|o| message(o, "e")).collect(),
+    };
+    hub.finish_catch_up("r", &since(1, "e"), Some(fetched), &mut out);
+    assert_eq!(got(&mut out), ["2", "3"], "the tail nobody followed");
+}
+
+/// A hub whose member joined while the position was being asked for.
+fn joining() -> (Hub, Outbox) {
+    let mut hub = Hub::new(HubConfig::default());
+    hub.set_bus(true);
+    let mut out = Outbox::default();
+    hub.connect(ConnId::new(1, 1), "m", now(), &mut out);
+    let join = json!({"type": "join", "room": "r"}).to_string();
+    hub.on_text(ConnId::new(1, 1), &join, now(), &mut out);
+    out.sends.clear();
+    assert_eq!(out.catch_ups[0].since, since(0, ""));
+    out.catch_ups.clear();
+    (hub, out)
+}
+
+#[test]
+fn the_first_join_learns_the_position_so_an_early_loss_is_a_gap() {
+    let (mut hub, mut out) = joining();
+    hub.finish_catch_up("r", &since(0, ""), Some(position_only("e", 3)), &mut out);
+    // 4 and 5 were lost on the way; 6 is the first message this node sees.
+    hub.on_remote(&message(6, "e"), &mut out);
+    assert!(got(&mut out).is_empty());
+    assert_eq!(out.catch_ups[0].since, since(3, "e"));
+    hub.finish_catch_up("r", &since(3, "e"), Some(fetched("e", 6, 4..=6)), &mut out);
+    assert_eq!(got(&mut out), ["4", "5", "6"]);
+}
+
+#[test]
+fn messages_arriving_while_the_position_is_asked_for_are_kept() {
+    let (mut hub, mut out) = joining();
+    hub.on_remote(&message(4, "e"), &mut out);
+    hub.on_remote(&message(5, "e"), &mut out);
+    assert!(got(&mut out).is_empty(), "held");
+    // Redis answers after both were published: they are still delivered.
+    hub.finish_catch_up("r", &since(0, ""), Some(position_only("e", 5)), &mut out);
+    assert_eq!(got(&mut out), ["4", "5"]);
+}
+
+#[test]
+fn a_message_read_with_the_position_but_still_on_the_bus_is_delivered() {
+    let (mut hub, mut out) = joining();
+    // Redis had appended 1 and 2 when it answered, but the bus had not brought them yet.
+    hub.finish_catch_up("r", &since(0, ""), Some(position_only("e", 2)), &mut out);
+    for offset in [1, 2, 2, 3] {
+        hub.on_remote(&message(offset, "e"), &mut out);
+    }
+    assert_eq!(got(&mut out), ["1", "2", "3"]);
+}
