@@ -86,7 +86,9 @@ pub fn to_server_config(config: &Config) -> Result<ServerConfig, ConfigError> {
             size: config.history.size,
             ttl: config.history.ttl.0,
             max_rooms: config.history.max_rooms.max(1),
+            max_bytes: config.history.max_bytes,
         },
+        max_held_bytes: h.max_outbound_bytes,
     };
     check_rules(&config.rooms).map_err(|e| err("rooms", e))?;
     if matches!(h.broadcast, Access::Claim | Access::Owner) {
@@ -122,6 +124,9 @@ pub fn to_server_config(config: &Config) -> Result<ServerConfig, ConfigError> {
         ping_interval: h.ping_interval.0,
         idle_timeout: h.idle_timeout.0,
         max_outbound_bytes: h.max_outbound_bytes,
+        stall_timeout: h.stall_timeout.0,
+        socket_send_buffer: s.socket_send_buffer,
+        max_buffered_bytes: s.max_buffered_bytes,
         max_connections_per_ip: s.max_connections_per_ip,
         max_connections_per_user: s.max_connections_per_user,
         handshake_rate,

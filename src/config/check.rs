@@ -98,6 +98,10 @@ fn limits(config: &Config, found: &mut Problems) {
         ("hub.max_message", h.max_message as u64),
         ("hub.max_request_bytes", h.max_request_bytes as u64),
         ("hub.max_outbound_bytes", h.max_outbound_bytes as u64),
+        (
+            "server.max_buffered_bytes",
+            config.server.max_buffered_bytes as u64,
+        ),
         ("api.max_body_bytes", config.api.max_body_bytes as u64),
     ] {
         found.require(bytes > 0, key, || "must be at least 1 byte".into());

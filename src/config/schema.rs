@@ -100,6 +100,10 @@ pub struct HistorySection {
     pub ttl: HumanDuration,
     /// Rooms whose history is kept (least recently written forgotten first).
     pub max_rooms: usize,
+    /// Bytes of history kept in memory, all rooms together (least recently written rooms
+    /// forgotten first).
+    #[serde(with = "super::size::serde_size")]
+    pub max_bytes: usize,
     /// A directory for the history log, so a restart (or kill -9) loses nothing. Empty:
     /// memory only.
     pub dir: String,
@@ -116,6 +120,7 @@ impl Default for HistorySection {
             size: 100,
             ttl: HumanDuration::secs(3600),
             max_rooms: 10_000,
+            max_bytes: 64 << 20,
             dir: String::new(),
             fsync: Fsync::Interval,
             fsync_interval: HumanDuration::secs(1),
@@ -221,6 +226,14 @@ pub struct ServerSection {
     pub drain_timeout: HumanDuration,
     /// Subprotocols offered to clients (`Sec-WebSocket-Protocol`).
     pub subprotocols: Vec<String>,
+    /// `SO_SNDBUF` of each accepted socket in bytes (the kernel reserves twice this); 0
+    /// leaves it to the kernel's autotuning.
+    #[serde(with = "super::size::serde_size")]
+    pub socket_send_buffer: usize,
+    /// Bytes of partly received messages held at once, all connections together; over it
+    /// the connection whose message grew is closed 1013.
+    #[serde(with = "super::size::serde_size")]
+    pub max_buffered_bytes: usize,
 }
 
 impl Default for ServerSection {
@@ -240,6 +253,8 @@ impl Default for ServerSection {
             close_timeout: HumanDuration::secs(5),
             drain_timeout: HumanDuration::secs(10),
             subprotocols: Vec::new(),
+            socket_send_buffer: 64 * 1024,
+            max_buffered_bytes: 256 << 20,
         }
     }
 }
@@ -287,6 +302,9 @@ pub struct HubSection {
     /// Unsent bytes allowed per connection; over it, close 1008 "slow consumer".
     #[serde(with = "super::size::serde_size")]
     pub max_outbound_bytes: usize,
+    /// Output queued and not one byte written for this long: close 1008 "stalled" (every
+    /// WebSocket connection, `/echo` too). 0s = off.
+    pub stall_timeout: HumanDuration,
     /// How often the server pings each connection.
     pub ping_interval: HumanDuration,
     /// Close (1001 "idle timeout") a connection silent this long, pongs included.
@@ -311,6 +329,7 @@ impl Default for HubSection {
             max_members_per_room: 100_000,
             max_room_name_len: 64,
             max_outbound_bytes: 1 << 20,
+            stall_timeout: HumanDuration::secs(10),
             ping_interval: HumanDuration::secs(54),
             idle_timeout: HumanDuration::secs(60),
             default_join: Access::Authenticated,

@@ -37,6 +37,10 @@ pub struct HubConfig {
     pub private_messages: PrivatePolicy,
     /// Room history for recovery after reconnects.
     pub history: HistoryConfig,
+    /// Bytes of room frames held back for one member while its recovery fetch is in flight;
+    /// over it the member is closed 1008 "slow consumer", like a member over its outbound
+    /// cap. The server sets it to `max_outbound_bytes`. Default: 1 MiB.
+    pub max_held_bytes: usize,
 }
 
 /// Who may send private messages to whom.
@@ -70,6 +74,7 @@ impl Default for HubConfig {
             broadcast: Access::Authenticated,
             private_messages: PrivatePolicy::Anyone,
             history: HistoryConfig::default(),
+            max_held_bytes: 1 << 20,
         }
     }
 }

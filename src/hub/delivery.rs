@@ -8,6 +8,7 @@ use super::outbox::{BusRequest, Origin, Persist};
 use super::publish::OwnedTarget;
 use super::remote::RemoteMessage;
 use super::{Hub, Outbox, Publication, Routed, Target, messages};
+use crate::protocol::CloseCode;
 use crate::protocol::frame::SharedFrame;
 
 impl Hub {
@@ -109,9 +110,19 @@ impl Hub {
             return out.send_all(members.conns(), frame);
         }
         let mut sent = 0;
+        let cap = self.config.max_held_bytes;
         for conn in members.conns() {
-            match self.recovering.get_mut(&(conn, Rc::from(room))) {
-                Some(pending) => pending.held.push((offset.unwrap_or(0), frame.clone())),
+            let key = (conn, Rc::from(room));
+            match self.recovering.get_mut(&key) {
+                Some(pending) if pending.held_bytes + frame.len() > cap => {
+                    // Held frames count as unsent bytes: over the cap, a slow consumer.
+                    self.recovering.remove(&key);
+                    out.close(conn, CloseCode::POLICY_VIOLATION, "slow consumer");
+                }
+                Some(pending) => {
+                    pending.held_bytes += frame.len();
+                    pending.held.push((offset.unwrap_or(0), frame.clone()));
+                }
                 None => out.send(conn, frame.clone()),
             }
             sent += 1;

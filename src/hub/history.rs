@@ -6,11 +6,19 @@
 //! history directory, Redis losing its data) the epoch changes, and a client whose `since`
 //! names the old epoch is told `recovered: false`: it must reload rather than trust a gap.
 //!
-//! The cache is plain data: bounded to `size` messages per room and `max_rooms` rooms
-//! (the least recently written room is forgotten first), entries older than `ttl` are not
-//! replayed. Writing to disk or to Redis is the server's business.
+//! The cache is plain data: bounded to `size` messages per room, `max_rooms` rooms and
+//! `max_bytes` of frames in all (the least recently written room is forgotten first, found
+//! in O(log n), see [`bounds`]); entries older than `ttl` are not replayed, and rooms whose
+//! newest entry is older are freed by [`History::expire`], which the server runs on a timer.
+//! A `join` never stores anything: it may only reserve an epoch for an empty room, and such
+//! reservations never push out a room's real history. Writing to disk or to Redis is the
+//! server's business.
 
-use std::collections::{HashMap, VecDeque};
+mod bounds;
+#[cfg(test)]
+mod bounds_tests;
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -27,6 +35,9 @@ pub struct HistoryConfig {
     /// Rooms whose history is kept; the least recently written is forgotten first.
     /// Default: 10,000.
     pub max_rooms: usize,
+    /// Bytes of stored frames, all rooms together; over it the least recently written
+    /// rooms are forgotten first. Default: 64 MiB.
+    pub max_bytes: usize,
 }
 
 impl Default for HistoryConfig {
@@ -35,6 +46,7 @@ impl Default for HistoryConfig {
             size: 100,
             ttl: Duration::from_secs(3600),
             max_rooms: 10_000,
+            max_bytes: 64 << 20,
         }
     }
 }
@@ -57,8 +69,11 @@ struct RoomLog {
     /// The offset of the last message written (0: none yet).
     last: u64,
     entries: VecDeque<Entry>,
-    /// A counter value from the last write, for least-recently-written eviction.
+    /// A counter value from the last write, for least-recently-written eviction; 0 for an
+    /// epoch a join reserved (nothing written yet).
     touched: u64,
+    /// Bytes of the frames in `entries`.
+    bytes: usize,
 }
 
 /// What `since` gets a client.
@@ -76,6 +91,10 @@ pub struct History {
     config: HistoryConfig,
     rooms: HashMap<Rc<str>, RoomLog>,
     writes: u64,
+    /// Bytes of all stored frames.
+    bytes: usize,
+    /// Rooms by `touched`: the least recently written first (reservations before them).
+    order: BTreeSet<(u64, Rc<str>)>,
 }
 
 impl History {
@@ -83,8 +102,7 @@ impl History {
     pub fn new(config: HistoryConfig) -> Self {
         Self {
             config,
-            rooms: HashMap::new(),
-            writes: 0,
+            ..Self::default()
         }
     }
 
@@ -95,14 +113,19 @@ impl History {
 
     /// The next position in `room`: its epoch (created on first use) and the next offset.
     pub fn next_position(&mut self, room: &str) -> (u64, Rc<str>) {
+        if let Some(log) = self.rooms.get(room) {
+            // Not a write yet: `record` marks the room written.
+            return (log.last + 1, log.epoch.clone());
+        }
         let log = self.log_mut(room, None);
         (log.last + 1, log.epoch.clone())
     }
 
-    /// The room's last offset and epoch, starting its history if it has none.
-    pub fn ensure(&mut self, room: &str) -> (u64, Rc<str>) {
-        let log = self.log_mut(room, None);
-        (log.last, log.epoch.clone())
+    /// The room's last offset and epoch, reserving an epoch (nothing stored) if it has no
+    /// history and there is room for one without forgetting any room's messages; `None`
+    /// otherwise (a `join`: see [`bounds`]).
+    pub fn ensure(&mut self, room: &str) -> Option<(u64, Rc<str>)> {
+        self.position(room).or_else(|| self.reserve(room))
     }
 
     /// Whether the room's history holds any message (a position learned from Redis, or
@@ -131,10 +154,15 @@ impl History {
             return; // Already have it (a replayed or duplicate bus message).
         }
         log.last = entry.offset;
+        let added = entry.frame.len();
         log.entries.push_back(entry);
+        let mut freed = 0;
         while log.entries.len() > size {
-            log.entries.pop_front();
+            freed += log.entries.pop_front().map_or(0, |e| e.frame.len());
         }
+        log.bytes = log.bytes + added - freed;
+        self.bytes = self.bytes + added - freed;
+        self.enforce_max_bytes(room);
     }
 
     /// Removes the newest message of `room` if it is `offset` of `epoch` (its write to the
@@ -147,7 +175,9 @@ impl History {
             return;
         }
         if log.entries.back().is_some_and(|e| e.offset == offset) {
-            log.entries.pop_back();
+            let freed = log.entries.pop_back().map_or(0, |e| e.frame.len());
+            log.bytes -= freed;
+            self.bytes -= freed;
         }
         log.last = offset.saturating_sub(1);
     }
@@ -158,7 +188,7 @@ impl History {
         if self.config.size == 0 {
             return;
         }
-        self.rooms.remove(room);
+        self.forget(room);
         let log = self.log_mut(room, Some(epoch));
         log.last = last;
     }
@@ -200,35 +230,14 @@ impl History {
         let writes = self.writes;
         let stale = epoch.is_some_and(|e| self.rooms.get(room).is_some_and(|log| *log.epoch != *e));
         if stale || !self.rooms.contains_key(room) {
+            self.forget(room);
             self.evict_if_full(room);
             let epoch: Rc<str> = epoch.map_or_else(new_epoch, Rc::from);
-            self.rooms.insert(
-                room.into(),
-                RoomLog {
-                    epoch,
-                    last: 0,
-                    entries: VecDeque::new(),
-                    touched: writes,
-                },
-            );
+            self.insert(room.into(), epoch, writes);
+        } else {
+            self.retouch(room, writes);
         }
-        let log = self.rooms.get_mut(room).expect("inserted above");
-        log.touched = writes;
-        log
-    }
-
-    fn evict_if_full(&mut self, incoming: &str) {
-        if self.rooms.len() < self.config.max_rooms || self.rooms.contains_key(incoming) {
-            return;
-        }
-        let oldest = self
-            .rooms
-            .iter()
-            .min_by_key(|(_, log)| log.touched)
-            .map(|(room, _)| room.clone());
-        if let Some(room) = oldest {
-            self.rooms.remove(&room);
-        }
+        self.rooms.get_mut(room).expect("inserted above")
     }
 
     /// Rooms with history, for metrics.

@@ -63,7 +63,7 @@ impl Hub {
         let position = match (self.history.enabled(), self.bus) {
             (false, _) => None,
             (true, true) => self.history.position(room),
-            (true, false) => Some(self.history.ensure(room)),
+            (true, false) => self.history.ensure(room),
         };
         let reply = Membership {
             kind: "joined",

@@ -14,12 +14,14 @@ mod authorize;
 mod config;
 
 mod delivery;
+mod departures;
 mod error;
 mod handlers;
 pub mod history;
 mod join;
 pub mod messages;
 mod outbox;
+mod parked;
 pub mod publish;
 pub mod remote;
 
@@ -153,6 +155,8 @@ pub struct Hub {
     bus_offsets_only: bool,
     /// Members whose recovery fetch is in flight, with the room frames held back for them.
     recovering: HashMap<(ConnId, Rc<str>), remote::Pending>,
+    /// Rate-limit state of users who disconnected, until it is worth nothing.
+    parked: parked::Parked,
     /// Rooms whose bus messages wait while a gap is read from Redis.
     gaps: HashMap<Rc<str>, sequence::Gap>,
     /// Bytes held in `gaps`, bounded by [`sequence::MAX_HELD_BYTES`].
@@ -180,6 +184,7 @@ impl Hub {
         Self {
             config,
             history,
+            parked: parked::Parked::new(parked::CAPACITY),
             ..Self::default()
         }
     }
@@ -208,10 +213,17 @@ impl Hub {
             None => user.into(),
         };
         let rate = self.config.rate_limit;
-        let entry = self.users.entry(user.clone()).or_insert_with(|| UserEntry {
-            conns: Vec::new(),
-            bucket: TokenBucket::full(rate, now.mono),
-            strikes: 0,
+        let parked = &mut self.parked;
+        let entry = self.users.entry(user.clone()).or_insert_with(|| {
+            // A user back soon after leaving keeps its bucket and strikes.
+            let (bucket, strikes) = parked
+                .take(&user, rate, now.mono)
+                .unwrap_or_else(|| (TokenBucket::full(rate, now.mono), 0));
+            UserEntry {
+                conns: Vec::new(),
+                bucket,
+                strikes,
+            }
         });
         entry.conns.push(conn);
         let timestamp = time::rfc3339_millis(now.wall);
@@ -245,23 +257,9 @@ impl Hub {
     }
 
     /// Forgets a connection: leaves its rooms (with presence to the others) and its user.
+    /// Closing many at once? [`Hub::disconnect_all`] tells each remaining member once.
     pub fn disconnect(&mut self, conn: ConnId, now: Now, out: &mut Outbox) {
-        let Some(member) = self.members.remove(&conn) else {
-            return;
-        };
-        if !self.recovering.is_empty() {
-            self.recovering.retain(|(c, _), _| *c != conn);
-        }
-        let timestamp = time::rfc3339_millis(now.wall);
-        for room in &member.rooms {
-            self.leave_room(conn, &member.user, room, &timestamp, out);
-        }
-        if let Some(entry) = self.users.get_mut(&member.user) {
-            entry.conns.retain(|c| *c != conn);
-            if entry.conns.is_empty() {
-                self.users.remove(&member.user);
-            }
-        }
+        self.disconnect_all(&[conn], now, out);
     }
 
     /// The user a connection acts as.
@@ -317,6 +315,8 @@ impl Hub {
 
 #[cfg(test)]
 mod authz_tests;
+#[cfg(test)]
+mod held_tests;
 #[cfg(test)]
 mod sequence_tests;
 #[cfg(test)]

@@ -65,6 +65,8 @@ pub(super) struct Pending {
     pub(super) id: Option<Box<RawValue>>,
     /// Room frames that arrived meanwhile, with their offsets.
     pub(super) held: Vec<(u64, SharedFrame)>,
+    /// Their bytes, held to `max_held_bytes`.
+    pub(super) held_bytes: usize,
 }
 
 /// What Redis held for a recovering join.
@@ -96,6 +98,7 @@ impl Hub {
         let pending = Pending {
             id: id.map(|v| v.to_owned()),
             held: Vec::new(),
+            held_bytes: 0,
         };
         self.recovering.insert((conn, Rc::from(room)), pending);
         out.fetches.push(super::FetchRequest {

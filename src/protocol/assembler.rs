@@ -28,15 +28,64 @@ pub enum MessageKind {
     Binary,
 }
 
+/// A finished message, borrowed from the assembler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Message<'a> {
+    /// Text, validated once as it arrived.
+    Text(&'a str),
+    /// Bytes.
+    Binary(&'a [u8]),
+}
+
+/// The payload so far: text is kept as a `String` built from the pieces the validator
+/// checked, so the finished message is a `&str` without validating it a second time.
+#[derive(Debug)]
+enum Buffer {
+    /// A binary message (and the empty buffer between messages).
+    Binary(Vec<u8>),
+    /// A text message and the UTF-8 state between its chunks.
+    Text(String, Utf8Validator),
+}
+
+impl Default for Buffer {
+    fn default() -> Self {
+        Self::Binary(Vec::new())
+    }
+}
+
+impl Buffer {
+    /// Bytes received: for text, the validated text and the bytes of an unfinished code
+    /// point waiting for the next chunk.
+    fn len(&self) -> usize {
+        match self {
+            Self::Binary(bytes) => bytes.len(),
+            Self::Text(text, utf8) => text.len() + utf8.pending_len(),
+        }
+    }
+
+    fn capacity(&self) -> usize {
+        match self {
+            Self::Binary(bytes) => bytes.capacity(),
+            Self::Text(text, _) => text.capacity(),
+        }
+    }
+
+    /// Grows the allocation to hold at least `capacity` bytes, exactly.
+    fn reserve_to(&mut self, capacity: usize) {
+        match self {
+            Self::Binary(bytes) => bytes.reserve_exact(capacity.saturating_sub(bytes.len())),
+            Self::Text(text, _) => text.reserve_exact(capacity.saturating_sub(text.len())),
+        }
+    }
+}
+
 /// Collects the fragments of one data message.
 #[derive(Debug, Default)]
 pub struct Assembler {
-    /// The kind of the message in progress, if any.
-    kind: Option<MessageKind>,
-    /// The payload so far, unmasked.
-    buf: Vec<u8>,
-    /// UTF-8 state for text messages.
-    utf8: Utf8Validator,
+    /// A message is in progress (started and not finished).
+    receiving: bool,
+    /// The payload so far, unmasked; its variant is the message's kind.
+    buf: Buffer,
     /// The largest message accepted, in bytes.
     max_message: usize,
 }
@@ -45,16 +94,20 @@ impl Assembler {
     /// An empty assembler accepting messages up to `max_message` bytes.
     pub fn new(max_message: usize) -> Self {
         Self {
-            kind: None,
-            buf: Vec::new(),
-            utf8: Utf8Validator::new(),
+            receiving: false,
+            buf: Buffer::default(),
             max_message,
         }
     }
 
     /// Whether a message is in progress.
     pub fn in_progress(&self) -> bool {
-        self.kind.is_some()
+        self.receiving
+    }
+
+    /// Bytes the buffer holds allocated (what a partial message costs in memory).
+    pub fn buffered_bytes(&self) -> usize {
+        self.buf.capacity()
     }
 
     /// The configured message size limit.
@@ -79,13 +132,20 @@ impl Assembler {
 
     /// Starts a message of `kind` whose first frame declares `declared` bytes.
     pub fn start(&mut self, kind: MessageKind, declared: u64) {
-        self.kind = Some(kind);
-        self.utf8 = Utf8Validator::new();
+        debug_assert!(
+            !self.receiving,
+            "a message starts while another is in progress"
+        );
+        self.receiving = true;
+        // Saturating: a length past usize is only a hint, capped below anyway.
         let hint = usize::try_from(declared)
             .unwrap_or(usize::MAX)
             .min(RESERVE_HINT)
             .min(self.max_message);
-        self.buf.reserve_exact(hint);
+        self.buf = match kind {
+            MessageKind::Binary => Buffer::Binary(Vec::with_capacity(hint)),
+            MessageKind::Text => Buffer::Text(String::with_capacity(hint), Utf8Validator::new()),
+        };
     }
 
     /// Makes room for `more` bytes: doubling, for amortised O(1) appends, but never
@@ -96,41 +156,58 @@ impl Assembler {
             return;
         }
         let doubled = self.buf.capacity().saturating_mul(2);
-        let target = doubled.min(self.max_message).max(needed);
-        self.buf.reserve_exact(target - self.buf.len());
+        self.buf
+            .reserve_to(doubled.min(self.max_message).max(needed));
     }
 
-    /// Appends unmasked payload bytes; text is validated as it arrives.
+    /// Appends unmasked payload bytes; text is validated as it arrives (each byte once).
     pub fn extend(&mut self, chunk: &[u8]) -> Result<(), ProtocolError> {
-        if self.kind == Some(MessageKind::Text) {
-            self.utf8
-                .feed(chunk)
-                .map_err(|_| ProtocolError::InvalidUtf8)?;
-        }
+        debug_assert!(self.receiving, "payload without a message in progress");
         self.grow_for(chunk.len());
-        self.buf.extend_from_slice(chunk);
+        match &mut self.buf {
+            Buffer::Binary(bytes) => bytes.extend_from_slice(chunk),
+            Buffer::Text(text, utf8) => utf8
+                .feed_into(chunk, text)
+                .map_err(|_| ProtocolError::InvalidUtf8)?,
+        }
         Ok(())
     }
 
     /// Ends the message; text must end on a code point boundary.
     ///
-    /// The payload stays readable through [`Assembler::payload`] until [`Assembler::release`].
+    /// The message stays readable through [`Assembler::message`] until
+    /// [`Assembler::release`].
     pub fn finish(&mut self) -> Result<MessageKind, ProtocolError> {
-        let kind = self.kind.take().unwrap_or(MessageKind::Binary);
-        if kind == MessageKind::Text {
-            self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+        debug_assert!(self.receiving, "a message finishes that never started");
+        self.receiving = false;
+        match &self.buf {
+            Buffer::Binary(_) => Ok(MessageKind::Binary),
+            Buffer::Text(_, utf8) => utf8
+                .finish()
+                .map(|()| MessageKind::Text)
+                .map_err(|_| ProtocolError::InvalidUtf8),
         }
-        Ok(kind)
+    }
+
+    /// The message finished last.
+    pub fn message(&self) -> Message<'_> {
+        match &self.buf {
+            Buffer::Binary(bytes) => Message::Binary(bytes),
+            Buffer::Text(text, _) => Message::Text(text),
+        }
     }
 
     /// The bytes of the message finished last.
     pub fn payload(&self) -> &[u8] {
-        &self.buf
+        match self.message() {
+            Message::Binary(bytes) => bytes,
+            Message::Text(text) => text.as_bytes(),
+        }
     }
 
     /// Frees the buffer of a delivered message.
     pub fn release(&mut self) {
-        self.buf = Vec::new();
+        self.buf = Buffer::default();
     }
 }
 

@@ -78,6 +78,7 @@ impl<'a> CloseFrame<'a> {
     /// An empty body is allowed; a 1-byte body, a code not valid on the wire, or a reason that
     /// is not UTF-8 is a protocol error (1002, or 1007 for the reason).
     pub fn parse(body: &'a [u8]) -> Result<Self, ProtocolError> {
+        super::utf8::count::add(body.len().saturating_sub(2));
         match body {
             [] => Ok(Self {
                 code: None,

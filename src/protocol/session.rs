@@ -18,7 +18,7 @@
 //! has RSV1 is inflated into the assembler as its frames arrive, its inflated size held to
 //! `max_message`; [`Session::send`] compresses what is worth compressing.
 
-use super::assembler::{Assembler, MessageKind};
+use super::assembler::{Assembler, Message, MessageKind};
 use super::close::CloseFrame;
 use super::close_state::{CloseAction, CloseInput, CloseState};
 use super::deflate::{DeflateConfig, DeflateParams, PerMessageDeflate};
@@ -105,7 +105,7 @@ enum Found {
         end: usize,
     },
     /// A data message in the assembler's buffer.
-    Assembled(MessageKind),
+    Assembled,
 }
 
 /// The sans-IO state of one WebSocket connection.
@@ -195,6 +195,11 @@ impl Session {
         self.read == ReadState::Failed
     }
 
+    /// Bytes held for a partly received message (see `Server`'s `max_buffered_bytes`).
+    pub fn buffered_bytes(&self) -> usize {
+        self.assembler.buffered_bytes()
+    }
+
     /// Whether a partly received message or frame is pending.
     pub fn mid_message(&self) -> bool {
         self.assembler.in_progress() || matches!(self.read, ReadState::Payload { .. })
@@ -221,16 +226,42 @@ impl Session {
                 event: None,
             });
         }
-        match self.advance(input, out) {
-            Ok((consumed, found)) => Ok(Read {
-                consumed,
-                event: self.event_at(found, input),
-            }),
+        let (consumed, found) = match self.advance(input, out) {
+            Ok(read) => read,
             Err(error) => {
                 self.fail(error, out);
-                Err(error)
+                return Err(error);
             }
-        }
+        };
+        let event = match found {
+            Found::Nothing => None,
+            Found::Assembled => Some(match self.assembler.message() {
+                Message::Text(text) => Event::Text(text),
+                Message::Binary(bytes) => Event::Binary(bytes),
+            }),
+            Found::InInput { opcode, start, end } => {
+                let Some(payload) = input.get(start..end) else {
+                    debug_assert!(false, "a found payload lies outside the input");
+                    return Ok(Read {
+                        consumed,
+                        event: None,
+                    });
+                };
+                match in_input_event(opcode, payload) {
+                    Ok(event) => {
+                        if let Event::Close(frame) = &event {
+                            self.on_close_frame(frame, out);
+                        }
+                        Some(event)
+                    }
+                    Err(error) => {
+                        self.fail(error, out);
+                        return Err(error);
+                    }
+                }
+            }
+        };
+        Ok(Read { consumed, event })
     }
 
     /// Runs the reader over `input` until it finds an event or needs more bytes.
@@ -254,7 +285,7 @@ impl Session {
                 }
                 // After our close, data (server side) and pings are read past but not
                 // delivered.
-                Some(Found::Assembled(_)) => {
+                Some(Found::Assembled) => {
                     self.assembler.release();
                     self.delivered = false;
                 }
@@ -322,9 +353,8 @@ impl Session {
         if let Some(key) = header.mask {
             apply_mask(payload, key, 0);
         }
-        if header.opcode == OpCode::Text {
-            utf8::validate(payload).map_err(|_| ProtocolError::InvalidUtf8)?;
-        }
+        // Text is validated once, as the event is made (`in_input_event`); a server reads
+        // past data after its close without looking at it (§1.4).
         *pos = end;
         Ok(Found::InInput {
             opcode: header.opcode,
@@ -352,10 +382,9 @@ impl Session {
             apply_mask(payload, key, 0);
         }
         *pos = end;
-        match header.opcode {
-            OpCode::Ping if self.close.is_open() => self.write_control(OpCode::Pong, payload, out),
-            OpCode::Close => self.on_close_frame(payload, out)?,
-            _ => {}
+        // A close is parsed once, as its event is made, and answered then (`read`).
+        if header.opcode == OpCode::Ping && self.close.is_open() {
+            self.write_control(OpCode::Pong, payload, out);
         }
         Ok(Some(Found::InInput {
             opcode: header.opcode,
@@ -412,9 +441,9 @@ impl Session {
                 .ok_or(ProtocolError::ReservedBits(RSV1))?;
             deflate.finish(&mut |bytes| into_assembler(assembler, bytes))?;
         }
-        let kind = self.assembler.finish()?;
+        self.assembler.finish()?;
         self.delivered = true;
-        Ok(Some(Found::Assembled(kind)))
+        Ok(Some(Found::Assembled))
     }
 
     /// Adds payload bytes to the message: as they are, or inflated (RFC 7692 §7.2.2).
@@ -430,16 +459,14 @@ impl Session {
         deflate.inflate(chunk, &mut |bytes| into_assembler(assembler, bytes))
     }
 
-    /// §5.5.1: validate the peer's close and answer it if we have not sent ours.
-    fn on_close_frame(&mut self, body: &[u8], out: &mut Vec<u8>) -> Result<(), ProtocolError> {
-        let frame = CloseFrame::parse(body)?;
+    /// §5.5.1: answer the peer's (valid) close if we have not sent ours.
+    fn on_close_frame(&mut self, frame: &CloseFrame<'_>, out: &mut Vec<u8>) {
         if self.close.on(CloseInput::Receive) == CloseAction::SendReply {
             // Echo the status code, without the reason; an empty close gets an empty reply.
             let mut reply = Vec::with_capacity(2);
             CloseFrame::encode_body(frame.code, "", &mut reply);
             self.write_control(OpCode::Close, &reply, out);
         }
-        Ok(())
     }
 
     /// §7.1.7: fail the connection: close with the error's code, then ignore the rest.
@@ -447,27 +474,20 @@ impl Session {
         self.read = ReadState::Failed;
         self.close(error.close_code(), error.reason(), out);
     }
+}
 
-    /// Turns a found location into the event, borrowing the input or the assembler.
-    fn event_at<'a>(&'a self, found: Found, input: &'a [u8]) -> Option<Event<'a>> {
-        match found {
-            Found::Nothing => None,
-            Found::Assembled(MessageKind::Text) => utf8::validate(self.assembler.payload())
-                .ok()
-                .map(Event::Text),
-            Found::Assembled(MessageKind::Binary) => Some(Event::Binary(self.assembler.payload())),
-            Found::InInput { opcode, start, end } => {
-                let payload = input.get(start..end)?;
-                match opcode {
-                    OpCode::Text => utf8::validate(payload).ok().map(Event::Text),
-                    OpCode::Ping => Some(Event::Ping(payload)),
-                    OpCode::Pong => Some(Event::Pong(payload)),
-                    OpCode::Close => CloseFrame::parse(payload).ok().map(Event::Close),
-                    OpCode::Binary | OpCode::Continuation => Some(Event::Binary(payload)),
-                }
-            }
+/// The event for a frame whose payload lies whole in the input: text is validated here, a
+/// close frame parsed here, each once.
+fn in_input_event(opcode: OpCode, payload: &[u8]) -> Result<Event<'_>, ProtocolError> {
+    Ok(match opcode {
+        OpCode::Text => {
+            Event::Text(utf8::validate(payload).map_err(|_| ProtocolError::InvalidUtf8)?)
         }
-    }
+        OpCode::Ping => Event::Ping(payload),
+        OpCode::Pong => Event::Pong(payload),
+        OpCode::Close => Event::Close(CloseFrame::parse(payload)?),
+        OpCode::Binary | OpCode::Continuation => Event::Binary(payload),
+    })
 }
 
 /// The payload span `[start, start + len)`, saturating so it can never wrap.
@@ -499,7 +519,7 @@ fn message_kind(opcode: OpCode) -> Option<MessageKind> {
 /// (the answers to its last requests). A server discards it: it has stopped serving.
 fn is_data(found: Found) -> bool {
     match found {
-        Found::Assembled(_) => true,
+        Found::Assembled => true,
         Found::InInput { opcode, .. } => !opcode.is_control(),
         Found::Nothing => false,
     }
@@ -521,3 +541,7 @@ mod send;
 #[cfg(test)]
 #[path = "session_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "session_once_tests.rs"]
+mod once_tests;

@@ -34,12 +34,63 @@ impl Utf8Validator {
     /// Fails as soon as a byte makes the stream invalid; an incomplete code point at the end
     /// of `chunk` is remembered and checked against the next chunk.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<(), InvalidUtf8> {
+        count::add(chunk.len());
         let rest = self.finish_pending(chunk)?;
         match simdutf8::compat::from_utf8(rest) {
             Ok(_) => Ok(()),
             Err(e) if e.error_len().is_some() => Err(InvalidUtf8),
             Err(e) => self.remember(&rest[e.valid_up_to()..]),
         }
+    }
+
+    /// Validates the next chunk and appends it to `text`: each byte is validated once (the
+    /// at most three bytes of a code point split between chunks are looked at again when
+    /// it completes). An unfinished code point at the end waits for the next chunk.
+    pub fn feed_into(&mut self, chunk: &[u8], text: &mut String) -> Result<(), InvalidUtf8> {
+        count::add(chunk.len());
+        let rest = self.complete_pending(chunk, text)?;
+        let (head, tail) = rest.split_at(complete_prefix(rest));
+        text.push_str(simdutf8::basic::from_utf8(head).map_err(|_| InvalidUtf8)?);
+        match std::str::from_utf8(tail) {
+            Ok(_) => Ok(()), // Empty.
+            // A strict prefix of a code point that may still complete.
+            Err(e) if e.error_len().is_none() => self.remember(tail),
+            Err(_) => Err(InvalidUtf8),
+        }
+    }
+
+    /// Bytes of an unfinished code point carried to the next chunk (0–3).
+    pub fn pending_len(&self) -> usize {
+        usize::from(self.pending_len)
+    }
+
+    /// Like [`Self::finish_pending`], appending the completed code point (and whatever else
+    /// of the candidate bytes is whole) to `text`.
+    fn complete_pending<'c>(
+        &mut self,
+        chunk: &'c [u8],
+        text: &mut String,
+    ) -> Result<&'c [u8], InvalidUtf8> {
+        let have = usize::from(self.pending_len);
+        if have == 0 {
+            return Ok(chunk);
+        }
+        let take = chunk.len().min(4 - have);
+        let mut candidate = self.pending;
+        candidate[have..have + take].copy_from_slice(&chunk[..take]);
+        let whole = match std::str::from_utf8(&candidate[..have + take]) {
+            Ok(_) => have + take,
+            Err(e) if e.valid_up_to() > 0 => e.valid_up_to(),
+            Err(e) if e.error_len().is_some() => return Err(InvalidUtf8),
+            Err(_) => {
+                self.pending = candidate;
+                self.pending_len = u8::try_from(have + take).map_err(|_| InvalidUtf8)?;
+                return Ok(&[]);
+            }
+        };
+        text.push_str(std::str::from_utf8(&candidate[..whole]).map_err(|_| InvalidUtf8)?);
+        self.pending_len = 0;
+        Ok(&chunk[whole - have..])
     }
 
     /// Checks that the message ended on a code point boundary.
@@ -90,9 +141,53 @@ impl Utf8Validator {
     }
 }
 
+/// The length of `bytes` without a trailing code point that is cut short: the last lead
+/// byte among the final three, when the sequence it starts is longer than what follows it.
+/// Structural only; validating the two parts says whether they are UTF-8.
+fn complete_prefix(bytes: &[u8]) -> usize {
+    let len = bytes.len();
+    for back in 1..=len.min(3) {
+        let b = bytes[len - back];
+        if b & 0xC0 == 0x80 {
+            continue; // A continuation byte: look further back.
+        }
+        let needed = match b {
+            0x00..=0x7F => 1,
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            _ => 4,
+        };
+        return if back < needed { len - back } else { len };
+    }
+    len
+}
+
 /// Validates a whole message in one call.
 pub fn validate(bytes: &[u8]) -> Result<&str, InvalidUtf8> {
+    count::add(bytes.len());
     simdutf8::basic::from_utf8(bytes).map_err(|_| InvalidUtf8)
+}
+
+/// Test builds only: how many bytes this thread has validated, so tests can show each
+/// message is validated once.
+pub(crate) mod count {
+    #[cfg(test)]
+    thread_local!(static VALIDATED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) });
+
+    /// Counts `n` bytes validated (nothing outside tests).
+    #[inline(always)]
+    pub(crate) fn add(n: usize) {
+        #[cfg(test)]
+        VALIDATED.with(|v| v.set(v.get() + n));
+        #[cfg(not(test))]
+        let _ = n;
+    }
+
+    /// Bytes validated on this thread so far.
+    #[cfg(test)]
+    pub(crate) fn get() -> usize {
+        VALIDATED.with(std::cell::Cell::get)
+    }
 }
 
 #[cfg(test)]
@@ -187,6 +282,38 @@ mod tests {
             let mut splits = splits;
             splits.sort_unstable();
             prop_assert_eq!(feed_split(text.as_bytes(), &splits), Ok(()));
+        }
+
+        /// `feed_into` agrees with `feed` on every split, fails no later, and rebuilds the
+        /// text exactly.
+        #[test]
+        fn feed_into_agrees_and_rebuilds_the_text(
+            bytes in proptest::collection::vec(any::<u8>(), 0..64),
+            text in "\\PC{0,20}",
+            splits in proptest::collection::vec(0usize..80, 0..6),
+        ) {
+            let mut splits = splits;
+            splits.sort_unstable();
+            for input in [&bytes[..], text.as_bytes()] {
+                let (mut v, mut w, mut out) = (Utf8Validator::new(), Utf8Validator::new(), String::new());
+                let mut start = 0;
+                let mut verdict = Ok(());
+                for &s in splits.iter().chain([&input.len()]) {
+                    let s = s.clamp(start, input.len());
+                    let (a, b) = (v.feed(&input[start..s]), w.feed_into(&input[start..s], &mut out));
+                    prop_assert_eq!(a, b);
+                    verdict = a;
+                    start = s;
+                    if verdict.is_err() {
+                        break;
+                    }
+                }
+                let verdict = verdict.and_then(|()| w.finish());
+                prop_assert_eq!(verdict.is_ok(), std::str::from_utf8(input).is_ok());
+                if verdict.is_ok() {
+                    prop_assert_eq!(out.as_bytes(), input);
+                }
+            }
         }
     }
 }

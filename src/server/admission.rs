@@ -19,7 +19,21 @@ pub(super) const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// The handshake byte-rate check runs this often while a handshake is in progress.
 const RATE_CHECK_EVERY: Duration = Duration::from_secs(1);
 
-/// Per-IP state: open connections and the handshake bucket.
+/// The address a client is counted by: IPv4 as it is, an IPv4-mapped IPv6 address as its
+/// IPv4 address, and any other IPv6 address by its /64 (the host bits zeroed), since one
+/// IPv6 client commonly holds a whole /64 and could otherwise pick a fresh address for each
+/// connection.
+pub(super) fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        },
+    }
+}
+
+/// Per-IP state (by [`client_key`]): open connections and the handshake bucket.
 #[derive(Debug, Default)]
 pub(super) struct PerIp {
     /// Admitted connections per address.
@@ -58,6 +72,7 @@ impl Refusal {
 impl Server {
     /// Decides whether a new connection from `ip` is admitted.
     pub(super) fn admission(&mut self, ip: IpAddr, now: Instant) -> Result<(), Refusal> {
+        let ip = client_key(ip);
         if self.admitted >= self.config.max_connections {
             return Err(Refusal::Full);
         }
@@ -86,11 +101,13 @@ impl Server {
 
     /// Counts an admitted connection against its address.
     pub(super) fn count_ip(&mut self, ip: IpAddr) {
+        let ip = client_key(ip);
         *self.per_ip.connections.entry(ip).or_insert(0) += 1;
     }
 
     /// Releases an admitted connection's count.
     pub(super) fn uncount_ip(&mut self, ip: IpAddr) {
+        let ip = client_key(ip);
         if let Some(n) = self.per_ip.connections.get_mut(&ip) {
             *n -= 1;
             if *n == 0 {
@@ -143,5 +160,55 @@ impl Server {
                 .buckets
                 .retain(|_, bucket| !bucket.is_full(rate, now));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+    use crate::server::ServerConfig;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().expect("an address")
+    }
+
+    #[test]
+    fn ipv6_clients_count_by_their_64() {
+        let mut server = Server::bind(ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            max_connections_per_ip: 1,
+            handshake_rate: None,
+            ..ServerConfig::default()
+        })
+        .expect("bind");
+        let now = Instant::now();
+        let first = ip("2001:db8:1:2::1");
+        assert_eq!(server.admission(first, now), Ok(()));
+        server.count_ip(first);
+        let same_64 = ip("2001:db8:1:2:ffff:ffff:ffff:ffff");
+        assert_eq!(server.admission(same_64, now), Err(Refusal::TooManyFromIp));
+        assert_eq!(server.admission(ip("2001:db8:1:3::1"), now), Ok(()));
+        assert_eq!(server.admission(ip("192.0.2.1"), now), Ok(()));
+        server.uncount_ip(same_64);
+        assert_eq!(server.admission(first, now), Ok(()), "released by its /64");
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_are_ipv4() {
+        let mut server = Server::bind(ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            max_connections_per_ip: 1,
+            handshake_rate: None,
+            ..ServerConfig::default()
+        })
+        .expect("bind");
+        server.count_ip(ip("192.0.2.7"));
+        let mapped = ip("::ffff:192.0.2.7");
+        assert_eq!(
+            server.admission(mapped, Instant::now()),
+            Err(Refusal::TooManyFromIp)
+        );
     }
 }

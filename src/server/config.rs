@@ -47,6 +47,17 @@ pub struct ServerConfig {
     /// Unsent bytes allowed per `/ws` connection; a recipient over it is closed with 1008
     /// "slow consumer". Default: 1 MiB.
     pub max_outbound_bytes: usize,
+    /// A connection with output queued and not one byte written for this long is closed
+    /// with 1008 "stalled". Zero = off. Default: 10 s.
+    pub stall_timeout: Duration,
+    /// `SO_SNDBUF` of every accepted socket, in bytes (the kernel reserves twice this); 0
+    /// leaves the kernel's autotuning (up to megabytes per socket). Default: 64 KiB, so
+    /// 10,000 stalled connections hold at most ~1.3 GB of kernel memory, not tens.
+    pub socket_send_buffer: usize,
+    /// Bytes of partly received messages held at once, all connections together; a read
+    /// that grows one past it closes that connection with 1013 "server busy".
+    /// Default: 256 MiB.
+    pub max_buffered_bytes: usize,
     /// Connections from one IP address; over it, 429. 0 = no limit. Default: 256.
     pub max_connections_per_ip: usize,
     /// Connections of one user on `/ws`; over it, 429. 0 = no limit. Default: 32.
@@ -114,6 +125,9 @@ impl Default for ServerConfig {
             ping_interval: Duration::from_secs(54),
             idle_timeout: Duration::from_secs(60),
             max_outbound_bytes: 1 << 20,
+            stall_timeout: Duration::from_secs(10),
+            socket_send_buffer: 64 * 1024,
+            max_buffered_bytes: 256 << 20,
             max_connections_per_ip: 256,
             max_connections_per_user: 32,
             handshake_rate: Some(Rate {

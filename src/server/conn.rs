@@ -94,6 +94,13 @@ pub(super) struct Conn {
     /// When the live token-expiry check fires; earlier `TokenExpiry` timers still in the
     /// heap are stale and ignored. `None` while no token expiry is tracked.
     pub(super) token_check: Option<Instant>,
+    /// The last time the connection had nothing queued or a write made progress.
+    pub(super) write_progress: Instant,
+    /// When the live stall check fires (see [`super::stall`]); `None` while none is armed.
+    pub(super) stall_check: Option<Instant>,
+    /// Bytes of a partly received message charged to `max_buffered_bytes` (see
+    /// [`super::budget`]).
+    pub(super) buffered: usize,
 }
 
 impl Conn {

@@ -19,8 +19,9 @@ impl Server {
     /// once per window size for the whole batch when the server keeps no context).
     ///
     /// A recipient whose unsent bytes would pass `max_outbound_bytes` is closed with 1008
-    /// "slow consumer" instead; nobody else waits for it.
-    pub(super) fn apply_outbox(&mut self, now: Instant) {
+    /// "slow consumer" instead; nobody else waits for it. Run by [`Server::apply_outbox`]'s
+    /// loop, once per wave of a cascade.
+    pub(super) fn apply_outbox_once(&mut self, now: Instant) {
         let mut outbox = std::mem::take(&mut self.outbox);
         if !outbox.bus.is_empty() || !outbox.fetches.is_empty() || !outbox.catch_ups.is_empty() {
             let (bus, fetches, catch_ups) = (
@@ -61,7 +62,7 @@ impl Server {
                     "{to}: slow consumer ({} bytes unsent), closing",
                     conn.out.len()
                 );
-                self.close_conn(to, CloseCode::POLICY_VIOLATION, "slow consumer", now);
+                self.close_slow(to, "slow consumer", now);
                 continue;
             }
             let was_empty = conn.out.is_empty();
@@ -214,21 +215,5 @@ impl Server {
         } else {
             self.arm_token_expiry(id, expires_at, now);
         }
-    }
-}
-
-impl Server {
-    /// Takes a connection out of the hub as soon as it can no longer receive (its close was
-    /// sent or received), so presence, counts and deliveries stop counting it at once rather
-    /// than when its socket finally goes.
-    pub(super) fn leave_hub(&mut self, id: ConnId, now: Instant) {
-        let Some(conn) = conn_mut(&mut self.conns, id) else {
-            return;
-        };
-        if !std::mem::replace(&mut conn.in_hub, false) {
-            return;
-        }
-        self.hub.disconnect(id, self.wall_now, &mut self.outbox);
-        self.apply_outbox(now);
     }
 }

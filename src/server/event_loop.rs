@@ -33,7 +33,7 @@ use super::reading::{READ_CHUNK, ReadUntil};
 use super::stats::Stats;
 use super::timers::{TimerKind, Timers, after};
 use super::tokens::{live, slot_index, token_of};
-use crate::hub::{Hub, Now, Outbox};
+use crate::hub::{Hub, HubConfig, Now, Outbox};
 use crate::protocol::deflate::DeflaterPool;
 use crate::protocol::handshake::HeadParser;
 
@@ -140,6 +140,11 @@ pub struct Server {
     pub(super) hub: Hub,
     /// What the hub asked for during the current event; drained by `apply_outbox`.
     pub(super) outbox: Outbox,
+    /// Connections that left the hub and whose departure the hub has yet to hear
+    /// (see [`super::settle`]).
+    pub(super) leaving: Vec<ConnId>,
+    /// Set while `apply_outbox` runs: closes it causes are queued, not recursed into.
+    pub(super) settling: bool,
     /// Wall-clock time of the current turn (for message timestamps).
     pub(super) wall_now: Now,
     /// Scratch for the control frames a read produces.
@@ -206,7 +211,11 @@ impl Server {
         };
         let scratch_len = READ_CHUNK + config.head.max_bytes + 256;
         let level = config.compression.map_or(6, |c| c.level);
-        let config_hub = config.hub.clone();
+        let config_hub = HubConfig {
+            // Frames held for a recovering member are its unsent bytes too.
+            max_held_bytes: config.max_outbound_bytes,
+            ..config.hub.clone()
+        };
         let auth = config.auth.clone();
 
         Self {
@@ -242,6 +251,8 @@ impl Server {
                 hub
             },
             outbox: Outbox::default(),
+            leaving: Vec::new(),
+            settling: false,
             wall_now: Now::current(),
             ctrl: Vec::with_capacity(256),
             history_log,
@@ -324,6 +335,7 @@ impl Server {
             self.fire_timers(now);
             if now >= self.next_sweep {
                 self.isolated_shared("sweep", |s| s.sweep_buckets(now));
+                self.isolated_shared("history expiry", |s| s.hub.expire_history(s.wall_now));
                 self.next_sweep = now + SWEEP_EVERY;
             }
             self.flush_dirty(now);
@@ -376,6 +388,7 @@ impl Server {
             return; // Dropping the socket closes it; nothing else can be afforded.
         }
         let _ = socket.set_nodelay(true);
+        super::stall::bound_send_buffer(&socket, self.config.socket_send_buffer);
         let entry = self.conns.vacant_entry();
         let Some(index) = slot_index(entry.key()) else {
             return;
@@ -406,6 +419,9 @@ impl Server {
             admitted: admission.is_ok(),
             in_hub: false,
             token_check: None,
+            write_progress: now,
+            stall_check: None,
+            buffered: 0,
         });
         self.stats.connections_total += 1;
         match admission {

@@ -49,6 +49,9 @@ impl Server {
             dropped.sends.len()
         );
         self.outbox = Outbox::default();
+        // Departures still queued are kept: their connections are gone from the hub's view
+        // of the loop, and the next `apply_outbox` tells the hub.
+        self.settling = false;
         self.deflate_cache.clear();
     }
 

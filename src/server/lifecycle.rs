@@ -55,12 +55,14 @@ impl Server {
             TimerKind::Heartbeat => self.heartbeat(id, now),
             TimerKind::TokenExpiry => self.check_token_expiry(id, now),
             TimerKind::HandshakeRate => self.check_handshake_rate(id, now),
+            TimerKind::Stall => self.check_stall(id, now),
         }
     }
 
     /// Whether a deadline armed `at` for `kind` still applies to connection `id`: the same
     /// generation, in the phase the deadline guards, and for re-armable deadlines, the one
-    /// the connection holds as live. Each connection has at most three that apply.
+    /// the connection holds as live. Each connection has at most three that apply (a stall
+    /// check only before its close is sent, a close-reply deadline only after).
     fn timer_applies(&self, at: Instant, id: ConnId, kind: TimerKind) -> bool {
         let Some(conn) = self.get(id) else {
             return false;
@@ -73,6 +75,9 @@ impl Server {
             (TimerKind::Heartbeat, Phase::Open(_)) => true,
             // Earlier checks superseded by a later live one are stale (`check_token_expiry`).
             (TimerKind::TokenExpiry, Phase::Open(_)) => conn.token_check.is_none_or(|l| at >= l),
+            (TimerKind::Stall, Phase::Open(open)) => {
+                open.session.can_send() && conn.stall_check == Some(at)
+            }
             _ => false,
         }
     }
@@ -88,6 +93,7 @@ impl Server {
             return;
         }
         let mut conn = self.conns.remove(id.index());
+        self.uncharge(&mut conn);
         let _ = self.poll.registry().deregister(&mut conn.socket);
         conn.out.clear(&mut self.pool);
         if conn.admitted {
@@ -96,7 +102,7 @@ impl Server {
         }
         if conn.in_hub {
             // Not through `leave_hub`: the connection has already left the slab.
-            self.hub.disconnect(id, self.wall_now, &mut self.outbox);
+            self.leaving.push(id);
             self.apply_outbox(Instant::now());
         }
         log::debug!("{id}: closed ({} open)", self.conns.len());
@@ -130,9 +136,12 @@ impl Server {
         log::info!("draining {} connections", self.conns.len());
         self.drain_deadline = Some(after(now, self.config.drain_timeout));
         let ids: Vec<ConnId> = self.conns.iter().map(|(_, c)| c.id).collect();
-        for id in ids {
-            self.close_conn(id, CloseCode::GOING_AWAY, "server shutting down", now);
-        }
+        // One batch: the hub hears of every departure at once (no presence among leavers).
+        self.settle_after(now, |s| {
+            for id in ids {
+                s.close_conn(id, CloseCode::GOING_AWAY, "server shutting down", now);
+            }
+        });
         self.flush_dirty(now);
     }
 

@@ -199,6 +199,18 @@ impl Collector for Snapshot {
         )?;
         counter(
             &mut e,
+            "stalled_closes",
+            "Connections closed for output that made no progress for stall_timeout",
+            s.stalled_closes,
+        )?;
+        counter(
+            &mut e,
+            "buffer_budget_closes",
+            "Connections closed 1013 for passing server.max_buffered_bytes",
+            s.budget_closes,
+        )?;
+        counter(
+            &mut e,
             "abnormal_closures",
             "Connections lost without a closing handshake",
             s.abnormal_closures,

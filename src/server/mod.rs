@@ -7,6 +7,7 @@
 
 mod admission;
 mod api;
+mod budget;
 mod cluster_link;
 mod compress;
 mod config;
@@ -27,7 +28,9 @@ mod reading;
 
 mod request;
 mod routes;
+mod settle;
 mod signals;
+mod stall;
 
 mod stats;
 mod timers;

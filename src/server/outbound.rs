@@ -181,6 +181,22 @@ impl OutQueue {
         }
     }
 
+    /// Drops every chunk not started yet, keeping the rest of a partly written front one
+    /// (so no frame is cut); returns the bytes dropped. For a connection being closed as a
+    /// slow consumer: its close frame then goes out next instead of after megabytes.
+    pub(super) fn drop_unstarted(&mut self, pool: &mut BufPool) -> usize {
+        let keep = usize::from(self.front_written > 0);
+        let before = self.len;
+        for chunk in self.chunks.drain(keep.min(self.chunks.len())..) {
+            self.len -= chunk.bytes().len();
+            if let Chunk::Owned(buf) = chunk {
+                pool.give(buf);
+            }
+        }
+        self.release();
+        before - self.len
+    }
+
     /// Drops everything queued, returning owned buffers to the pool.
     pub(super) fn clear(&mut self, pool: &mut BufPool) {
         for chunk in self.chunks.drain(..) {
@@ -281,6 +297,31 @@ mod tests {
         assert_eq!(q.flush(&mut w, &mut pool).unwrap(), Flushed::All);
         assert_eq!(w.data, b"own-1|shared-frame|own-2shared-frame");
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn dropping_unstarted_chunks_keeps_a_partly_written_frame_whole() {
+        let mut pool = BufPool::default();
+        let mut q = OutQueue::default();
+        let shared: SharedFrame = Rc::from(&b"shared-frame"[..]);
+        q.push_shared(shared.clone());
+        q.append(&mut pool, |out| out.extend_from_slice(b"|own"));
+        q.push_shared(shared);
+        let mut w = Trickle {
+            data: vec![],
+            limit: 5,
+            calls: 0,
+            block_after: Some(1),
+        };
+        assert_eq!(q.flush(&mut w, &mut pool).unwrap(), Flushed::Blocked);
+        assert_eq!(q.drop_unstarted(&mut pool), 4 + 12);
+        q.append(&mut pool, |out| out.extend_from_slice(b"|close"));
+        assert_eq!(q.flush(&mut w, &mut pool).unwrap(), Flushed::All);
+        assert_eq!(w.data, b"shared-frame|close");
+        let mut fresh = OutQueue::default();
+        fresh.push_shared(Rc::from(&b"x"[..]));
+        assert_eq!(fresh.drop_unstarted(&mut pool), 1);
+        assert!(fresh.is_empty());
     }
 
     #[test]

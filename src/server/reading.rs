@@ -153,6 +153,7 @@ impl Server {
         if conn.pending.is_empty() {
             conn.pending = Vec::new();
         }
+        self.charge_buffered(id, now);
         if !self.outbox.is_empty() {
             self.apply_outbox(now);
         }

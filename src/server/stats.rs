@@ -70,6 +70,12 @@ pub(super) struct Stats {
     pub(super) abnormal_closures: u64,
     /// Connections closed because their outbound queue passed the cap.
     pub(super) slow_consumer_closes: u64,
+    /// Connections closed because their queued output made no progress for `stall_timeout`.
+    pub(super) stalled_closes: u64,
+    /// Bytes of partly received messages held now, all connections together.
+    pub(super) buffered_bytes: usize,
+    /// Connections closed 1013 for passing `max_buffered_bytes`.
+    pub(super) budget_closes: u64,
     /// Handshakes dropped for sending below the minimum byte rate (slowloris).
     pub(super) slow_handshakes: u64,
     /// Handshakes dropped at the handshake timeout.
@@ -118,6 +124,9 @@ impl Stats {
             protocol_errors: BTreeMap::new(),
             abnormal_closures: 0,
             slow_consumer_closes: 0,
+            stalled_closes: 0,
+            buffered_bytes: 0,
+            budget_closes: 0,
             slow_handshakes: 0,
             handshake_timeouts: 0,
             accept_fd_exhausted: 0,
@@ -185,6 +194,8 @@ impl Stats {
             errors: self.protocol_errors.values().sum(),
             abnormal_closures: self.abnormal_closures,
             slow_consumer_closes: self.slow_consumer_closes,
+            stalled_closes: self.stalled_closes,
+            buffered_bytes: self.buffered_bytes,
             rejected: &self.rejected,
             close_sent: &self.close_sent,
             close_received: &self.close_received,
@@ -216,6 +227,9 @@ struct StatsView<'a> {
     errors: u64,
     abnormal_closures: u64,
     slow_consumer_closes: u64,
+    stalled_closes: u64,
+    /// Bytes of partly received messages held now (`server.max_buffered_bytes`).
+    buffered_bytes: usize,
     rejected: &'a BTreeMap<u16, u64>,
     close_sent: &'a BTreeMap<u16, u64>,
     close_received: &'a BTreeMap<u16, u64>,

@@ -43,6 +43,8 @@ pub(super) enum TimerKind {
     HandshakeRate,
     /// The connection's token expires now, unless it was refreshed.
     TokenExpiry,
+    /// Time to check that output queued for the connection is still moving.
+    Stall,
 }
 
 /// The furthest ahead a deadline is ever set: a longer wait (a huge configured timeout) is

@@ -10,6 +10,7 @@ use super::conn::{ConnId, Phase, conn_mut};
 use super::event_loop::Server;
 use super::outbound::Flushed;
 use super::reading::HIGH_WATER;
+use super::stall::track_stall;
 use super::tokens::token_of;
 
 /// Reading resumes once a paused connection's queue drains below this.
@@ -37,13 +38,20 @@ impl Server {
     }
 
     /// Writes what a connection has queued; adjusts interest; shuts a lingering write side.
-    pub(super) fn flush_conn(&mut self, id: ConnId, _now: Instant) {
+    pub(super) fn flush_conn(&mut self, id: ConnId, now: Instant) {
         let Some(conn) = conn_mut(&mut self.conns, id) else {
             return;
         };
         let before = conn.out.len();
         let result = conn.out.flush(&mut conn.socket, &mut self.pool);
         self.stats.bytes_out += (before - conn.out.len()) as u64;
+        track_stall(
+            conn,
+            before,
+            self.config.stall_timeout,
+            &mut self.timers,
+            now,
+        );
         let flushed = match result {
             Ok(flushed) => flushed,
             Err(e) => {

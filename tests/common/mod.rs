@@ -136,6 +136,34 @@ impl TestServer {
         }
     }
 
+    /// Like [`Self::start_with`], but the loop runs on a thread with only `stack` bytes of
+    /// stack, so a test can show that the loop's stack does not grow with its load.
+    pub(crate) fn start_on_stack(stack: usize, configure: impl FnOnce(&mut ServerConfig)) -> Self {
+        let mut config = ServerConfig {
+            handshake_rate: None,
+            max_connections_per_ip: 0,
+            ..ServerConfig::default()
+        };
+        configure(&mut config);
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = thread::Builder::new()
+            .name("wsloop-small-stack".into())
+            .stack_size(stack)
+            .spawn(move || {
+                let mut server = Server::bind(config)?;
+                let _ = tx.send((server.local_addr(), server.handle()));
+                server.run()
+            })
+            .expect("spawn the loop's thread");
+        let (addr, handle) = rx.recv().expect("server starts on port 0");
+        Self {
+            addr,
+            handle,
+            thread: Some(thread),
+        }
+    }
+
     /// A raw TCP client, nothing sent yet.
     pub(crate) fn connect(&self) -> Client {
         Client::connect(self.addr)

@@ -1,0 +1,131 @@
+//! Stalled consumers over loopback (issue 13's scenario, scaled to a small machine): many
+//! members of one room stop reading while a publisher sends ~1 KB messages at ~1,000/s.
+//!
+//! The byte cap is set far above what the test sends, so only the stall clock can catch
+//! them: every stalled member is closed 1008 "stalled" (its unsent backlog dropped, so the
+//! close is what it reads next after what the kernel already held), the member that reads
+//! as fast as it can gets every message in order and stays connected, and the server stays
+//! up and counts the closes.
+
+mod common;
+
+use std::thread;
+use std::time::Duration;
+
+use common::hub::HubClient;
+use common::{FIN, OP_TEXT, TestServer};
+use serde_json::json;
+use wsloop::protocol::OpCode;
+
+/// Members that stop reading.
+const STALLED: usize = 200;
+/// Messages the publisher sends.
+const MESSAGES: u64 = 2_000;
+/// Messages per burst; a burst every [`BURST_GAP`] makes ~1,000 messages a second.
+const BURST: u64 = 10;
+const BURST_GAP: Duration = Duration::from_millis(10);
+/// Padding that makes each delivery about 1 KB.
+const PAD: usize = 900;
+/// The stall clock of the test.
+const STALL_TIMEOUT: Duration = Duration::from_millis(500);
+/// Joins between two rounds of reading the presence they caused.
+const JOIN_ROUND: usize = 50;
+
+/// Opens `count` members of room `all`, each its own user, all caught up on presence.
+fn join_members(server: &TestServer, count: usize) -> Vec<HubClient> {
+    let mut members: Vec<HubClient> = Vec::with_capacity(count);
+    let mut pending = vec![0usize; count];
+    for i in 0..count {
+        let mut member = HubClient::connect(server, &format!("u{i}"));
+        member.join("all");
+        members.push(member);
+        for owed in &mut pending[..i] {
+            *owed += 1;
+        }
+        if (i + 1) % JOIN_ROUND == 0 || i + 1 == count {
+            for (member, owed) in members.iter_mut().zip(&mut pending) {
+                for _ in 0..std::mem::take(owed) {
+                    member.expect("presence");
+                }
+            }
+        }
+    }
+    members
+}
+
+/// The `seq` of a feed delivery, `None` for anything else (presence).
+fn seq_of(text: &str) -> Option<u64> {
+    const KEY: &str = r#""seq":"#;
+    let start = text.find(KEY)? + KEY.len();
+    let digits = text[start..].bytes().take_while(u8::is_ascii_digit).count();
+    text[start..start + digits].parse().ok()
+}
+
+/// Reads the whole feed; panics on a gap, a reordering or a close.
+fn read_feed(mut member: HubClient) -> HubClient {
+    let mut next = 0;
+    while next < MESSAGES {
+        let text = member.next_text();
+        if let Some(seq) = seq_of(&text) {
+            assert_eq!(seq, next, "{}: out of order", member.user_id);
+            next += 1;
+        }
+    }
+    member
+}
+
+/// Reads past what the kernel held for a stalled member to its close; returns code, reason.
+fn close_of(member: &mut HubClient) -> (Option<u16>, String) {
+    loop {
+        let frame = member.next_frame().expect("a close frame before EOF");
+        if frame.opcode == OpCode::Close {
+            let reason = String::from_utf8_lossy(frame.payload.get(2..).unwrap_or_default());
+            return (frame.close_code(), reason.into_owned());
+        }
+    }
+}
+
+#[test]
+fn stalled_members_are_closed_while_a_reader_gets_everything_in_order() {
+    let server = TestServer::start_with(|c| {
+        c.hub.rate_limit_enabled = false;
+        c.max_outbound_bytes = 64 << 20;
+        c.stall_timeout = STALL_TIMEOUT;
+        c.close_timeout = Duration::from_secs(60);
+    });
+    let mut members = join_members(&server, STALLED + 2);
+    let mut stalled = members.split_off(2);
+    let reader = members.pop().expect("reader");
+    let mut publisher = members.pop().expect("publisher");
+    let mut sender = publisher.raw().writer();
+    let readers = [reader, publisher].map(|m| thread::spawn(move || read_feed(m)));
+    let pad = "x".repeat(PAD);
+    for seq in 0..MESSAGES {
+        let chat = json!({"type": "chat", "room": "all", "payload": {"seq": seq, "pad": pad}});
+        let bytes = common::frame(FIN | OP_TEXT, chat.to_string().as_bytes());
+        std::io::Write::write_all(&mut sender, &bytes).expect("publish");
+        if seq % BURST == BURST - 1 {
+            thread::sleep(BURST_GAP);
+        }
+    }
+    let mut healthy: Vec<HubClient> = readers
+        .map(|r| r.join().expect("a reader got everything in order"))
+        .into();
+    for member in &mut stalled {
+        assert_eq!(
+            close_of(member),
+            (Some(1008), "stalled".to_owned()),
+            "{}",
+            member.user_id
+        );
+    }
+    for member in &mut healthy {
+        member.expect_no_message_within(Duration::from_millis(200));
+    }
+    let stats = server.stats();
+    assert_eq!(stats["stalled_closes"], json!(STALLED), "{stats}");
+    assert_eq!(stats["hub_connections"], json!(2), "{stats}");
+    for member in healthy {
+        member.close();
+    }
+}
