@@ -77,11 +77,21 @@ impl History {
     }
 
     /// Drops the least recently written room (a reservation first).
+    ///
+    /// Every change of `rooms` goes through [`Self::insert`], [`Self::retouch`] and
+    /// [`Self::forget`], which keep `order` in step; should an entry be stale anyway (a room
+    /// removed some other way), it is skipped rather than taken for the live room.
     fn evict_first(&mut self) {
-        if let Some((_, room)) = self.order.pop_first()
-            && let Some(log) = self.rooms.remove(&room)
-        {
-            self.bytes -= log.bytes;
+        while let Some((touched, room)) = self.order.pop_first() {
+            let live = self
+                .rooms
+                .get(&room)
+                .is_some_and(|log| log.touched == touched);
+            debug_assert!(live, "history order entry for {room} is stale");
+            if live && let Some(log) = self.rooms.remove(&room) {
+                self.bytes -= log.bytes;
+                return;
+            }
         }
     }
 
