@@ -5,18 +5,19 @@
 //! One append-only file, `history.log`, of records
 //! `C <room> <offset> <epoch> <at_ms> <length> <crc32>\n<json>\n` (length-prefixed, because
 //! a payload may contain newlines; the CRC-32 covers the record up to it and the JSON).
-//! At startup the file is read: a torn or corrupt record is skipped (the reader resumes at
-//! the next record that checks out), so one bad record never hides the ones after it;
-//! `R` records of older versions, without a checksum, are still read. The newest `size`
-//! records of each room are kept and rewritten to a fresh file (renamed over the old one,
-//! and the directory synced, so the rename itself survives a power cut), which is then
-//! appended to. A failed append is cut off again (the file is truncated to where it
+//! At startup the file is read record by record (`history_read`: a torn or corrupt record
+//! is skipped, never the ones after it); the newest `size` records of each room are kept
+//! and rewritten to a fresh file (renamed over the old one, and the directory synced, so the
+//! rename itself survives a power cut), which is then appended to. The same compaction runs
+//! while serving whenever the file has grown to twice its compacted size (plus 8 MiB), so
+//! the file stays within about twice what history keeps, at an amortised cost of one
+//! rewrite per doubling (the loop pauses for it: reading and writing a few MiB).
+//! A failed append is cut off again (the file is truncated to where it
 //! began), and the server withdraws those messages: nobody gets them, their senders get
 //! `unavailable`. The write happens in the loop (a `write(2)` into
 //! the page cache: this is what survives a process crash); with `fsync = "interval"` a
 //! background thread calls `fdatasync` every interval, bounding the loss on power failure.
 
-use std::collections::{HashMap, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use super::history_read::load;
 use crate::hub::Persist;
 use crate::protocol::Decoded;
 use crate::protocol::frame::FrameHeader;
@@ -41,13 +43,24 @@ pub(crate) struct Loaded {
     pub(crate) json: String,
 }
 
+/// How much the file may grow past twice its compacted size before it is compacted.
+const COMPACT_SLACK: u64 = 8 << 20;
+
 /// The open log.
 #[derive(Debug)]
 pub(crate) struct HistoryLog {
     file: File,
     /// The file's length after the last successful append.
     len: u64,
+    /// Past this length the file is compacted.
+    compact_at: u64,
+    /// Growth allowed past twice the compacted size ([`COMPACT_SLACK`]; less in tests).
+    slack: u64,
+    /// Records kept per room.
+    per_room: usize,
+    dir: PathBuf,
     path: PathBuf,
+    fsync_every: Option<Duration>,
     stop_sync: Option<Arc<AtomicBool>>,
 }
 
@@ -60,13 +73,30 @@ impl HistoryLog {
         fsync_every: Option<Duration>,
     ) -> io::Result<(Self, Vec<Loaded>)> {
         fs::create_dir_all(dir)?;
-        let path = dir.join(FILE_NAME);
-        let records = match fs::read(&path) {
-            Ok(bytes) => keep_newest(parse(&bytes), per_room),
+        let mut log = Self {
+            file: File::open(dir)?,
+            len: 0,
+            compact_at: 0,
+            slack: COMPACT_SLACK,
+            per_room,
+            dir: dir.to_owned(),
+            path: dir.join(FILE_NAME),
+            fsync_every,
+            stop_sync: None,
+        };
+        let records = log.compact()?;
+        Ok((log, records))
+    }
+
+    /// Rewrites the file with the newest `per_room` records of each room (read as a stream)
+    /// and reopens it for appending; returns the records kept.
+    fn compact(&mut self) -> io::Result<Vec<Loaded>> {
+        let records = match File::open(&self.path) {
+            Ok(file) => load(io::BufReader::new(file), self.per_room)?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e),
         };
-        let tmp = dir.join(format!("{FILE_NAME}.tmp"));
+        let tmp = self.dir.join(format!("{FILE_NAME}.tmp"));
         let mut out = Vec::new();
         for r in &records {
             encode(
@@ -81,22 +111,25 @@ impl HistoryLog {
         let mut fresh = File::create(&tmp)?;
         fresh.write_all(&out)?;
         fresh.sync_all()?;
-        fs::rename(&tmp, &path)?;
-        File::open(dir)?.sync_all()?;
-        let file = OpenOptions::new().append(true).open(&path)?;
-        let len = file.metadata()?.len();
-        let stop_sync = fsync_every
-            .map(|every| spawn_sync(&file, every))
+        fs::rename(&tmp, &self.path)?;
+        File::open(&self.dir)?.sync_all()?;
+        self.file = OpenOptions::new().append(true).open(&self.path)?;
+        self.len = self.file.metadata()?.len();
+        self.compact_at = self.len.saturating_mul(2).saturating_add(self.slack);
+        if let Some(stop) = self.stop_sync.take() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        self.stop_sync = self
+            .fsync_every
+            .map(|every| spawn_sync(&self.file, every))
             .transpose()?;
-        Ok((
-            Self {
-                file,
-                len,
-                path,
-                stop_sync,
-            },
-            records,
-        ))
+        Ok(records)
+    }
+
+    /// The file's length now.
+    #[cfg(test)]
+    fn len(&self) -> u64 {
+        self.len
     }
 
     /// Appends `records` in one write. On failure nothing of them stays in the file (a
@@ -110,6 +143,14 @@ impl HistoryLog {
         match self.file.write_all(&out) {
             Ok(()) => {
                 self.len += out.len() as u64;
+                if self.len > self.compact_at
+                    && let Err(e) = self.compact()
+                {
+                    // The appended records are safe; only the file's size is not bounded
+                    // until a later compaction succeeds.
+                    log::error!("history log: compaction failed: {e}");
+                    self.compact_at = self.len.saturating_mul(2).saturating_add(self.slack);
+                }
                 Ok(())
             }
             Err(e) => {
@@ -162,7 +203,14 @@ fn payload_of(frame: &[u8]) -> &[u8] {
     }
 }
 
-fn encode(room: &str, offset: u64, epoch: &str, at_ms: u64, json: &[u8], out: &mut Vec<u8>) {
+pub(super) fn encode(
+    room: &str,
+    offset: u64,
+    epoch: &str,
+    at_ms: u64,
+    json: &[u8],
+    out: &mut Vec<u8>,
+) {
     let head = format!("{room} {offset} {epoch} {at_ms} {}", json.len());
     let crc = crc32(&[head.as_bytes(), json]);
     let _ = writeln!(out, "C {head} {crc:08x}");
@@ -171,7 +219,7 @@ fn encode(room: &str, offset: u64, epoch: &str, at_ms: u64, json: &[u8], out: &m
 }
 
 /// CRC-32 (IEEE 802.3, the one zlib and Ethernet use) of the parts, one after the other.
-fn crc32(parts: &[&[u8]]) -> u32 {
+pub(super) fn crc32(parts: &[&[u8]]) -> u32 {
     let mut crc = !0u32;
     for byte in parts.iter().flat_map(|p| p.iter()) {
         crc ^= u32::from(*byte);
@@ -182,95 +230,9 @@ fn crc32(parts: &[&[u8]]) -> u32 {
     !crc
 }
 
-/// Parses every record that checks out; a torn or corrupt one is skipped, resuming at the
-/// next checksummed record that checks out (a torn record has no newline of its own, so
-/// the next one may start mid-line).
-fn parse(mut bytes: &[u8]) -> Vec<Loaded> {
-    let mut records = Vec::new();
-    while !bytes.is_empty() {
-        if let Some((record, rest)) = parse_one(bytes) {
-            records.push(record);
-            bytes = rest;
-            continue;
-        }
-        log::warn!("history log: skipped a torn or corrupt record");
-        let next = (1..bytes.len())
-            .find(|&i| bytes[i..].starts_with(b"C ") && parse_one(&bytes[i..]).is_some());
-        let Some(next) = next else { break };
-        bytes = &bytes[next..];
-    }
-    records
-}
-
-fn parse_one(bytes: &[u8]) -> Option<(Loaded, &[u8])> {
-    let newline = bytes.iter().position(|&b| b == b'\n')?;
-    let line = std::str::from_utf8(&bytes[..newline]).ok()?;
-    let (tag, head) = line.split_once(' ')?;
-    let (head, crc) = match tag {
-        "R" => (head, None),
-        "C" => {
-            let (head, crc) = head.rsplit_once(' ')?;
-            (head, Some(u32::from_str_radix(crc, 16).ok()?))
-        }
-        _ => return None,
-    };
-    let mut fields = head.split(' ');
-    let room = fields.next()?.to_owned();
-    let offset = fields.next()?.parse().ok()?;
-    let epoch = fields.next()?.to_owned();
-    let at_ms = fields.next()?.parse().ok()?;
-    let len: usize = fields.next()?.parse().ok()?;
-    if fields.next().is_some() {
-        return None;
-    }
-    let body = bytes.get(newline + 1..newline.checked_add(1 + len)?)?;
-    if bytes.get(newline + 1 + len) != Some(&b'\n') {
-        return None;
-    }
-    if crc.is_some_and(|crc| crc != crc32(&[head.as_bytes(), body])) {
-        return None;
-    }
-    let json = String::from_utf8(body.to_vec()).ok()?;
-    Some((
-        Loaded {
-            room,
-            offset,
-            epoch,
-            at_ms,
-            json,
-        },
-        &bytes[newline + len + 2..],
-    ))
-}
-
-/// The newest `per_room` records of each room, in file order.
-fn keep_newest(records: Vec<Loaded>, per_room: usize) -> Vec<Loaded> {
-    let mut by_room: HashMap<String, VecDeque<Loaded>> = HashMap::new();
-    let mut order = Vec::new();
-    for r in records {
-        let queue = by_room.entry(r.room.clone()).or_default();
-        if queue.back().is_some_and(|last| last.epoch != r.epoch) {
-            queue.clear();
-        }
-        if queue.is_empty() && !order.contains(&r.room) {
-            order.push(r.room.clone());
-        }
-        queue.push_back(r);
-        if queue.len() > per_room {
-            queue.pop_front();
-        }
-    }
-    let mut kept: Vec<Loaded> = order
-        .into_iter()
-        .filter_map(|room| by_room.remove(&room))
-        .flatten()
-        .collect();
-    kept.sort_by_key(|r| r.at_ms);
-    kept
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::history_read::{keep_newest, parse};
     use super::*;
     use crate::protocol::OpCode;
     use crate::protocol::frame::shared_frame;
@@ -320,6 +282,56 @@ mod tests {
         );
         assert_eq!(loaded[3].json, "{\"n\":5,\"s\":\"a\\nb\"}");
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_file_is_compacted_while_serving() {
+        let dir = temp_dir("compact");
+        let (mut log, _) = HistoryLog::open(&dir, 2, None).unwrap();
+        log.slack = 4096;
+        log.compact_at = log.len.saturating_mul(2).saturating_add(log.slack);
+        let mut largest = 0;
+        for n in 1..=2000 {
+            log.append(&[persist(
+                &format!("r{}", n % 3),
+                n,
+                "{\"pad\":\"0123456789\"}",
+            )])
+            .unwrap();
+            largest = largest.max(log.len());
+        }
+        let on_disk = fs::metadata(dir.join(FILE_NAME)).unwrap().len();
+        assert!(largest < 3 * 4096, "grew to {largest} bytes");
+        assert_eq!(on_disk, log.len());
+        drop(log);
+        let (_log, loaded) = HistoryLog::open(&dir, 2, None).unwrap();
+        let kept: Vec<(String, u64)> = loaded.iter().map(|r| (r.room.clone(), r.offset)).collect();
+        assert_eq!(
+            kept,
+            [
+                ("r0".into(), 1995),
+                ("r1".into(), 1996),
+                ("r2".into(), 1997),
+                ("r0".into(), 1998),
+                ("r1".into(), 1999),
+                ("r2".into(), 2000)
+            ]
+        );
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn records_are_read_across_chunk_boundaries() {
+        let mut bytes = Vec::new();
+        let big = format!("{{\"x\":\"{}\"}}", "y".repeat(700_000));
+        for n in 1..=5 {
+            encode("r", n, "e", n, big.as_bytes(), &mut bytes);
+        }
+        let offsets: Vec<u64> = parse(&bytes).iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, [1, 2, 3, 4, 5]);
+        let mut flipped = bytes.clone();
+        flipped[bytes.len() / 2] ^= 1;
+        assert_eq!(parse(&flipped).len(), 4, "only the flipped record is lost");
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod fd_limit;
 mod frames;
 mod handle;
 mod history_log;
+mod history_read;
 mod isolation;
 mod lifecycle;
 mod listeners;
