@@ -238,14 +238,26 @@ fn split_target(target: &str) -> (&str, Option<&str>) {
 /// An absolute-form target (`scheme://authority/path?query`) without its scheme and
 /// authority; any other target as it is.
 fn without_authority(target: &str) -> &str {
-    let Some((scheme, rest)) = target.split_once("://") else {
-        return target;
-    };
+    match split_absolute(target) {
+        Some((_, rest)) => rest,
+        None => target,
+    }
+}
+
+/// An absolute-form target's authority (without userinfo) and the rest (path and query);
+/// `None` for any other form.
+fn split_absolute(target: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = target.split_once("://")?;
     let web = ["http", "https", "ws", "wss"];
     if !web.iter().any(|w| scheme.eq_ignore_ascii_case(w)) {
-        return target;
+        return None;
     }
-    rest.find(['/', '?']).map_or("", |at| &rest[at..])
+    let at = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..at];
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    Some((host, &rest[at..]))
 }
 
 /// Parses a complete head with `httparse`.
@@ -271,6 +283,18 @@ fn parse_head(head: &[u8], max_headers: usize) -> Result<RequestHead, HeadError>
             Ok((h.name.to_ascii_lowercase(), value.to_owned()))
         })
         .collect::<Result<Vec<_>, HeadError>>()?;
+    // RFC 9112 §3.2.2: "When an origin server receives a request with an absolute-form of
+    // request-target, the origin server MUST ignore the received Host header field (if
+    // any) and instead use the host information of the request-target."
+    let headers = match req.path.and_then(split_absolute) {
+        Some((authority, _)) => {
+            let mut headers: Vec<(String, String)> =
+                headers.into_iter().filter(|(n, _)| n != "host").collect();
+            headers.push(("host".to_owned(), authority.to_owned()));
+            headers
+        }
+        None => headers,
+    };
     Ok(RequestHead {
         method: req.method.unwrap_or("").to_owned(),
         path: path.to_owned(),
@@ -397,6 +421,17 @@ mod tests {
             let (head, _) = complete(request);
             assert_eq!((head.path.as_str(), head.query.as_deref()), (path, query));
         }
+    }
+
+    // RFC 9112 §3.2.2: with an absolute-form target, Host is ignored for the target's own.
+    #[test]
+    fn an_absolute_form_target_names_the_host() {
+        let (head, _) = complete(b"GET http://app.example:8080/ws HTTP/1.1\r\nHost: evil\r\n\r\n");
+        assert_eq!(head.header("host"), Some("app.example:8080"));
+        let (head, _) = complete(b"GET ws://u:p@h.example/echo HTTP/1.1\r\n\r\n");
+        assert_eq!(head.header("host"), Some("h.example"));
+        let (head, _) = complete(b"GET /origin-form HTTP/1.1\r\nHost: kept\r\n\r\n");
+        assert_eq!(head.header("host"), Some("kept"));
     }
 
     #[test]
