@@ -72,25 +72,14 @@ impl Utf8Validator {
         text: &mut String,
     ) -> Result<&'c [u8], InvalidUtf8> {
         let have = usize::from(self.pending_len);
-        if have == 0 {
-            return Ok(chunk);
-        }
-        let take = chunk.len().min(4 - have);
-        let mut candidate = self.pending;
-        candidate[have..have + take].copy_from_slice(&chunk[..take]);
-        let whole = match std::str::from_utf8(&candidate[..have + take]) {
-            Ok(_) => have + take,
-            Err(e) if e.valid_up_to() > 0 => e.valid_up_to(),
-            Err(e) if e.error_len().is_some() => return Err(InvalidUtf8),
-            Err(_) => {
-                self.pending = candidate;
-                self.pending_len = u8::try_from(have + take).map_err(|_| InvalidUtf8)?;
-                return Ok(&[]);
+        match self.pending_with(chunk)? {
+            Some((candidate, whole)) => {
+                let done = std::str::from_utf8(&candidate[..whole]).map_err(|_| InvalidUtf8)?;
+                text.push_str(done);
+                Ok(&chunk[whole - have..])
             }
-        };
-        text.push_str(std::str::from_utf8(&candidate[..whole]).map_err(|_| InvalidUtf8)?);
-        self.pending_len = 0;
-        Ok(&chunk[whole - have..])
+            None => Ok(&chunk[chunk.len()..]),
+        }
     }
 
     /// Checks that the message ended on a code point boundary.
@@ -110,24 +99,36 @@ impl Utf8Validator {
     /// chunk was too short and everything is kept for the next one.
     fn finish_pending<'c>(&mut self, chunk: &'c [u8]) -> Result<&'c [u8], InvalidUtf8> {
         let have = usize::from(self.pending_len);
+        match self.pending_with(chunk)? {
+            Some((_, whole)) => Ok(&chunk[whole - have..]),
+            None => Ok(&chunk[chunk.len()..]),
+        }
+    }
+
+    /// The pending bytes followed by up to four of `chunk`: the candidate and how many of
+    /// its bytes are whole code points (the pending ones are done with), or `None` when the
+    /// chunk was too short to tell (everything is kept). Nothing pending: the empty
+    /// candidate, 0 whole bytes.
+    fn pending_with(&mut self, chunk: &[u8]) -> Result<Option<([u8; 4], usize)>, InvalidUtf8> {
+        let have = usize::from(self.pending_len);
         if have == 0 {
-            return Ok(chunk);
+            return Ok(Some(([0; 4], 0)));
         }
         let take = chunk.len().min(4 - have);
         let mut candidate = self.pending;
         candidate[have..have + take].copy_from_slice(&chunk[..take]);
-        let valid_up_to = match std::str::from_utf8(&candidate[..have + take]) {
+        let whole = match std::str::from_utf8(&candidate[..have + take]) {
             Ok(_) => have + take,
             Err(e) if e.valid_up_to() > 0 => e.valid_up_to(),
             Err(e) if e.error_len().is_some() => return Err(InvalidUtf8),
             Err(_) => {
                 self.pending = candidate;
                 self.pending_len = u8::try_from(have + take).map_err(|_| InvalidUtf8)?;
-                return Ok(&[]);
+                return Ok(None);
             }
         };
         self.pending_len = 0;
-        Ok(&chunk[valid_up_to - have..])
+        Ok(Some((candidate, whole)))
     }
 
     /// Stores an unfinished code point (at most 3 bytes) for the next chunk.
