@@ -99,6 +99,14 @@ pub(super) struct ServeArgs {
     /// auth.alg: HS256, RS256, ES256 or EdDSA [default: HS256].
     #[arg(long)]
     jwt_alg: Option<String>,
+    /// server.trusted_proxies: a proxy (address or CIDR block) whose X-Forwarded-For,
+    /// X-Real-IP or PROXY header names the client (repeatable) [default: none].
+    #[arg(long)]
+    trusted_proxy: Vec<String>,
+    /// server.proxy_protocol: on or off, trusted proxies send a PROXY v1/v2 header
+    /// [default: off].
+    #[arg(long)]
+    proxy_protocol: Option<String>,
     /// origin.allowed: an allowed origin, e.g. https://*.example.com (repeatable).
     #[arg(long)]
     allowed_origin: Vec<String>,
@@ -219,6 +227,11 @@ impl ServeArgs {
             ("cluster.redis_url", "--redis-url", &self.redis_url),
             ("cluster.node_id", "--node-id", &self.node_id),
             ("compression.enabled", "--compression", &self.compression),
+            (
+                "server.proxy_protocol",
+                "--proxy-protocol",
+                &self.proxy_protocol,
+            ),
         ];
         let mut overrides: Vec<Override> = single
             .into_iter()
@@ -231,6 +244,13 @@ impl ServeArgs {
                 key: "api.keys".into(),
                 values: self.api_key.clone(),
                 source: "--api-key".into(),
+            });
+        }
+        if !self.trusted_proxy.is_empty() {
+            overrides.push(Override {
+                key: "server.trusted_proxies".into(),
+                values: self.trusted_proxy.clone(),
+                source: "--trusted-proxy".into(),
             });
         }
         if !self.allowed_origin.is_empty() {

@@ -18,7 +18,7 @@ use crate::protocol::Limits;
 use crate::protocol::deflate::DeflateConfig;
 use crate::protocol::handshake::HeadLimits;
 use crate::ratelimit::Rate;
-use crate::server::{ApiConfig, ServerConfig};
+use crate::server::{ApiConfig, ServerConfig, TrustedProxies};
 
 fn err(key: &str, problem: impl std::fmt::Display) -> ConfigError {
     ConfigError(format!("{key}: {problem}"))
@@ -98,8 +98,12 @@ pub fn to_server_config(config: &Config) -> Result<ServerConfig, ConfigError> {
     let origin = OriginPolicy::new(&config.origin.allowed, config.origin.allow_missing)
         .map_err(|e| err("origin.allowed", e))?
         .with_same_origin(config.origin.allow_same_origin);
+    let trusted_proxies =
+        TrustedProxies::parse(&s.trusted_proxies).map_err(|e| err("server.trusted_proxies", e))?;
     Ok(ServerConfig {
         listen,
+        trusted_proxies,
+        proxy_protocol: s.proxy_protocol,
         internal_listen,
         limits: Limits {
             max_frame: config.echo.max_frame,

@@ -84,6 +84,15 @@ fn server(config: &Config, found: &mut Problems) {
     found.require(s.max_headers >= 1, "server.max_headers", || {
         "must be at least 1".into()
     });
+    let trusted = crate::server::TrustedProxies::parse(&s.trusted_proxies);
+    if let Err(e) = &trusted {
+        found.require(false, "server.trusted_proxies", || e.clone());
+    }
+    found.require(
+        !s.proxy_protocol || !s.trusted_proxies.is_empty(),
+        "server.proxy_protocol",
+        || "needs server.trusted_proxies: the header is read from trusted proxies only".into(),
+    );
     found.require(s.max_header_bytes >= 256, "server.max_header_bytes", || {
         "must be at least 256 bytes (a request line and a Host header)".into()
     });

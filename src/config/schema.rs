@@ -206,6 +206,13 @@ pub struct ServerSection {
     pub drain_timeout: HumanDuration,
     /// Subprotocols offered to clients (`Sec-WebSocket-Protocol`).
     pub subprotocols: Vec<String>,
+    /// Proxies (addresses and CIDR blocks, IPv4 and IPv6) whose word about the client
+    /// address is believed: `X-Forwarded-For`, `X-Real-IP`, the PROXY header. Empty: none.
+    pub trusted_proxies: Vec<String>,
+    /// Trusted proxies send a PROXY protocol header (v1 or v2, HAProxy's `send-proxy` /
+    /// `send-proxy-v2`) before each connection. A malformed header drops the connection; a
+    /// request without one is the proxy's own (its health checks).
+    pub proxy_protocol: bool,
 }
 
 impl Default for ServerSection {
@@ -225,6 +232,8 @@ impl Default for ServerSection {
             close_timeout: HumanDuration::secs(5),
             drain_timeout: HumanDuration::secs(10),
             subprotocols: Vec::new(),
+            trusted_proxies: Vec::new(),
+            proxy_protocol: false,
         }
     }
 }

@@ -58,9 +58,20 @@ impl Refusal {
 impl Server {
     /// Decides whether a new connection from `ip` is admitted.
     pub(super) fn admission(&mut self, ip: IpAddr, now: Instant) -> Result<(), Refusal> {
+        self.capacity()?;
+        self.admission_per_ip(ip, now)
+    }
+
+    /// Whether `max_connections` leaves room for one more.
+    pub(super) fn capacity(&self) -> Result<(), Refusal> {
         if self.admitted >= self.config.max_connections {
             return Err(Refusal::Full);
         }
+        Ok(())
+    }
+
+    /// The per-IP limits: connections from `ip`, and its handshake rate.
+    pub(super) fn admission_per_ip(&mut self, ip: IpAddr, now: Instant) -> Result<(), Refusal> {
         let max_per_ip = self.config.max_connections_per_ip;
         if max_per_ip > 0
             && self
@@ -87,6 +98,7 @@ impl Server {
     /// Counts an admitted connection against its address.
     pub(super) fn count_ip(&mut self, ip: IpAddr) {
         *self.per_ip.connections.entry(ip).or_insert(0) += 1;
+        self.stats.client_addresses = self.per_ip.connections.len();
     }
 
     /// Releases an admitted connection's count.
@@ -97,6 +109,7 @@ impl Server {
                 self.per_ip.connections.remove(&ip);
             }
         }
+        self.stats.client_addresses = self.per_ip.connections.len();
     }
 
     /// Answers a refused connection and closes it once the answer is out.

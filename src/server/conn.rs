@@ -4,11 +4,12 @@
 //! and is then removed. The closing handshake itself (close sent, close received) is the
 //! [`Session`]'s business; the loop only asks it whether the exchange is over.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use mio::net::TcpStream;
 
+use super::client_addr::Pending;
 use super::listeners::Port;
 use super::outbound::OutQueue;
 use super::routes::Endpoint;
@@ -65,6 +66,13 @@ pub(super) struct Conn {
     pub socket: TcpStream,
     /// The peer's address.
     pub peer: SocketAddr,
+    /// The client's address: the peer's, or what a trusted proxy said (`client_addr`).
+    /// Logs, per-IP limits and metrics use this one.
+    pub(super) client: IpAddr,
+    /// The address counted against the per-IP limits, once admitted by them.
+    pub(super) counted_ip: Option<IpAddr>,
+    /// What a trusted proxy has yet to tell about the client.
+    pub(super) client_pending: Pending,
     /// The listener it came in on.
     pub(super) port: Port,
     /// Life-cycle phase.

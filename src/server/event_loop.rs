@@ -18,6 +18,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use super::admission::{PerIp, SWEEP_EVERY};
+use super::client_addr::Pending;
 use super::compress::FrameCache;
 use super::config::ServerConfig;
 use super::conn::{Conn, ConnId, Phase};
@@ -370,7 +371,18 @@ impl Server {
         port: Port,
         now: Instant,
     ) {
-        let admission = self.admission(peer.ip(), now);
+        // A trusted proxy's clients are held to the per-IP limits once it names them.
+        let trusted = self.config.trusted_proxies.contains(peer.ip());
+        let admission = if trusted {
+            self.capacity()
+        } else {
+            self.admission(peer.ip(), now)
+        };
+        let client_pending = match (trusted && admission.is_ok(), self.config.proxy_protocol) {
+            (false, _) => Pending::Known,
+            (true, true) => Pending::ProxyHeader,
+            (true, false) => Pending::Forwarded,
+        };
         if admission.is_err() && self.conns.len() >= self.config.max_connections + REFUSAL_HEADROOM
         {
             return; // Dropping the socket closes it; nothing else can be afforded.
@@ -395,6 +407,9 @@ impl Server {
             id,
             socket,
             peer,
+            client: peer.ip(),
+            counted_ip: (admission.is_ok() && !trusted).then_some(peer.ip()),
+            client_pending,
             port,
             phase: Phase::Handshaking(HeadParser::new(self.config.head)),
             pending: Vec::new(),
@@ -411,7 +426,9 @@ impl Server {
         match admission {
             Ok(()) => {
                 self.admitted += 1;
-                self.count_ip(peer.ip());
+                if !trusted {
+                    self.count_ip(peer.ip());
+                }
                 self.timers.arm(
                     after(now, self.config.handshake_timeout),
                     id,

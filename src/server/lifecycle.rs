@@ -92,7 +92,9 @@ impl Server {
         conn.out.clear(&mut self.pool);
         if conn.admitted {
             self.admitted -= 1;
-            self.uncount_ip(conn.peer.ip());
+        }
+        if let Some(ip) = conn.counted_ip {
+            self.uncount_ip(ip);
         }
         if conn.in_hub {
             // Not through `leave_hub`: the connection has already left the slab.

@@ -7,6 +7,7 @@
 
 mod admission;
 mod api;
+mod client_addr;
 mod cluster_link;
 mod compress;
 mod config;
@@ -23,6 +24,7 @@ mod listeners;
 mod metrics;
 
 mod outbound;
+mod proxied;
 mod reading;
 
 mod request;
@@ -35,6 +37,7 @@ mod tokens;
 mod upgrade;
 mod writing;
 
+pub use client_addr::{IpBlock, TrustedProxies};
 pub use config::{ApiConfig, ServerConfig};
 
 pub use conn::ConnId;

@@ -9,6 +9,7 @@
 use std::io::{self, Read as _};
 use std::time::Instant;
 
+use super::client_addr::Pending;
 use super::conn::{ConnId, Phase, conn_mut};
 use super::event_loop::Server;
 use super::frames::{FrameCtx, read_frames};
@@ -114,8 +115,17 @@ impl Server {
     }
 
     /// Runs `scratch[..len]` through the connection's phase; saves what is left over.
-    fn process_input(&mut self, id: ConnId, len: usize, now: Instant) {
+    fn process_input(&mut self, id: ConnId, mut len: usize, now: Instant) {
         let mut start = 0;
+        if self
+            .get(id)
+            .is_some_and(|c| c.client_pending == Pending::ProxyHeader)
+        {
+            match self.read_proxy_header(id, len, now) {
+                Some(rest) => len = rest,
+                None => return,
+            }
+        }
         if matches!(self.get(id).map(|c| &c.phase), Some(Phase::Handshaking(_))) {
             match self.read_handshake(id, len, now) {
                 Some(used) => start = used,
@@ -174,6 +184,9 @@ impl Server {
                 None
             }
             Ok(Decoded::Complete(head, used)) => {
+                if !self.resolve_forwarded(id, &head, now) {
+                    return None;
+                }
                 self.on_request(id, &head, now);
                 Some(used)
             }
