@@ -107,6 +107,13 @@ pub(super) struct ServeArgs {
     /// [default: off].
     #[arg(long)]
     proxy_protocol: Option<String>,
+    /// tls.cert_file: PEM certificate chain; with --tls-key the listener speaks TLS
+    /// (reloaded on SIGHUP) [default: none].
+    #[arg(long)]
+    tls_cert: Option<String>,
+    /// tls.key_file: PEM private key (RSA, ECDSA or Ed25519) [default: none].
+    #[arg(long)]
+    tls_key: Option<String>,
     /// origin.allowed: an allowed origin, e.g. https://*.example.com (repeatable).
     #[arg(long)]
     allowed_origin: Vec<String>,
@@ -227,6 +234,8 @@ impl ServeArgs {
             ("cluster.redis_url", "--redis-url", &self.redis_url),
             ("cluster.node_id", "--node-id", &self.node_id),
             ("compression.enabled", "--compression", &self.compression),
+            ("tls.cert_file", "--tls-cert", &self.tls_cert),
+            ("tls.key_file", "--tls-key", &self.tls_key),
             (
                 "server.proxy_protocol",
                 "--proxy-protocol",

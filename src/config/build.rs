@@ -18,7 +18,7 @@ use crate::protocol::Limits;
 use crate::protocol::deflate::DeflateConfig;
 use crate::protocol::handshake::HeadLimits;
 use crate::ratelimit::Rate;
-use crate::server::{ApiConfig, ServerConfig, TrustedProxies};
+use crate::server::{ApiConfig, ServerConfig, TlsFiles, TrustedProxies};
 
 fn err(key: &str, problem: impl std::fmt::Display) -> ConfigError {
     ConfigError(format!("{key}: {problem}"))
@@ -100,7 +100,18 @@ pub fn to_server_config(config: &Config) -> Result<ServerConfig, ConfigError> {
         .with_same_origin(config.origin.allow_same_origin);
     let trusted_proxies =
         TrustedProxies::parse(&s.trusted_proxies).map_err(|e| err("server.trusted_proxies", e))?;
+    let tls = match (config.tls.cert_file.as_str(), config.tls.key_file.as_str()) {
+        ("", "") => None,
+        ("", _) | (_, "") => {
+            return Err(err("tls", "set both cert_file and key_file, or neither"));
+        }
+        (cert, key) => Some(TlsFiles {
+            cert: cert.into(),
+            key: key.into(),
+        }),
+    };
     Ok(ServerConfig {
+        tls,
         listen,
         trusted_proxies,
         proxy_protocol: s.proxy_protocol,

@@ -84,6 +84,12 @@ fn server(config: &Config, found: &mut Problems) {
     found.require(s.max_headers >= 1, "server.max_headers", || {
         "must be at least 1".into()
     });
+    let t = &config.tls;
+    found.require(
+        t.cert_file.is_empty() == t.key_file.is_empty(),
+        "tls",
+        || "set both cert_file and key_file, or neither".into(),
+    );
     let trusted = crate::server::TrustedProxies::parse(&s.trusted_proxies);
     if let Err(e) = &trusted {
         found.require(false, "server.trusted_proxies", || e.clone());

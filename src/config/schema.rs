@@ -36,8 +36,20 @@ pub struct Config {
     pub cluster: ClusterSection,
     /// permessage-deflate (RFC 7692).
     pub compression: CompressionSection,
+    /// TLS on the public listener.
+    pub tls: TlsSection,
     /// Room rules (`[[rooms]]`), first match wins.
     pub rooms: Vec<RoomRule>,
+}
+
+/// `[tls]`: the public listener speaks TLS 1.3/1.2 when both files are set.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSection {
+    /// PEM certificate chain, the server's certificate first. Empty: no TLS.
+    pub cert_file: String,
+    /// PEM private key (RSA, ECDSA or Ed25519). Reloaded with the certificate on SIGHUP.
+    pub key_file: String,
 }
 
 /// `[cluster]`

@@ -137,11 +137,10 @@ impl Server {
         }
         let elapsed = now.saturating_duration_since(conn.opened).as_secs_f64();
         let expected = (elapsed - RATE_CHECK_EVERY.as_secs_f64()).max(0.0) * min as f64;
-        if (conn.pending.len() as f64) < expected {
-            log::debug!(
-                "{id}: handshake too slow ({} bytes in {elapsed:.1}s)",
-                conn.pending.len()
-            );
+        // TLS handshake bytes count like request-head bytes.
+        let received = conn.pending.len() + conn.socket.handshake_bytes();
+        if (received as f64) < expected {
+            log::debug!("{id}: handshake too slow ({received} bytes in {elapsed:.1}s)");
             self.stats.slow_handshakes += 1;
             return self.remove(id);
         }

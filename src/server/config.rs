@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::client_addr::TrustedProxies;
+use super::tls::TlsFiles;
 use crate::auth::{Authenticator, OriginPolicy};
 use crate::cluster::RedisSettings;
 use crate::hub::HubConfig;
@@ -79,6 +80,9 @@ pub struct ServerConfig {
     /// bytes; a malformed one drops the connection, and without one the proxy speaks for
     /// itself (or through `X-Forwarded-For`). Default: off.
     pub proxy_protocol: bool,
+    /// TLS on `listen` (not on `internal_listen`): certificate chain and key files,
+    /// reloaded on SIGHUP. Default: `None` (plain TCP).
+    pub tls: Option<TlsFiles>,
 }
 
 /// Settings of `POST /api/publish`.
@@ -138,6 +142,7 @@ impl Default for ServerConfig {
             compression: None,
             trusted_proxies: TrustedProxies::default(),
             proxy_protocol: false,
+            tls: None,
         }
     }
 }

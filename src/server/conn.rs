@@ -7,8 +7,6 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use mio::net::TcpStream;
-
 use super::client_addr::Pending;
 use super::listeners::Port;
 use super::outbound::OutQueue;
@@ -16,6 +14,7 @@ use super::routes::Endpoint;
 pub use crate::id::ConnId;
 use crate::protocol::Session;
 use crate::protocol::handshake::HeadParser;
+use crate::transport::Stream;
 
 /// An upgraded connection.
 #[derive(Debug)]
@@ -62,8 +61,8 @@ pub(crate) struct BodyRequest {
 pub(super) struct Conn {
     /// Slot and generation.
     pub id: ConnId,
-    /// The socket.
-    pub socket: TcpStream,
+    /// The socket, plain or TLS.
+    pub(super) socket: Stream,
     /// The peer's address.
     pub peer: SocketAddr,
     /// The client's address: the peer's, or what a trusted proxy said (`client_addr`).

@@ -33,10 +33,12 @@ use super::outbound::BufPool;
 use super::reading::{READ_CHUNK, ReadUntil};
 use super::stats::Stats;
 use super::timers::{TimerKind, Timers, after};
+use super::tls::TlsAcceptor;
 use super::tokens::{live, slot_index, token_of};
 use crate::hub::{Hub, Now, Outbox};
 use crate::protocol::deflate::DeflaterPool;
 use crate::protocol::handshake::HeadParser;
+use crate::transport::Stream;
 
 /// The waker's token.
 const WAKER: Token = Token(usize::MAX - 2);
@@ -56,11 +58,14 @@ struct Bound {
     history: Option<(HistoryLog, Vec<Loaded>)>,
     /// The Redis threads, when clustered.
     cluster: Option<Cluster>,
+    /// TLS on the public listener.
+    tls: Option<TlsAcceptor>,
 }
 
 impl Bound {
     fn bind(config: ServerConfig) -> io::Result<Self> {
         raise_nofile(config.max_connections);
+        let tls = config.tls.as_ref().map(TlsAcceptor::load).transpose()?;
         let poll = Poll::new()?;
         let listeners = Listeners::bind(&config, poll.registry())?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
@@ -92,6 +97,7 @@ impl Bound {
             config,
             history,
             cluster,
+            tls,
         })
     }
 }
@@ -162,6 +168,8 @@ pub struct Server {
     next_sweep: Instant,
     /// SIGTERM/SIGINT source, once [`Server::handle_signals`] was called.
     pub(super) signals: Option<SignalSource>,
+    /// TLS on the public listener, when configured (reloaded on SIGHUP).
+    pub(super) tls: Option<TlsAcceptor>,
 }
 
 impl Server {
@@ -200,6 +208,7 @@ impl Server {
             config,
             history,
             cluster,
+            tls,
         } = bound;
         let (history_log, loaded) = match history {
             Some((log, loaded)) => (Some(log), loaded),
@@ -253,6 +262,7 @@ impl Server {
             per_ip: PerIp::default(),
             next_sweep: Instant::now() + SWEEP_EVERY,
             signals: None,
+            tls,
             handle,
             drain_deadline: None,
         }
@@ -403,9 +413,16 @@ impl Server {
             log::warn!("register failed for {peer}: {e}");
             return;
         }
+        let tls = match (&self.tls, port) {
+            (Some(acceptor), Port::Public) => match acceptor.accept() {
+                Ok(tls) => Some(tls.into()),
+                Err(e) => return log::warn!("TLS state for {peer}: {e}"),
+            },
+            _ => None,
+        };
         entry.insert(Conn {
             id,
-            socket,
+            socket: Stream::new(socket, tls),
             peer,
             client: peer.ip(),
             counted_ip: (admission.is_ok() && !trusted).then_some(peer.ip()),

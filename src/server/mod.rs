@@ -33,12 +33,14 @@ mod signals;
 
 mod stats;
 mod timers;
+mod tls;
 mod tokens;
 mod upgrade;
 mod writing;
 
 pub use client_addr::{IpBlock, TrustedProxies};
 pub use config::{ApiConfig, ServerConfig};
+pub use tls::TlsFiles;
 
 pub use conn::ConnId;
 pub use event_loop::{Server, Spawned};

@@ -46,6 +46,12 @@ impl Server {
             let Some(conn) = conn_mut(&mut self.conns, id) else {
                 return;
             };
+            // A short read of plaintext says nothing of the ciphertext left in the socket.
+            let until = if conn.socket.is_tls() {
+                ReadUntil::WouldBlock
+            } else {
+                until
+            };
             if conn.out.len() > HIGH_WATER {
                 conn.read_paused = true;
                 return;
@@ -70,7 +76,12 @@ impl Server {
                         return;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if conn.socket.wants_write() {
+                        self.dirty.push(id); // TLS handshake messages to send
+                    }
+                    return;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     log::debug!("{id}: read error: {e}");

@@ -1,7 +1,6 @@
 //! The write path: flush queued output, arm WRITABLE only while blocked, finish lingering.
 
 use std::io;
-use std::net::Shutdown;
 use std::time::Instant;
 
 use mio::Interest;
@@ -42,7 +41,16 @@ impl Server {
             return;
         };
         let before = conn.out.len();
-        let result = conn.out.flush(&mut conn.socket, &mut self.pool);
+        let result = conn
+            .out
+            .flush(&mut conn.socket, &mut self.pool)
+            .and_then(|f| match (f, conn.socket.flush_transport()) {
+                (Flushed::All, Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    Ok(Flushed::Blocked)
+                }
+                (_, Err(e)) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
+                (f, _) => Ok(f),
+            });
         self.stats.bytes_out += (before - conn.out.len()) as u64;
         let flushed = match result {
             Ok(flushed) => flushed,
@@ -73,7 +81,9 @@ impl Server {
             conn.read_paused = false;
             self.ready.push_back(id);
         }
+        // A TLS connection still handshaking has its answer buffered in rustls.
         if flushed == Flushed::All
+            && conn.socket.settled()
             && let Phase::Lingering {
                 shut, peer_done, ..
             } = &mut conn.phase
@@ -86,7 +96,7 @@ impl Server {
             }
             *shut = true;
 
-            if let Err(e) = conn.socket.shutdown(Shutdown::Write) {
+            if let Err(e) = conn.socket.shutdown_write() {
                 if e.kind() != io::ErrorKind::NotConnected {
                     log::debug!("{id}: shutdown failed: {e}");
                 }
