@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use super::check::{problems, redact_url};
+use super::check::{is_redis_url, problems, redact_url};
 use super::layers::ConfigError;
 use super::schema::{AuthMode, Config, Fsync};
 use crate::auth::jwt::parse_algorithm;
@@ -172,10 +172,13 @@ fn cluster_settings(config: &Config) -> Result<Option<(RedisSettings, String)>, 
     if c.redis_url.is_empty() {
         return Ok(None);
     }
-    if !c.redis_url.starts_with("redis://") {
+    if !is_redis_url(&c.redis_url) {
         return Err(err(
             "cluster.redis_url",
-            format!("`{}` must start with redis://", c.redis_url),
+            format!(
+                "`{}` must start with redis:// or rediss:// (TLS)",
+                redact_url(&c.redis_url)
+            ),
         ));
     }
     let valid_token = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic());

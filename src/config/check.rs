@@ -43,6 +43,12 @@ pub fn redact_url(url: &str) -> String {
     format!("{scheme}://{hidden}{}", &rest[at..])
 }
 
+/// Whether `url` is a Redis URL wsloop can use: `redis://`, or `rediss://` (TLS, verified
+/// against the system roots; `SSL_CERT_FILE` names another CA bundle).
+pub(crate) fn is_redis_url(url: &str) -> bool {
+    url.starts_with("redis://") || url.starts_with("rediss://")
+}
+
 /// The problems found so far.
 struct Problems(Vec<String>);
 
@@ -222,11 +228,11 @@ fn cluster(config: &Config, found: &mut Problems) {
     let c = &config.cluster;
     let valid_token = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic());
     found.require(
-        c.redis_url.is_empty() || c.redis_url.starts_with("redis://"),
+        c.redis_url.is_empty() || is_redis_url(&c.redis_url),
         "cluster.redis_url",
         || {
             let url = redact_url(&c.redis_url);
-            format!("`{url}`: expected redis://[:PASSWORD@]HOST:PORT[/DB]")
+            format!("`{url}`: expected redis://[:PASSWORD@]HOST:PORT[/DB] (rediss:// for TLS)")
         },
     );
     found.require(valid_token(&c.prefix), "cluster.prefix", || {
@@ -309,6 +315,10 @@ mod tests {
         assert_eq!(redact_url("redis://u:p@w@h/0"), "redis://u:***@h/0");
         assert_eq!(redact_url("redis://secret@h"), "redis://***@h");
         assert_eq!(redact_url("redis://h:6379/"), "redis://h:6379/");
+        assert_eq!(
+            redact_url("rediss://default:hunter2@h:6380/0"),
+            "rediss://default:***@h:6380/0"
+        );
         assert_eq!(redact_url("nonsense"), "nonsense");
     }
 }

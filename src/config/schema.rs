@@ -56,7 +56,7 @@ pub struct TlsSection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterSection {
-    /// `redis://host:port[/db]`; empty: one node on its own.
+    /// `redis://host:port[/db]`, or `rediss://…` for TLS; empty: one node on its own.
     pub redis_url: String,
     /// A file holding the Redis URL (it may carry a password; instead of `redis_url`).
     pub redis_url_file: String,
