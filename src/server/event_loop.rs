@@ -26,6 +26,7 @@ use super::fd_limit::{AcceptError, Reserve, raise_nofile};
 use super::handle::ServerHandle;
 use super::history_log::{HistoryLog, Loaded};
 use super::listeners::{Listeners, Port};
+use super::notify;
 use super::signals::{SIGNALS, SignalSource};
 use crate::cluster::Cluster;
 
@@ -287,6 +288,7 @@ impl Server {
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         log::info!("listening on {}", self.local_addr);
+        notify::notify(notify::READY);
         loop {
             let now = Instant::now();
             let timeout = if self.ready.is_empty() && self.dirty.is_empty() {

@@ -10,6 +10,7 @@ use super::event_loop::Server;
 use super::handle::StopRequest;
 use super::isolation::inject_panic;
 use super::listeners::Port;
+use super::notify;
 use super::timers::{TimerKind, after};
 use crate::protocol::CloseCode;
 
@@ -129,6 +130,7 @@ impl Server {
     /// node turn unready instead of a refused connection.
     fn begin_drain(&mut self, now: Instant) {
         log::info!("draining {} connections", self.conns.len());
+        notify::notify(notify::STOPPING);
         self.drain_deadline = Some(after(now, self.config.drain_timeout));
         let ids: Vec<ConnId> = self.conns.iter().map(|(_, c)| c.id).collect();
         for id in ids {

@@ -23,6 +23,7 @@ mod lifecycle;
 mod listeners;
 mod metrics;
 
+mod notify;
 mod outbound;
 mod proxied;
 mod reading;
