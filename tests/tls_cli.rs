@@ -201,3 +201,59 @@ fn wsloop_client_over_wss_echo_and_hub() {
         .collect();
     assert_eq!(kinds, ["\"welcome\"", "\"joined\""], "{hub}");
 }
+
+/// Runs `wsloop bench MODE wss://… --ca CA` for a moment; its JSON report.
+fn bench(ca: &TestCa, mode: &str, url: &str, flags: &[&str]) -> serde_json::Value {
+    let output = Command::new(WSLOOP)
+        .args([
+            "bench",
+            mode,
+            url,
+            "--duration",
+            "500ms",
+            "--timeout",
+            "5s",
+            "--json",
+        ])
+        .args(flags)
+        .arg("--ca")
+        .arg(&ca.cert_file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "bench {mode}: {stdout}\n{stderr}");
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+#[test]
+fn wsloop_bench_over_wss() {
+    let dir = TempDir::new("tls-bench");
+    let ca = TestCa::new(dir.path(), "bench");
+    let (cert, key) = ca.server_cert(dir.path(), "server", KeyType::Ecdsa);
+    let (_server, port) = serve_tls(dir.path(), &cert, &key);
+    let url = format!("wss://localhost:{port}/echo");
+    let echo = bench(&ca, "echo", &url, &["-c", "4", "-s", "20000", "-d", "4"]);
+    assert!(echo["messages"].as_u64().unwrap() > 0, "{echo}");
+    let connect = bench(&ca, "connect", &url, &["-c", "2"]);
+    assert!(connect["handshakes"].as_u64().unwrap() > 0, "{connect}");
+    // Without the CA the load generator refuses to run rather than measure failures.
+    let output = Command::new(WSLOOP)
+        .args([
+            "bench",
+            "connect",
+            &url,
+            "--duration",
+            "300ms",
+            "--timeout",
+            "2s",
+            "-c",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !output.status.success(),
+        "bench trusted a test CA without --ca"
+    );
+}

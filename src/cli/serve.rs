@@ -338,7 +338,11 @@ fn log_what_to_open(
     addr: std::net::SocketAddr,
     internal: Option<std::net::SocketAddr>,
 ) {
-    log::info!("chat page: http://{addr}/  hub: ws://{addr}/ws  echo: ws://{addr}/echo");
+    let (http, ws) = match config.tls.cert_file.is_empty() {
+        true => ("http", "ws"),
+        false => ("https", "wss"),
+    };
+    log::info!("chat page: {http}://{addr}/  hub: {ws}://{addr}/ws  echo: {ws}://{addr}/echo");
     match internal {
         Some(internal) => log::info!(
             "internal port: http://{internal}/metrics, /stats and /api/publish (not on {addr})"
