@@ -24,7 +24,16 @@ struct TlsServer {
 
 impl TlsServer {
     fn start(cert: &std::path::Path, key: &std::path::Path, timeout: Duration) -> Self {
-        let config = ServerConfig {
+        Self::start_with(cert, key, timeout, |_| {})
+    }
+
+    fn start_with(
+        cert: &std::path::Path,
+        key: &std::path::Path,
+        timeout: Duration,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> Self {
+        let mut config = ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             handshake_rate: None,
             max_connections_per_ip: 0,
@@ -35,6 +44,7 @@ impl TlsServer {
             }),
             ..ServerConfig::default()
         };
+        configure(&mut config);
         let spawned = Server::spawn(config).expect("TLS server starts");
         Self {
             addr: spawned.local_addr,
@@ -186,4 +196,22 @@ fn a_stalled_tls_handshake_is_dropped_at_the_handshake_timeout() {
         waited >= Duration::from_millis(450) && waited < Duration::from_secs(3),
         "dropped after {waited:?}, expected about 600 ms"
     );
+}
+
+/// A client turned away at accept (the answer is queued before the TLS handshake is done)
+/// still gets its 503 over TLS, once the handshake completes.
+#[test]
+fn a_refusal_at_accept_arrives_over_tls() {
+    let dir = TempDir::new("tls-refusal");
+    let ca = TestCa::new(dir.path(), "refusal");
+    let (cert, key) = ca.server_cert(dir.path(), "server", KeyType::Ecdsa);
+    let server = TlsServer::start_with(&cert, &key, Duration::from_secs(10), |c| {
+        c.max_connections = 1;
+    });
+    let mut first = Client::connect(&server.url("localhost", "/echo"), &trusting(&ca)).unwrap();
+    echo_once(&mut first, "the one allowed");
+    match Client::connect(&server.url("localhost", "/echo"), &trusting(&ca)) {
+        Err(ClientError::Handshake(e)) => assert!(e.to_string().contains("503"), "{e}"),
+        other => panic!("expected a 503 over TLS, got {other:?}"),
+    }
 }

@@ -111,7 +111,7 @@ impl Server {
             // §7.1.5: the connection closed without a closing handshake: 1006.
             self.stats.abnormal_closures += 1;
         }
-        if conn.out.is_empty() {
+        if conn.out.is_empty() && !conn.socket.wants_write() {
             return self.remove(id);
         }
         let shut = matches!(conn.phase, Phase::Lingering { shut: true, .. });

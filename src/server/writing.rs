@@ -81,9 +81,7 @@ impl Server {
             conn.read_paused = false;
             self.ready.push_back(id);
         }
-        // A TLS connection still handshaking has its answer buffered in rustls.
         if flushed == Flushed::All
-            && conn.socket.settled()
             && let Phase::Lingering {
                 shut, peer_done, ..
             } = &mut conn.phase
@@ -91,7 +89,8 @@ impl Server {
             if *peer_done {
                 return self.remove(id);
             }
-            if *shut {
+            // A TLS connection still handshaking has its answer buffered in rustls.
+            if *shut || !conn.socket.settled() {
                 return;
             }
             *shut = true;
