@@ -49,6 +49,9 @@ RFC_MASKED_PONG = frame(FIN | PONG, b"Hello", KEY)
 RFC_BINARY_256_HEAD = bytes([0x82, 0x7E, 0x01, 0x00])
 RFC_BINARY_64K_HEAD = bytes([0x82, 0x7F, 0, 0, 0, 0, 0, 1, 0, 0])
 
+# The PROXY protocol v2 signature (haproxy doc/proxy-protocol.txt §2.2).
+PROXY_V2 = b"\r\n\r\n\x00\r\nQUIT\n"
+
 # RFC 6455 §1.3: the client's opening handshake.
 RFC_REQUEST = (
     b"GET /chat HTTP/1.1\r\n"
@@ -252,6 +255,20 @@ def main():
             + b'{"room":"orders-42","type":"notification","payload":{"title":"Shipped"}}',
             "publish-batch": b"\x00\x00\x00"
             + b'{"messages":[{"user_id":"42","payload":1},{"payload":null}]}',
+        },
+        "proxy_header": {
+            "v1-tcp4": framed(b"PROXY TCP4 192.0.2.1 198.51.100.1 56324 443\r\nGET / HTTP/1.1\r\n"),
+            "v1-tcp6-bytewise": framed(b"PROXY TCP6 2001:db8::1 ::1 1 65535\r\n", sizes=(1,)),
+            "v1-unknown": framed(b"PROXY UNKNOWN\r\n"),
+            "v1-too-long": framed(b"PROXY UNKNOWN " + b"x" * 100),
+            "v2-tcp4": framed(PROXY_V2 + b"\x21\x11\x00\x0c\xac\x13\x00\x01\xac\x13\x00\x03\xa6\x52\x00\x50GET /"),
+            "v2-tcp6-chunked": framed(
+                PROXY_V2 + b"\x21\x21\x00\x24" + bytes(range(32)) + b"\x00\x01\x01\xbb", sizes=(3, 13)
+            ),
+            "v2-local": framed(PROXY_V2 + b"\x20\x00\x00\x00"),
+            "v2-tlv": framed(PROXY_V2 + b"\x21\x11\x00\x13" + bytes(12) + b"\x05\x00\x04abcd"),
+            "v2-short-address": framed(PROXY_V2 + b"\x21\x11\x00\x08" + bytes(8)),
+            "v2-oversized": framed(PROXY_V2 + b"\x21\x11\xff\xff"),
         },
         "utf8": {
             "kosme-split": framed("κόσμε € 𝄞".encode(), sizes=(1, 2, 3)),

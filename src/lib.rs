@@ -23,3 +23,4 @@ pub mod id;
 pub mod protocol;
 pub mod ratelimit;
 pub mod server;
+mod transport;

@@ -86,12 +86,12 @@ fn the_redis_password_is_hidden_in_print_config_and_errors() {
     );
     assert!(!shown.stdout.contains("hunter2"), "{}", shown.stdout);
     let bad = run_wsloop(
-        &["serve", "--check", "--redis-url", "rediss://u:hunter2@h/"],
+        &["serve", "--check", "--redis-url", "tcp://u:hunter2@h/"],
         &[],
     );
     refused_with(
         &bad,
-        &["cluster.redis_url: `rediss://u:***@h/`: expected redis://"],
+        &["cluster.redis_url: `tcp://u:***@h/`: expected redis://"],
     );
     assert!(!bad.stderr.contains("hunter2"), "{}", bad.stderr);
 }

@@ -84,7 +84,7 @@ fn refusals_carry_the_status_and_classify_for_retry() {
     assert!(matches!(refused, ClientError::Io(_)));
     assert_eq!(refused.disconnect(), Disconnect::Network);
     assert!(matches!(
-        Client::connect("wss://x/", &ClientOptions::default()),
+        Client::connect("ftp://x/", &ClientOptions::default()),
         Err(ClientError::Url(_))
     ));
 }

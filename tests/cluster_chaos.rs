@@ -45,7 +45,7 @@ fn node(dir: &TempDir, id: &str, redis: &Redis) -> Node {
     let config = dir.path().join("node.toml");
     std::fs::write(&config, "[history]\nsize = 5000\n").expect("write the node config");
     let config = config.to_str().expect("a UTF-8 path");
-    Node::start_with(dir.path(), id, redis, &["--config", config])
+    Node::start_with(dir.path(), id, redis, &[("--config", config)])
 }
 
 /// Strikes fault `which` (an index into [`FAULTS`]) on node `target` where it is per node.

@@ -46,7 +46,7 @@ fn node(dir: &TempDir, id: &str, redis: &Redis) -> Node {
     let config = dir.path().join("node.toml");
     std::fs::write(&config, "[history]\nsize = 1000\n").expect("write the node config");
     let config = config.to_str().expect("a UTF-8 path");
-    Node::start_with(dir.path(), id, redis, &["--config", config])
+    Node::start_with(dir.path(), id, redis, &[("--config", config)])
 }
 
 /// Streams through `a` and `b` while `fault` strikes; checks the guarantees.

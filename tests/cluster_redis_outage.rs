@@ -47,7 +47,7 @@ fn local_node(dir: &TempDir, id: &str, redis: &Redis) -> Node {
         dir.path(),
         id,
         redis,
-        &["--config", config.to_str().expect("path")],
+        &[("--config", config.to_str().expect("path"))],
     )
 }
 

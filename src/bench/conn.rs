@@ -6,6 +6,7 @@
 //! ended. Everything protocol-level the mode does not care about (pongs, close replies,
 //! handshake checks) happens here.
 
+use crate::transport::Stream;
 use std::fmt;
 use std::io::{self, Read};
 use std::net::SocketAddr;
@@ -111,7 +112,7 @@ pub(crate) trait Handler {
 /// One connection and its protocol state.
 #[derive(Debug)]
 pub(crate) struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     phase: Phase,
     /// When the current phase began.
     since: Instant,
@@ -136,12 +137,12 @@ impl Conn {
     pub(crate) fn connect(
         registry: &Registry,
         token: Token,
-        addr: SocketAddr,
+        (addr, tls): (SocketAddr, Option<rustls::Connection>),
         request: (&str, &str),
         keep_data_up_to: u64,
     ) -> io::Result<Self> {
         let started = Instant::now();
-        let mut stream = TcpStream::connect(addr)?;
+        let mut stream = Stream::new(TcpStream::connect(addr)?, tls);
         registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
         let key = key_from_nonce(nonce());
         let mut out = Output::default();
@@ -230,18 +231,23 @@ impl Conn {
         if self.phase == Phase::Connecting {
             return None;
         }
-        self.out
-            .flush(&mut self.stream, prebuilt)
-            .err()
-            .map(|e| End::Failed(Failure::Io(e)))
+        let flushed = self.out.flush(&mut self.stream, prebuilt).and_then(|()| {
+            // TLS records (the handshake, or what the queue just gave rustls) still to send;
+            // the next WRITABLE edge resumes them.
+            match self.stream.flush_transport() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+                other => other,
+            }
+        });
+        flushed.err().map(|e| End::Failed(Failure::Io(e)))
     }
 
     /// Whether the non-blocking connect has finished (`Err` if it failed).
     fn connected(&mut self) -> io::Result<bool> {
-        if let Some(e) = self.stream.take_error()? {
+        if let Some(e) = self.stream.tcp().take_error()? {
             return Err(e);
         }
-        match self.stream.peer_addr() {
+        match self.stream.tcp().peer_addr() {
             Ok(_) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
             Err(e) => Err(e),
@@ -265,7 +271,8 @@ impl Conn {
             if end.is_some() {
                 return end;
             }
-            if n < buf.len() {
+            // With TLS, plaintext says nothing of the ciphertext left in the socket.
+            if n < buf.len() && !self.stream.is_tls() {
                 // A short read drained the socket; epoll reports new data as a new edge.
                 return None;
             }

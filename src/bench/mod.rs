@@ -35,6 +35,7 @@ mod progress;
 pub mod report;
 pub mod scan;
 
+use crate::client::tls::{TlsTrust, client_config, server_name};
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
@@ -66,6 +67,8 @@ pub struct BenchConfig {
     /// more than ~28,000 connections to one port; the server must listen on `0.0.0.0`).
     /// Default 1.
     pub spread: u8,
+    /// For `wss://`: which server certificates to accept. Default: the system roots.
+    pub tls: TlsTrust,
 }
 
 impl BenchConfig {
@@ -79,6 +82,7 @@ impl BenchConfig {
             pid: None,
             progress: false,
             spread: 1,
+            tls: TlsTrust::System,
         }
     }
 }
@@ -268,9 +272,17 @@ fn hint(failure: &Failure) -> Option<&'static str> {
 
 /// Runs the load described by `config` and returns what it measured.
 pub fn run(config: &BenchConfig) -> Result<Report, BenchError> {
+    let tls = match config.url.secure {
+        true => Some((
+            client_config(&config.tls).map_err(|e| BenchError::Invalid(e.to_string()))?,
+            server_name(&config.url.host).map_err(|e| BenchError::Invalid(e.to_string()))?,
+        )),
+        false => None,
+    };
     let target = net::Target {
         addrs: addresses(&config.url, config.spread)?,
         host: config.url.host_header(),
+        tls,
     };
     match &config.mode {
         Mode::Echo(options) => echo::run(config, options, target),

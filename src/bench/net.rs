@@ -6,6 +6,10 @@
 //! closing handshake for longer than the timeout is failed by [`Net::turn`]'s sweep, so a
 //! server that stops answering turns into an error message, not a hang.
 
+use std::sync::Arc;
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection};
 use std::io;
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -31,6 +35,8 @@ pub(crate) struct Target {
     pub(crate) addrs: Vec<SocketAddr>,
     /// The `Host` header.
     pub(crate) host: String,
+    /// For `wss://`: the rustls settings and the name the certificate must carry.
+    pub(crate) tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
 }
 
 /// Connections to open with [`Net::establish`].
@@ -83,10 +89,18 @@ impl Net {
             self.slots.resize_with(id + 1, || None);
         }
         let addr = self.target.addrs[id % self.target.addrs.len()];
+        let tls = match &self.target.tls {
+            Some((config, name)) => Some(
+                ClientConnection::new(Arc::clone(config), name.clone())
+                    .map_err(io::Error::other)?
+                    .into(),
+            ),
+            None => None,
+        };
         let conn = Conn::connect(
             self.poll.registry(),
             Token(id),
-            addr,
+            (addr, tls),
             (&self.target.host, path),
             keep,
         )?;

@@ -53,6 +53,12 @@ struct Common {
     /// Spread connections over server addresses 127.0.0.1..127.0.0.N (server on 0.0.0.0).
     #[arg(long, default_value_t = 1)]
     spread: u8,
+    /// For wss://: trust the CA certificates in this PEM file instead of the system roots.
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
+    ca: Option<std::path::PathBuf>,
+    /// For wss://: accept any server certificate (encrypted, but NOT authenticated).
+    #[arg(long)]
+    insecure: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -169,6 +175,7 @@ pub(super) fn run(args: BenchArgs) -> Result<(), String> {
     config.pid = common.pid;
     config.progress = !common.quiet && !common.json;
     config.spread = common.spread;
+    config.tls = super::client::trust(common.ca.as_ref(), common.insecure);
     let report = bench::run(&config).map_err(|e| e.to_string())?;
     if common.json {
         let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;

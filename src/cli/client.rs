@@ -37,6 +37,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::Failure;
+use crate::client::tls::TlsTrust;
 use crate::client::{
     Backoff, Client, ClientError, ClientOptions, Decision, Message, WsUrl, random,
 };
@@ -68,8 +69,14 @@ const LINE_QUEUE: usize = 256;
 /// Flags of `wsloop client`.
 #[derive(Debug, clap::Args)]
 pub(super) struct ClientArgs {
-    /// The server: ws://host[:port][/path][?query] (wss:// needs a TLS proxy).
+    /// The server: ws://host[:port][/path][?query] or wss://… (TLS).
     url: String,
+    /// For wss://: trust the CA certificates in this PEM file instead of the system roots.
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
+    ca: Option<std::path::PathBuf>,
+    /// For wss://: accept any server certificate (encrypted, but NOT authenticated).
+    #[arg(long)]
+    insecure: bool,
     /// Send stdin lines as binary messages, and write binary messages received raw to
     /// stdout (without a separator). Without it: text messages, and binary shown as hex lines.
     #[arg(long)]
@@ -110,6 +117,7 @@ pub(super) fn run(args: &ClientArgs) -> Result<(), Failure> {
         protocols: args.protocols.clone(),
         headers: args.headers.clone(),
         connect_timeout: args.connect_timeout,
+        tls: trust(args.ca.as_ref(), args.insecure),
         ..ClientOptions::default()
     };
     let mut interactive = Interactive {
@@ -120,6 +128,15 @@ pub(super) fn run(args: &ClientArgs) -> Result<(), Failure> {
         received: 0,
     };
     interactive.run()
+}
+
+/// `--ca FILE`, `--insecure`, or the system roots.
+pub(super) fn trust(ca: Option<&std::path::PathBuf>, insecure: bool) -> TlsTrust {
+    match (ca, insecure) {
+        (_, true) => TlsTrust::Insecure,
+        (Some(file), false) => TlsTrust::CaFile(file.clone()),
+        (None, false) => TlsTrust::System,
+    }
 }
 
 /// One item from stdin.

@@ -99,6 +99,21 @@ pub(super) struct ServeArgs {
     /// auth.alg: HS256, RS256, ES256 or EdDSA [default: HS256].
     #[arg(long)]
     jwt_alg: Option<String>,
+    /// server.trusted_proxies: a proxy (address or CIDR block) whose X-Forwarded-For,
+    /// X-Real-IP or PROXY header names the client (repeatable) [default: none].
+    #[arg(long)]
+    trusted_proxy: Vec<String>,
+    /// server.proxy_protocol: on or off, trusted proxies send a PROXY v1/v2 header
+    /// [default: off].
+    #[arg(long)]
+    proxy_protocol: Option<String>,
+    /// tls.cert_file: PEM certificate chain; with --tls-key the listener speaks TLS
+    /// (reloaded on SIGHUP) [default: none].
+    #[arg(long)]
+    tls_cert: Option<String>,
+    /// tls.key_file: PEM private key (RSA, ECDSA or Ed25519) [default: none].
+    #[arg(long)]
+    tls_key: Option<String>,
     /// origin.allowed: an allowed origin, e.g. https://*.example.com (repeatable).
     #[arg(long)]
     allowed_origin: Vec<String>,
@@ -219,6 +234,13 @@ impl ServeArgs {
             ("cluster.redis_url", "--redis-url", &self.redis_url),
             ("cluster.node_id", "--node-id", &self.node_id),
             ("compression.enabled", "--compression", &self.compression),
+            ("tls.cert_file", "--tls-cert", &self.tls_cert),
+            ("tls.key_file", "--tls-key", &self.tls_key),
+            (
+                "server.proxy_protocol",
+                "--proxy-protocol",
+                &self.proxy_protocol,
+            ),
         ];
         let mut overrides: Vec<Override> = single
             .into_iter()
@@ -231,6 +253,13 @@ impl ServeArgs {
                 key: "api.keys".into(),
                 values: self.api_key.clone(),
                 source: "--api-key".into(),
+            });
+        }
+        if !self.trusted_proxy.is_empty() {
+            overrides.push(Override {
+                key: "server.trusted_proxies".into(),
+                values: self.trusted_proxy.clone(),
+                source: "--trusted-proxy".into(),
             });
         }
         if !self.allowed_origin.is_empty() {
@@ -309,7 +338,11 @@ fn log_what_to_open(
     addr: std::net::SocketAddr,
     internal: Option<std::net::SocketAddr>,
 ) {
-    log::info!("chat page: http://{addr}/  hub: ws://{addr}/ws  echo: ws://{addr}/echo");
+    let (http, ws) = match config.tls.cert_file.is_empty() {
+        true => ("http", "ws"),
+        false => ("https", "wss"),
+    };
+    log::info!("chat page: {http}://{addr}/  hub: {ws}://{addr}/ws  echo: {ws}://{addr}/echo");
     match internal {
         Some(internal) => log::info!(
             "internal port: http://{internal}/metrics, /stats and /api/publish (not on {addr})"

@@ -1,4 +1,5 @@
-//! A blocking client over `std::net`, for scripts, tests and the interactive `wsloop client`.
+//! A blocking client over `std::net` (`ws://`, and `wss://` with rustls), for scripts, tests
+//! and the interactive `wsloop client`.
 //!
 //! It is the client role of the same sans-IO [`Session`] the server uses: every frame it
 //! sends is masked with a fresh key from the OS (§5.3), pings are answered, and the close
@@ -9,8 +10,12 @@ use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
+use rustls::{ClientConnection, StreamOwned};
+
 use super::error::ClientError;
 use super::random::{mask_key, nonce};
+use super::stream::ClientStream;
+use super::tls::{TlsTrust, client_config, server_name};
 use super::url::WsUrl;
 use crate::protocol::deflate::{DeflateConfig, DeflateParams, DeflaterPool, client_offer};
 use crate::protocol::handshake::accept::key_from_nonce;
@@ -33,6 +38,8 @@ pub struct ClientOptions {
     /// Offer permessage-deflate (RFC 7692) with these parameters; the server may decline.
     /// Default: `None` (no offer).
     pub compression: Option<DeflateConfig>,
+    /// For `wss://`: which server certificates to accept. Default: the system roots.
+    pub tls: TlsTrust,
 }
 
 impl Default for ClientOptions {
@@ -43,6 +50,7 @@ impl Default for ClientOptions {
             limits: Limits::default(),
             connect_timeout: Duration::from_secs(10),
             compression: None,
+            tls: TlsTrust::System,
         }
     }
 }
@@ -63,7 +71,7 @@ pub enum Message {
 /// An open WebSocket connection to a server.
 #[derive(Debug)]
 pub struct Client {
-    stream: TcpStream,
+    stream: ClientStream,
     session: Session,
     /// Received bytes not consumed yet.
     input: Vec<u8>,
@@ -77,9 +85,17 @@ impl Client {
     /// Connects, performs the opening handshake and checks the answer (§4.1).
     pub fn connect(url: &str, options: &ClientOptions) -> Result<Self, ClientError> {
         let url = WsUrl::parse(url).map_err(ClientError::Url)?;
-        let stream = connect_tcp(&url, options.connect_timeout)?;
-        stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(options.connect_timeout))?;
+        let tcp = connect_tcp(&url, options.connect_timeout)?;
+        tcp.set_nodelay(true)?;
+        // Bounds the TLS handshake too: it runs on the first write and read below.
+        tcp.set_read_timeout(Some(options.connect_timeout))?;
+        let stream = if url.secure {
+            let tls = ClientConnection::new(client_config(&options.tls)?, server_name(&url.host)?)
+                .map_err(|e| ClientError::Tls(e.to_string()))?;
+            ClientStream::Tls(Box::new(StreamOwned::new(tls, tcp)))
+        } else {
+            ClientStream::Plain(tcp)
+        };
         let key = key_from_nonce(nonce());
         let mut request = Vec::with_capacity(256);
         let host = url.host_header();
@@ -104,7 +120,7 @@ impl Client {
         };
         client.stream.write_all(&request)?;
         client.read_handshake(&key, options)?;
-        client.stream.set_read_timeout(None)?;
+        client.stream.tcp().set_read_timeout(None)?;
         Ok(client)
     }
 
@@ -155,7 +171,7 @@ impl Client {
 
     /// Sets how long [`Client::recv`] may block (`None`: forever).
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.stream.set_read_timeout(timeout)
+        self.stream.tcp().set_read_timeout(timeout)
     }
 
     /// Sends a text message.
@@ -244,7 +260,9 @@ impl Client {
     /// Closes with `code` and `reason` and waits (up to 5 s) for the server's reply.
     pub fn close(&mut self, code: u16, reason: &str) -> Result<(), ClientError> {
         self.start_close(code, reason)?;
-        self.stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        self.stream
+            .tcp()
+            .set_read_timeout(Some(Duration::from_secs(5)))?;
         while self.session.close_state() != CloseState::Closed {
             match self.recv() {
                 Ok(_) => {}
@@ -258,7 +276,7 @@ impl Client {
                 Err(e) => return Err(e),
             }
         }
-        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        self.stream.shutdown();
         Ok(())
     }
 }

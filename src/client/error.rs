@@ -28,6 +28,9 @@ pub enum ClientError {
     },
     /// The caller's mistake, e.g. sending after closing.
     Usage(UsageError),
+    /// The TLS settings could not be built (an unreadable `--ca` file, no system roots, a
+    /// host that is not a valid server name). Failed certificate checks are `Io` errors.
+    Tls(String),
 }
 
 impl ClientError {
@@ -55,6 +58,7 @@ impl fmt::Display for ClientError {
             }
             Self::Closed { code, reason } => write!(f, "connection closed ({code} {reason})"),
             Self::Usage(e) => write!(f, "{e}"),
+            Self::Tls(e) => write!(f, "TLS: {e}"),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The client side of the protocol: the same sans-IO [`Session`](crate::protocol::Session)
 //! in the client role, a blocking client, and the reconnection schedule.
 //!
-//! - [`Client`]: connect to `ws://…`, send and receive messages, close.
+//! - [`Client`]: connect to `ws://…` or `wss://…`, send and receive messages, close.
+//! - [`tls`]: which certificates a `wss://` client trusts.
 //! - [`Backoff`]: when to reconnect (exponential backoff with full jitter, a cap, an
 //!   optional retry limit, reset after a healthy connection, no retry on 401/403/1008).
 //! - [`random`]: masking keys and nonces from the OS.
@@ -10,6 +11,8 @@ mod backoff;
 mod blocking;
 mod error;
 pub mod random;
+mod stream;
+pub mod tls;
 mod url;
 
 pub use backoff::{Backoff, Decision, Disconnect};

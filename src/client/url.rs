@@ -1,5 +1,4 @@
-//! `ws://host[:port][/path][?query]` URLs. (`wss://` needs TLS, which wsloop does not do:
-//! put a TLS-terminating proxy in front, see `deploy/`.)
+//! `ws://host[:port][/path][?query]` and `wss://…` (TLS, port 443 by default) URLs.
 
 use std::fmt;
 
@@ -10,36 +9,43 @@ use crate::protocol::handshake::redact_query;
 pub struct WsUrl {
     /// The host name or address (IPv6 without brackets).
     pub host: String,
-    /// The port (default 80).
+    /// The port (default 80, or 443 for `wss://`).
     pub port: u16,
+    /// `wss://` (or `https://`): the connection speaks TLS.
+    pub secure: bool,
     /// Path and query, at least `/`.
     pub target: String,
 }
 
 impl WsUrl {
-    /// Parses `ws://…` (or `http://…`, treated the same).
+    /// Parses `ws://…` or `wss://…` (`http://` and `https://` are treated the same).
     pub fn parse(url: &str) -> Result<Self, String> {
-        let rest = url
-            .strip_prefix("ws://")
-            .or_else(|| url.strip_prefix("http://"))
-            .ok_or_else(|| {
-                if url.starts_with("wss://") {
-                    format!("{url}: wss:// (TLS) is not supported; connect to the TLS proxy's backend or use ws://")
-                } else {
-                    format!("{url}: expected a ws:// URL")
-                }
-            })?;
+        let (rest, secure) = [
+            ("ws://", false),
+            ("http://", false),
+            ("wss://", true),
+            ("https://", true),
+        ]
+        .iter()
+        .find_map(|(scheme, secure)| url.strip_prefix(scheme).map(|rest| (rest, *secure)))
+        .ok_or_else(|| format!("{url}: expected a ws:// URL (or wss:// for TLS)"))?;
         let (authority, target) = match rest.find(['/', '?']) {
             Some(i) if rest.as_bytes()[i] == b'?' => (&rest[..i], format!("/{}", &rest[i..])),
             Some(i) => (&rest[..i], rest[i..].to_owned()),
             None => (rest, "/".to_owned()),
         };
-        let (host, port) =
-            split_authority(authority).ok_or_else(|| format!("{url}: bad host or port"))?;
+        let default_port = if secure { 443 } else { 80 };
+        let (host, port) = split_authority(authority, default_port)
+            .ok_or_else(|| format!("{url}: bad host or port"))?;
         if host.is_empty() {
             return Err(format!("{url}: missing host"));
         }
-        Ok(Self { host, port, target })
+        Ok(Self {
+            host,
+            port,
+            target,
+            secure,
+        })
     }
 
     /// The `Host` header value.
@@ -49,7 +55,7 @@ impl WsUrl {
         } else {
             self.host.clone()
         };
-        if self.port == 80 {
+        if self.port == self.default_port() {
             host
         } else {
             format!("{host}:{}", self.port)
@@ -61,10 +67,20 @@ impl WsUrl {
     pub fn redacted(&self) -> String {
         match self.target.split_once('?') {
             Some((path, query)) => {
-                format!("ws://{}{path}?{}", self.host_header(), redact_query(query))
+                let (scheme, host) = (self.scheme(), self.host_header());
+                format!("{scheme}://{host}{path}?{}", redact_query(query))
             }
             None => self.to_string(),
         }
+    }
+
+    fn default_port(&self) -> u16 {
+        if self.secure { 443 } else { 80 }
+    }
+
+    /// `ws` or `wss`.
+    pub fn scheme(&self) -> &'static str {
+        if self.secure { "wss" } else { "ws" }
     }
 
     /// `host:port` for `TcpStream::connect`.
@@ -75,23 +91,29 @@ impl WsUrl {
 
 impl fmt::Display for WsUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ws://{}{}", self.host_header(), self.target)
+        write!(
+            f,
+            "{}://{}{}",
+            self.scheme(),
+            self.host_header(),
+            self.target
+        )
     }
 }
 
-fn split_authority(authority: &str) -> Option<(String, u16)> {
+fn split_authority(authority: &str, default_port: u16) -> Option<(String, u16)> {
     if let Some(rest) = authority.strip_prefix('[') {
         let (ip, tail) = rest.split_once(']')?;
         let port = match tail.strip_prefix(':') {
             Some(p) => p.parse().ok()?,
-            None if tail.is_empty() => 80,
+            None if tail.is_empty() => default_port,
             None => return None,
         };
         return Some((ip.to_owned(), port));
     }
     match authority.rsplit_once(':') {
         Some((host, port)) => Some((host.to_owned(), port.parse().ok()?)),
-        None => Some((authority.to_owned(), 80)),
+        None => Some((authority.to_owned(), default_port)),
     }
 }
 
@@ -129,12 +151,18 @@ mod tests {
     }
 
     #[test]
+    fn wss_defaults_to_443() {
+        let u = WsUrl::parse("wss://example.com/ws?token=x").unwrap();
+        assert!(u.secure);
+        assert_eq!((u.port, u.host_header().as_str()), (443, "example.com"));
+        assert_eq!(u.redacted(), "wss://example.com/ws?token=***");
+        let u = WsUrl::parse("wss://[::1]:8443").unwrap();
+        assert_eq!(u.to_string(), "wss://[::1]:8443/");
+        assert!(!WsUrl::parse("ws://h").unwrap().secure);
+    }
+
+    #[test]
     fn refuses_what_it_cannot_do() {
-        assert!(
-            WsUrl::parse("wss://example.com")
-                .unwrap_err()
-                .contains("TLS")
-        );
         assert!(WsUrl::parse("ftp://x").is_err());
         assert!(WsUrl::parse("ws://:80/").is_err());
         assert!(WsUrl::parse("ws://h:notaport/").is_err());

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use super::check::{problems, redact_url};
+use super::check::{is_redis_url, problems, redact_url};
 use super::layers::ConfigError;
 use super::schema::{AuthMode, Config, Fsync};
 use crate::auth::jwt::parse_algorithm;
@@ -18,7 +18,7 @@ use crate::protocol::Limits;
 use crate::protocol::deflate::DeflateConfig;
 use crate::protocol::handshake::HeadLimits;
 use crate::ratelimit::Rate;
-use crate::server::{ApiConfig, ServerConfig};
+use crate::server::{ApiConfig, ServerConfig, TlsFiles, TrustedProxies};
 
 fn err(key: &str, problem: impl std::fmt::Display) -> ConfigError {
     ConfigError(format!("{key}: {problem}"))
@@ -100,8 +100,23 @@ pub fn to_server_config(config: &Config) -> Result<ServerConfig, ConfigError> {
     let origin = OriginPolicy::new(&config.origin.allowed, config.origin.allow_missing)
         .map_err(|e| err("origin.allowed", e))?
         .with_same_origin(config.origin.allow_same_origin);
+    let trusted_proxies =
+        TrustedProxies::parse(&s.trusted_proxies).map_err(|e| err("server.trusted_proxies", e))?;
+    let tls = match (config.tls.cert_file.as_str(), config.tls.key_file.as_str()) {
+        ("", "") => None,
+        ("", _) | (_, "") => {
+            return Err(err("tls", "set both cert_file and key_file, or neither"));
+        }
+        (cert, key) => Some(TlsFiles {
+            cert: cert.into(),
+            key: key.into(),
+        }),
+    };
     Ok(ServerConfig {
+        tls,
         listen,
+        trusted_proxies,
+        proxy_protocol: s.proxy_protocol,
         internal_listen,
         limits: Limits {
             max_frame: config.echo.max_frame,
@@ -162,10 +177,13 @@ fn cluster_settings(config: &Config) -> Result<Option<(RedisSettings, String)>, 
     if c.redis_url.is_empty() {
         return Ok(None);
     }
-    if !c.redis_url.starts_with("redis://") {
+    if !is_redis_url(&c.redis_url) {
         return Err(err(
             "cluster.redis_url",
-            format!("`{}` must start with redis://", c.redis_url),
+            format!(
+                "`{}` must start with redis:// or rediss:// (TLS)",
+                redact_url(&c.redis_url)
+            ),
         ));
     }
     let valid_token = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic());

@@ -43,6 +43,12 @@ pub fn redact_url(url: &str) -> String {
     format!("{scheme}://{hidden}{}", &rest[at..])
 }
 
+/// Whether `url` is a Redis URL wsloop can use: `redis://`, or `rediss://` (TLS, verified
+/// against the system roots; `SSL_CERT_FILE` names another CA bundle).
+pub(crate) fn is_redis_url(url: &str) -> bool {
+    url.starts_with("redis://") || url.starts_with("rediss://")
+}
+
 /// The problems found so far.
 struct Problems(Vec<String>);
 
@@ -84,6 +90,21 @@ fn server(config: &Config, found: &mut Problems) {
     found.require(s.max_headers >= 1, "server.max_headers", || {
         "must be at least 1".into()
     });
+    let t = &config.tls;
+    found.require(
+        t.cert_file.is_empty() == t.key_file.is_empty(),
+        "tls",
+        || "set both cert_file and key_file, or neither".into(),
+    );
+    let trusted = crate::server::TrustedProxies::parse(&s.trusted_proxies);
+    if let Err(e) = &trusted {
+        found.require(false, "server.trusted_proxies", || e.clone());
+    }
+    found.require(
+        !s.proxy_protocol || !s.trusted_proxies.is_empty(),
+        "server.proxy_protocol",
+        || "needs server.trusted_proxies: the header is read from trusted proxies only".into(),
+    );
     found.require(s.max_header_bytes >= 256, "server.max_header_bytes", || {
         "must be at least 256 bytes (a request line and a Host header)".into()
     });
@@ -211,11 +232,11 @@ fn cluster(config: &Config, found: &mut Problems) {
     let c = &config.cluster;
     let valid_token = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic());
     found.require(
-        c.redis_url.is_empty() || c.redis_url.starts_with("redis://"),
+        c.redis_url.is_empty() || is_redis_url(&c.redis_url),
         "cluster.redis_url",
         || {
             let url = redact_url(&c.redis_url);
-            format!("`{url}`: expected redis://[:PASSWORD@]HOST:PORT[/DB]")
+            format!("`{url}`: expected redis://[:PASSWORD@]HOST:PORT[/DB] (rediss:// for TLS)")
         },
     );
     found.require(valid_token(&c.prefix), "cluster.prefix", || {
@@ -298,6 +319,10 @@ mod tests {
         assert_eq!(redact_url("redis://u:p@w@h/0"), "redis://u:***@h/0");
         assert_eq!(redact_url("redis://secret@h"), "redis://***@h");
         assert_eq!(redact_url("redis://h:6379/"), "redis://h:6379/");
+        assert_eq!(
+            redact_url("rediss://default:hunter2@h:6380/0"),
+            "rediss://default:***@h:6380/0"
+        );
         assert_eq!(redact_url("nonsense"), "nonsense");
     }
 }

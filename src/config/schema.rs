@@ -36,15 +36,27 @@ pub struct Config {
     pub cluster: ClusterSection,
     /// permessage-deflate (RFC 7692).
     pub compression: CompressionSection,
+    /// TLS on the public listener.
+    pub tls: TlsSection,
     /// Room rules (`[[rooms]]`), first match wins.
     pub rooms: Vec<RoomRule>,
+}
+
+/// `[tls]`: the public listener speaks TLS 1.3/1.2 when both files are set.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSection {
+    /// PEM certificate chain, the server's certificate first. Empty: no TLS.
+    pub cert_file: String,
+    /// PEM private key (RSA, ECDSA or Ed25519). Reloaded with the certificate on SIGHUP.
+    pub key_file: String,
 }
 
 /// `[cluster]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterSection {
-    /// `redis://host:port[/db]`; empty: one node on its own.
+    /// `redis://host:port[/db]`, or `rediss://…` for TLS; empty: one node on its own.
     pub redis_url: String,
     /// A file holding the Redis URL (it may carry a password; instead of `redis_url`).
     pub redis_url_file: String,
@@ -234,6 +246,13 @@ pub struct ServerSection {
     /// the connection whose message grew is closed 1013.
     #[serde(with = "super::size::serde_size")]
     pub max_buffered_bytes: usize,
+    /// Proxies (addresses and CIDR blocks, IPv4 and IPv6) whose word about the client
+    /// address is believed: `X-Forwarded-For`, `X-Real-IP`, the PROXY header. Empty: none.
+    pub trusted_proxies: Vec<String>,
+    /// Trusted proxies send a PROXY protocol header (v1 or v2, HAProxy's `send-proxy` /
+    /// `send-proxy-v2`) before each connection. A malformed header drops the connection; a
+    /// request without one is the proxy's own (its health checks).
+    pub proxy_protocol: bool,
 }
 
 impl Default for ServerSection {
@@ -255,6 +274,8 @@ impl Default for ServerSection {
             subprotocols: Vec::new(),
             socket_send_buffer: 64 * 1024,
             max_buffered_bytes: 256 << 20,
+            trusted_proxies: Vec::new(),
+            proxy_protocol: false,
         }
     }
 }

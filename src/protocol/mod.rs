@@ -15,6 +15,7 @@
 //! | §8.1 UTF-8 | [`utf8`] |
 //! | reading and writing a connection | [`session`] |
 //! | RFC 7692 permessage-deflate | [`deflate`] |
+//! | the PROXY protocol v1/v2 (HAProxy), before the handshake | [`proxy_header`] |
 
 pub mod assembler;
 pub mod close;
@@ -26,6 +27,7 @@ pub mod handshake;
 pub mod http;
 pub mod mask;
 pub mod opcode;
+pub mod proxy_header;
 pub mod rules;
 pub mod session;
 pub mod utf8;

@@ -72,10 +72,21 @@ impl Refusal {
 impl Server {
     /// Decides whether a new connection from `ip` is admitted.
     pub(super) fn admission(&mut self, ip: IpAddr, now: Instant) -> Result<(), Refusal> {
-        let ip = client_key(ip);
+        self.capacity()?;
+        self.admission_per_ip(ip, now)
+    }
+
+    /// Whether `max_connections` leaves room for one more.
+    pub(super) fn capacity(&self) -> Result<(), Refusal> {
         if self.admitted >= self.config.max_connections {
             return Err(Refusal::Full);
         }
+        Ok(())
+    }
+
+    /// The per-IP limits: connections from `ip`, and its handshake rate.
+    pub(super) fn admission_per_ip(&mut self, ip: IpAddr, now: Instant) -> Result<(), Refusal> {
+        let ip = client_key(ip);
         let max_per_ip = self.config.max_connections_per_ip;
         if max_per_ip > 0
             && self
@@ -103,6 +114,7 @@ impl Server {
     pub(super) fn count_ip(&mut self, ip: IpAddr) {
         let ip = client_key(ip);
         *self.per_ip.connections.entry(ip).or_insert(0) += 1;
+        self.stats.client_addresses = self.per_ip.connections.len();
     }
 
     /// Releases an admitted connection's count.
@@ -114,6 +126,7 @@ impl Server {
                 self.per_ip.connections.remove(&ip);
             }
         }
+        self.stats.client_addresses = self.per_ip.connections.len();
     }
 
     /// Answers a refused connection and closes it once the answer is out.
@@ -141,11 +154,10 @@ impl Server {
         }
         let elapsed = now.saturating_duration_since(conn.opened).as_secs_f64();
         let expected = (elapsed - RATE_CHECK_EVERY.as_secs_f64()).max(0.0) * min as f64;
-        if (conn.pending.len() as f64) < expected {
-            log::debug!(
-                "{id}: handshake too slow ({} bytes in {elapsed:.1}s)",
-                conn.pending.len()
-            );
+        // TLS handshake bytes count like request-head bytes.
+        let received = conn.pending.len() + conn.socket.handshake_bytes();
+        if (received as f64) < expected {
+            log::debug!("{id}: handshake too slow ({received} bytes in {elapsed:.1}s)");
             self.stats.slow_handshakes += 1;
             return self.remove(id);
         }

@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::client_addr::TrustedProxies;
+use super::tls::TlsFiles;
 use crate::auth::{Authenticator, OriginPolicy};
 use crate::cluster::RedisSettings;
 use crate::hub::HubConfig;
@@ -82,6 +84,16 @@ pub struct ServerConfig {
     /// permessage-deflate (RFC 7692), offered to clients that ask for it. `None` = off.
     /// Default: off.
     pub compression: Option<DeflateConfig>,
+    /// Proxies whose word about the client address is believed (`X-Forwarded-For`,
+    /// `X-Real-IP`, the PROXY header). Default: none.
+    pub trusted_proxies: TrustedProxies,
+    /// Trusted proxies send a PROXY protocol header (v1 or v2) before each connection's
+    /// bytes; a malformed one drops the connection, and without one the proxy speaks for
+    /// itself (or through `X-Forwarded-For`). Default: off.
+    pub proxy_protocol: bool,
+    /// TLS on `listen` (not on `internal_listen`): certificate chain and key files,
+    /// reloaded on SIGHUP. Default: `None` (plain TCP).
+    pub tls: Option<TlsFiles>,
 }
 
 /// Settings of `POST /api/publish`.
@@ -142,6 +154,9 @@ impl Default for ServerConfig {
             history_fsync: Some(Duration::from_secs(1)),
             cluster: None,
             compression: None,
+            trusted_proxies: TrustedProxies::default(),
+            proxy_protocol: false,
+            tls: None,
         }
     }
 }

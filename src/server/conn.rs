@@ -4,17 +4,17 @@
 //! and is then removed. The closing handshake itself (close sent, close received) is the
 //! [`Session`]'s business; the loop only asks it whether the exchange is over.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use mio::net::TcpStream;
-
+use super::client_addr::Pending;
 use super::listeners::Port;
 use super::outbound::OutQueue;
 use super::routes::Endpoint;
 pub use crate::id::ConnId;
 use crate::protocol::Session;
 use crate::protocol::handshake::HeadParser;
+use crate::transport::Stream;
 
 /// An upgraded connection.
 #[derive(Debug)]
@@ -66,10 +66,17 @@ pub(crate) struct BodyRequest {
 pub(super) struct Conn {
     /// Slot and generation.
     pub id: ConnId,
-    /// The socket.
-    pub socket: TcpStream,
+    /// The socket, plain or TLS.
+    pub(super) socket: Stream,
     /// The peer's address.
     pub peer: SocketAddr,
+    /// The client's address: the peer's, or what a trusted proxy said (`client_addr`).
+    /// Logs, per-IP limits and metrics use this one.
+    pub(super) client: IpAddr,
+    /// The address counted against the per-IP limits, once admitted by them.
+    pub(super) counted_ip: Option<IpAddr>,
+    /// What a trusted proxy has yet to tell about the client.
+    pub(super) client_pending: Pending,
     /// The listener it came in on.
     pub(super) port: Port,
     /// Life-cycle phase.

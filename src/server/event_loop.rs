@@ -18,6 +18,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use super::admission::{PerIp, SWEEP_EVERY};
+use super::client_addr::Pending;
 use super::compress::FrameCache;
 use super::config::ServerConfig;
 use super::conn::{Conn, ConnId, Phase};
@@ -25,6 +26,7 @@ use super::fd_limit::{AcceptError, Reserve, raise_nofile};
 use super::handle::ServerHandle;
 use super::history_log::{HistoryLog, Loaded};
 use super::listeners::{Listeners, Port};
+use super::notify;
 use super::signals::{SIGNALS, SignalSource};
 use crate::cluster::Cluster;
 
@@ -32,10 +34,12 @@ use super::outbound::BufPool;
 use super::reading::{READ_CHUNK, ReadUntil};
 use super::stats::Stats;
 use super::timers::{TimerKind, Timers, after};
+use super::tls::TlsAcceptor;
 use super::tokens::{live, slot_index, token_of};
 use crate::hub::{Hub, HubConfig, Now, Outbox};
 use crate::protocol::deflate::DeflaterPool;
 use crate::protocol::handshake::HeadParser;
+use crate::transport::Stream;
 
 /// The waker's token.
 const WAKER: Token = Token(usize::MAX - 2);
@@ -55,11 +59,14 @@ struct Bound {
     history: Option<(HistoryLog, Vec<Loaded>)>,
     /// The Redis threads, when clustered.
     cluster: Option<Cluster>,
+    /// TLS on the public listener.
+    tls: Option<TlsAcceptor>,
 }
 
 impl Bound {
     fn bind(config: ServerConfig) -> io::Result<Self> {
         raise_nofile(config.max_connections);
+        let tls = config.tls.as_ref().map(TlsAcceptor::load).transpose()?;
         let poll = Poll::new()?;
         let listeners = Listeners::bind(&config, poll.registry())?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
@@ -91,6 +98,7 @@ impl Bound {
             config,
             history,
             cluster,
+            tls,
         })
     }
 }
@@ -166,6 +174,8 @@ pub struct Server {
     next_sweep: Instant,
     /// SIGTERM/SIGINT source, once [`Server::handle_signals`] was called.
     pub(super) signals: Option<SignalSource>,
+    /// TLS on the public listener, when configured (reloaded on SIGHUP).
+    pub(super) tls: Option<TlsAcceptor>,
 }
 
 impl Server {
@@ -204,6 +214,7 @@ impl Server {
             config,
             history,
             cluster,
+            tls,
         } = bound;
         let (history_log, loaded) = match history {
             Some((log, loaded)) => (Some(log), loaded),
@@ -263,6 +274,7 @@ impl Server {
             per_ip: PerIp::default(),
             next_sweep: Instant::now() + SWEEP_EVERY,
             signals: None,
+            tls,
             handle,
             drain_deadline: None,
         }
@@ -287,6 +299,7 @@ impl Server {
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         log::info!("listening on {}", self.local_addr);
+        notify::notify(notify::READY);
         loop {
             let now = Instant::now();
             let timeout = if self.ready.is_empty() && self.dirty.is_empty() {
@@ -382,7 +395,18 @@ impl Server {
         port: Port,
         now: Instant,
     ) {
-        let admission = self.admission(peer.ip(), now);
+        // A trusted proxy's clients are held to the per-IP limits once it names them.
+        let trusted = self.config.trusted_proxies.contains(peer.ip());
+        let admission = if trusted {
+            self.capacity()
+        } else {
+            self.admission(peer.ip(), now)
+        };
+        let client_pending = match (trusted && admission.is_ok(), self.config.proxy_protocol) {
+            (false, _) => Pending::Known,
+            (true, true) => Pending::ProxyHeader,
+            (true, false) => Pending::Forwarded,
+        };
         if admission.is_err() && self.conns.len() >= self.config.max_connections + REFUSAL_HEADROOM
         {
             return; // Dropping the socket closes it; nothing else can be afforded.
@@ -404,10 +428,20 @@ impl Server {
             log::warn!("register failed for {peer}: {e}");
             return;
         }
+        let tls = match (&self.tls, port) {
+            (Some(acceptor), Port::Public) => match acceptor.accept() {
+                Ok(tls) => Some(tls.into()),
+                Err(e) => return log::warn!("TLS state for {peer}: {e}"),
+            },
+            _ => None,
+        };
         entry.insert(Conn {
             id,
-            socket,
+            socket: Stream::new(socket, tls),
             peer,
+            client: peer.ip(),
+            counted_ip: (admission.is_ok() && !trusted).then_some(peer.ip()),
+            client_pending,
             port,
             phase: Phase::Handshaking(HeadParser::new(self.config.head)),
             pending: Vec::new(),
@@ -427,7 +461,9 @@ impl Server {
         match admission {
             Ok(()) => {
                 self.admitted += 1;
-                self.count_ip(peer.ip());
+                if !trusted {
+                    self.count_ip(peer.ip());
+                }
                 self.timers.arm(
                     after(now, self.config.handshake_timeout),
                     id,

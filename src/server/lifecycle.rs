@@ -10,6 +10,7 @@ use super::event_loop::Server;
 use super::handle::StopRequest;
 use super::isolation::inject_panic;
 use super::listeners::Port;
+use super::notify;
 use super::timers::{TimerKind, after};
 use crate::protocol::CloseCode;
 
@@ -98,7 +99,9 @@ impl Server {
         conn.out.clear(&mut self.pool);
         if conn.admitted {
             self.admitted -= 1;
-            self.uncount_ip(conn.peer.ip());
+        }
+        if let Some(ip) = conn.counted_ip {
+            self.uncount_ip(ip);
         }
         if conn.in_hub {
             // Not through `leave_hub`: the connection has already left the slab.
@@ -134,6 +137,7 @@ impl Server {
     /// node turn unready instead of a refused connection.
     fn begin_drain(&mut self, now: Instant) {
         log::info!("draining {} connections", self.conns.len());
+        notify::notify(notify::STOPPING);
         self.drain_deadline = Some(after(now, self.config.drain_timeout));
         let ids: Vec<ConnId> = self.conns.iter().map(|(_, c)| c.id).collect();
         // One batch: the hub hears of every departure at once (no presence among leavers).

@@ -233,6 +233,18 @@ impl Collector for Snapshot {
             "Handshakes dropped below the minimum byte rate",
             s.slow_handshakes,
         )?;
+        counter(
+            &mut e,
+            "proxy_header_errors",
+            "Connections dropped for a malformed or oversized PROXY protocol header",
+            s.proxy_header_errors,
+        )?;
+        gauge(
+            &mut e,
+            "client_addresses",
+            "Distinct client addresses connected (behind trusted proxies, the real clients')",
+            to_i64(s.client_addresses),
+        )?;
         gauge(
             &mut e,
             "hub_connections",

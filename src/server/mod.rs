@@ -8,6 +8,7 @@
 mod admission;
 mod api;
 mod budget;
+mod client_addr;
 mod cluster_link;
 mod compress;
 mod config;
@@ -24,7 +25,9 @@ mod lifecycle;
 mod listeners;
 mod metrics;
 
+mod notify;
 mod outbound;
+mod proxied;
 mod reading;
 
 mod request;
@@ -35,11 +38,14 @@ mod stall;
 
 mod stats;
 mod timers;
+mod tls;
 mod tokens;
 mod upgrade;
 mod writing;
 
+pub use client_addr::{IpBlock, TrustedProxies};
 pub use config::{ApiConfig, ServerConfig};
+pub use tls::TlsFiles;
 
 pub use conn::ConnId;
 pub use event_loop::{Server, Spawned};

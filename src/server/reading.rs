@@ -9,6 +9,7 @@
 use std::io::{self, Read as _};
 use std::time::Instant;
 
+use super::client_addr::Pending;
 use super::conn::{ConnId, Phase, conn_mut};
 use super::event_loop::Server;
 use super::frames::{FrameCtx, read_frames};
@@ -45,6 +46,12 @@ impl Server {
             let Some(conn) = conn_mut(&mut self.conns, id) else {
                 return;
             };
+            // A short read of plaintext says nothing of the ciphertext left in the socket.
+            let until = if conn.socket.is_tls() {
+                ReadUntil::WouldBlock
+            } else {
+                until
+            };
             if conn.out.len() > HIGH_WATER {
                 conn.read_paused = true;
                 return;
@@ -69,7 +76,12 @@ impl Server {
                         return;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if conn.socket.wants_write() {
+                        self.dirty.push(id); // TLS handshake messages to send
+                    }
+                    return;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     log::debug!("{id}: read error: {e}");
@@ -99,7 +111,7 @@ impl Server {
             // §7.1.5: the connection closed without a closing handshake: 1006.
             self.stats.abnormal_closures += 1;
         }
-        if conn.out.is_empty() {
+        if conn.out.is_empty() && !conn.socket.wants_write() {
             return self.remove(id);
         }
         let shut = matches!(conn.phase, Phase::Lingering { shut: true, .. });
@@ -114,8 +126,17 @@ impl Server {
     }
 
     /// Runs `scratch[..len]` through the connection's phase; saves what is left over.
-    fn process_input(&mut self, id: ConnId, len: usize, now: Instant) {
+    fn process_input(&mut self, id: ConnId, mut len: usize, now: Instant) {
         let mut start = 0;
+        if self
+            .get(id)
+            .is_some_and(|c| c.client_pending == Pending::ProxyHeader)
+        {
+            match self.read_proxy_header(id, len, now) {
+                Some(rest) => len = rest,
+                None => return,
+            }
+        }
         if matches!(self.get(id).map(|c| &c.phase), Some(Phase::Handshaking(_))) {
             match self.read_handshake(id, len, now) {
                 Some(used) => start = used,
@@ -175,6 +196,9 @@ impl Server {
                 None
             }
             Ok(Decoded::Complete(head, used)) => {
+                if !self.resolve_forwarded(id, &head, now) {
+                    return None;
+                }
                 self.on_request(id, &head, now);
                 Some(used)
             }

@@ -1,13 +1,14 @@
 //! SIGTERM and SIGINT, delivered into the event loop through `signal-hook-mio`.
 //!
 //! The first signal starts a graceful shutdown (1001 to every client, drain, exit 0); a
-//! second one exits at once. The signal source is registered in the loop's own `Poll`, so
+//! second one exits at once. SIGHUP reloads the TLS certificate and key (see `tls`). The
+//! signal source is registered in the loop's own `Poll`, so
 //! no thread and no lock are involved.
 
 use std::io;
 
 use mio::{Interest, Token};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
 use super::event_loop::Server;
@@ -17,7 +18,7 @@ pub(super) struct SignalSource(Signals);
 
 impl std::fmt::Debug for SignalSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SignalSource(SIGTERM, SIGINT)")
+        f.write_str("SignalSource(SIGTERM, SIGINT, SIGHUP)")
     }
 }
 
@@ -25,9 +26,10 @@ impl std::fmt::Debug for SignalSource {
 pub(super) const SIGNALS: Token = Token(usize::MAX - 3);
 
 impl Server {
-    /// Routes SIGTERM and SIGINT to this loop: first graceful drain, second immediate exit.
+    /// Routes SIGTERM and SIGINT to this loop (first graceful drain, second immediate exit)
+    /// and SIGHUP (reload the TLS files).
     pub fn handle_signals(&mut self) -> io::Result<()> {
-        let mut signals = Signals::new([SIGTERM, SIGINT])?;
+        let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
         self.poll
             .registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
@@ -43,6 +45,10 @@ impl Server {
         let received: Vec<i32> = signals.pending().collect();
 
         for signal in received {
+            if signal == SIGHUP {
+                self.reload_tls();
+                continue;
+            }
             let name = if signal == SIGTERM {
                 "SIGTERM"
             } else {

@@ -103,6 +103,11 @@ pub(super) struct Stats {
     /// Plain HTTP requests answered (pages, probes, metrics, the API, refusals): every
     /// request that did not become a WebSocket.
     pub(super) http_requests: u64,
+    /// Connections dropped for a malformed or oversized PROXY protocol header.
+    pub(super) proxy_header_errors: u64,
+    /// Distinct client addresses with connections counted against the per-IP limits (the
+    /// real clients behind trusted proxies).
+    pub(super) client_addresses: usize,
 }
 
 impl Stats {
@@ -140,6 +145,8 @@ impl Stats {
             redis_disconnects: 0,
             panics: 0,
             http_requests: 0,
+            proxy_header_errors: 0,
+            client_addresses: 0,
         }
     }
 
@@ -182,6 +189,7 @@ impl Stats {
             websocket_connections: websockets,
             http_connections: active.saturating_sub(websockets),
             http_requests: self.http_requests,
+            client_addresses: self.client_addresses,
             hub_connections: hub.connections,
             users: hub.users,
             rooms: hub.rooms,
@@ -215,6 +223,8 @@ struct StatsView<'a> {
     http_connections: usize,
     /// Plain HTTP requests answered since start.
     http_requests: u64,
+    /// Distinct client addresses connected (behind trusted proxies, the real clients').
+    client_addresses: usize,
     hub_connections: usize,
     users: usize,
     rooms: usize,

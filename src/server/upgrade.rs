@@ -59,7 +59,7 @@ impl Server {
         log::debug!(
             "{id}: upgraded {} from {}",
             head.redacted_target(),
-            conn.peer
+            conn.client
         );
         let mut session = Session::server(limits);
         if let (Some(params), Some(config)) = (deflate, &self.config.compression) {

@@ -1,7 +1,6 @@
 //! The write path: flush queued output, arm WRITABLE only while blocked, finish lingering.
 
 use std::io;
-use std::net::Shutdown;
 use std::time::Instant;
 
 use mio::Interest;
@@ -43,7 +42,16 @@ impl Server {
             return;
         };
         let before = conn.out.len();
-        let result = conn.out.flush(&mut conn.socket, &mut self.pool);
+        let result = conn
+            .out
+            .flush(&mut conn.socket, &mut self.pool)
+            .and_then(|f| match (f, conn.socket.flush_transport()) {
+                (Flushed::All, Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    Ok(Flushed::Blocked)
+                }
+                (_, Err(e)) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
+                (f, _) => Ok(f),
+            });
         self.stats.bytes_out += (before - conn.out.len()) as u64;
         track_stall(
             conn,
@@ -89,12 +97,13 @@ impl Server {
             if *peer_done {
                 return self.remove(id);
             }
-            if *shut {
+            // A TLS connection still handshaking has its answer buffered in rustls.
+            if *shut || !conn.socket.settled() {
                 return;
             }
             *shut = true;
 
-            if let Err(e) = conn.socket.shutdown(Shutdown::Write) {
+            if let Err(e) = conn.socket.shutdown_write() {
                 if e.kind() != io::ErrorKind::NotConnected {
                     log::debug!("{id}: shutdown failed: {e}");
                 }

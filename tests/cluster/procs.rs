@@ -21,7 +21,7 @@ pub(crate) fn require(name: &str) -> PathBuf {
     }
     panic!(
         "`{name}` is not installed: run ./scripts/test, which installs the Debian packages \
-         redis-server and nginx that the cluster tests need"
+         redis-server, nginx and haproxy that the cluster tests need"
     );
 }
 

@@ -147,8 +147,9 @@ impl Node {
         Self::start_with(dir, id, redis, &[])
     }
 
-    /// [`Node::start`] with `extra` flags (`--config FILE`, …).
-    pub(crate) fn start_with(dir: &Path, id: &str, redis: &Redis, extra: &[&str]) -> Self {
+    /// [`Node::start`] with flags changed: each `(flag, value)` replaces that flag's value
+    /// or is added (`("--max-connections-per-ip", "1")` turns the per-IP limit back on).
+    pub(crate) fn start_with(dir: &Path, id: &str, redis: &Redis, flags: &[(&str, &str)]) -> Self {
         let mut args: Vec<String> = [
             "serve",
             "--node-id",
@@ -169,7 +170,12 @@ impl Node {
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
-        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        for (flag, value) in flags {
+            match args.iter().position(|a| a == flag) {
+                Some(i) => args[i + 1] = (*value).to_owned(),
+                None => args.extend([(*flag).to_owned(), (*value).to_owned()]),
+            }
+        }
         let log = dir.join(format!("{id}.log"));
         let (proc, port) = start_on_free_port(&format!("node {id}"), |port| {
             let mut args = args.clone();
@@ -288,7 +294,13 @@ impl Nginx {
         fs::create_dir_all(&prefix).expect("nginx prefix directory");
         let conf = prefix.join("nginx.conf");
         let (proc, port) = start_on_free_port("nginx", |port| {
-            fs::write(&conf, render(port, nodes)).expect("write nginx.conf");
+            let text = render(
+                NGINX_CONF,
+                CONF_LISTEN,
+                &format!("127.0.0.1:{port};"),
+                nodes,
+            );
+            fs::write(&conf, text).expect("write nginx.conf");
             let mut command = Command::new(require("nginx"));
             command
                 .arg("-p")
@@ -308,18 +320,48 @@ impl Nginx {
     }
 }
 
-/// `deploy/nginx.conf` with its listen address and its three node addresses replaced; each
-/// must appear exactly once, so the test runs the committed file or fails loudly.
-fn render(port: u16, nodes: &[&Node; 3]) -> String {
+/// The committed HAProxy configuration (`send-proxy-v2`).
+const HAPROXY_CFG: &str = include_str!("../../deploy/haproxy.cfg");
+/// Where `deploy/haproxy.cfg` listens.
+const HAPROXY_BIND: &str = "bind 127.0.0.1:8080\n";
+
+/// `haproxy` running `deploy/haproxy.cfg` in the foreground (`-db`) in front of three nodes.
+pub(crate) struct Haproxy {
+    proc: Proc,
+    /// Its port.
+    pub(crate) port: u16,
+}
+
+impl Haproxy {
+    /// Renders the config for `nodes` into `dir/haproxy.cfg` and starts HAProxy on a free
+    /// port.
+    pub(crate) fn start(dir: &Path, nodes: &[&Node; 3]) -> Self {
+        let conf = dir.join("haproxy.cfg");
+        let log = dir.join("haproxy.log");
+        let (proc, port) = start_on_free_port("haproxy", |port| {
+            let bind = format!("bind 127.0.0.1:{port}\n");
+            fs::write(&conf, render(HAPROXY_CFG, HAPROXY_BIND, &bind, nodes))
+                .expect("write haproxy.cfg");
+            let mut command = Command::new(require("haproxy"));
+            command.arg("-db").arg("-f").arg(&conf);
+            Proc::spawn("haproxy", command, &log)
+        });
+        Self { proc, port }
+    }
+}
+
+/// A committed proxy config with its listen address and its three node addresses replaced;
+/// each must appear exactly once, so the test runs the committed file or fails loudly.
+fn render(template: &str, listen: &str, listen_to: &str, nodes: &[&Node; 3]) -> String {
     let once = |conf: &str, from: &str, to: &str| {
         assert_eq!(
             conf.matches(from).count(),
             1,
-            "deploy/nginx.conf must contain `{from}` exactly once"
+            "the deploy/ config must contain `{from}` exactly once"
         );
         conf.replace(from, to)
     };
-    let mut conf = once(NGINX_CONF, CONF_LISTEN, &format!("127.0.0.1:{port};"));
+    let mut conf = once(template, listen, listen_to);
     for (placeholder, node) in CONF_NODES.iter().zip(nodes) {
         conf = once(&conf, placeholder, &format!("127.0.0.1:{} ", node.port));
     }
