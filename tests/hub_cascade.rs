@@ -10,7 +10,7 @@
 mod common;
 
 use common::TestServer;
-use common::hub::HubClient;
+use common::hub::{HubClient, join_members};
 use serde_json::json;
 use wsloop::protocol::OpCode;
 
@@ -22,31 +22,6 @@ const CASCADE_MEMBERS: usize = 1_000;
 const CAP: usize = 32 * 1024;
 /// The loop's stack in the cascade test: far less than a recursion per member needs.
 const SMALL_STACK: usize = 512 * 1024;
-/// Joins between two rounds of reading the presence they caused.
-const JOIN_ROUND: usize = 50;
-
-/// Opens `count` members of room `all`, each its own user; every member has read everything
-/// sent to it so far. `pending[j]` counts the presence frames member `j` still has to read.
-fn join_members(server: &TestServer, count: usize) -> Vec<HubClient> {
-    let mut members: Vec<HubClient> = Vec::with_capacity(count);
-    let mut pending = vec![0usize; count];
-    for i in 0..count {
-        let mut member = HubClient::connect(server, &format!("u{i}"));
-        member.join("all");
-        members.push(member);
-        for owed in &mut pending[..i] {
-            *owed += 1;
-        }
-        if (i + 1) % JOIN_ROUND == 0 || i + 1 == count {
-            for (member, owed) in members.iter_mut().zip(&mut pending) {
-                for _ in 0..std::mem::take(owed) {
-                    assert_eq!(member.expect("presence")["action"], "join");
-                }
-            }
-        }
-    }
-    members
-}
 
 /// Reads up to the server's close frame; returns its code and how many `leave` presence
 /// frames came before it.

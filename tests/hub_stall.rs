@@ -12,7 +12,7 @@ mod common;
 use std::thread;
 use std::time::Duration;
 
-use common::hub::HubClient;
+use common::hub::{HubClient, join_members};
 use common::{FIN, OP_TEXT, TestServer};
 use serde_json::json;
 use wsloop::protocol::OpCode;
@@ -28,30 +28,6 @@ const BURST_GAP: Duration = Duration::from_millis(10);
 const PAD: usize = 900;
 /// The stall clock of the test.
 const STALL_TIMEOUT: Duration = Duration::from_millis(500);
-/// Joins between two rounds of reading the presence they caused.
-const JOIN_ROUND: usize = 50;
-
-/// Opens `count` members of room `all`, each its own user, all caught up on presence.
-fn join_members(server: &TestServer, count: usize) -> Vec<HubClient> {
-    let mut members: Vec<HubClient> = Vec::with_capacity(count);
-    let mut pending = vec![0usize; count];
-    for i in 0..count {
-        let mut member = HubClient::connect(server, &format!("u{i}"));
-        member.join("all");
-        members.push(member);
-        for owed in &mut pending[..i] {
-            *owed += 1;
-        }
-        if (i + 1) % JOIN_ROUND == 0 || i + 1 == count {
-            for (member, owed) in members.iter_mut().zip(&mut pending) {
-                for _ in 0..std::mem::take(owed) {
-                    member.expect("presence");
-                }
-            }
-        }
-    }
-    members
-}
 
 /// The `seq` of a feed delivery, `None` for anything else (presence).
 fn seq_of(text: &str) -> Option<u64> {

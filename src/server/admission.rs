@@ -186,15 +186,20 @@ mod tests {
         text.parse().expect("an address")
     }
 
-    #[test]
-    fn ipv6_clients_count_by_their_64() {
-        let mut server = Server::bind(ServerConfig {
+    /// A bound (not running) server allowing one connection per client address.
+    fn one_per_ip() -> Server {
+        Server::bind(ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             max_connections_per_ip: 1,
             handshake_rate: None,
             ..ServerConfig::default()
         })
-        .expect("bind");
+        .expect("bind")
+    }
+
+    #[test]
+    fn ipv6_clients_count_by_their_64() {
+        let mut server = one_per_ip();
         let now = Instant::now();
         let first = ip("2001:db8:1:2::1");
         assert_eq!(server.admission(first, now), Ok(()));
@@ -209,13 +214,7 @@ mod tests {
 
     #[test]
     fn ipv4_mapped_addresses_are_ipv4() {
-        let mut server = Server::bind(ServerConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            max_connections_per_ip: 1,
-            handshake_rate: None,
-            ..ServerConfig::default()
-        })
-        .expect("bind");
+        let mut server = one_per_ip();
         server.count_ip(ip("192.0.2.7"));
         let mapped = ip("::ffff:192.0.2.7");
         assert_eq!(

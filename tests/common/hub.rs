@@ -342,3 +342,30 @@ impl TestServer {
         }
     }
 }
+
+/// Joins between two rounds of reading the presence they caused.
+const JOIN_ROUND: usize = 50;
+
+/// Opens `count` members of room `all`, each its own user (`u0`, `u1`, …); every member has
+/// read the `join` presence of those after it, so all are caught up.
+#[allow(dead_code)] // Not every test crate opens a crowd.
+pub(crate) fn join_members(server: &TestServer, count: usize) -> Vec<HubClient> {
+    let mut members: Vec<HubClient> = Vec::with_capacity(count);
+    let mut pending = vec![0usize; count];
+    for i in 0..count {
+        let mut member = HubClient::connect(server, &format!("u{i}"));
+        member.join("all");
+        members.push(member);
+        for owed in &mut pending[..i] {
+            *owed += 1;
+        }
+        if (i + 1) % JOIN_ROUND == 0 || i + 1 == count {
+            for (member, owed) in members.iter_mut().zip(&mut pending) {
+                for _ in 0..std::mem::take(owed) {
+                    assert_eq!(member.expect("presence")["action"], "join");
+                }
+            }
+        }
+    }
+    members
+}
