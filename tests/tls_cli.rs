@@ -14,9 +14,8 @@ use std::time::{Duration, Instant};
 
 use cluster::procs::{Proc, TempDir, free_port};
 use cluster::{PATIENCE, eventually};
-use tls::{KeyType, TestCa};
-use wsloop::client::tls::TlsTrust;
-use wsloop::client::{Client, ClientOptions, Message};
+use tls::{KeyType, TestCa, echo_once, trusting};
+use wsloop::client::Client;
 
 const WSLOOP: &str = env!("CARGO_BIN_EXE_wsloop");
 
@@ -48,19 +47,6 @@ fn serve_tls(dir: &Path, cert: &Path, key: &Path) -> (Proc, u16) {
         }
     }
     panic!("wsloop serve --tls did not start");
-}
-
-fn trusting(ca: &TestCa) -> ClientOptions {
-    ClientOptions {
-        tls: TlsTrust::CaFile(ca.cert_file.clone()),
-        connect_timeout: Duration::from_secs(5),
-        ..ClientOptions::default()
-    }
-}
-
-fn echo_once(client: &mut Client, text: &str) {
-    client.send_text(text).unwrap();
-    assert_eq!(client.recv().unwrap(), Message::Text(text.into()));
 }
 
 /// Replaces `to` with `from` in one step (rename), as a certificate manager would.

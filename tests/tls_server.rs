@@ -11,9 +11,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use cluster::procs::TempDir;
-use tls::{KeyType, TestCa};
+use tls::{KeyType, TestCa, echo_once, trusting};
 use wsloop::client::tls::TlsTrust;
-use wsloop::client::{Client, ClientError, ClientOptions, Message};
+use wsloop::client::{Client, ClientError, ClientOptions};
 use wsloop::server::{Server, ServerConfig, ServerHandle, TlsFiles};
 
 /// A TLS server on 127.0.0.1:0, stopped when dropped.
@@ -61,19 +61,6 @@ impl Drop for TlsServer {
     fn drop(&mut self) {
         let _ = self.handle.exit_now();
     }
-}
-
-fn trusting(ca: &TestCa) -> ClientOptions {
-    ClientOptions {
-        tls: TlsTrust::CaFile(ca.cert_file.clone()),
-        connect_timeout: Duration::from_secs(5),
-        ..ClientOptions::default()
-    }
-}
-
-fn echo_once(client: &mut Client, text: &str) {
-    client.send_text(text).unwrap();
-    assert_eq!(client.recv().unwrap(), Message::Text(text.into()));
 }
 
 #[test]

@@ -107,3 +107,21 @@ impl TestCa {
         (cert_file, key_file)
     }
 }
+
+/// Client options that trust `ca` (and nothing else), with a short connect timeout.
+pub(crate) fn trusting(ca: &TestCa) -> wsloop::client::ClientOptions {
+    wsloop::client::ClientOptions {
+        tls: wsloop::client::tls::TlsTrust::CaFile(ca.cert_file.clone()),
+        connect_timeout: std::time::Duration::from_secs(5),
+        ..wsloop::client::ClientOptions::default()
+    }
+}
+
+/// Sends `text` and asserts it comes back as it went.
+pub(crate) fn echo_once(client: &mut wsloop::client::Client, text: &str) {
+    client.send_text(text).unwrap();
+    assert_eq!(
+        client.recv().unwrap(),
+        wsloop::client::Message::Text(text.into())
+    );
+}
