@@ -16,6 +16,7 @@
 // blocking inside the event loop. The Redis threads themselves may block.
 #![allow(clippy::disallowed_types)]
 
+use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
@@ -253,6 +254,9 @@ fn listen(settings: &RedisSettings, outlet: &Outlet, failures: &mut u32) -> redi
         }
         match pubsub.get_message() {
             Ok(message) => outlet.emit(Event::Message(message.get_payload_bytes().to_vec())),
+            // signal(7): a read with a timeout fails with EINTR when a stopped process
+            // resumes, and on any signal handled by this thread; the connection is fine.
+            Err(e) if io_error_kind(&e) == Some(io::ErrorKind::Interrupted) => {}
             Err(e) if e.is_timeout() => {
                 // Quiet: prove the connection is alive, so a silent partition (no FIN, no
                 // RST) is noticed instead of leaving the node "ready" but deaf. Messages
@@ -267,6 +271,13 @@ fn listen(settings: &RedisSettings, outlet: &Outlet, failures: &mut u32) -> redi
     }
 }
 
+/// The kind of the I/O error behind `e`, if one is (the redis crate keeps it private).
+fn io_error_kind(e: &redis::RedisError) -> Option<io::ErrorKind> {
+    let inner = std::error::Error::source(e)?;
+    let shared = inner.downcast_ref::<Arc<dyn std::error::Error + Send + Sync>>()?;
+    shared.downcast_ref::<io::Error>().map(io::Error::kind)
+}
+
 /// How often a quiet subscription connection is pinged.
 const SUBSCRIBER_PING: Duration = Duration::from_secs(2);
 
@@ -276,6 +287,18 @@ mod tests {
     use std::thread;
 
     use super::*;
+
+    /// The subscriber reads on after EINTR only if it can tell it from other errors.
+    #[test]
+    fn an_interrupted_read_is_told_apart() {
+        let interrupted = redis::RedisError::from(io::Error::from(io::ErrorKind::Interrupted));
+        assert_eq!(
+            io_error_kind(&interrupted),
+            Some(io::ErrorKind::Interrupted)
+        );
+        let reset = redis::RedisError::from(io::Error::from(io::ErrorKind::ConnectionReset));
+        assert_eq!(io_error_kind(&reset), Some(io::ErrorKind::ConnectionReset));
+    }
 
     fn message(n: u8) -> Event {
         Event::Message(vec![n])
