@@ -396,7 +396,9 @@ async function main() {
       let out = '';
       proc.stdout.setEncoding('utf8');
       proc.stdout.on('data', (c) => { out += c; });
-      proc.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`wsloop token exited ${code}`))));
+      // 'close', not 'exit': 'exit' can come before the last of stdout, and a token cut
+      // short is refused with 401 (this made the check flaky on a loaded machine).
+      proc.on('close', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`wsloop token exited ${code}`))));
     });
     const [erin, frank] = await Promise.all([newPage('erin'), newPage('frank')]);
     const [erinToken, frankToken] = await Promise.all([mint('erin'), mint('frank')]);
