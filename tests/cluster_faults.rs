@@ -8,7 +8,8 @@
 //! asleep (`DEBUG SLEEP`), Redis killed and restarted with AOF (same epoch, offsets go on)
 //! and without persistence (a new epoch, members told), a node stopped (SIGSTOP) while the
 //! cluster is busy until Redis cuts its subscription for a full output buffer, a stop and
-//! resume that must not cost the subscription at all, one cut off before it
+//! resume that must not cost the subscription at all, one cut off before the room had
+//! any message, one cut off before it
 //! saw any message of the room, and one killed (`kill -9`) whose clients reconnect through
 //! nginx to the others and rejoin with `since`.
 
@@ -259,6 +260,25 @@ fn node_cut_off_before_it_saw_a_message_of_the_room() {
         TOTAL,
         0,
         // As the stream starts: b misses its first messages while it resubscribes.
+        || kill_subscription(&redis, "b"),
+    );
+    stream::check(&outcome);
+    no_resets(&outcome);
+    was_cut(&b);
+}
+
+#[test]
+fn node_cut_off_before_the_room_had_any_message() {
+    let dir = TempDir::new("fault-empty-room");
+    let redis = redis(&dir, &[]);
+    let (a, b) = nodes(&dir, &redis);
+    // b learns at its member's join that the room has no message at all: what it misses
+    // while it resubscribes is the room's very first messages.
+    let outcome = stream::run(
+        &format!("ws://127.0.0.1:{}/ws?user_id=", a.port),
+        &[format!("ws://127.0.0.1:{}/ws?user_id=", b.port)],
+        TOTAL,
+        0,
         || kill_subscription(&redis, "b"),
     );
     stream::check(&outcome);

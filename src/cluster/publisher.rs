@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use redis::Connection;
 
-use super::reads;
+use super::reads::{self, ReadFor};
 use super::redis_io::{Command, Event, Outlet, RECONNECT, RedisSettings, Side, connect};
 use super::scripts::{self, Scripts};
 use crate::client::random;
@@ -181,13 +181,30 @@ fn run(
             conn: *id,
             room: room.clone(),
             since: since.clone(),
-            fetched: Some(reads::fetch(conn, settings, room, since, false)?),
+            fetched: Some(reads::fetch(
+                conn,
+                settings,
+                room,
+                since,
+                ReadFor::Recovery,
+            )?),
         },
-        Command::CatchUp { room, since } => Event::CaughtUp {
-            room: room.clone(),
-            since: since.clone(),
-            fetched: reads::fetch(conn, settings, room, since, true)?,
-        },
+        Command::CatchUp {
+            room,
+            since,
+            position_only,
+        } => {
+            let what = if *position_only {
+                ReadFor::Position
+            } else {
+                ReadFor::CatchUp
+            };
+            Event::CaughtUp {
+                room: room.clone(),
+                since: since.clone(),
+                fetched: reads::fetch(conn, settings, room, since, what)?,
+            }
+        }
     };
     Ok(Some(event))
 }

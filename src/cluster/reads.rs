@@ -9,16 +9,27 @@ use super::scripts::epoch_of;
 use crate::hub::remote::{Fetched, RemoteMessage};
 use crate::hub::request::Since;
 
-/// Reads the room's epoch, last offset and the messages after `since`. When the room's
-/// epoch is no longer `since`'s, the messages are the whole stream (the new epoch's offsets
-/// start afresh), if `from_start_on_new_epoch` (a catch-up); a catch-up with an empty
-/// epoch reads the position only.
+/// What a read of a room's stream is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ReadFor {
+    /// A recovering join: the messages after `since`, in `since`'s epoch only.
+    Recovery,
+    /// A node filling a gap: the messages after `since`, or the whole stream when the
+    /// room's epoch is no longer `since`'s (the new epoch's offsets start afresh; an empty
+    /// epoch in `since` means the room had none when this node asked).
+    CatchUp,
+    /// A node's first member joined: the room's position only.
+    Position,
+}
+
+/// Reads the room's epoch, last offset and, unless only the position is wanted, the
+/// messages `what` asks for.
 pub(super) fn fetch(
     conn: &mut Connection,
     settings: &RedisSettings,
     room: &str,
     since: &Since,
-    from_start_on_new_epoch: bool,
+    what: ReadFor,
 ) -> redis::RedisResult<Fetched> {
     let [offset_key, stream_key, epoch_key] = settings.keys(room);
     let state: Option<String> = redis::cmd("GET").arg(&epoch_key).query(conn)?;
@@ -28,15 +39,14 @@ pub(super) fn fetch(
         .unwrap_or_default()
         .to_owned();
     let last: Option<u64> = redis::cmd("GET").arg(&offset_key).query(conn)?;
-    if since.epoch.is_empty() && from_start_on_new_epoch {
-        // Only the position is wanted (a node's first member joined).
+    if what == ReadFor::Position {
         return Ok(Fetched {
             epoch,
             last: last.unwrap_or(0),
             entries: Vec::new(),
         });
     }
-    let start = if epoch != since.epoch && from_start_on_new_epoch {
+    let start = if epoch != since.epoch && what == ReadFor::CatchUp {
         "-".to_owned()
     } else {
         format!("(0-{}", since.offset)

@@ -76,6 +76,8 @@ pub enum Command {
         room: String,
         /// This node's position.
         since: Since,
+        /// Only the room's position is wanted (a first member joined).
+        position_only: bool,
     },
 }
 

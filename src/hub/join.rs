@@ -62,7 +62,8 @@ impl Hub {
         // Clustered, positions come from Redis: report only what the bus has told us.
         let position = match (self.history.enabled(), self.bus) {
             (false, _) => None,
-            (true, true) => self.history.position(room),
+            // An empty epoch: the room had no message when this node asked Redis.
+            (true, true) => self.history.position(room).filter(|(_, e)| !e.is_empty()),
             (true, false) => self.history.ensure(room),
         };
         let reply = Membership {

@@ -85,8 +85,11 @@ pub struct Origin {
 pub struct CatchUp {
     /// The room.
     pub room: String,
-    /// The last position delivered here.
+    /// The last position delivered here (an empty epoch: the room had none when this node
+    /// asked).
     pub since: Since,
+    /// Only the room's position is wanted: this node's first member joined it.
+    pub position_only: bool,
 }
 
 /// A join with `since` whose history must be fetched from Redis.

@@ -19,7 +19,10 @@
 //!
 //! A node that has members in a room but no position for it yet asks Redis for the room's
 //! last offset when the first of them joins ([`Hub::learn_position`]): a message lost on the
-//! way before the first one that arrives is then a gap like any other.
+//! way before the first one that arrives is then a gap like any other. A room that had no
+//! messages at all when asked is remembered as such (offset 0 of no epoch): its first
+//! message must be offset 1 of whatever epoch Redis starts, else the stream is read from
+//! its beginning.
 
 use std::rc::Rc;
 
@@ -95,6 +98,10 @@ impl Hub {
         let Some((last, current)) = self.history.position(room) else {
             return self.deliver_remote(message, out);
         };
+        if current.is_empty() && offset == 1 {
+            // The room was empty when this node asked: this is its very first message.
+            return self.deliver_remote(message, out);
+        }
         if *current == *epoch {
             if offset <= last && !self.history.has_entries(room) {
                 // The position came from Redis (a join's read, a reset) and nothing was
@@ -137,24 +144,28 @@ impl Hub {
             offset: 0,
             epoch: String::new(),
         };
-        self.open_gap(room, since, out);
-        if let Some(gap) = self.gaps.get_mut(room) {
-            gap.baseline = true;
-        }
+        self.read_from_redis(room, since, true, out);
     }
 
     /// Starts reading `room` from Redis after `since`; its messages wait meanwhile.
     fn open_gap(&mut self, room: &str, since: Since, out: &mut Outbox) {
+        self.read_from_redis(room, since, false, out);
+    }
+
+    /// Asks Redis for the room's position (`baseline`) or for what follows `since`; the
+    /// room's bus messages wait meanwhile.
+    fn read_from_redis(&mut self, room: &str, since: Since, baseline: bool, out: &mut Outbox) {
         out.catch_ups.push(CatchUp {
             room: room.to_owned(),
             since: since.clone(),
+            position_only: baseline,
         });
         let gap = Gap {
             since,
             held: Vec::new(),
             bytes: 0,
             fetching: true,
-            baseline: false,
+            baseline,
         };
         self.gaps.insert(Rc::from(room), gap);
     }
@@ -244,7 +255,8 @@ impl Hub {
             return self.settle_baseline(room, &fetched, &gap.held, out);
         }
         let first = fetched.entries.first().and_then(|m| m.position.clone());
-        let continuous = fetched.epoch == since.epoch
+        // From a room that was empty, any epoch continues (Redis started the room's first).
+        let continuous = (fetched.epoch == since.epoch || since.epoch.is_empty())
             && first
                 .as_ref()
                 .map_or(fetched.last <= since.offset, |(o, _)| {
@@ -282,7 +294,8 @@ impl Hub {
                 None if !fetched.epoch.is_empty() => {
                     self.history.restart(room, &fetched.epoch, fetched.last);
                 }
-                None => {}
+                // No epoch: the room has had no message yet. Its first must be offset 1.
+                None => self.history.restart(room, "", 0),
             }
         }
         for message in held {
@@ -298,6 +311,7 @@ impl Hub {
                 out.catch_ups.push(CatchUp {
                     room: room.to_string(),
                     since: gap.since.clone(),
+                    position_only: gap.baseline,
                 });
             }
         }

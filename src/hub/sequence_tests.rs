@@ -224,3 +224,48 @@ fn a_message_read_with_the_position_but_still_on_the_bus_is_delivered() {
     }
     assert_eq!(got(&mut out), ["1", "2", "3"]);
 }
+
+#[test]
+fn a_room_empty_when_asked_notices_a_loss_before_its_first_message() {
+    // hub(): Redis had nothing for the room when the member joined. 1 and 2 are lost on
+    // the way; 3 is the first message this node sees.
+    let (mut hub, mut out) = hub();
+    hub.on_remote(&message(3, "e"), &mut out);
+    assert!(got(&mut out).is_empty(), "3 waits");
+    assert_eq!(out.catch_ups[0].since, since(0, ""));
+    assert!(!out.catch_ups[0].position_only, "the stream from its start");
+    hub.finish_catch_up("r", &since(0, ""), Some(fetched("e", 3, 1..=3)), &mut out);
+    assert_eq!(got(&mut out), ["1", "2", "3"], "no reset: nothing is lost");
+}
+
+#[test]
+fn the_tail_of_a_room_that_was_empty_is_caught_up_after_a_lost_subscription() {
+    let (mut hub, mut out) = hub();
+    // The subscription dropped before the room's first message: nothing arrived here.
+    hub.catch_up_all(&mut out);
+    assert_eq!(
+        out.catch_ups.len(),
+        1,
+        "a room with members but no message yet"
+    );
+    assert_eq!(out.catch_ups[0].since, since(0, ""));
+    hub.finish_catch_up("r", &since(0, ""), Some(fetched("e", 2, 1..=2)), &mut out);
+    assert_eq!(got(&mut out), ["1", "2"]);
+}
+
+#[test]
+fn a_room_empty_when_asked_reports_no_position_on_join() {
+    let (mut hub, mut out) = hub();
+    hub.connect(ConnId::new(2, 1), "n", now(), &mut out);
+    out.sends.clear();
+    let join = json!({"type": "join", "room": "r"}).to_string();
+    hub.on_text(ConnId::new(2, 1), &join, now(), &mut out);
+    let (_, frame) = out.sends.first().expect("joined");
+    let Ok(Decoded::Complete(_, n)) = FrameHeader::decode(frame) else {
+        panic!("bad frame")
+    };
+    let joined: Value = serde_json::from_slice(&frame[n..]).expect("JSON");
+    assert_eq!(joined["type"], "joined");
+    assert!(joined.get("epoch").is_none(), "{joined}");
+    assert!(joined.get("offset").is_none(), "{joined}");
+}

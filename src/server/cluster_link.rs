@@ -34,8 +34,17 @@ impl Server {
         for FetchRequest { conn, room, since } in fetches {
             self.submit(Command::Fetch { conn, room, since });
         }
-        for CatchUp { room, since } in catch_ups {
-            self.submit(Command::CatchUp { room, since });
+        for CatchUp {
+            room,
+            since,
+            position_only,
+        } in catch_ups
+        {
+            self.submit(Command::CatchUp {
+                room,
+                since,
+                position_only,
+            });
         }
     }
 
@@ -109,7 +118,7 @@ impl Server {
                 self.hub
                     .finish_fetch(conn, &room, &since, None, &mut self.outbox);
             }
-            Command::CatchUp { room, since } => {
+            Command::CatchUp { room, since, .. } => {
                 self.hub
                     .finish_catch_up(&room, &since, None, &mut self.outbox);
             }
