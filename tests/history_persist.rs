@@ -2,10 +2,11 @@
 //! restarted, still recovers every message it acknowledged (`join` with `since`), under
 //! the same epoch, and numbers new messages after them. A message the disk refuses (the
 //! file size limit, as on a full disk) is neither delivered nor acked: its sender gets
-//! `unavailable`, and a restart recovers exactly the acked messages.
+//! `unavailable` (the publish API: 503), and a restart recovers exactly the acked messages.
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -58,6 +59,8 @@ fn start_with(port: u16, dir: &std::path::Path, max_file_kib: Option<u32>) -> No
         .args([
             "--history-dir",
             &dir.display().to_string(),
+            "--api-key",
+            API_KEY,
             "--log-level",
             "warn",
         ])
@@ -71,6 +74,30 @@ fn start_with(port: u16, dir: &std::path::Path, max_file_kib: Option<u32>) -> No
         std::thread::sleep(Duration::from_millis(50));
     }
     Node(child)
+}
+
+/// The key the node's publish API accepts.
+const API_KEY: &str = "history-test-key";
+
+/// `POST /api/publish` with `body`; returns the status and the JSON answer.
+fn api_publish(port: u16, body: &Value) -> (u16, Value) {
+    let body = body.to_string();
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the API");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = format!(
+        "POST /api/publish HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {API_KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("an answer");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok());
+    let json = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"));
+    (status.expect("a status line"), json)
 }
 
 fn json_of(client: &mut Client) -> Value {
@@ -288,6 +315,71 @@ fn a_write_the_disk_refuses_is_neither_delivered_nor_acked() {
     assert_eq!(
         recovered, sent,
         "a restart recovers the acked messages, nothing else"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The publish API's 200 says the message is in history: a message the disk refuses gets
+/// 503 `unavailable` instead, reaches nobody, and is not recovered after a restart.
+#[test]
+fn an_api_publish_the_disk_refuses_is_answered_503() {
+    let dir = std::env::temp_dir().join(format!("wsloop-history-api-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let port = free_port();
+    let mut node = start_with(port, &dir, Some(4));
+    let mut bob = connect(port, "bob");
+    expect_type(&mut bob, "welcome");
+    bob.send_text(&json!({"type":"join","room":"r"}).to_string())
+        .unwrap();
+    expect_type(&mut bob, "joined");
+    let (mut published, mut refused) = (Vec::new(), 0);
+    for n in 1..=200u64 {
+        let body = json!({"room":"r","payload":{"n":n,"pad":"x".repeat(100)}});
+        let (status, answer) = api_publish(port, &body);
+        match status {
+            200 => published.push(n),
+            503 => {
+                assert_eq!(answer["error"], "unavailable", "{answer}");
+                refused += 1;
+                if refused == 3 {
+                    break;
+                }
+            }
+            _ => panic!("{status} {answer}"),
+        }
+    }
+    assert!(
+        !published.is_empty() && refused == 3,
+        "published {published:?}, refused {refused}"
+    );
+    let heard: Vec<u64> = drain(&mut bob)
+        .iter()
+        .filter(|m| m["room"] == "r")
+        .map(|m| m["payload"]["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(heard, published, "bob got exactly what was answered 200");
+
+    node.0.kill().expect("SIGKILL");
+    node.0.wait().unwrap();
+    let _node = start(port, &dir);
+    let mut carol = connect(port, "carol");
+    expect_type(&mut carol, "welcome");
+    carol
+        .send_text(&json!({"type":"join","room":"r"}).to_string())
+        .unwrap();
+    let joined = expect_type(&mut carol, "joined");
+    let since = json!({"offset":0,"epoch":joined["epoch"]});
+    carol
+        .send_text(&json!({"type":"join","room":"r","since":since}).to_string())
+        .unwrap();
+    let recovered: Vec<u64> = drain(&mut carol)
+        .iter()
+        .filter(|m| m["room"] == "r" && m["payload"].is_object())
+        .map(|m| m["payload"]["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        recovered, published,
+        "a restart recovers what was answered 200"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -284,6 +284,15 @@ impl Server {
                 batch: request.batch,
             });
         }
+        // The answer promises the messages are in history: write them first.
+        let mut outbox = std::mem::take(&mut self.outbox);
+        let written = self.write_history(&mut outbox);
+        self.outbox = outbox;
+        if !written {
+            return Ok(unavailable(
+                "the message could not be written to history; nothing was delivered",
+            ));
+        }
         Ok(answer(results, request.batch))
     }
 

@@ -36,17 +36,8 @@ impl Server {
             outbox.persist.extend(fallback.persist);
             outbox.closes.extend(fallback.closes);
         }
-        if !outbox.persist.is_empty() {
-            // Written before anyone receives (or is acknowledged) the message.
-            if let Some(log) = &mut self.history_log
-                && let Err(e) = log.append(&outbox.persist)
-            {
-                log::error!("history log write failed: {e}");
-                self.stats.history_write_errors += 1;
-                self.withdraw_unwritten(&mut outbox);
-            }
-            outbox.persist.clear();
-        }
+        // Written before anyone receives (or is acknowledged) the message.
+        self.write_history(&mut outbox);
         let mut failed = Vec::new();
         for (to, frame) in outbox.sends.drain(..) {
             let cap = self.config.max_outbound_bytes;
@@ -98,6 +89,25 @@ impl Server {
         if self.outbox.is_empty() {
             self.outbox = outbox; // Keep the allocations.
         }
+    }
+
+    /// Writes the messages `outbox` queued for the history log; if the log refuses them,
+    /// withdraws them (see [`Server::withdraw_unwritten`]) and returns `false`.
+    pub(super) fn write_history(&mut self, outbox: &mut Outbox) -> bool {
+        if outbox.persist.is_empty() {
+            return true;
+        }
+        let mut written = true;
+        if let Some(log) = &mut self.history_log
+            && let Err(e) = log.append(&outbox.persist)
+        {
+            log::error!("history log write failed: {e}");
+            self.stats.history_write_errors += 1;
+            self.withdraw_unwritten(outbox);
+            written = false;
+        }
+        outbox.persist.clear();
+        written
     }
 
     /// The history log could not take these messages: nobody receives them, their
