@@ -86,7 +86,8 @@ fn publish_delivers_to_a_room_a_user_or_everyone_and_prints_the_answer() {
         ],
         &[],
     );
-    assert_eq!(answer(&to_user), json!({"delivered": 1}));
+    // The first message of bob's inbox (private messages are numbered per recipient).
+    assert_eq!(answer(&to_user), json!({"delivered": 1, "offset": 1}));
     let message = bob.expect("job.done");
     assert_eq!(
         (&message["recipient_id"], &message["payload"]),
@@ -97,7 +98,7 @@ fn publish_delivers_to_a_room_a_user_or_everyone_and_prints_the_answer() {
     // Neither --room nor --user: everyone. A trailing slash on the URL is fine.
     let url = format!("http://{}/", served.addr);
     let everyone = run_wsloop(&["publish", "--url", &url, "--key", KEY, "[1,2]"], &[]);
-    assert_eq!(answer(&everyone), json!({"delivered": 2}));
+    assert_eq!(answer(&everyone), json!({"delivered": 2, "offset": 1}));
     for client in [&mut alice, &mut bob] {
         assert_eq!(client.expect("notification")["payload"], json!([1, 2]));
     }
@@ -207,11 +208,11 @@ fn keys_come_from_the_environment_for_both_server_and_cli() {
     // The CLI takes the first key of WSLOOP_API_KEYS when --key is absent.
     assert_eq!(
         answer(&publish(&served, &["one"], &keys)),
-        json!({"delivered": 1})
+        json!({"delivered": 1, "offset": 1})
     );
     assert_eq!(client.expect("notification")["payload"], "one");
     let second = publish(&served, &["--key", "env-key-2", "two"], &[]);
-    assert_eq!(answer(&second), json!({"delivered": 1}));
+    assert_eq!(answer(&second), json!({"delivered": 1, "offset": 2}));
     assert_eq!(client.expect("notification")["payload"], "two");
     let missing = publish(&served, &["three"], &[]);
     assert!(!missing.status.is_some_and(|s| s.success()), "{missing:?}");

@@ -104,7 +104,11 @@ fn a_user_publish_reaches_every_connection_of_that_user_only() {
 
     let body = json!({"user_id": "u1", "type": "job.done", "payload": {"job": 7}});
     let answer = publish(server.addr, &body);
-    assert_eq!(answer, json!({"delivered": 3}), "no offset for a user");
+    assert_eq!(
+        answer,
+        json!({"delivered": 3, "offset": 1}),
+        "numbered in the user's inbox"
+    );
     for tab in &mut tabs {
         let message = expect_published(tab, "job.done");
         assert_eq!(message["recipient_id"], "u1", "{message}");
@@ -115,9 +119,10 @@ fn a_user_publish_reaches_every_connection_of_that_user_only() {
     everyone.push(&mut other);
     assert_nothing_else(server.addr, 1, &mut everyone);
 
-    // A user with no connection: accepted, delivered to nobody.
+    // A user with no connection: accepted, delivered to nobody, kept in their inbox for a
+    // `sync` when they connect.
     let absent = publish(server.addr, &json!({"user_id": "u3", "payload": 1}));
-    assert_eq!(absent, json!({"delivered": 0}));
+    assert_eq!(absent, json!({"delivered": 0, "offset": 1}));
 }
 
 #[test]
@@ -131,7 +136,11 @@ fn a_broadcast_reaches_every_connection() {
     clients[1].join("room-a");
 
     let answer = publish(server.addr, &json!({"payload": "maintenance at 5"}));
-    assert_eq!(answer, json!({"delivered": 7}));
+    assert_eq!(
+        answer,
+        json!({"delivered": 7, "offset": 1}),
+        "the broadcast feed's first"
+    );
     for client in &mut clients {
         let message = expect_published(client, "notification");
         assert_eq!(message["payload"], "maintenance at 5", "{message}");
@@ -173,7 +182,8 @@ fn a_batch_delivers_each_message_in_order_and_answers_per_message() {
         first.is_some() && last == first.map(|o| o + 1),
         "room messages get consecutive offsets: {answer}"
     );
-    assert_eq!(items[1].get("offset"), None, "{answer}");
+    assert_eq!(items[1]["offset"], 1, "ben's inbox: {answer}");
+    assert_eq!(items[2]["offset"], 1, "the broadcast feed: {answer}");
 
     api::send_marker(server.addr, 1);
     let got = until_marker(&mut ann, 1);
@@ -223,9 +233,10 @@ fn the_sender_id_is_configurable_and_any_listed_key_works() {
         c.api.sender_id = "backend".into();
     });
     let mut client = HubClient::connect(&server, "x");
-    for key in ["first-key", KEY] {
+    for (n, key) in ["first-key", KEY].into_iter().enumerate() {
         let response = api::post(server.addr, Some(key), r#"{"payload":{}}"#);
-        assert_eq!(json_of(&response), json!({"delivered": 1}), "key {key}");
+        let answer = json!({"delivered": 1, "offset": n + 1});
+        assert_eq!(json_of(&response), answer, "key {key}");
         let message = client.expect("notification");
         assert_eq!(message["sender_id"], "backend", "{message}");
     }

@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use cluster::peer::publish;
+use cluster::eventually;
+use cluster::peer::{Peer, publish};
 use cluster::procs::TempDir;
 use cluster::servers::{Nginx, Node, Redis};
 use cluster::stream::{self, Outcome};
@@ -272,8 +273,13 @@ fn node_cut_off_before_the_room_had_any_message() {
     let dir = TempDir::new("fault-empty-room");
     let redis = redis(&dir, &[]);
     let (a, b) = nodes(&dir, &redis);
-    // b learns at its member's join that the room has no message at all: what it misses
-    // while it resubscribes is the room's very first messages.
+    // b learns at a first member's join that the room has no message at all; what it
+    // misses while it resubscribes is the room's very first messages.
+    let mut watcher = Peer::connect(&b.ws_url("watcher"), "watcher");
+    watcher.join(stream::ROOM, None);
+    eventually("node b to learn the room's position", || {
+        (b.metric("wsloop_cluster_gaps") == Some(0.0)).then_some(())
+    });
     let outcome = stream::run(
         &format!("ws://127.0.0.1:{}/ws?user_id=", a.port),
         &[format!("ws://127.0.0.1:{}/ws?user_id=", b.port)],

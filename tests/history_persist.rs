@@ -383,3 +383,54 @@ fn an_api_publish_the_disk_refuses_is_answered_503() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Private messages and broadcasts are in the log too: after `kill -9` and a restart, a
+/// `sync` from the start of each feed gets them back, in order.
+#[test]
+fn private_messages_and_broadcasts_survive_a_kill_9() {
+    let dir = std::env::temp_dir().join(format!("wsloop-history-feeds-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let port = free_port();
+    let mut node = start(port, &dir);
+    let mut alice = connect(port, "alice");
+    let mut bob = connect(port, "bob");
+    expect_type(&mut alice, "welcome");
+    expect_type(&mut bob, "welcome");
+    let mut epochs = BTreeMap::new();
+    for n in 1..=6u64 {
+        let request = if n % 2 == 0 {
+            json!({"type":"private","recipient_id":"bob","id":n,"payload":n})
+        } else {
+            json!({"type":"chat","id":n,"payload":n})
+        };
+        alice.send_text(&request.to_string()).unwrap();
+        expect_type(&mut alice, "ack");
+        let feed = if n % 2 == 0 { "private" } else { "broadcast" };
+        let delivered = if n % 2 == 0 {
+            expect_type(&mut bob, "private")
+        } else {
+            expect_type(&mut bob, "chat")
+        };
+        epochs.insert(feed, delivered["epoch"].clone());
+    }
+    node.0.kill().expect("SIGKILL");
+    node.0.wait().unwrap();
+    let _node = start(port, &dir);
+    let mut bob = connect(port, "bob");
+    expect_type(&mut bob, "welcome");
+    for (feed, kind, expected) in [
+        ("private", "private", [2, 4, 6]),
+        ("broadcast", "chat", [1, 3, 5]),
+    ] {
+        let since = json!({"offset":0,"epoch":epochs[feed]});
+        bob.send_text(&json!({"type":"sync","feed":feed,"since":since}).to_string())
+            .unwrap();
+        let synced = expect_type(&mut bob, "synced");
+        assert_eq!(synced["recovered"], true, "{synced}");
+        let got: Vec<u64> = (0..3)
+            .map(|_| expect_type(&mut bob, kind)["payload"].as_u64().unwrap())
+            .collect();
+        assert_eq!(got, expected, "{feed} after a restart");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -14,7 +14,7 @@ use super::reads::{self, ReadFor};
 use super::redis_io::{Command, Event, Outlet, RECONNECT, RedisSettings, Side, connect};
 use super::scripts::{self, Scripts};
 use crate::client::random;
-use crate::hub::publish::OwnedTarget;
+use crate::hub::history_key;
 
 /// How long the publisher keeps retrying one command (reconnecting in between) before it
 /// reports it failed: every command is safe to run twice (appends and publishes are
@@ -164,10 +164,8 @@ fn run(
             }
         }
         Command::Append(out) => {
-            let OwnedTarget::Room(room) = &out.bus.message.target else {
-                return Ok(Some(Event::Failed(command.clone())));
-            };
-            let position = scripts.append(conn, settings, room, &out.bus, &out.pid, incarnation)?;
+            let key = history_key(&out.bus.message.target);
+            let position = scripts.append(conn, settings, &key, &out.bus, &out.pid, incarnation)?;
             Event::Done {
                 origin: out.origin.clone(),
                 position: Some(position),

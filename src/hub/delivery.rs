@@ -1,13 +1,15 @@
 //! Delivering a message to its local recipients: encoded once, one shared frame for all;
-//! room messages get their history position first (when history is on).
+//! every message gets its room's or feed's history position first (when history is on).
 
 use std::rc::Rc;
 
+use super::feeds::Stream;
 use super::history::Entry;
 use super::outbox::{BusRequest, Origin, Persist};
 use super::publish::OwnedTarget;
 use super::remote::RemoteMessage;
 use super::{Hub, Outbox, Publication, Routed, Target, messages};
+use crate::id::ConnId;
 use crate::protocol::CloseCode;
 use crate::protocol::frame::SharedFrame;
 
@@ -43,16 +45,14 @@ impl Hub {
 
     /// Delivers `publication` to its local recipients, encoded once; returns how many.
     ///
-    /// A room message without a position gets the room's next offset and its epoch, is kept
-    /// in the history, and is queued for the history log before anyone receives it.
+    /// A message without a position gets the next offset and the epoch of its room or
+    /// feed (see [`super::feeds`]), is kept in the history, and is queued for the history
+    /// log before anyone receives it.
     pub fn deliver(&mut self, publication: &Publication<'_>, out: &mut Outbox) -> Routed {
-        let room = match publication.target {
-            Target::Room(room) => Some(room),
-            Target::All | Target::User(_) => None,
-        };
-        let assigned = match (room, publication.position) {
-            (Some(room), None) if self.history.enabled() && !self.bus_offsets_only => {
-                Some(self.history.next_position(room))
+        let key = Stream::of_target(publication.target).key();
+        let assigned = match publication.position {
+            None if self.history.enabled() && !self.bus_offsets_only => {
+                Some(self.history.next_position(&key))
             }
             _ => None,
         };
@@ -61,16 +61,16 @@ impl Hub {
             .map(|(o, e)| (*o, &**e))
             .or(publication.position);
         let frame = delivery_frame(publication, position);
-        if let (Some(room), Some((offset, epoch))) = (room, position) {
+        if let Some((offset, epoch)) = position {
             let entry = Entry {
                 offset,
                 at_ms: publication.at_ms,
                 frame: frame.clone(),
             };
-            self.history.record(room, epoch, entry);
+            self.history.record(&key, epoch, entry);
             if assigned.is_some() {
                 out.persist.push(Persist {
-                    room: Rc::from(room),
+                    room: Rc::from(&*key),
                     epoch: Rc::from(epoch),
                     offset,
                     at_ms: publication.at_ms,
@@ -81,12 +81,8 @@ impl Hub {
             }
         }
         let recipients = match publication.target {
-            Target::All => out.send_all(self.members.keys().copied(), &frame),
-            Target::Room(room) => self.send_to_room(room, position.map(|(o, _)| o), &frame, out),
-            Target::User(user) => match self.users.get(user) {
-                Some(entry) => out.send_all(entry.conns.iter().copied(), &frame),
-                None => 0,
-            },
+            Target::Room(room) => self.send_to_room(room, position, &frame, out),
+            Target::All | Target::User(_) => self.send_to_feed(&key, position, &frame, out),
         };
         Routed::Delivered {
             recipients,
@@ -99,24 +95,66 @@ impl Hub {
     fn send_to_room(
         &mut self,
         room: &str,
-        offset: Option<u64>,
+        position: Option<(u64, &str)>,
         frame: &SharedFrame,
         out: &mut Outbox,
     ) -> usize {
         let Some(members) = self.rooms.get(room) else {
             return 0;
         };
-        if self.recovering.is_empty() {
+        if self.recovering.is_empty() && self.replayed.is_empty() {
             return out.send_all(members.conns(), frame);
         }
-        let mut sent = 0;
+        let conns: Vec<ConnId> = members.conns().collect();
+        self.send_holding(room, &conns, position, frame, out)
+    }
+
+    /// Sends a feed's message to its subscribers, holding it back for those whose `sync`
+    /// fetch is in flight (as [`Hub::send_to_room`] does for a recovering join).
+    fn send_to_feed(
+        &mut self,
+        key: &str,
+        position: Option<(u64, &str)>,
+        frame: &SharedFrame,
+        out: &mut Outbox,
+    ) -> usize {
+        if self.recovering.is_empty() && self.replayed.is_empty() {
+            return match Stream::of_key(key) {
+                Stream::Inbox(user) => match self.users.get(user) {
+                    Some(entry) => out.send_all(entry.conns.iter().copied(), frame),
+                    None => 0,
+                },
+                _ => out.send_all(self.members.keys().copied(), frame),
+            };
+        }
+        let conns = self.subscribers(key);
+        self.send_holding(key, &conns, position, frame, out)
+    }
+
+    /// Sends to `conns`, holding the frame back for those recovering stream `key`, and
+    /// skipping it for those whose replay already had it (see [`Hub::replayed`]).
+    fn send_holding(
+        &mut self,
+        key: &str,
+        conns: &[ConnId],
+        position: Option<(u64, &str)>,
+        frame: &SharedFrame,
+        out: &mut Outbox,
+    ) -> usize {
         let cap = self.config.max_held_bytes;
-        for conn in members.conns() {
-            let key = (conn, Rc::from(room));
-            match self.recovering.get_mut(&key) {
+        let offset = position.map(|(o, _)| o);
+        for &conn in conns {
+            let pending_key = (conn, Rc::from(key));
+            if let Some((last, epoch)) = self.replayed.get(&pending_key) {
+                match position {
+                    Some((o, e)) if e == &**epoch && o <= *last => continue,
+                    _ => _ = self.replayed.remove(&pending_key),
+                }
+            }
+            match self.recovering.get_mut(&pending_key) {
                 Some(pending) if pending.held_bytes + frame.len() > cap => {
                     // Held frames count as unsent bytes: over the cap, a slow consumer.
-                    self.recovering.remove(&key);
+                    self.recovering.remove(&pending_key);
                     out.close(conn, CloseCode::POLICY_VIOLATION, "slow consumer");
                 }
                 Some(pending) => {
@@ -125,9 +163,8 @@ impl Hub {
                 }
                 None => out.send(conn, frame.clone()),
             }
-            sent += 1;
         }
-        sent
+        conns.len()
     }
 
     /// Routes a new message: onto the cluster bus when clustered (every node, this one
@@ -157,7 +194,7 @@ impl Hub {
             timestamp: publication.timestamp.to_owned(),
             at_ms: publication.at_ms,
             payload: publication.payload.get().to_owned(),
-            history: self.history.enabled() && matches!(publication.target, Target::Room(_)),
+            history: self.history.enabled(),
             pid,
             origin,
         });

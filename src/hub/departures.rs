@@ -74,6 +74,9 @@ impl Hub {
         if !self.recovering.is_empty() {
             self.recovering.retain(|(c, _), _| !conns.contains(c));
         }
+        if !self.replayed.is_empty() {
+            self.replayed.retain(|(c, _), _| !conns.contains(c));
+        }
         let timestamp = time::rfc3339_millis(now.wall);
         for (room, users) in &gone {
             self.tell_departures(room, users, &timestamp, out);

@@ -59,6 +59,7 @@ impl Hub {
                 self.private(conn, &recipient, payload, id, now, out)
             }
             Request::Refresh { token } => self.refresh(conn, &token, id, now, out),
+            Request::Sync { feed, since } => self.sync(conn, &feed, since.as_ref(), id, now, out),
         };
         if let Err(err) = result {
             self.reply_error(conn, id, &err, out);

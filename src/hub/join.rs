@@ -34,6 +34,9 @@ impl Hub {
     ) -> Result<(), HubError> {
         self.check_room_name(room)?;
         self.authorize(conn, Action::Join, room)?;
+        if !self.replayed.is_empty() {
+            self.replayed.remove(&(conn, Rc::from(room)));
+        }
         let member = self.members.get(&conn).ok_or_else(super::handlers::gone)?;
         let user = member.user.clone();
         if !member.rooms.iter().any(|r| &**r == room) {
@@ -114,7 +117,7 @@ impl Hub {
     }
 
     /// Whether `since` could be honoured, and the frames to replay.
-    fn recovery(
+    pub(super) fn recovery(
         &self,
         room: &str,
         since: Option<&Since>,

@@ -64,6 +64,30 @@ pub struct Membership<'a> {
     pub reason: Option<&'static str>,
 }
 
+/// `synced`: the answer to a `sync`: the feed's position and, with `since`, whether every
+/// missed message follows (as `joined` does for a room).
+#[derive(Debug, Serialize)]
+pub struct Synced<'a> {
+    /// Always `"synced"`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The client's request id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<&'a RawValue>,
+    /// `private` or `broadcast`.
+    pub feed: &'a str,
+    /// `since` was given: every message after it follows this reply (`false`: not all
+    /// could be, reload what the feed stands for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<bool>,
+    /// The feed's history epoch (history on, once the feed has one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<&'a str>,
+    /// The feed's latest offset (with `epoch`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+}
+
 /// `presence`: a user joined or left a room this client is in.
 #[derive(Debug, Serialize)]
 pub struct Presence<'a> {
@@ -139,8 +163,12 @@ pub struct Reset<'a> {
     /// Always `"reset"`.
     #[serde(rename = "type")]
     pub kind: &'static str,
-    /// The room.
-    pub room: &'a str,
+    /// The room, for a room.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub room: Option<&'a str>,
+    /// The feed (`private` or `broadcast`), for a feed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feed: Option<&'a str>,
     /// The epoch the next messages belong to.
     pub epoch: &'a str,
     /// The offset delivery continues after (the next message is `offset + 1`).

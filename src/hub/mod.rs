@@ -16,6 +16,7 @@ mod config;
 mod delivery;
 mod departures;
 mod error;
+mod feeds;
 mod handlers;
 pub mod history;
 mod join;
@@ -29,6 +30,7 @@ pub mod request;
 mod rooms;
 pub mod rules;
 mod sequence;
+mod sync;
 
 pub mod time;
 
@@ -39,6 +41,7 @@ pub use config::{HubConfig, MAX_USER_ID_LEN, PrivatePolicy, valid_room_name, val
 
 pub use answer::Answer;
 pub use error::{ErrorCode, HubError};
+pub use feeds::history_key;
 use history::History;
 pub use outbox::{BusRequest, CatchUp, CloseRequest, FetchRequest, Origin, Outbox, Persist};
 use rooms::Rooms;
@@ -155,6 +158,10 @@ pub struct Hub {
     bus_offsets_only: bool,
     /// Members whose recovery fetch is in flight, with the room frames held back for them.
     recovering: HashMap<(ConnId, Rc<str>), remote::Pending>,
+    /// Members whose replay from Redis went past what this node has delivered (a gap was
+    /// still being filled): the last (offset, epoch) they got, so the gap's messages up to
+    /// there are not sent to them twice. Dropped at the first message past it.
+    replayed: HashMap<(ConnId, Rc<str>), (u64, Rc<str>)>,
     /// Rate-limit state of users who disconnected, until it is worth nothing.
     parked: parked::Parked,
     /// Rooms whose bus messages wait while a gap is read from Redis.
@@ -234,6 +241,9 @@ impl Hub {
             timestamp: &timestamp,
         };
         out.send(conn, messages::encode(&welcome));
+        let inbox = self
+            .bus
+            .then(|| feeds::Stream::Inbox(&user).key().into_owned());
         self.members.insert(
             conn,
             Member {
@@ -242,6 +252,11 @@ impl Hub {
                 credentials,
             },
         );
+        // Clustered: learn where this node stands in the feeds it now has a reader for.
+        if let Some(inbox) = inbox {
+            self.learn_position(&inbox, out);
+            self.learn_position(feeds::BROADCASTS, out);
+        }
     }
 
     /// When the connection's token expires (Unix seconds), if it has one.

@@ -12,8 +12,9 @@ use std::rc::Rc;
 use serde_json::value::RawValue;
 
 use super::delivery::delivery_frame;
+use super::feeds::Stream;
 use super::history::Entry;
-use super::messages::{self, Membership};
+use super::messages::{self, Membership, Synced};
 use super::publish::OwnedTarget;
 use super::request::Since;
 use super::{Hub, Outbox, Publication};
@@ -121,7 +122,7 @@ impl Hub {
         let Some(pending) = self.recovering.remove(&(conn, Rc::from(room))) else {
             return;
         };
-        if !self.rooms.get(room).is_some_and(|r| r.contains(conn)) {
+        if !self.subscribes(conn, room) {
             return;
         }
         let (recovered, epoch, last, replay) = match fetched {
@@ -140,22 +141,44 @@ impl Hub {
             }
             None => (false, None, 0, Vec::new()),
         };
-        let Some(members) = self.rooms.get(room) else {
-            return;
+        let reply = match Stream::of_key(room).feed_name() {
+            Some(feed) => messages::encode(&Synced {
+                kind: "synced",
+                id: pending.id.as_deref(),
+                feed,
+                recovered: Some(recovered),
+                epoch: epoch.as_deref(),
+                offset: epoch.as_ref().map(|_| last),
+            }),
+            None => {
+                let Some(members) = self.rooms.get(room) else {
+                    return;
+                };
+                messages::encode(&Membership {
+                    kind: "joined",
+                    id: pending.id.as_deref(),
+                    room,
+                    members: members.user_count(),
+                    users: Some(members.some_users(self.config.max_listed_users)),
+                    recovered: Some(recovered),
+                    epoch: epoch.as_deref(),
+                    offset: epoch.as_ref().map(|_| last),
+                    reason: None,
+                })
+            }
         };
-        let reply = Membership {
-            kind: "joined",
-            id: pending.id.as_deref(),
-            room,
-            members: members.user_count(),
-            users: Some(members.some_users(self.config.max_listed_users)),
-            recovered: Some(recovered),
-            epoch: epoch.as_deref(),
-            offset: epoch.as_ref().map(|_| last),
-            reason: None,
-        };
-        out.send(conn, messages::encode(&reply));
+        out.send(conn, reply);
         let replayed_to = replay.last().map_or(since.offset, |(offset, _)| *offset);
+        if let (Some(epoch), Some(_)) = (&epoch, replay.last())
+            && self.gaps.contains_key(room)
+        {
+            // The node has not delivered all of this yet: when its gap is filled, this
+            // member must not get the replayed part again.
+            self.replayed.insert(
+                (conn, Rc::from(room)),
+                (replayed_to, Rc::from(epoch.as_str())),
+            );
+        }
         for (_, frame) in replay {
             out.send(conn, frame);
         }

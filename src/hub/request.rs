@@ -29,6 +29,8 @@ struct RawRequest<'a> {
     since: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "present")]
     token: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    feed: Option<&'a RawValue>,
 }
 
 /// Keeps a present field as raw JSON, `null` included (plain `Option` would turn `null`
@@ -79,6 +81,14 @@ pub enum Request<'a> {
     Refresh {
         /// The new token.
         token: Cow<'a, str>,
+    },
+    /// `{"type":"sync","feed":"private"|"broadcast"}`, optionally with `since`: the feed's
+    /// position, and with `since` the messages missed after it (as `join` for a room).
+    Sync {
+        /// `private` (the user's own private messages) or `broadcast`.
+        feed: Cow<'a, str>,
+        /// Recover the feed's messages after this position.
+        since: Option<Since>,
     },
 }
 
@@ -134,6 +144,10 @@ pub fn decode(text: &str) -> Result<Envelope<'_>, Refused<'_>> {
         },
         "refresh" => Request::Refresh {
             token: required_str(raw.token, "token").map_err(refuse)?,
+        },
+        "sync" => Request::Sync {
+            feed: required_str(raw.feed, "feed").map_err(refuse)?,
+            since: optional_since(raw.since).map_err(refuse)?,
         },
         other => {
             let shown: String = other.chars().take(32).collect();

@@ -1,4 +1,7 @@
-//! Room messages from the bus, delivered in offset order with no silent gap.
+//! Room and feed messages from the bus, delivered in offset order with no silent gap.
+//!
+//! Below, "room" stands for any history stream: a room, a user's inbox or the broadcasts
+//! ([`super::feeds`]); each is checked the same way, by its history key.
 //!
 //! Redis numbers each room's messages (offset, epoch), but pub/sub may lose some on the way
 //! to a node: its subscription dropped for a moment (a Redis restart, a network blip, the
@@ -28,8 +31,8 @@ use std::rc::Rc;
 
 use serde_json::value::RawValue;
 
+use super::feeds::{Stream, history_key};
 use super::messages::{self, Reset};
-use super::publish::OwnedTarget;
 use super::remote::{Fetched, RemoteMessage};
 use super::request::Since;
 use super::{CatchUp, Hub, Outbox, Routed};
@@ -54,16 +57,20 @@ pub(super) struct Gap {
     fetching: bool,
     /// Only the room's position is asked for (a first member joined; `since` is empty).
     baseline: bool,
+    /// The bus subscription dropped while that position was asked for: messages published
+    /// after the join may have been lost on the way and counted in the answer.
+    tainted: bool,
 }
 
 impl Hub {
-    /// Delivers a message from the bus: room messages with an offset go through the gap
-    /// check, everything else straight to its recipients. Returns local recipients.
+    /// Delivers a message from the bus: a message with an offset goes through the gap check
+    /// of its room or feed, everything else straight to its recipients. Returns local
+    /// recipients.
     pub fn on_remote(&mut self, message: &RemoteMessage, out: &mut Outbox) -> usize {
-        match (&message.target, &message.position) {
-            (OwnedTarget::Room(room), Some((offset, epoch))) if self.history.enabled() => {
-                let room = room.clone();
-                self.sequence(&room, *offset, &epoch.clone(), message, out)
+        match &message.position {
+            Some((offset, epoch)) if self.history.enabled() => {
+                let key = history_key(&message.target).into_owned();
+                self.sequence(&key, *offset, &epoch.clone(), message, out)
             }
             _ => self.deliver_remote(message, out),
         }
@@ -116,7 +123,7 @@ impl Hub {
                 return self.deliver_remote(message, out);
             }
         }
-        if self.rooms.get(room).is_none() {
+        if !self.has_subscribers(room) {
             // Nobody here to tell: start the local history afresh, without a hole in it.
             self.history.restart(room, epoch, offset.saturating_sub(1));
             return self.deliver_remote(message, out);
@@ -166,6 +173,7 @@ impl Hub {
             bytes: 0,
             fetching: true,
             baseline,
+            tainted: false,
         };
         self.gaps.insert(Rc::from(room), gap);
     }
@@ -217,16 +225,15 @@ impl Hub {
     /// what came before could not all be delivered; the local history restarts there.
     fn reset(&mut self, room: &str, epoch: &str, offset: u64, out: &mut Outbox) {
         self.history.restart(room, epoch, offset);
-        let Some(members) = self.rooms.get(room) else {
-            return;
-        };
+        let stream = Stream::of_key(room);
         let frame = messages::encode(&Reset {
             kind: "reset",
-            room,
+            room: stream.feed_name().is_none().then_some(room),
+            feed: stream.feed_name(),
             epoch,
             offset,
         });
-        out.send_all(members.conns(), &frame);
+        out.send_all(self.subscribers(room), &frame);
     }
 
     /// What Redis held after a gap's `since` (`None`: it could not be read; retried when
@@ -252,7 +259,7 @@ impl Hub {
             return;
         };
         if gap.baseline {
-            return self.settle_baseline(room, &fetched, &gap.held, out);
+            return self.settle_baseline(room, &fetched, &gap, out);
         }
         let first = fetched.entries.first().and_then(|m| m.position.clone());
         // From a room that was empty, any epoch continues (Redis started the room's first).
@@ -279,26 +286,30 @@ impl Hub {
 
     /// The room's position arrived: it starts before the first message held meanwhile (or
     /// at Redis's last offset if none came), unless the node learned one some other way.
-    fn settle_baseline(
-        &mut self,
-        room: &str,
-        fetched: &Fetched,
-        held: &[RemoteMessage],
-        out: &mut Outbox,
-    ) {
+    /// If the subscription dropped meanwhile (`tainted`), messages before that position
+    /// may have been published after the join and lost on the way: the members are told
+    /// with a `reset` there, unless the room had none.
+    fn settle_baseline(&mut self, room: &str, fetched: &Fetched, gap: &Gap, out: &mut Outbox) {
         if self.history.position(room).is_none() {
-            match held.first().and_then(|m| m.position.clone()) {
-                Some((offset, epoch)) => {
-                    self.history.restart(room, &epoch, offset.saturating_sub(1));
+            let start = match gap.held.first().and_then(|m| m.position.clone()) {
+                Some((offset, epoch)) => Some((offset.saturating_sub(1), epoch)),
+                None if !fetched.epoch.is_empty() => Some((fetched.last, fetched.epoch.clone())),
+                None => None,
+            };
+            match start {
+                Some((offset, epoch)) if gap.tainted && offset > 0 => {
+                    log::warn!(
+                        "room {room}: the bus dropped while its position was read; members \
+                         told to reset at {offset}"
+                    );
+                    self.reset(room, &epoch, offset, out);
                 }
-                None if !fetched.epoch.is_empty() => {
-                    self.history.restart(room, &fetched.epoch, fetched.last);
-                }
+                Some((offset, epoch)) => self.history.restart(room, &epoch, offset),
                 // No epoch: the room has had no message yet. Its first must be offset 1.
                 None => self.history.restart(room, "", 0),
             }
         }
-        for message in held {
+        for message in &gap.held {
             self.on_remote(message, out);
         }
     }
@@ -317,12 +328,15 @@ impl Hub {
         }
     }
 
-    /// Catches up every room with local members from the last offset delivered here (call
-    /// when the bus subscription is back: what was published meanwhile never came).
+    /// Catches up every room and feed with local subscribers from the last offset
+    /// delivered here (call when the bus subscription is back: what was published
+    /// meanwhile never came).
     pub fn catch_up_all(&mut self, out: &mut Outbox) {
-        let rooms: Vec<Rc<str>> = self.rooms.names().cloned().collect();
-        for room in rooms {
-            if self.gaps.contains_key(&room) {
+        for room in self.subscribed_streams() {
+            if let Some(gap) = self.gaps.get_mut(room.as_str()) {
+                // A read in flight covers the room, but a position being read may now
+                // count messages this node never got.
+                gap.tainted |= gap.baseline;
                 continue;
             }
             if let Some((last, epoch)) = self.history.position(&room) {

@@ -27,6 +27,7 @@ fn hub() -> (Hub, Outbox) {
     hub.set_bus(true);
     let mut out = Outbox::default();
     hub.connect(ConnId::new(1, 1), "m", now(), &mut out);
+    settle_feeds(&mut hub, &mut out);
     hub.on_text(
         ConnId::new(1, 1),
         &json!({"type": "join", "room": "r"}).to_string(),
@@ -39,6 +40,32 @@ fn hub() -> (Hub, Outbox) {
     out.catch_ups.clear();
     hub.finish_catch_up("r", &since(0, ""), Some(position_only("", 0)), &mut out);
     (hub, out)
+}
+
+/// A connection's first arrival asks Redis where its inbox and the broadcasts stand:
+/// answers "empty" for both.
+fn settle_feeds(hub: &mut Hub, out: &mut Outbox) {
+    let asked: Vec<CatchUp> = out.catch_ups.drain(..).collect();
+    assert!(
+        !asked.is_empty(),
+        "the inbox, and the broadcasts if new here"
+    );
+    for catch_up in asked {
+        assert!(catch_up.position_only);
+        hub.finish_catch_up(
+            &catch_up.room,
+            &catch_up.since,
+            Some(position_only("", 0)),
+            out,
+        );
+    }
+}
+
+/// The streams being caught up, sorted.
+fn caught_up(out: &Outbox) -> Vec<&str> {
+    let mut keys: Vec<&str> = out.catch_ups.iter().map(|c| c.room.as_str()).collect();
+    keys.sort_unstable();
+    keys
 }
 
 /// What Redis answers when only the room's position is asked for.
@@ -167,7 +194,11 @@ fn after_a_lost_subscription_every_room_with_members_catches_up() {
     hub.on_remote(&message(1, "e"), &mut out);
     got(&mut out);
     hub.catch_up_all(&mut out);
-    assert_eq!(out.catch_ups.len(), 1);
+    assert_eq!(
+        caught_up(&out),
+        ["r", "~all", "~u/m"],
+        "the room and both feeds"
+    );
     let fetched = Fetched {
         epoch: "e".into(),
         last: 3,
@@ -183,6 +214,7 @@ fn joining() -> (Hub, Outbox) {
     hub.set_bus(true);
     let mut out = Outbox::default();
     hub.connect(ConnId::new(1, 1), "m", now(), &mut out);
+    settle_feeds(&mut hub, &mut out);
     let join = json!({"type": "join", "room": "r"}).to_string();
     hub.on_text(ConnId::new(1, 1), &join, now(), &mut out);
     out.sends.clear();
@@ -244,9 +276,9 @@ fn the_tail_of_a_room_that_was_empty_is_caught_up_after_a_lost_subscription() {
     // The subscription dropped before the room's first message: nothing arrived here.
     hub.catch_up_all(&mut out);
     assert_eq!(
-        out.catch_ups.len(),
-        1,
-        "a room with members but no message yet"
+        caught_up(&out),
+        ["r", "~all", "~u/m"],
+        "nothing arrived yet"
     );
     assert_eq!(out.catch_ups[0].since, since(0, ""));
     hub.finish_catch_up("r", &since(0, ""), Some(fetched("e", 2, 1..=2)), &mut out);
@@ -268,4 +300,75 @@ fn a_room_empty_when_asked_reports_no_position_on_join() {
     assert_eq!(joined["type"], "joined");
     assert!(joined.get("epoch").is_none(), "{joined}");
     assert!(joined.get("offset").is_none(), "{joined}");
+}
+
+#[test]
+fn a_position_read_while_the_bus_dropped_is_followed_by_a_reset() {
+    let (mut hub, mut out) = joining();
+    // The subscription drops and comes back before Redis answers: messages 1-3 may have
+    // been published after the join and lost on the way.
+    hub.catch_up_all(&mut out);
+    assert!(
+        !out.catch_ups.iter().any(|c| c.room == "r"),
+        "the read in flight covers the room"
+    );
+    hub.finish_catch_up("r", &since(0, ""), Some(position_only("e", 3)), &mut out);
+    hub.on_remote(&message(4, "e"), &mut out);
+    assert_eq!(got(&mut out), ["reset:e:3", "4"]);
+}
+
+#[test]
+fn a_position_read_with_the_bus_up_needs_no_reset() {
+    let (mut hub, mut out) = joining();
+    hub.finish_catch_up("r", &since(0, ""), Some(position_only("e", 3)), &mut out);
+    hub.on_remote(&message(4, "e"), &mut out);
+    assert_eq!(got(&mut out), ["4"]);
+}
+
+/// What each connection got: `(connection index, offset)` of every room message.
+fn got_by_conn(out: &mut Outbox) -> Vec<(u32, u64)> {
+    out.sends
+        .drain(..)
+        .filter_map(|(to, frame)| {
+            let Ok(Decoded::Complete(_, n)) = FrameHeader::decode(&frame) else {
+                panic!("bad frame")
+            };
+            let v: Value = serde_json::from_slice(&frame[n..]).expect("JSON");
+            v["offset"]
+                .as_u64()
+                .filter(|_| v["type"] == "chat")
+                .map(|o| (to.index() as u32, o))
+        })
+        .collect()
+}
+
+/// A member whose recovery was read from Redis while the node itself was still filling a
+/// gap must not get the replayed messages a second time when the gap is filled.
+#[test]
+fn a_replay_past_an_open_gap_is_not_delivered_twice() {
+    let (mut hub, mut out) = hub();
+    for offset in 1..=5 {
+        hub.on_remote(&message(offset, "e"), &mut out);
+    }
+    // 6 and 7 are lost on the way here; 8 opens a gap after 5.
+    hub.on_remote(&message(8, "e"), &mut out);
+    out.sends.clear();
+    out.catch_ups.clear();
+    // A second member joins with since 6 (they saw it on another node): this node's copy
+    // stops at 5, so the join reads Redis, which already has 7 and 8.
+    let n = ConnId::new(2, 1);
+    hub.connect(n, "n", now(), &mut out);
+    settle_feeds(&mut hub, &mut out);
+    let join = json!({"type": "join", "room": "r", "since": {"offset": 6, "epoch": "e"}});
+    hub.on_text(n, &join.to_string(), now(), &mut out);
+    let fetch = out.fetches.pop().expect("the join reads Redis");
+    hub.finish_fetch(n, "r", &fetch.since, Some(fetched("e", 8, 7..=8)), &mut out);
+    assert_eq!(got_by_conn(&mut out), [(2, 7), (2, 8)], "the replay");
+    // The node's gap is filled: the first member gets 6-8, the second nothing twice.
+    hub.finish_catch_up("r", &since(5, "e"), Some(fetched("e", 8, 6..=8)), &mut out);
+    assert_eq!(got_by_conn(&mut out), [(1, 6), (1, 7), (1, 8)]);
+    hub.on_remote(&message(9, "e"), &mut out);
+    let mut live = got_by_conn(&mut out);
+    live.sort_unstable();
+    assert_eq!(live, [(1, 9), (2, 9)], "then both, live");
 }

@@ -362,13 +362,10 @@ fn room_messages_carry_offsets_and_join_since_replays_the_gap() {
         assert_eq!(got[0].1["offset"], n);
         assert_eq!(got[0].1["epoch"], epoch.as_str());
     }
-    // Global and private messages have no offsets.
-    assert!(
-        h.send(1, json!({"type":"chat","payload":0}))[0]
-            .1
-            .get("offset")
-            .is_none()
-    );
+    // A broadcast is numbered in the broadcast feed, apart from the room.
+    let broadcast = h.send(1, json!({"type":"chat","payload":0}));
+    assert_eq!(broadcast[0].1["offset"], 1);
+    assert_ne!(broadcast[0].1["epoch"], epoch.as_str());
     let got = h.send(
         2,
         json!({"type":"join","room":"r","since":{"offset":2,"epoch":epoch}}),
@@ -436,4 +433,87 @@ fn history_off_means_no_offsets() {
     assert!(joined[0].1.get("offset").is_none() && joined[0].1.get("recovered").is_none());
     let got = h.send(1, json!({"type":"chat","room":"r","payload":1}));
     assert!(got[0].1.get("offset").is_none());
+}
+
+/// Private messages are numbered in the recipient's inbox, broadcasts in the broadcast
+/// feed; `sync` with `since` replays what a connection missed there, like `join` does for a
+/// room, and each feed is its own: alice's inbox is not bob's.
+#[test]
+fn feeds_are_numbered_and_sync_replays_what_was_missed() {
+    let mut h = Harness::new();
+    h.connect(1, "alice");
+    h.connect(2, "bob");
+    let synced = h.send(2, json!({"type":"sync","feed":"private","id":"s"}));
+    assert_eq!(synced.len(), 1, "{synced:?}");
+    let start = &synced[0].1;
+    assert_eq!(
+        (
+            &start["type"],
+            &start["feed"],
+            &start["id"],
+            &start["offset"]
+        ),
+        (&json!("synced"), &json!("private"), &json!("s"), &json!(0)),
+        "{start}"
+    );
+    assert!(
+        start.get("recovered").is_none(),
+        "no since, nothing recovered"
+    );
+    let epoch = start["epoch"].as_str().expect("an epoch").to_owned();
+    for n in 1..=4 {
+        let got = h.send(
+            1,
+            json!({"type":"private","recipient_id":"bob","payload":n}),
+        );
+        let to_bob: Vec<&Value> = got
+            .iter()
+            .filter(|(to, _)| *to == 2)
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(to_bob[0]["offset"], n, "{got:?}");
+        assert_eq!(to_bob[0]["epoch"], epoch.as_str());
+    }
+    // bob kept offset 1; he gets 2, 3, 4 back, after `synced`.
+    let since = json!({"offset":1,"epoch":epoch});
+    let got = h.send(2, json!({"type":"sync","feed":"private","since":since}));
+    assert_eq!(got[0].1["type"], "synced");
+    assert_eq!(got[0].1["recovered"], true);
+    assert_eq!(got[0].1["offset"], 4);
+    let replayed: Vec<&Value> = got[1..].iter().map(|(_, v)| &v["payload"]).collect();
+    assert_eq!(replayed, [&json!(2), &json!(3), &json!(4)]);
+    assert!(
+        got[1..]
+            .iter()
+            .all(|(to, v)| *to == 2 && v["type"] == "private")
+    );
+    // An epoch the server never had: not recovered, nothing replayed.
+    let unknown = json!({"offset":1,"epoch":"nope"});
+    let got = h.send(2, json!({"type":"sync","feed":"private","since":unknown}));
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].1["recovered"], false);
+    // alice's inbox is hers alone: empty.
+    let got = h.send(1, json!({"type":"sync","feed":"private"}));
+    assert_eq!(got[0].1["offset"], 0);
+    // The broadcasts are one feed for everyone.
+    h.send(1, json!({"type":"chat","payload":"all-1"}));
+    h.send(1, json!({"type":"chat","payload":"all-2"}));
+    let got = h.send(2, json!({"type":"sync","feed":"broadcast"}));
+    assert_eq!(got[0].1["offset"], 2);
+    let since = json!({"offset":1,"epoch":got[0].1["epoch"]});
+    let got = h.send(2, json!({"type":"sync","feed":"broadcast","since":since}));
+    assert_eq!(got[0].1["recovered"], true);
+    assert_eq!(got[1].1["payload"], "all-2");
+    assert_eq!(got.len(), 2);
+}
+
+#[test]
+fn sync_names_only_its_two_feeds() {
+    let mut h = Harness::new();
+    h.connect(1, "alice");
+    for bad in [json!({"type":"sync"}), json!({"type":"sync","feed":"~all"})] {
+        let got = h.send(1, bad.clone());
+        assert_eq!(got[0].1["type"], "error", "{bad}");
+        assert_eq!(got[0].1["code"], "invalid_field", "{bad}");
+    }
 }
