@@ -1,7 +1,8 @@
-//! Faults injected into a real Redis under two nodes while a numbered stream flows through
-//! one room, with a receiver on each node (see `cluster/stream.rs` for the checker): no
-//! member may see a gap, a duplicate or a reordering that was not signalled with `reset`,
-//! and every acked message reaches every connected member unless a `reset` says otherwise.
+//! Faults injected into a real Redis under two nodes while numbered streams flow through
+//! one room, privately to one user, and to everyone, with receivers on each node (see
+//! `cluster/stream.rs` for the checker): no receiver may see a gap, a duplicate or a
+//! reordering that was not signalled with `reset`, and every acked message reaches every
+//! connected receiver unless a `reset` says otherwise.
 //!
 //! Each fault is one test: the subscriptions killed (`CLIENT KILL TYPE pubsub`), the
 //! command connections killed (`CLIENT KILL TYPE normal`), Redis paused (`CLIENT PAUSE`) or
@@ -23,7 +24,7 @@ use cluster::eventually;
 use cluster::peer::{Peer, publish};
 use cluster::procs::TempDir;
 use cluster::servers::{Nginx, Node, Redis};
-use cluster::stream::{self, Outcome};
+use cluster::stream::{self, Feed, Outcome};
 
 /// A small pubsub output buffer: a node that stops reading is cut off within a second.
 const SMALL_PUBSUB_BUFFER: [&str; 2] = ["--client-output-buffer-limit", "pubsub 256kb 128kb 1"];
@@ -52,11 +53,22 @@ fn node(dir: &TempDir, id: &str, redis: &Redis) -> Node {
     Node::start_with(dir.path(), id, redis, &[("--config", config)])
 }
 
-/// Streams through `a` and `b` while `fault` strikes; checks the guarantees.
-fn stream_through(a: &Node, b: &Node, fault: impl FnOnce()) -> Outcome {
+/// Streams a room, private messages and broadcasts through `a` and `b` while `fault`
+/// strikes; checks the guarantees for each.
+fn stream_through(a: &Node, b: &Node, fault: impl FnOnce()) -> Vec<Outcome> {
     let url = |node: &Node| format!("ws://127.0.0.1:{}/ws?user_id=", node.port);
-    let outcome = stream::run(&url(a), &[url(a), url(b)], TOTAL, FAULT_AT, fault);
-    stream::check(&outcome);
+    let outcomes = stream::run_feeds(
+        &Feed::ALL,
+        &url(a),
+        &[url(a), url(b)],
+        TOTAL,
+        FAULT_AT,
+        fault,
+    );
+    for (feed, outcome) in &outcomes {
+        eprintln!("{feed:?}:");
+        stream::check(outcome);
+    }
     for node in [a, b] {
         let gaps = node.metric("wsloop_cluster_gaps");
         assert_eq!(
@@ -66,7 +78,7 @@ fn stream_through(a: &Node, b: &Node, fault: impl FnOnce()) -> Outcome {
             node.id
         );
     }
-    outcome
+    outcomes.into_iter().map(|(_, outcome)| outcome).collect()
 }
 
 /// The fault did cut `node`'s subscription (else the test proves nothing).
@@ -80,8 +92,8 @@ fn was_cut(node: &Node) {
 }
 
 /// Redis kept everything: every gap could be filled, so nobody needed a `reset`.
-fn no_resets(outcome: &Outcome) {
-    for (user, messages) in &outcome.received {
+fn no_resets(outcomes: &[Outcome]) {
+    for (user, messages) in outcomes.iter().flat_map(|o| &o.received) {
         let resets: Vec<_> = messages.iter().filter(|m| m["type"] == "reset").collect();
         assert!(
             resets.is_empty(),
@@ -146,19 +158,21 @@ fn redis_restarted_with_aof_keeps_the_epoch() {
     let dir = TempDir::new("fault-aof");
     let mut redis = redis(&dir, &["--appendonly", "yes"]);
     let (a, b) = nodes(&dir, &redis);
-    let outcome = stream_through(&a, &b, || redis.restart());
-    no_resets(&outcome);
-    let epochs: Vec<&String> = outcome.acked.values().map(|(_, e)| e).collect();
-    assert!(
-        epochs.windows(2).all(|w| w[0] == w[1]),
-        "the epoch changed although Redis kept its data"
-    );
-    let offsets: Vec<u64> = outcome.acked.values().map(|(o, _)| *o).collect();
-    assert_eq!(
-        offsets,
-        (1..=TOTAL).collect::<Vec<_>>(),
-        "offsets go on, once each"
-    );
+    let outcomes = stream_through(&a, &b, || redis.restart());
+    no_resets(&outcomes);
+    for outcome in &outcomes {
+        let epochs: Vec<&String> = outcome.acked.values().map(|(_, e)| e).collect();
+        assert!(
+            epochs.windows(2).all(|w| w[0] == w[1]),
+            "the epoch changed although Redis kept its data"
+        );
+        let offsets: Vec<u64> = outcome.acked.values().map(|(o, _)| *o).collect();
+        assert_eq!(
+            offsets,
+            (1..=TOTAL).collect::<Vec<_>>(),
+            "offsets go on, once each"
+        );
+    }
 }
 
 #[test]
@@ -166,17 +180,18 @@ fn redis_restarted_empty_starts_a_new_epoch_and_says_so() {
     let dir = TempDir::new("fault-empty");
     let mut redis = redis(&dir, &[]);
     let (a, b) = nodes(&dir, &redis);
-    let outcome = stream_through(&a, &b, || redis.restart());
-    let first = &outcome.acked[&1].1;
-    let last = &outcome.acked[&TOTAL].1;
-    assert_ne!(first, last, "Redis lost everything: a new epoch");
-    for (user, messages) in &outcome.received {
-        assert!(
-            messages
-                .iter()
-                .any(|m| m["type"] == "reset" && m["epoch"] == *last),
-            "{user} was not told of the new epoch"
-        );
+    for outcome in stream_through(&a, &b, || redis.restart()) {
+        let first = &outcome.acked[&1].1;
+        let last = &outcome.acked[&TOTAL].1;
+        assert_ne!(first, last, "Redis lost everything: a new epoch");
+        for (user, messages) in &outcome.received {
+            assert!(
+                messages
+                    .iter()
+                    .any(|m| m["type"] == "reset" && m["epoch"] == *last),
+                "{user} was not told of the new epoch"
+            );
+        }
     }
 }
 
@@ -264,7 +279,7 @@ fn node_cut_off_before_it_saw_a_message_of_the_room() {
         || kill_subscription(&redis, "b"),
     );
     stream::check(&outcome);
-    no_resets(&outcome);
+    no_resets(std::slice::from_ref(&outcome));
     was_cut(&b);
 }
 
@@ -288,7 +303,7 @@ fn node_cut_off_before_the_room_had_any_message() {
         || kill_subscription(&redis, "b"),
     );
     stream::check(&outcome);
-    no_resets(&outcome);
+    no_resets(std::slice::from_ref(&outcome));
     was_cut(&b);
 }
 
@@ -303,7 +318,8 @@ fn a_node_killed_mid_stream_its_clients_recover_on_the_others_through_nginx() {
     );
     let nginx = Nginx::start(dir.path(), &[&a, &b, &c]);
     let through_nginx = format!("ws://127.0.0.1:{}/ws?user_id=", nginx.port);
-    let outcome = stream::run(
+    let outcomes = stream::run_feeds(
+        &Feed::ALL,
         &format!("ws://127.0.0.1:{}/ws?user_id=", a.port),
         &vec![through_nginx; 6],
         TOTAL,
@@ -313,6 +329,9 @@ fn a_node_killed_mid_stream_its_clients_recover_on_the_others_through_nginx() {
             c.signal("KILL");
         },
     );
-    stream::check(&outcome);
-    no_resets(&outcome);
+    let outcomes: Vec<Outcome> = outcomes.into_iter().map(|(_, o)| o).collect();
+    for outcome in &outcomes {
+        stream::check(outcome);
+    }
+    no_resets(&outcomes);
 }

@@ -1,6 +1,7 @@
 //! A numbered stream through a cluster, and the checker the fault tests judge it by.
 //!
-//! A publisher sends 1, 2, 3… to one room, each with a unique request `id`, waiting for
+//! A publisher sends 1, 2, 3… to one room (or, with [`Feed`], privately to one user, or to
+//! everyone), each with a unique request `id`, waiting for
 //! each `ack` before the next; on `unavailable` it waits `retry_after_ms` and resends the
 //! same request (same `id`), as a client should. Receivers on every node follow the room;
 //! one whose connection breaks reconnects to the same URL and rejoins with `since` (a
@@ -29,6 +30,9 @@ const ACK_PATIENCE: Duration = Duration::from_secs(10);
 /// What the publisher saw: message `n` → (offset, epoch) of its ack.
 pub(crate) type Acked = BTreeMap<u64, (u64, String)>;
 
+/// A receiver's name and what it got, in order.
+type Received = (String, Vec<Value>);
+
 /// The outcome of one stream, for [`check`].
 pub(crate) struct Outcome {
     /// Acked messages.
@@ -37,6 +41,86 @@ pub(crate) struct Outcome {
     pub(crate) refusals: u64,
     /// Each receiver's name and the room messages (`chat`, `reset`) it got, in order.
     pub(crate) received: Vec<(String, Vec<Value>)>,
+}
+
+/// What a stream flows through: a room, a user's private messages, or the broadcasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Feed {
+    /// Chats to [`ROOM`]; each receiver is its own user and joins the room.
+    Room,
+    /// Private messages to user `bob`; every receiver is a connection of `bob`.
+    Private,
+    /// Chats to everyone; each receiver is its own user.
+    Broadcast,
+}
+
+impl Feed {
+    /// Every kind of stream.
+    pub(crate) const ALL: [Self; 3] = [Self::Room, Self::Private, Self::Broadcast];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Room => "room",
+            Self::Private => "private",
+            Self::Broadcast => "broadcast",
+        }
+    }
+
+    /// The user of receiver `i`.
+    fn receiver(self, i: usize) -> String {
+        match self {
+            Self::Private => "bob".to_owned(),
+            _ => format!("r{i}-{}", self.name()),
+        }
+    }
+
+    /// Message `n` of the stream, with request id `id`.
+    fn request(self, id: &str, n: u64) -> Value {
+        match self {
+            Self::Room => json!({"type": "chat", "room": ROOM, "id": id, "payload": {"n": n}}),
+            Self::Private => {
+                json!({"type": "private", "recipient_id": "bob", "id": id, "payload": {"n": n}})
+            }
+            Self::Broadcast => json!({"type": "chat", "id": id, "payload": {"n": n}}),
+        }
+    }
+
+    /// Starts following the stream (after `since`, if given): `joined` or `synced`. What
+    /// arrives before the answer is skipped: a feed reaches every connection at once, and
+    /// what it brought before the `sync` is in the replay that follows the answer.
+    fn follow(self, peer: &mut Peer, since: Option<&Value>) -> Value {
+        let (mut request, answer) = match self {
+            Self::Room => (json!({"type": "join", "room": ROOM}), "joined"),
+            _ => (json!({"type": "sync", "feed": self.name()}), "synced"),
+        };
+        if let Some(since) = since {
+            request["since"] = since.clone();
+        }
+        peer.send(&request);
+        loop {
+            let message = peer.next();
+            assert_ne!(message["type"], "error", "{}: {message}", peer.user);
+            if message["type"] == answer {
+                return message;
+            }
+        }
+    }
+
+    /// Whether `message` belongs to this stream (a delivery or a `reset`).
+    fn carries(self, message: &Value) -> bool {
+        let kind = message["type"].as_str();
+        match self {
+            Self::Room => matches!(kind, Some("chat" | "reset")) && message["room"] == ROOM,
+            Self::Private => {
+                kind == Some("private") || (kind == Some("reset") && message["feed"] == "private")
+            }
+            Self::Broadcast => match kind {
+                Some("chat") => message.get("room").is_none(),
+                Some("reset") => message["feed"] == "broadcast",
+                _ => false,
+            },
+        }
+    }
 }
 
 /// Streams `total` messages from a client at `publisher_url` to receivers at
@@ -49,27 +133,60 @@ pub(crate) fn run(
     fault_at: u64,
     fault: impl FnOnce(),
 ) -> Outcome {
+    let mut outcomes = run_feeds(
+        &[Feed::Room],
+        publisher_url,
+        receiver_urls,
+        total,
+        fault_at,
+        fault,
+    );
+    outcomes.remove(0).1
+}
+
+/// [`run`] for several streams at once, each with its publisher and its receivers (one per
+/// URL), under one fault; an outcome per stream.
+pub(crate) fn run_feeds(
+    feeds: &[Feed],
+    publisher_url: &str,
+    receiver_urls: &[String],
+    total: u64,
+    fault_at: u64,
+    fault: impl FnOnce(),
+) -> Vec<(Feed, Outcome)> {
     let done = Arc::new(AtomicBool::new(false));
-    let receivers: Vec<JoinHandle<(String, Vec<Value>)>> = receiver_urls
-        .iter()
-        .enumerate()
-        .map(|(i, url)| {
-            let user = format!("r{i}");
+    let mut receivers: Vec<(Feed, JoinHandle<Received>)> = Vec::new();
+    for &feed in feeds {
+        for (i, url) in receiver_urls.iter().enumerate() {
+            let user = feed.receiver(i);
             let url = format!("{url}{user}");
             let mut peer = Peer::connect(&url, &user);
-            peer.join(ROOM, None);
+            feed.follow(&mut peer, None);
             let done = done.clone();
-            thread::spawn(move || (user.clone(), receive(peer, &url, &user, total, &done)))
+            let label = format!("{}:{user}@{i}", feed.name());
+            let handle = thread::spawn(move || {
+                let got = receive(feed, peer, &url, &user, total, &done);
+                (label, got)
+            });
+            receivers.push((feed, handle));
+        }
+    }
+    type Publisher = (Feed, Arc<AtomicU64>, JoinHandle<(Acked, u64)>);
+    let publishers: Vec<Publisher> = feeds
+        .iter()
+        .map(|&feed| {
+            let progress = Arc::new(AtomicU64::new(0));
+            let url = format!("{publisher_url}p-{}", feed.name());
+            let counter = progress.clone();
+            let handle = thread::spawn(move || publish(feed, &url, total, &counter));
+            (feed, progress, handle)
         })
         .collect();
-    let progress = Arc::new(AtomicU64::new(0));
-    let publisher = {
-        let progress = progress.clone();
-        let url = format!("{publisher_url}p");
-        thread::spawn(move || publish(&url, total, &progress))
-    };
     let deadline = Instant::now() + ACK_PATIENCE * 2;
-    while progress.load(Ordering::SeqCst) < fault_at && !publisher.is_finished() {
+    while publishers
+        .iter()
+        .any(|(_, p, h)| p.load(Ordering::SeqCst) < fault_at && !h.is_finished())
+    {
         assert!(
             Instant::now() < deadline,
             "the stream did not reach {fault_at}"
@@ -77,36 +194,56 @@ pub(crate) fn run(
         thread::sleep(Duration::from_millis(5));
     }
     fault();
-    let (acked, refusals) = match publisher.join() {
-        Ok(result) => result,
-        Err(panic) => std::panic::resume_unwind(panic),
-    };
+    let mut published = Vec::new();
+    for (feed, _, handle) in publishers {
+        match handle.join() {
+            Ok(result) => published.push((feed, result)),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
     // Give the receivers time to catch up, then stop them.
     let stop_at = Instant::now() + Duration::from_secs(8);
-    while Instant::now() < stop_at && !receivers.iter().all(JoinHandle::is_finished) {
+    while Instant::now() < stop_at && !receivers.iter().all(|(_, r)| r.is_finished()) {
         thread::sleep(Duration::from_millis(20));
     }
     done.store(true, Ordering::SeqCst);
-    let received = receivers
+    let mut received: Vec<(Feed, Received)> = receivers
         .into_iter()
-        .map(|r| r.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+        .map(|(feed, r)| {
+            (
+                feed,
+                r.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            )
+        })
         .collect();
-    Outcome {
-        acked,
-        refusals,
-        received,
-    }
+    published
+        .into_iter()
+        .map(|(feed, (acked, refusals))| {
+            let (mine, others): (Vec<_>, Vec<_>) =
+                received.drain(..).partition(|(f, _)| *f == feed);
+            received = others;
+            let outcome = Outcome {
+                acked,
+                refusals,
+                received: mine.into_iter().map(|(_, r)| r).collect(),
+            };
+            (feed, outcome)
+        })
+        .collect()
 }
 
 /// The publisher: one request at a time, resent on `unavailable`.
-fn publish(url: &str, total: u64, progress: &AtomicU64) -> (Acked, u64) {
-    let mut peer = Peer::connect(url, "p");
-    peer.join(ROOM, None);
+fn publish(feed: Feed, url: &str, total: u64, progress: &AtomicU64) -> (Acked, u64) {
+    let user = url.rsplit('=').next().unwrap_or("p").to_owned();
+    let mut peer = Peer::connect(url, &user);
+    if feed == Feed::Room {
+        feed.follow(&mut peer, None);
+    }
     let mut acked = Acked::new();
     let mut refusals = 0;
     for n in 1..=total {
-        let id = format!("p-{n}");
-        let request = json!({"type": "chat", "room": ROOM, "id": id, "payload": {"n": n}});
+        let id = format!("{user}-{n}");
+        let request = feed.request(&id, n);
         loop {
             peer.send(&request);
             match answer(&mut peer, &id) {
@@ -156,14 +293,21 @@ fn answer(peer: &mut Peer, id: &str) -> Result<(u64, String), u64> {
     }
 }
 
-/// A receiver: every `chat` and `reset` of the room until message `total` or `done`,
+/// A receiver: every delivery and `reset` of its stream until message `total` or `done`,
 /// reconnecting to `url` when its connection breaks.
-fn receive(peer: Peer, url: &str, user: &str, total: u64, done: &AtomicBool) -> Vec<Value> {
+fn receive(
+    feed: Feed,
+    peer: Peer,
+    url: &str,
+    user: &str,
+    total: u64,
+    done: &AtomicBool,
+) -> Vec<Value> {
     let mut got: Vec<Value> = Vec::new();
     let mut peer = Some(peer);
     while !done.load(Ordering::SeqCst) {
         let Some(connected) = peer.as_mut() else {
-            peer = rejoin(url, user, &mut got);
+            peer = rejoin(feed, url, user, &mut got);
             continue;
         };
         let message = match connected.try_poll(Duration::from_millis(100)) {
@@ -174,7 +318,7 @@ fn receive(peer: Peer, url: &str, user: &str, total: u64, done: &AtomicBool) -> 
                 continue;
             }
         };
-        if let Some("chat" | "reset") = message["type"].as_str() {
+        if feed.carries(&message) {
             let last = message["payload"]["n"] == total;
             got.push(message);
             if last {
@@ -185,9 +329,9 @@ fn receive(peer: Peer, url: &str, user: &str, total: u64, done: &AtomicBool) -> 
     got
 }
 
-/// Reconnects and rejoins after the last message in `got` (a `recovered: false` is
-/// recorded there as a `reset`).
-fn rejoin(url: &str, user: &str, got: &mut Vec<Value>) -> Option<Peer> {
+/// Reconnects and follows the stream again after the last message in `got` (a
+/// `recovered: false` is recorded there as a `reset`).
+fn rejoin(feed: Feed, url: &str, user: &str, got: &mut Vec<Value>) -> Option<Peer> {
     let Ok(mut peer) = Peer::try_connect(url, user, &[]) else {
         thread::sleep(Duration::from_millis(50));
         return None;
@@ -195,9 +339,9 @@ fn rejoin(url: &str, user: &str, got: &mut Vec<Value>) -> Option<Peer> {
     let since = got
         .last()
         .map(|m| json!({"offset": m["offset"], "epoch": m["epoch"]}));
-    let joined = peer.join(ROOM, since.as_ref());
-    if joined["recovered"] == false {
-        got.push(json!({"type": "reset", "epoch": joined["epoch"], "offset": joined["offset"]}));
+    let answer = feed.follow(&mut peer, since.as_ref());
+    if answer["recovered"] == false {
+        got.push(json!({"type": "reset", "epoch": answer["epoch"], "offset": answer["offset"]}));
     }
     Some(peer)
 }
