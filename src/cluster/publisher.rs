@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use redis::Connection;
 
+use super::presence_store::{HEARTBEAT, PresenceScripts};
 use super::reads;
 use super::redis_io::{Command, Event, Outlet, RECONNECT, RedisSettings, Side, connect};
-use super::scripts::{self, Scripts};
+use super::scripts::{self, Scripts as MessageScripts};
 use crate::client::random;
 use crate::hub::publish::OwnedTarget;
 
@@ -22,14 +23,54 @@ use crate::hub::publish::OwnedTarget;
 /// timeout is retried rather than turned into a lost or doubled message.
 const RETRY_FOR: Duration = Duration::from_secs(3);
 
+/// Every script the publisher runs.
+struct Scripts {
+    messages: MessageScripts,
+    presence: PresenceScripts,
+}
+
 /// The publisher's connection and what it knows about it.
 struct Link {
     conn: Option<(Connection, String)>,
     failures: u32,
     next_attempt: Instant,
+    /// When the next heartbeat is due.
+    next_beat: Instant,
+    /// No heartbeat has succeeded yet in this process.
+    first_beat: bool,
 }
 
 impl Link {
+    /// Runs the heartbeat if it is due and the connection is up: refreshes this node's
+    /// liveness key, removes dead nodes, and reports [`Event::Beat`].
+    fn beat(&mut self, settings: &RedisSettings, scripts: &Scripts, outlet: &Outlet) {
+        let now = Instant::now();
+        if now < self.next_beat {
+            return;
+        }
+        self.next_beat = now + HEARTBEAT;
+        let Some((conn, _)) = self.conn.as_mut() else {
+            return;
+        };
+        match scripts.presence.heartbeat(conn, settings) {
+            Ok(had) => {
+                outlet.emit(Event::Beat {
+                    revived: !had || self.first_beat,
+                });
+                self.first_beat = false;
+            }
+            Err(e) => self.lost(&e, outlet),
+        }
+    }
+
+    /// How long the idle thread may wait for a command: until the next heartbeat, at most
+    /// 500 ms.
+    fn idle_wait(&self) -> Duration {
+        self.next_beat
+            .saturating_duration_since(Instant::now())
+            .clamp(Duration::from_millis(10), Duration::from_millis(500))
+    }
+
     /// Connects if it is time to try; reports `Up`/`Down`. Whether it is connected.
     fn ensure(&mut self, settings: &RedisSettings, outlet: &Outlet) -> bool {
         if self.conn.is_some() {
@@ -72,14 +113,20 @@ fn connect_publisher(settings: &RedisSettings) -> redis::RedisResult<(Connection
 
 /// The publisher thread's body.
 pub(super) fn publisher(settings: RedisSettings, commands: Receiver<Command>, outlet: Outlet) {
-    let scripts = Scripts::new();
+    let scripts = Scripts {
+        messages: MessageScripts::new(),
+        presence: PresenceScripts::new(),
+    };
     let mut link = Link {
         conn: None,
         failures: 0,
         next_attempt: Instant::now(),
+        next_beat: Instant::now(),
+        first_beat: true,
     };
     loop {
-        let command = match commands.recv_timeout(Duration::from_millis(500)) {
+        link.beat(&settings, &scripts, &outlet);
+        let command = match commands.recv_timeout(link.idle_wait()) {
             Ok(command) => command,
             Err(RecvTimeoutError::Timeout) => {
                 // Idle: make sure the connection is still alive, so the loop learns of an
@@ -157,7 +204,9 @@ fn run(
 ) -> redis::RedisResult<Option<Event>> {
     let event = match command {
         Command::Publish(out) => {
-            scripts.publish(conn, settings, &out.bus, &out.pid)?;
+            scripts
+                .messages
+                .publish(conn, settings, &out.bus, &out.pid)?;
             Event::Done {
                 origin: out.origin.clone(),
                 position: None,
@@ -167,7 +216,10 @@ fn run(
             let OwnedTarget::Room(room) = &out.bus.message.target else {
                 return Ok(Some(Event::Failed(command.clone())));
             };
-            let position = scripts.append(conn, settings, room, &out.bus, &out.pid, incarnation)?;
+            let position =
+                scripts
+                    .messages
+                    .append(conn, settings, room, &out.bus, &out.pid, incarnation)?;
             Event::Done {
                 origin: out.origin.clone(),
                 position: Some(position),
@@ -187,6 +239,27 @@ fn run(
             room: room.clone(),
             since: since.clone(),
             fetched: reads::fetch(conn, settings, room, since, true)?,
+        },
+        Command::Presence(change) => {
+            let (room, user) = (&change.room, &change.user);
+            scripts
+                .presence
+                .change(conn, settings, room, user, change.present)?;
+            Event::Done {
+                origin: None,
+                position: None,
+            }
+        }
+        Command::PresenceSync(rooms) => {
+            scripts.presence.sync(conn, settings, rooms)?;
+            Event::Done {
+                origin: None,
+                position: None,
+            }
+        }
+        Command::Roster { room } => Event::Rostered {
+            room: room.clone(),
+            roster: scripts.presence.roster(conn, settings, room)?,
         },
     };
     Ok(Some(event))

@@ -26,9 +26,9 @@ use redis::{Client, Connection, Value};
 
 use super::bus::BusMessage;
 use crate::client::{Backoff, random};
-use crate::hub::Origin;
 use crate::hub::remote::Fetched;
 use crate::hub::request::Since;
+use crate::hub::{Origin, PresenceChange};
 use crate::id::ConnId;
 use crate::server::ServerHandle;
 
@@ -53,7 +53,7 @@ pub struct Outgoing {
 }
 
 /// Work for the publisher thread. Each command ends in exactly one event: [`Event::Done`],
-/// [`Event::Fetched`] or [`Event::CaughtUp`] when it ran, [`Event::Failed`] when it could
+/// [`Event::Fetched`], [`Event::CaughtUp`] or [`Event::Rostered`] when it ran, [`Event::Failed`] when it could
 /// not (so the loop can count what is in flight).
 #[derive(Debug, Clone)]
 pub enum Command {
@@ -76,6 +76,16 @@ pub enum Command {
         room: String,
         /// This node's position.
         since: Since,
+    },
+    /// Record that a user arrived in or left a room on this node, and tell the others.
+    Presence(PresenceChange),
+    /// Rewrite this node's presence in Redis: these rooms with these local users, and
+    /// nothing else (Redis lost it, or a change could not be recorded).
+    PresenceSync(Vec<(String, Vec<String>)>),
+    /// Read which users every live node has in a room.
+    Roster {
+        /// The room.
+        room: String,
     },
 }
 
@@ -107,6 +117,20 @@ pub enum Event {
         since: Since,
         /// What Redis holds.
         fetched: Option<Fetched>,
+    },
+    /// A roster read finished: the users of each live node in the room.
+    Rostered {
+        /// The room.
+        room: String,
+        /// Users by node (this node's included).
+        roster: Vec<(String, Vec<String>)>,
+    },
+    /// A heartbeat refreshed this node's liveness key; `revived` if the key had gone (Redis
+    /// lost it, or the node was declared dead) or this is the process's first heartbeat:
+    /// the node must rewrite its presence.
+    Beat {
+        /// The node's presence in Redis cannot be trusted.
+        revived: bool,
     },
     /// A catch-up read finished.
     CaughtUp {

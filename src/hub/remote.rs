@@ -140,15 +140,12 @@ impl Hub {
             }
             None => (false, None, 0, Vec::new()),
         };
-        let Some(members) = self.rooms.get(room) else {
-            return;
-        };
         let reply = Membership {
             kind: "joined",
             id: pending.id.as_deref(),
             room,
-            members: members.user_count(),
-            users: Some(members.some_users(self.config.max_listed_users)),
+            members: self.member_count(room),
+            users: Some(self.listed_users(room)),
             recovered: Some(recovered),
             epoch: epoch.as_deref(),
             offset: epoch.as_ref().map(|_| last),
