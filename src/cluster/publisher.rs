@@ -83,6 +83,9 @@ impl Link {
             Ok(c) => {
                 self.conn = Some(c);
                 self.failures = 0;
+                // A new connection beats before its first command: until then other nodes
+                // may take this one for dead.
+                self.next_beat = Instant::now();
                 outlet.emit(Event::Up(Side::Publisher));
                 true
             }
@@ -145,6 +148,7 @@ pub(super) fn publisher(settings: RedisSettings, commands: Receiver<Command>, ou
             outlet.emit(Event::Failed(command));
             continue;
         }
+        link.beat(&settings, &scripts, &outlet);
         match run_with_retries(&mut link, &settings, &scripts, &command) {
             Ok(event) => outlet.emit(event),
             Err(e) => {
@@ -175,6 +179,7 @@ fn run_with_retries(
             Some((conn, incarnation)) => run(conn, incarnation, settings, scripts, command),
             None => connect_publisher(settings).map(|c| {
                 link.conn = Some(c);
+                link.next_beat = Instant::now();
                 None
             }),
         };
