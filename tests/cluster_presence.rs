@@ -107,6 +107,10 @@ fn users_on_two_nodes_see_each_other_once() {
     let joined = carol.join("lobby", None);
     assert_eq!(users(&joined), ["alice", "carol"], "{joined}");
     expect_presence(&mut alice, "join", "carol", 2);
+    for node in [&a, &b] {
+        let dropped = node.metric("wsloop_cluster_presence_dropped_total");
+        assert_eq!(dropped, Some(0.0), "node {}: nothing left out", node.id);
+    }
 }
 
 #[test]
