@@ -188,3 +188,60 @@ fn shared_room_private_messages_count_rooms_shared_across_nodes() {
         "carol got a private message she should not have"
     );
 }
+
+#[test]
+fn a_stopped_node_is_taken_for_dead_then_comes_back() {
+    let dir = TempDir::new("cluster-presence-stop");
+    let redis = Redis::start(dir.path());
+    let a = Node::start(dir.path(), "a", &redis);
+    let b = Node::start(dir.path(), "b", &redis);
+
+    let mut alice = Peer::connect(&a.ws_url("alice"), "alice");
+    alice.join("lobby", None);
+    let mut dave = Peer::connect(&b.ws_url("dave"), "dave");
+    dave.join("lobby", None);
+    expect_presence(&mut alice, "join", "dave", 2);
+
+    // Stopped past its liveness key's expiry: its users leave.
+    b.signal("STOP");
+    let stopped = Instant::now();
+    let got = next_presence(&mut alice, PATIENCE).expect("a presence leave for dave");
+    b.signal("CONT");
+    assert_eq!(
+        (&got["action"], &got["user_id"]),
+        (&json!("leave"), &json!("dave")),
+        "{got}"
+    );
+    assert!(
+        stopped.elapsed() <= DEAD_NODE_BOUND,
+        "{:?}",
+        stopped.elapsed()
+    );
+    // Resumed, it finds its key gone and writes its users again: dave is back.
+    expect_presence(&mut alice, "join", "dave", 2);
+    dave.send(&json!({"type": "chat", "room": "lobby", "payload": "back", "id": 1}));
+    assert_eq!(alice.expect("chat")["payload"], "back");
+}
+
+#[test]
+fn a_node_restarted_under_its_id_forgets_its_previous_users() {
+    let dir = TempDir::new("cluster-presence-restart");
+    let redis = Redis::start(dir.path());
+    let a = Node::start(dir.path(), "a", &redis);
+    let mut b = Node::start(dir.path(), "b", &redis);
+
+    let mut alice = Peer::connect(&a.ws_url("alice"), "alice");
+    alice.join("lobby", None);
+    let mut dave = Peer::connect(&b.ws_url("dave"), "dave");
+    dave.join("lobby", None);
+    expect_presence(&mut alice, "join", "dave", 2);
+
+    // Killed and back at once, under the same id (its liveness key may not even expire).
+    b.kill();
+    b.restart();
+    expect_presence(&mut alice, "leave", "dave", 1);
+    let mut frank = Peer::connect(&b.ws_url("frank"), "frank");
+    let joined = frank.join("lobby", None);
+    assert_eq!(users(&joined), ["alice", "frank"], "{joined}");
+    expect_presence(&mut alice, "join", "frank", 2);
+}

@@ -17,7 +17,7 @@
 use crate::hub::presence::PresenceNote;
 
 /// The format's tag; a bus message starting with it is a presence note.
-pub const MAGIC: &str = "WSP1";
+const MAGIC: &str = "WSP1";
 
 /// The `gone` line split around its node id, for the heartbeat script to put a dead
 /// node's id between (so the script and [`encode`] cannot disagree).
@@ -27,6 +27,14 @@ pub(super) fn gone_template() -> (String, String) {
         Some((head, tail)) => (head.to_owned(), tail.to_owned()),
         None => (line, String::new()),
     }
+}
+
+/// The start of `node`'s `sync` lines, to which the prune script appends a room name.
+pub(super) fn sync_head(node: &str) -> String {
+    encode(&PresenceNote::Sync {
+        node: node.to_owned(),
+        room: String::new(),
+    })
 }
 
 /// Whether a bus message is a presence note (rather than a [`super::bus::BusMessage`]).
@@ -115,6 +123,18 @@ mod tests {
         assert_eq!(
             parse(line.as_bytes()),
             Some(PresenceNote::Gone { node: "n2".into() })
+        );
+    }
+
+    #[test]
+    fn the_prune_script_builds_sync_lines_that_parse() {
+        let line = format!("{}lobby", sync_head("n1"));
+        assert_eq!(
+            parse(line.as_bytes()),
+            Some(PresenceNote::Sync {
+                node: "n1".into(),
+                room: "lobby".into()
+            })
         );
     }
 

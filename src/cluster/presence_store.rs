@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use redis::{Connection, Script, Value};
 
-use super::presence::{encode, gone_template};
+use super::presence::{encode, gone_template, sync_head};
 use super::redis_io::RedisSettings;
 use crate::hub::presence::PresenceNote;
 
@@ -71,7 +71,7 @@ redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1
 ";
 
-/// ARGV: prefix, node, channel, sync note head (`WSP1 <node> sync`), rooms to keep…
+/// ARGV: prefix, node, channel, sync note head (`WSP1 <node> sync `), rooms to keep…
 /// Removes the node's users of every other room.
 const PRUNE_LUA: &str = r"
 local p, node = ARGV[1], ARGV[2]
@@ -82,7 +82,7 @@ for _, room in ipairs(redis.call('SMEMBERS', p .. ':pr:' .. node)) do
     redis.call('DEL', p .. ':pu:' .. node .. ' ' .. room)
     redis.call('SREM', p .. ':pm:' .. room, node)
     redis.call('SREM', p .. ':pr:' .. node, room)
-    redis.call('PUBLISH', ARGV[3], ARGV[4] .. ' ' .. room)
+    redis.call('PUBLISH', ARGV[3], ARGV[4] .. room)
   end
 end
 return 1
@@ -193,7 +193,7 @@ impl PresenceScripts {
                 .arg(users);
             invocation.invoke::<i64>(conn)?;
         }
-        let head = format!("{} {} sync", super::presence::MAGIC, settings.node);
+        let head = sync_head(&settings.node);
         let names: Vec<&str> = rooms.iter().map(|(room, _)| room.as_str()).collect();
         let mut invocation = self.prune.prepare_invoke();
         invocation

@@ -122,7 +122,7 @@ impl Rosters {
         let Some(roster) = self.rooms.get_mut(room) else {
             return false;
         };
-        if roster.reads > 0 {
+        if roster.reads > 0 && roster.touched.len() < MAX_REMOTE_ENTRIES {
             roster.touched.insert((Rc::from(node), Rc::from(user)));
         }
         let (node, user): (Rc<str>, Rc<str>) = (node.into(), user.into());
