@@ -245,3 +245,27 @@ fn a_node_restarted_under_its_id_forgets_its_previous_users() {
     assert_eq!(users(&joined), ["alice", "frank"], "{joined}");
     expect_presence(&mut alice, "join", "frank", 2);
 }
+
+#[test]
+fn without_redis_a_node_answers_with_what_it_knows() {
+    let dir = TempDir::new("cluster-presence-redis-down");
+    let mut redis = Redis::start(dir.path());
+    let a = Node::start(dir.path(), "a", &redis);
+    let b = Node::start(dir.path(), "b", &redis);
+
+    let mut alice = Peer::connect(&a.ws_url("alice"), "alice");
+    alice.join("lobby", None);
+    let mut bob = Peer::connect(&b.ws_url("bob"), "bob");
+    bob.join("lobby", None);
+    expect_presence(&mut alice, "join", "bob", 2);
+
+    redis.kill();
+    // A room node a follows: answered from memory, bob included.
+    let mut carol = Peer::connect(&a.ws_url("carol"), "carol");
+    let joined = carol.join("lobby", None);
+    assert_eq!(users(&joined), ["alice", "bob", "carol"], "{joined}");
+    expect_presence(&mut alice, "join", "carol", 3);
+    // A room it does not: the roster cannot be read; the join is answered anyway.
+    let joined = carol.join("elsewhere", None);
+    assert_eq!(users(&joined), ["carol"], "{joined}");
+}
