@@ -12,6 +12,10 @@
 //! (or, with [`WhenDown::Local`], delivered on this node only, without history offsets);
 //! the node reports the degraded state on `/readyz` and in `/metrics`, and resumes when
 //! the threads reconnect.
+//!
+//! Presence is cluster-wide too: each node records its users per room in Redis and
+//! announces changes on the bus ([`presence`]), and the publisher thread beats a liveness
+//! key so a dead node's users expire (`presence_store`).
 
 // The loop only calls non-blocking `try_send`/`try_recv` on these queues: no lock and no
 // blocking inside the event loop, which is what the clippy.toml ban protects.

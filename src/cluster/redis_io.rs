@@ -8,7 +8,10 @@
 //!   the loop acks the sender only then; one it cannot run comes back as
 //!   [`Event::Failed`], and the sender is told `unavailable` (or, with
 //!   `when_redis_down = "local"`, the message is delivered on this node only).
-//! - The subscriber listens on the bus channel and forwards every message.
+//!   It also runs the presence scripts and, every [`super::HEARTBEAT`], refreshes the
+//!   node's liveness key ([`Event::Beat`]).
+//! - The subscriber listens on the bus channel and forwards every message (presence
+//!   notes included).
 //!
 //! Both reconnect on their own with capped, jittered backoff, and report `Up`/`Down`.
 
