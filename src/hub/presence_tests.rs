@@ -223,3 +223,29 @@ fn the_last_local_member_leaving_stops_the_mirror() {
     assert_eq!(hub.member_count("r"), 0, "no longer mirrored");
     assert!(hub.local_presence().is_empty());
 }
+
+#[test]
+fn a_reread_after_a_lost_subscription_tells_what_changed() {
+    let (mut hub, mut out) = alice_here_bob_on_b();
+    // Notes were missed while the subscription was down: bob left b, carol came to c.
+    hub.reread_rosters(&mut out);
+    assert_eq!(out.rosters, ["r"]);
+    let snapshot = [("c".to_owned(), vec!["carol".to_owned()])];
+    hub.finish_roster("r", Some(&snapshot), now(), &mut out);
+    let mut told: Vec<(String, String, u64)> = got(&mut out)
+        .into_iter()
+        .map(|(_, m)| {
+            let user = m["user_id"].as_str().unwrap_or_default().to_owned();
+            let action = m["action"].as_str().unwrap_or_default().to_owned();
+            (action, user, m["members"].as_u64().unwrap_or(0))
+        })
+        .collect();
+    told.sort();
+    assert_eq!(
+        told,
+        [
+            ("join".into(), "carol".into(), 2),
+            ("leave".into(), "bob".into(), 2)
+        ]
+    );
+}
