@@ -182,6 +182,8 @@ fn kill_9_mid_stream_and_restart_recovers_every_acknowledged_message() {
     node.0.wait().unwrap();
     drop((node, alice));
 
+    // A fresh port: another test may have been given the old one meanwhile.
+    let port = free_port();
     let _node = start(port, &dir);
     let mut bob = connect(port, "bob");
     expect_type(&mut bob, "welcome");
@@ -296,6 +298,8 @@ fn a_write_the_disk_refuses_is_neither_delivered_nor_acked() {
 
     node.0.kill().expect("SIGKILL");
     node.0.wait().unwrap();
+    // A fresh port: another test may have been given the old one meanwhile.
+    let port = free_port();
     let _node = start(port, &dir);
     let mut carol = connect(port, "carol");
     expect_type(&mut carol, "welcome");
@@ -361,6 +365,8 @@ fn an_api_publish_the_disk_refuses_is_answered_503() {
 
     node.0.kill().expect("SIGKILL");
     node.0.wait().unwrap();
+    // A fresh port: another test may have been given the old one meanwhile.
+    let port = free_port();
     let _node = start(port, &dir);
     let mut carol = connect(port, "carol");
     expect_type(&mut carol, "welcome");
@@ -415,6 +421,8 @@ fn private_messages_and_broadcasts_survive_a_kill_9() {
     }
     node.0.kill().expect("SIGKILL");
     node.0.wait().unwrap();
+    // A fresh port: another test may have been given the old one meanwhile.
+    let port = free_port();
     let _node = start(port, &dir);
     let mut bob = connect(port, "bob");
     expect_type(&mut bob, "welcome");

@@ -12,12 +12,18 @@
 //! (or, with [`WhenDown::Local`], delivered on this node only, without history offsets);
 //! the node reports the degraded state on `/readyz` and in `/metrics`, and resumes when
 //! the threads reconnect.
+//!
+//! Presence is cluster-wide too: each node records its users per room in Redis and
+//! announces changes on the bus ([`presence`]), and the publisher thread beats a liveness
+//! key so a dead node's users expire (`presence_store`).
 
 // The loop only calls non-blocking `try_send`/`try_recv` on these queues: no lock and no
 // blocking inside the event loop, which is what the clippy.toml ban protects.
 #![allow(clippy::disallowed_types)]
 
 pub mod bus;
+pub mod presence;
+mod presence_store;
 mod publisher;
 mod reads;
 mod redis_io;
@@ -28,6 +34,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 
+pub use presence_store::{EXPIRY, HEARTBEAT};
 use redis_io::Outlet;
 pub use redis_io::{Command, Event, Outgoing, RedisSettings, Side};
 
@@ -66,6 +73,9 @@ pub struct Cluster {
     /// Commands submitted whose event has not come back yet.
     in_flight: usize,
     when_down: WhenDown,
+    /// A presence change could not be recorded in Redis: rewrite this node's presence at
+    /// the next heartbeat.
+    presence_stale: bool,
 }
 
 impl Cluster {
@@ -102,6 +112,7 @@ impl Cluster {
             was_up: false,
             in_flight: 0,
             when_down,
+            presence_stale: false,
         })
     }
 
@@ -129,6 +140,16 @@ impl Cluster {
     /// What to do with new messages while Redis is away.
     pub fn when_down(&self) -> WhenDown {
         self.when_down
+    }
+
+    /// Notes that this node's presence in Redis may be wrong (a change was not recorded).
+    pub fn mark_presence_stale(&mut self) {
+        self.presence_stale = true;
+    }
+
+    /// Whether this node's presence in Redis may be wrong; clears the mark.
+    pub fn take_presence_stale(&mut self) -> bool {
+        std::mem::take(&mut self.presence_stale)
     }
 
     /// Whether every submitted command has been answered (the drain waits for this).
@@ -161,10 +182,11 @@ impl Cluster {
                         Event::Done { .. }
                         | Event::Failed(_)
                         | Event::Fetched { .. }
+                        | Event::Rostered { .. }
                         | Event::CaughtUp { .. } => {
                             self.in_flight = self.in_flight.saturating_sub(1);
                         }
-                        Event::Message(_) => {}
+                        Event::Message(_) | Event::Beat { .. } => {}
                     }
                     self.was_up |= self.is_up();
                     out.push(event);

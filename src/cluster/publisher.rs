@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use redis::Connection;
 
+use super::presence_store::{HEARTBEAT, PresenceScripts};
 use super::reads::{self, ReadFor};
 use super::redis_io::{Command, Event, Outlet, RECONNECT, RedisSettings, Side, connect};
-use super::scripts::{self, Scripts};
+use super::scripts::{self, Scripts as MessageScripts};
 use crate::client::random;
 use crate::hub::history_key;
 
@@ -22,14 +23,54 @@ use crate::hub::history_key;
 /// timeout is retried rather than turned into a lost or doubled message.
 const RETRY_FOR: Duration = Duration::from_secs(3);
 
+/// Every script the publisher runs.
+struct Scripts {
+    messages: MessageScripts,
+    presence: PresenceScripts,
+}
+
 /// The publisher's connection and what it knows about it.
 struct Link {
     conn: Option<(Connection, String)>,
     failures: u32,
     next_attempt: Instant,
+    /// When the next heartbeat is due.
+    next_beat: Instant,
+    /// No heartbeat has succeeded yet in this process.
+    first_beat: bool,
 }
 
 impl Link {
+    /// Runs the heartbeat if it is due and the connection is up: refreshes this node's
+    /// liveness key, removes dead nodes, and reports [`Event::Beat`].
+    fn beat(&mut self, settings: &RedisSettings, scripts: &Scripts, outlet: &Outlet) {
+        let now = Instant::now();
+        if now < self.next_beat {
+            return;
+        }
+        self.next_beat = now + HEARTBEAT;
+        let Some((conn, _)) = self.conn.as_mut() else {
+            return;
+        };
+        match scripts.presence.heartbeat(conn, settings) {
+            Ok(had) => {
+                outlet.emit(Event::Beat {
+                    revived: !had || self.first_beat,
+                });
+                self.first_beat = false;
+            }
+            Err(e) => self.lost(&e, outlet),
+        }
+    }
+
+    /// How long the idle thread may wait for a command: until the next heartbeat, at most
+    /// 500 ms.
+    fn idle_wait(&self) -> Duration {
+        self.next_beat
+            .saturating_duration_since(Instant::now())
+            .clamp(Duration::from_millis(10), Duration::from_millis(500))
+    }
+
     /// Connects if it is time to try; reports `Up`/`Down`. Whether it is connected.
     fn ensure(&mut self, settings: &RedisSettings, outlet: &Outlet) -> bool {
         if self.conn.is_some() {
@@ -42,6 +83,9 @@ impl Link {
             Ok(c) => {
                 self.conn = Some(c);
                 self.failures = 0;
+                // A new connection beats before its first command: until then other nodes
+                // may take this one for dead.
+                self.next_beat = Instant::now();
                 outlet.emit(Event::Up(Side::Publisher));
                 true
             }
@@ -72,14 +116,20 @@ fn connect_publisher(settings: &RedisSettings) -> redis::RedisResult<(Connection
 
 /// The publisher thread's body.
 pub(super) fn publisher(settings: RedisSettings, commands: Receiver<Command>, outlet: Outlet) {
-    let scripts = Scripts::new();
+    let scripts = Scripts {
+        messages: MessageScripts::new(),
+        presence: PresenceScripts::new(),
+    };
     let mut link = Link {
         conn: None,
         failures: 0,
         next_attempt: Instant::now(),
+        next_beat: Instant::now(),
+        first_beat: true,
     };
     loop {
-        let command = match commands.recv_timeout(Duration::from_millis(500)) {
+        link.beat(&settings, &scripts, &outlet);
+        let command = match commands.recv_timeout(link.idle_wait()) {
             Ok(command) => command,
             Err(RecvTimeoutError::Timeout) => {
                 // Idle: make sure the connection is still alive, so the loop learns of an
@@ -98,6 +148,7 @@ pub(super) fn publisher(settings: RedisSettings, commands: Receiver<Command>, ou
             outlet.emit(Event::Failed(command));
             continue;
         }
+        link.beat(&settings, &scripts, &outlet);
         match run_with_retries(&mut link, &settings, &scripts, &command) {
             Ok(event) => outlet.emit(event),
             Err(e) => {
@@ -128,6 +179,7 @@ fn run_with_retries(
             Some((conn, incarnation)) => run(conn, incarnation, settings, scripts, command),
             None => connect_publisher(settings).map(|c| {
                 link.conn = Some(c);
+                link.next_beat = Instant::now();
                 None
             }),
         };
@@ -157,7 +209,9 @@ fn run(
 ) -> redis::RedisResult<Option<Event>> {
     let event = match command {
         Command::Publish(out) => {
-            scripts.publish(conn, settings, &out.bus, &out.pid)?;
+            scripts
+                .messages
+                .publish(conn, settings, &out.bus, &out.pid)?;
             Event::Done {
                 origin: out.origin.clone(),
                 position: None,
@@ -165,7 +219,10 @@ fn run(
         }
         Command::Append(out) => {
             let key = history_key(&out.bus.message.target);
-            let position = scripts.append(conn, settings, &key, &out.bus, &out.pid, incarnation)?;
+            let position =
+                scripts
+                    .messages
+                    .append(conn, settings, &key, &out.bus, &out.pid, incarnation)?;
             Event::Done {
                 origin: out.origin.clone(),
                 position: Some(position),
@@ -203,6 +260,27 @@ fn run(
                 fetched: reads::fetch(conn, settings, room, since, what)?,
             }
         }
+        Command::Presence(change) => {
+            let (room, user) = (&change.room, &change.user);
+            scripts
+                .presence
+                .change(conn, settings, room, user, change.present)?;
+            Event::Done {
+                origin: None,
+                position: None,
+            }
+        }
+        Command::PresenceSync(rooms) => {
+            scripts.presence.sync(conn, settings, rooms)?;
+            Event::Done {
+                origin: None,
+                position: None,
+            }
+        }
+        Command::Roster { room } => Event::Rostered {
+            room: room.clone(),
+            roster: scripts.presence.roster(conn, settings, room)?,
+        },
     };
     Ok(Some(event))
 }

@@ -8,7 +8,10 @@
 //!   the loop acks the sender only then; one it cannot run comes back as
 //!   [`Event::Failed`], and the sender is told `unavailable` (or, with
 //!   `when_redis_down = "local"`, the message is delivered on this node only).
-//! - The subscriber listens on the bus channel and forwards every message.
+//!   It also runs the presence scripts and, every [`super::HEARTBEAT`], refreshes the
+//!   node's liveness key ([`Event::Beat`]).
+//! - The subscriber listens on the bus channel and forwards every message (presence
+//!   notes included).
 //!
 //! Both reconnect on their own with capped, jittered backoff, and report `Up`/`Down`.
 
@@ -26,9 +29,9 @@ use redis::{Client, Connection, Value};
 
 use super::bus::BusMessage;
 use crate::client::{Backoff, random};
-use crate::hub::Origin;
 use crate::hub::remote::Fetched;
 use crate::hub::request::Since;
+use crate::hub::{Origin, PresenceChange};
 use crate::id::ConnId;
 use crate::server::ServerHandle;
 
@@ -53,7 +56,7 @@ pub struct Outgoing {
 }
 
 /// Work for the publisher thread. Each command ends in exactly one event: [`Event::Done`],
-/// [`Event::Fetched`] or [`Event::CaughtUp`] when it ran, [`Event::Failed`] when it could
+/// [`Event::Fetched`], [`Event::CaughtUp`] or [`Event::Rostered`] when it ran, [`Event::Failed`] when it could
 /// not (so the loop can count what is in flight).
 #[derive(Debug, Clone)]
 pub enum Command {
@@ -78,6 +81,16 @@ pub enum Command {
         since: Since,
         /// Only the room's position is wanted (a first member joined).
         position_only: bool,
+    },
+    /// Record that a user arrived in or left a room on this node, and tell the others.
+    Presence(PresenceChange),
+    /// Rewrite this node's presence in Redis: these rooms with these local users, and
+    /// nothing else (Redis lost it, or a change could not be recorded).
+    PresenceSync(Vec<(String, Vec<String>)>),
+    /// Read which users every live node has in a room.
+    Roster {
+        /// The room.
+        room: String,
     },
 }
 
@@ -109,6 +122,20 @@ pub enum Event {
         since: Since,
         /// What Redis holds.
         fetched: Option<Fetched>,
+    },
+    /// A roster read finished: the users of each live node in the room.
+    Rostered {
+        /// The room.
+        room: String,
+        /// Users by node (this node's included).
+        roster: Vec<(String, Vec<String>)>,
+    },
+    /// A heartbeat refreshed this node's liveness key; `revived` if the key had gone (Redis
+    /// lost it, or the node was declared dead) or this is the process's first heartbeat:
+    /// the node must rewrite its presence.
+    Beat {
+        /// The node's presence in Redis cannot be trusted.
+        revived: bool,
     },
     /// A catch-up read finished.
     CaughtUp {

@@ -105,7 +105,8 @@ impl Hub {
 
     /// Whether the user of `conn`, on any of their connections, is in a room where
     /// `recipient` has a connection. The policy is between users, not connections: a tab
-    /// in no room may write to someone its user's other tab shares a room with.
+    /// in no room may write to someone its user's other tab shares a room with. Clustered,
+    /// `recipient` may be in the room on any node.
     fn shares_a_room(&self, conn: ConnId, recipient: &str) -> bool {
         let Some(user) = self.user_of(conn) else {
             return false;
@@ -116,7 +117,7 @@ impl Hub {
             .flat_map(|entry| &entry.conns)
             .filter_map(|c| self.members.get(c))
             .flat_map(|member| &member.rooms)
-            .any(|room| self.rooms.get(room).is_some_and(|r| r.has_user(recipient)))
+            .any(|room| self.in_room_anywhere(room, recipient))
     }
 
     /// `{"type":"refresh","token":…}`: verifies the token like at connect and, if it names

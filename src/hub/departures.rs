@@ -45,17 +45,20 @@ impl Hub {
     /// Costs O(the batch's room memberships + the remaining members of those rooms).
     pub fn disconnect_all(&mut self, conns: &[ConnId], now: Now, out: &mut Outbox) {
         let mut gone: HashMap<Rc<str>, Vec<Rc<str>>> = HashMap::new();
+        let mut emptied: Vec<Rc<str>> = Vec::new();
         for &conn in conns {
             let Some(member) = self.members.remove(&conn) else {
                 continue;
             };
             for room in member.rooms {
-                if self
-                    .rooms
-                    .leave(&room, conn, &member.user)
-                    .is_some_and(|l| l.user_left)
-                {
-                    gone.entry(room).or_default().push(member.user.clone());
+                let left = self.rooms.leave(&room, conn, &member.user);
+                if left.is_some_and(|l| l.user_left) && self.left_here(&room, &member.user, out) {
+                    gone.entry(room.clone())
+                        .or_default()
+                        .push(member.user.clone());
+                }
+                if self.rooms.get(&room).is_none() {
+                    emptied.push(room);
                 }
             }
             if let Some(entry) = self.users.get_mut(&member.user) {
@@ -79,12 +82,23 @@ impl Hub {
         }
         let timestamp = time::rfc3339_millis(now.wall);
         for (room, users) in &gone {
-            self.tell_departures(room, users, &timestamp, out);
+            if !self.awaits_roster(room) {
+                self.tell_departures(room, users, &timestamp, out);
+            }
+        }
+        for room in emptied {
+            self.forget_if_empty(&room);
         }
     }
 
     /// One presence frame to each remaining member of `room` about `users`, who left it.
-    fn tell_departures(&self, room: &str, users: &[Rc<str>], timestamp: &str, out: &mut Outbox) {
+    pub(super) fn tell_departures(
+        &self,
+        room: &str,
+        users: &[Rc<str>],
+        timestamp: &str,
+        out: &mut Outbox,
+    ) {
         let Some(members) = self.rooms.get(room) else {
             return;
         };
@@ -94,7 +108,7 @@ impl Hub {
                 room,
                 user_id: user,
                 action: "leave",
-                members: members.user_count(),
+                members: self.member_count(room),
                 timestamp,
             }),
             _ => {
@@ -110,7 +124,7 @@ impl Hub {
                     action: "leave",
                     user_ids,
                     users_left: users.len(),
-                    members: members.user_count(),
+                    members: self.member_count(room),
                     timestamp,
                 })
             }

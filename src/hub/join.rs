@@ -47,21 +47,23 @@ impl Hub {
         if !joined.already
             && let Some(member) = self.members.get_mut(&conn)
         {
-            member.rooms.push(name);
+            member.rooms.push(name.clone());
         }
+        let arrived = joined.user_arrived && self.arrived_here(&name, &user, out);
         let (recovered, replay) = self.recovery(room, since, now);
         self.learn_position(room, out);
+        // Clustered, the joins that opened the room's roster wait for it (so `joined` lists
+        // the other nodes' users); nobody here has had `joined` yet to be told of them.
+        let awaiting = self.awaits_roster(room);
         if recovered == Some(false)
             && self.bus
             && let Some(since) = since
         {
             // Clustered: this node's copy is short; Redis holds the room's history.
             self.await_fetch(conn, room, since, id, out);
-            self.announce_arrival(conn, room, &user, joined.user_arrived, now, out);
+            self.announce_arrival(conn, room, &user, arrived && !awaiting, now, out);
             return Ok(());
         }
-        let room_state = self.rooms.get(room).ok_or_else(super::handlers::gone)?;
-        let members = room_state.user_count();
         // Clustered, positions come from Redis: report only what the bus has told us.
         let position = match (self.history.enabled(), self.bus) {
             (false, _) => None,
@@ -69,12 +71,16 @@ impl Hub {
             (true, true) => self.history.position(room).filter(|(_, e)| !e.is_empty()),
             (true, false) => self.history.ensure(room),
         };
+        if awaiting {
+            self.await_roster(conn, room, id, recovered, position, replay);
+            return Ok(());
+        }
         let reply = Membership {
             kind: "joined",
             id,
             room,
-            members,
-            users: Some(room_state.some_users(self.config.max_listed_users)),
+            members: self.member_count(room),
+            users: Some(self.listed_users(room)),
             recovered,
             epoch: position.as_ref().map(|(_, epoch)| &**epoch),
             offset: position.as_ref().map(|(offset, _)| *offset),
@@ -84,7 +90,7 @@ impl Hub {
         for frame in replay {
             out.send(conn, frame);
         }
-        self.announce_arrival(conn, room, &user, joined.user_arrived, now, out);
+        self.announce_arrival(conn, room, &user, arrived, now, out);
         Ok(())
     }
 
@@ -107,7 +113,7 @@ impl Hub {
             room,
             user_id: user,
             action: "join",
-            members: room_state.user_count(),
+            members: self.member_count(room),
             timestamp: &timestamp,
         };
         out.send_all(

@@ -23,11 +23,13 @@ mod join;
 pub mod messages;
 mod outbox;
 mod parked;
+pub mod presence;
 pub mod publish;
 pub mod remote;
 
 pub mod request;
 mod rooms;
+mod roster;
 pub mod rules;
 mod sequence;
 mod sync;
@@ -43,7 +45,9 @@ pub use answer::Answer;
 pub use error::{ErrorCode, HubError};
 pub use feeds::history_key;
 use history::History;
-pub use outbox::{BusRequest, CatchUp, CloseRequest, FetchRequest, Origin, Outbox, Persist};
+pub use outbox::{
+    BusRequest, CatchUp, CloseRequest, FetchRequest, Origin, Outbox, Persist, PresenceChange,
+};
 use rooms::Rooms;
 use serde_json::value::RawValue;
 pub use time::Now;
@@ -168,6 +172,10 @@ pub struct Hub {
     gaps: HashMap<Rc<str>, sequence::Gap>,
     /// Bytes held in `gaps`, bounded by [`sequence::MAX_HELD_BYTES`].
     held_bytes: usize,
+    /// Clustered: who is in each room with local members, on any node.
+    rosters: roster::Rosters,
+    /// Joins waiting for their room's first roster read, by room.
+    awaiting_roster: HashMap<Rc<str>, Vec<presence::WaitingJoin>>,
 }
 
 /// Where a new message went.
@@ -301,30 +309,35 @@ impl Hub {
         self.users.get(user).map_or(0, |entry| entry.conns.len())
     }
 
-    /// Removes `conn` from `room` and tells the others if its user left.
+    /// Removes `conn` from `room` and tells the others if its user left (the room, on
+    /// every node, when clustered); the distinct users remaining.
     fn leave_room(
         &mut self,
         conn: ConnId,
-        user: &str,
+        user: &Rc<str>,
         room: &str,
         timestamp: &str,
         out: &mut Outbox,
     ) -> Option<usize> {
         let left = self.rooms.leave(room, conn, user)?;
-        if left.user_left
-            && let Some(members) = self.rooms.get(room)
+        let announce = left.user_left && self.left_here(room, user, out);
+        let members = self.member_count(room);
+        if announce
+            && !self.awaiting_roster.contains_key(room)
+            && let Some(room_state) = self.rooms.get(room)
         {
             let presence = messages::Presence {
                 kind: "presence",
                 room,
                 user_id: user,
                 action: "leave",
-                members: left.members,
+                members,
                 timestamp,
             };
-            out.send_all(members.conns(), &messages::encode(&presence));
+            out.send_all(room_state.conns(), &messages::encode(&presence));
         }
-        Some(left.members)
+        self.forget_if_empty(room);
+        Some(members)
     }
 }
 
@@ -332,6 +345,8 @@ impl Hub {
 mod authz_tests;
 #[cfg(test)]
 mod held_tests;
+#[cfg(test)]
+mod presence_tests;
 #[cfg(test)]
 mod sequence_tests;
 #[cfg(test)]

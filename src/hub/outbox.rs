@@ -103,6 +103,18 @@ pub struct FetchRequest {
     pub since: Since,
 }
 
+/// A user who arrived in (`present`) or left a room on this node (first or last local
+/// connection), for the cluster-wide presence in Redis (see [`super::presence`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresenceChange {
+    /// The room.
+    pub room: String,
+    /// The user.
+    pub user: String,
+    /// Arrived (`true`) or left.
+    pub present: bool,
+}
+
 /// Frames and closes queued by the hub for the loop.
 #[derive(Debug, Default)]
 pub struct Outbox {
@@ -118,6 +130,10 @@ pub struct Outbox {
     pub fetches: Vec<FetchRequest>,
     /// Rooms to catch up from Redis (see [`CatchUp`]).
     pub catch_ups: Vec<CatchUp>,
+    /// Presence changes on this node, for Redis and the other nodes (clustered only).
+    pub presence: Vec<PresenceChange>,
+    /// Rooms whose cluster-wide roster must be read from Redis (clustered only).
+    pub rosters: Vec<String>,
     /// Connections whose token a `refresh` replaced: the loop re-arms their expiry check,
     /// which may now be due earlier.
     pub renewed: Vec<ConnId>,
@@ -142,6 +158,15 @@ impl Outbox {
         self.closes.push(CloseRequest { to, code, reason });
     }
 
+    /// Whether anything is queued for the cluster (Redis): messages, reads, presence.
+    pub fn wants_cluster(&self) -> bool {
+        !self.bus.is_empty()
+            || !self.fetches.is_empty()
+            || !self.catch_ups.is_empty()
+            || !self.presence.is_empty()
+            || !self.rosters.is_empty()
+    }
+
     /// Whether nothing is queued.
     pub fn is_empty(&self) -> bool {
         self.sends.is_empty()
@@ -150,6 +175,8 @@ impl Outbox {
             && self.bus.is_empty()
             && self.fetches.is_empty()
             && self.catch_ups.is_empty()
+            && self.presence.is_empty()
+            && self.rosters.is_empty()
             && self.renewed.is_empty()
     }
 }

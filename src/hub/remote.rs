@@ -151,15 +151,15 @@ impl Hub {
                 offset: epoch.as_ref().map(|_| last),
             }),
             None => {
-                let Some(members) = self.rooms.get(room) else {
+                if self.rooms.get(room).is_none() {
                     return;
-                };
+                }
                 messages::encode(&Membership {
                     kind: "joined",
                     id: pending.id.as_deref(),
                     room,
-                    members: members.user_count(),
-                    users: Some(members.some_users(self.config.max_listed_users)),
+                    members: self.member_count(room),
+                    users: Some(self.listed_users(room)),
                     recovered: Some(recovered),
                     epoch: epoch.as_deref(),
                     offset: epoch.as_ref().map(|_| last),

@@ -44,6 +44,11 @@ impl Room {
         users
     }
 
+    /// Every distinct user in the room, in no order.
+    pub(super) fn users(&self) -> impl Iterator<Item = &str> + '_ {
+        self.users.keys().map(|u| &**u)
+    }
+
     /// Whether `conn` is a member.
     pub(super) fn contains(&self, conn: ConnId) -> bool {
         self.conns.contains(&conn)

@@ -34,6 +34,9 @@ fn hub() -> (Hub, Outbox) {
         now(),
         &mut out,
     );
+    // The first member's join waits for the room's roster (nobody else anywhere).
+    assert_eq!(out.rosters, ["r"]);
+    hub.finish_roster("r", Some(&[]), now(), &mut out);
     out.sends.clear();
     // The first member's join asked Redis for the room's position: none yet.
     assert_eq!(out.catch_ups.len(), 1, "the join asks for the position");
@@ -217,6 +220,7 @@ fn joining() -> (Hub, Outbox) {
     settle_feeds(&mut hub, &mut out);
     let join = json!({"type": "join", "room": "r"}).to_string();
     hub.on_text(ConnId::new(1, 1), &join, now(), &mut out);
+    hub.finish_roster("r", Some(&[]), now(), &mut out);
     out.sends.clear();
     assert_eq!(out.catch_ups[0].since, since(0, ""));
     out.catch_ups.clear();

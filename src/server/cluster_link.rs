@@ -10,9 +10,11 @@ use std::time::Instant;
 
 use super::event_loop::Server;
 use crate::cluster::bus::BusMessage;
+use crate::cluster::presence;
 use crate::cluster::{Command, Event, Outgoing, Side, WhenDown};
+use crate::hub::presence::PresenceNote;
 use crate::hub::remote::RemoteMessage;
-use crate::hub::{Answer, BusRequest, CatchUp, FetchRequest, Origin};
+use crate::hub::{Answer, BusRequest, CatchUp, FetchRequest, Origin, Outbox};
 
 /// Events handled per wake-up before the loop serves sockets again.
 const EVENTS_PER_TURN: usize = 4096;
@@ -21,24 +23,27 @@ const EVENTS_PER_TURN: usize = 4096;
 const RETRY_AFTER_MS: u64 = 1000;
 
 impl Server {
-    /// Sends the hub's new messages to the bus, and its history reads to Redis.
-    pub(super) fn route_to_bus(
-        &mut self,
-        requests: Vec<BusRequest>,
-        fetches: Vec<FetchRequest>,
-        catch_ups: Vec<CatchUp>,
-    ) {
-        for request in requests {
+    /// Sends the hub's presence changes and roster reads to Redis, its new messages to
+    /// the bus, and its history reads to Redis. Roster reads go before history reads, so a
+    /// join waiting for both gets its roster first (the publisher runs commands in order).
+    pub(super) fn route_to_bus(&mut self, outbox: &mut Outbox) {
+        for change in std::mem::take(&mut outbox.presence) {
+            self.submit(Command::Presence(change));
+        }
+        for room in std::mem::take(&mut outbox.rosters) {
+            self.submit(Command::Roster { room });
+        }
+        for request in std::mem::take(&mut outbox.bus) {
             self.submit_message(request);
         }
-        for FetchRequest { conn, room, since } in fetches {
+        for FetchRequest { conn, room, since } in std::mem::take(&mut outbox.fetches) {
             self.submit(Command::Fetch { conn, room, since });
         }
         for CatchUp {
             room,
             since,
             position_only,
-        } in catch_ups
+        } in std::mem::take(&mut outbox.catch_ups)
         {
             self.submit(Command::CatchUp {
                 room,
@@ -122,6 +127,16 @@ impl Server {
                 self.hub
                     .finish_catch_up(&room, &since, None, &mut self.outbox);
             }
+            Command::Presence(_) | Command::PresenceSync(_) => {
+                if let Some(cluster) = self.cluster.as_mut() {
+                    cluster.mark_presence_stale();
+                }
+            }
+            Command::Roster { room } => {
+                // The node answers with what it knows.
+                self.hub
+                    .finish_roster(&room, None, self.wall_now, &mut self.outbox);
+            }
         }
     }
 
@@ -143,6 +158,7 @@ impl Server {
 
     fn on_cluster_event(&mut self, event: Event) {
         match event {
+            Event::Message(bytes) if presence::is_note(&bytes) => self.on_presence_note(&bytes),
             Event::Message(bytes) => match BusMessage::parse(&bytes) {
                 Some(bus) => {
                     self.stats.bus_messages += 1;
@@ -177,6 +193,13 @@ impl Server {
                 self.hub
                     .finish_catch_up(&room, &since, Some(fetched), &mut self.outbox);
             }
+            Event::Rostered { room, mut roster } => {
+                let node = self.cluster.as_ref().map(|c| c.node().to_owned());
+                roster.retain(|(n, _)| Some(n) != node.as_ref());
+                self.hub
+                    .finish_roster(&room, Some(&roster), self.wall_now, &mut self.outbox);
+            }
+            Event::Beat { revived } => self.on_beat(revived),
             Event::Up(side) => self.on_up(side),
             Event::Down(side, why) => {
                 self.stats.redis_disconnects += 1;
@@ -185,9 +208,42 @@ impl Server {
         }
     }
 
+    /// A presence note from the bus; this node's own notes are dropped (its hub knows).
+    fn on_presence_note(&mut self, bytes: &[u8]) {
+        let Some(note) = presence::parse(bytes) else {
+            log::warn!("dropped a malformed presence note ({} bytes)", bytes.len());
+            return;
+        };
+        let node = match &note {
+            PresenceNote::Here { node, .. }
+            | PresenceNote::Sync { node, .. }
+            | PresenceNote::Gone { node } => node,
+        };
+        if self.cluster.as_ref().is_some_and(|c| c.node() == node) {
+            return;
+        }
+        self.hub.on_presence(&note, self.wall_now, &mut self.outbox);
+    }
+
+    /// A heartbeat: rewrites this node's presence in Redis when Redis lost it (or this
+    /// node was declared dead, or a change could not be recorded).
+    fn on_beat(&mut self, revived: bool) {
+        let Some(cluster) = self.cluster.as_mut() else {
+            return;
+        };
+        if cluster.take_presence_stale() | revived {
+            if revived {
+                log::info!("presence: rewriting this node's rooms in Redis");
+            }
+            let rooms = self.hub.local_presence();
+            self.submit(Command::PresenceSync(rooms));
+        }
+    }
+
     /// A connection is back: a new subscription catches up every room with members here
-    /// (what was published meanwhile never reached this node); a new publisher retries the
-    /// catch-ups that failed.
+    /// (what was published meanwhile never reached this node) and reads their rosters
+    /// again (presence notes were missed too); a new publisher retries the catch-ups that
+    /// failed.
     fn on_up(&mut self, side: Side) {
         let up = self.cluster.as_ref().is_some_and(|c| c.is_up());
         log::info!(
@@ -196,7 +252,10 @@ impl Server {
             if up { "; cluster delivery resumed" } else { "" }
         );
         match side {
-            Side::Subscriber => self.hub.catch_up_all(&mut self.outbox),
+            Side::Subscriber => {
+                self.hub.catch_up_all(&mut self.outbox);
+                self.hub.reread_rosters(&mut self.outbox);
+            }
             Side::Publisher => self.hub.retry_gaps(&mut self.outbox),
         }
     }

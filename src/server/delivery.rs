@@ -23,13 +23,8 @@ impl Server {
     /// loop, once per wave of a cascade.
     pub(super) fn apply_outbox_once(&mut self, now: Instant) {
         let mut outbox = std::mem::take(&mut self.outbox);
-        if !outbox.bus.is_empty() || !outbox.fetches.is_empty() || !outbox.catch_ups.is_empty() {
-            let (bus, fetches, catch_ups) = (
-                std::mem::take(&mut outbox.bus),
-                std::mem::take(&mut outbox.fetches),
-                std::mem::take(&mut outbox.catch_ups),
-            );
-            self.route_to_bus(bus, fetches, catch_ups);
+        if outbox.wants_cluster() {
+            self.route_to_bus(&mut outbox);
             // Local fallbacks went into the fresh outbox; take them along in this pass.
             let fallback = std::mem::take(&mut self.outbox);
             outbox.sends.extend(fallback.sends);

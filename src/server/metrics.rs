@@ -39,6 +39,8 @@ pub(super) struct Snapshot {
     pub(super) timer_entries: usize,
     /// Rooms whose bus messages wait for a gap to be read from Redis.
     pub(super) cluster_gaps: usize,
+    /// Other nodes' presence entries not mirrored because the mirror was full.
+    pub(super) presence_dropped: u64,
 }
 
 impl Snapshot {
@@ -337,6 +339,12 @@ impl Collector for Snapshot {
                 "Rooms whose messages wait while a gap in their offsets is read from Redis",
                 i64::try_from(self.cluster_gaps).unwrap_or(i64::MAX),
             )?;
+            counter(
+                &mut e,
+                "cluster_presence_dropped",
+                "Other nodes' room users not mirrored here because the mirror was full (their rooms' counts are low)",
+                self.presence_dropped,
+            )?;
         }
         self.encode_loop_time(&mut e)?;
         let uptime = e.encode_descriptor(
@@ -381,6 +389,7 @@ impl Server {
             cluster_up: self.cluster.as_ref().map(|c| c.is_up()),
             timer_entries: self.timers.len(),
             cluster_gaps: self.hub.gap_count(),
+            presence_dropped: self.hub.presence_overflowed(),
         }
     }
 }

@@ -128,6 +128,29 @@ impl Peer {
         }
     }
 
+    /// The next message of any type (`presence` included), if one arrives within `wait`.
+    pub(crate) fn next_within(&mut self, wait: Duration) -> Option<Value> {
+        self.client
+            .set_read_timeout(Some(wait.max(Duration::from_millis(1))))
+            .expect("set the read timeout");
+        let got = self.next_json();
+        self.client
+            .set_read_timeout(Some(PATIENCE))
+            .expect("set the read timeout");
+        match got {
+            Ok(message) => Some(message),
+            Err(ClientError::Io(e))
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                None
+            }
+            Err(e) => panic!("{}: {e}", self.user),
+        }
+    }
+
     /// Like [`Peer::poll`], but a closed or broken connection is an `Err`, not a panic.
     pub(crate) fn try_poll(&mut self, wait: Duration) -> Result<Option<Value>, ClientError> {
         self.client
