@@ -23,8 +23,8 @@ use cluster::servers::{Nginx, Node, Redis};
 
 /// Rooms, each with one publisher.
 const ROOMS: usize = 3;
-/// Followers per room: through nginx, and pinned to each node in turn.
-const FOLLOWERS: usize = 4;
+/// Followers per room: through nginx, and pinned to each node in turn (24 clients in all).
+const FOLLOWERS: usize = 7;
 
 /// The faults, by name.
 const FAULTS: [&str; 7] = [

@@ -270,17 +270,7 @@ fn node_cut_off_before_it_saw_a_message_of_the_room() {
     let (status, answer) = publish(a.port, &json!({"room": stream::ROOM, "payload": 0}));
     assert_eq!(status, 200, "{answer}");
     let b = node(&dir, "b", &redis);
-    let outcome = stream::run(
-        &format!("ws://127.0.0.1:{}/ws?user_id=", a.port),
-        &[format!("ws://127.0.0.1:{}/ws?user_id=", b.port)],
-        TOTAL,
-        0,
-        // As the stream starts: b misses its first messages while it resubscribes.
-        || kill_subscription(&redis, "b"),
-    );
-    stream::check(&outcome);
-    no_resets(std::slice::from_ref(&outcome));
-    was_cut(&b);
+    stream_to_b_cut_off_at_once(&a, &b, &redis);
 }
 
 #[test]
@@ -295,16 +285,22 @@ fn node_cut_off_before_the_room_had_any_message() {
     eventually("node b to learn the room's position", || {
         (b.metric("wsloop_cluster_gaps") == Some(0.0)).then_some(())
     });
+    stream_to_b_cut_off_at_once(&a, &b, &redis);
+}
+
+/// Streams the room from `a` to a receiver on `b`, whose subscription is cut as the stream
+/// starts: b misses the first messages while it resubscribes, and must catch them up.
+fn stream_to_b_cut_off_at_once(a: &Node, b: &Node, redis: &Redis) {
     let outcome = stream::run(
         &format!("ws://127.0.0.1:{}/ws?user_id=", a.port),
         &[format!("ws://127.0.0.1:{}/ws?user_id=", b.port)],
         TOTAL,
         0,
-        || kill_subscription(&redis, "b"),
+        || kill_subscription(redis, "b"),
     );
     stream::check(&outcome);
     no_resets(std::slice::from_ref(&outcome));
-    was_cut(&b);
+    was_cut(b);
 }
 
 #[test]

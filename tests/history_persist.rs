@@ -76,6 +76,31 @@ fn start_with(port: u16, dir: &std::path::Path, max_file_kib: Option<u32>) -> No
     Node(child)
 }
 
+/// Kills `node` (SIGKILL), restarts it on `dir`, and returns the `n` of every message of
+/// room `r` a new member recovers from the start of its history.
+fn recovered_after_a_kill_9(mut node: Node, dir: &std::path::Path) -> Vec<u64> {
+    node.0.kill().expect("SIGKILL");
+    node.0.wait().unwrap();
+    // A fresh port: another test may have been given the old one meanwhile.
+    let port = free_port();
+    let _node = start(port, dir);
+    let mut carol = connect(port, "carol");
+    expect_type(&mut carol, "welcome");
+    carol
+        .send_text(&json!({"type":"join","room":"r"}).to_string())
+        .unwrap();
+    let joined = expect_type(&mut carol, "joined");
+    let since = json!({"offset":0,"epoch":joined["epoch"]});
+    carol
+        .send_text(&json!({"type":"join","room":"r","since":since}).to_string())
+        .unwrap();
+    drain(&mut carol)
+        .iter()
+        .filter(|m| m["room"] == "r" && m["payload"].is_object())
+        .map(|m| m["payload"]["n"].as_u64().unwrap())
+        .collect()
+}
+
 /// The key the node's publish API accepts.
 const API_KEY: &str = "history-test-key";
 
@@ -244,7 +269,7 @@ fn a_write_the_disk_refuses_is_neither_delivered_nor_acked() {
     let dir = std::env::temp_dir().join(format!("wsloop-history-full-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let port = free_port();
-    let mut node = start_with(port, &dir, Some(4));
+    let node = start_with(port, &dir, Some(4));
     let mut alice = connect(port, "alice");
     let mut bob = connect(port, "bob");
     for client in [&mut alice, &mut bob] {
@@ -296,26 +321,7 @@ fn a_write_the_disk_refuses_is_neither_delivered_nor_acked() {
     let sent: Vec<u64> = acked.values().copied().collect();
     assert_eq!(heard, sent, "bob got exactly the acked messages");
 
-    node.0.kill().expect("SIGKILL");
-    node.0.wait().unwrap();
-    // A fresh port: another test may have been given the old one meanwhile.
-    let port = free_port();
-    let _node = start(port, &dir);
-    let mut carol = connect(port, "carol");
-    expect_type(&mut carol, "welcome");
-    carol
-        .send_text(&json!({"type":"join","room":"r"}).to_string())
-        .unwrap();
-    let joined = expect_type(&mut carol, "joined");
-    let since = json!({"offset":0,"epoch":joined["epoch"]});
-    carol
-        .send_text(&json!({"type":"join","room":"r","since":since}).to_string())
-        .unwrap();
-    let recovered: Vec<u64> = drain(&mut carol)
-        .iter()
-        .filter(|m| m["type"] == "chat")
-        .map(|m| m["payload"]["n"].as_u64().unwrap())
-        .collect();
+    let recovered = recovered_after_a_kill_9(node, &dir);
     assert_eq!(
         recovered, sent,
         "a restart recovers the acked messages, nothing else"
@@ -330,7 +336,7 @@ fn an_api_publish_the_disk_refuses_is_answered_503() {
     let dir = std::env::temp_dir().join(format!("wsloop-history-api-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let port = free_port();
-    let mut node = start_with(port, &dir, Some(4));
+    let node = start_with(port, &dir, Some(4));
     let mut bob = connect(port, "bob");
     expect_type(&mut bob, "welcome");
     bob.send_text(&json!({"type":"join","room":"r"}).to_string())
@@ -363,26 +369,7 @@ fn an_api_publish_the_disk_refuses_is_answered_503() {
         .collect();
     assert_eq!(heard, published, "bob got exactly what was answered 200");
 
-    node.0.kill().expect("SIGKILL");
-    node.0.wait().unwrap();
-    // A fresh port: another test may have been given the old one meanwhile.
-    let port = free_port();
-    let _node = start(port, &dir);
-    let mut carol = connect(port, "carol");
-    expect_type(&mut carol, "welcome");
-    carol
-        .send_text(&json!({"type":"join","room":"r"}).to_string())
-        .unwrap();
-    let joined = expect_type(&mut carol, "joined");
-    let since = json!({"offset":0,"epoch":joined["epoch"]});
-    carol
-        .send_text(&json!({"type":"join","room":"r","since":since}).to_string())
-        .unwrap();
-    let recovered: Vec<u64> = drain(&mut carol)
-        .iter()
-        .filter(|m| m["room"] == "r" && m["payload"].is_object())
-        .map(|m| m["payload"]["n"].as_u64().unwrap())
-        .collect();
+    let recovered = recovered_after_a_kill_9(node, &dir);
     assert_eq!(
         recovered, published,
         "a restart recovers what was answered 200"
