@@ -168,12 +168,17 @@ impl Hub {
             }
         };
         out.send(conn, reply);
-        let replayed_to = replay.last().map_or(since.offset, |(offset, _)| *offset);
-        if let (Some(epoch), Some(_)) = (&epoch, replay.last())
-            && self.gaps.contains_key(room)
-        {
-            // The node has not delivered all of this yet: when its gap is filled, this
-            // member must not get the replayed part again.
+        // Where this member now stands: after the replay, or (not recovered) where the
+        // `joined` above told it delivery goes on.
+        let replayed_to = match (&epoch, recovered) {
+            (Some(_), true) => replay.last().map_or(since.offset, |(offset, _)| *offset),
+            (Some(_), false) => last,
+            (None, _) => since.offset,
+        };
+        if let Some(epoch) = &epoch {
+            // Redis may be ahead of what this node has delivered (messages still on the
+            // bus, a gap being filled, a subscription not yet known to be lost): when the
+            // node delivers those, this member must not get them a second time.
             self.replayed.insert(
                 (conn, Rc::from(room)),
                 (replayed_to, Rc::from(epoch.as_str())),

@@ -376,3 +376,29 @@ fn a_replay_past_an_open_gap_is_not_delivered_twice() {
     live.sort_unstable();
     assert_eq!(live, [(1, 9), (2, 9)], "then both, live");
 }
+
+/// The same when no gap is open: Redis is simply ahead of the bus (messages on their way to
+/// this node while the join read the stream). Those must reach the member once.
+#[test]
+fn a_replay_ahead_of_the_bus_is_not_delivered_twice() {
+    let (mut hub, mut out) = hub();
+    for offset in 1..=5 {
+        hub.on_remote(&message(offset, "e"), &mut out);
+    }
+    out.sends.clear();
+    let n = ConnId::new(2, 1);
+    hub.connect(n, "n", now(), &mut out);
+    settle_feeds(&mut hub, &mut out);
+    // n saw up to 7 on another node; Redis already has 8; this node has delivered 5.
+    let join = json!({"type": "join", "room": "r", "since": {"offset": 7, "epoch": "e"}});
+    hub.on_text(n, &join.to_string(), now(), &mut out);
+    let fetch = out.fetches.pop().expect("the join reads Redis");
+    hub.finish_fetch(n, "r", &fetch.since, Some(fetched("e", 8, 8..=8)), &mut out);
+    assert_eq!(got_by_conn(&mut out), [(2, 8)], "the replay");
+    for offset in 6..=9 {
+        hub.on_remote(&message(offset, "e"), &mut out);
+    }
+    let mut got = got_by_conn(&mut out);
+    got.sort_unstable();
+    assert_eq!(got, [(1, 6), (1, 7), (1, 8), (1, 9), (2, 9)]);
+}
