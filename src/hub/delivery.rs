@@ -102,7 +102,7 @@ impl Hub {
         let Some(members) = self.rooms.get(room) else {
             return 0;
         };
-        if self.recovering.is_empty() && self.replayed.is_empty() {
+        if self.recovering.is_empty() && !self.replayed.contains_key(room) {
             return out.send_all(members.conns(), frame);
         }
         let conns: Vec<ConnId> = members.conns().collect();
@@ -118,7 +118,7 @@ impl Hub {
         frame: &SharedFrame,
         out: &mut Outbox,
     ) -> usize {
-        if self.recovering.is_empty() && self.replayed.is_empty() {
+        if self.recovering.is_empty() && !self.replayed.contains_key(key) {
             return match Stream::of_key(key) {
                 Stream::Inbox(user) => match self.users.get(user) {
                     Some(entry) => out.send_all(entry.conns.iter().copied(), frame),
@@ -143,14 +143,22 @@ impl Hub {
     ) -> usize {
         let cap = self.config.max_held_bytes;
         let offset = position.map(|(o, _)| o);
+        let name: Rc<str> = Rc::from(key);
         for &conn in conns {
-            let pending_key = (conn, Rc::from(key));
-            if let Some((last, epoch)) = self.replayed.get(&pending_key) {
+            if let Some(marks) = self.replayed.get_mut(key)
+                && let Some((last, epoch)) = marks.get(&conn)
+            {
                 match position {
                     Some((o, e)) if e == &**epoch && o <= *last => continue,
-                    _ => _ = self.replayed.remove(&pending_key),
+                    _ => {
+                        marks.remove(&conn);
+                        if marks.is_empty() {
+                            self.replayed.remove(key);
+                        }
+                    }
                 }
             }
+            let pending_key = (conn, name.clone());
             match self.recovering.get_mut(&pending_key) {
                 Some(pending) if pending.held_bytes + frame.len() > cap => {
                     // Held frames count as unsent bytes: over the cap, a slow consumer.

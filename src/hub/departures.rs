@@ -78,7 +78,10 @@ impl Hub {
             self.recovering.retain(|(c, _), _| !conns.contains(c));
         }
         if !self.replayed.is_empty() {
-            self.replayed.retain(|(c, _), _| !conns.contains(c));
+            self.replayed.retain(|_, marks| {
+                marks.retain(|c, _| !conns.contains(c));
+                !marks.is_empty()
+            });
         }
         let timestamp = time::rfc3339_millis(now.wall);
         for (room, users) in &gone {

@@ -34,9 +34,7 @@ impl Hub {
     ) -> Result<(), HubError> {
         self.check_room_name(room)?;
         self.authorize(conn, Action::Join, room)?;
-        if !self.replayed.is_empty() {
-            self.replayed.remove(&(conn, Rc::from(room)));
-        }
+        self.forget_replay(conn, room);
         let member = self.members.get(&conn).ok_or_else(super::handlers::gone)?;
         let user = member.user.clone();
         if !member.rooms.iter().any(|r| &**r == room) {

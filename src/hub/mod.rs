@@ -143,6 +143,9 @@ pub struct HubCounts {
     pub rooms: usize,
 }
 
+/// The (offset, epoch) a member's replay reached.
+type ReplayedTo = (u64, Rc<str>);
+
 /// The chat/pub-sub state of one server.
 #[derive(Debug, Default)]
 pub struct Hub {
@@ -165,7 +168,8 @@ pub struct Hub {
     /// Members whose replay from Redis went past what this node has delivered (a gap was
     /// still being filled): the last (offset, epoch) they got, so the gap's messages up to
     /// there are not sent to them twice. Dropped at the first message past it.
-    replayed: HashMap<(ConnId, Rc<str>), (u64, Rc<str>)>,
+    /// Keyed by room first, so a room nobody recovered into keeps the fast path.
+    replayed: HashMap<Rc<str>, HashMap<ConnId, ReplayedTo>>,
     /// Rate-limit state of users who disconnected, until it is worth nothing.
     parked: parked::Parked,
     /// Rooms whose bus messages wait while a gap is read from Redis.
@@ -277,6 +281,16 @@ impl Hub {
     /// Installs the verifier used by `{"type":"refresh"}` (the same as at connect).
     pub fn set_authenticator(&mut self, auth: Authenticator) {
         self.auth = auth;
+    }
+
+    /// Forgets `conn`'s replay position in stream `key` (it joins or syncs afresh).
+    fn forget_replay(&mut self, conn: ConnId, key: &str) {
+        if let Some(marks) = self.replayed.get_mut(key) {
+            marks.remove(&conn);
+            if marks.is_empty() {
+                self.replayed.remove(key);
+            }
+        }
     }
 
     /// Forgets a connection: leaves its rooms (with presence to the others) and its user.

@@ -179,10 +179,10 @@ impl Hub {
             // Redis may be ahead of what this node has delivered (messages still on the
             // bus, a gap being filled, a subscription not yet known to be lost): when the
             // node delivers those, this member must not get them a second time.
-            self.replayed.insert(
-                (conn, Rc::from(room)),
-                (replayed_to, Rc::from(epoch.as_str())),
-            );
+            self.replayed
+                .entry(Rc::from(room))
+                .or_default()
+                .insert(conn, (replayed_to, Rc::from(epoch.as_str())));
         }
         for (_, frame) in replay {
             out.send(conn, frame);

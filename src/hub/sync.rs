@@ -7,8 +7,6 @@
 //! once. Clustered, a node whose own copy does not reach back far enough reads Redis, and
 //! holds the live messages for that connection meanwhile.
 
-use std::rc::Rc;
-
 use serde_json::value::RawValue;
 
 use super::error::{ErrorCode, HubError};
@@ -42,9 +40,7 @@ impl Hub {
             }
         };
         let key = stream.key().into_owned();
-        if !self.replayed.is_empty() {
-            self.replayed.remove(&(conn, Rc::from(key.as_str())));
-        }
+        self.forget_replay(conn, &key);
         let (recovered, replay) = self.recovery(&key, since, now);
         if recovered == Some(false)
             && self.bus
