@@ -1,10 +1,10 @@
 //! The sockets the server accepts on, and which endpoints each one serves.
 //!
 //! By default one listener (`server.listen`) serves everything. With
-//! `server.internal_listen` set, a second listener is for operators: `/metrics`, `/stats`
-//! and the publish API are served there only (the public port answers them 404), and the
-//! internal port serves no WebSocket and no page. `/healthz` and `/readyz` are on both, for
-//! load balancers and supervisors alike.
+//! `server.internal_listen` set, a second listener is for operators: `/metrics`, `/stats`,
+//! the publish API and the admin page (`/admin`) are served there only (the public port
+//! answers them 404), and the internal port serves no WebSocket and no chat page.
+//! `/healthz` and `/readyz` are on both, for load balancers and supervisors alike.
 
 use std::io;
 use std::net::SocketAddr;
@@ -86,7 +86,10 @@ impl Listeners {
 
 /// Whether `route` is served on `port`, when an internal port exists (`split`) or not.
 fn serves(port: Port, route: Route, split: bool) -> bool {
-    let operator = matches!(route, Route::Metrics | Route::Stats | Route::Publish);
+    let operator = matches!(
+        route,
+        Route::Metrics | Route::Stats | Route::Publish | Route::Admin
+    );
     let probe = matches!(route, Route::Health | Route::Ready | Route::NotFound);
     match (port, split) {
         (Port::Public, false) => true,
@@ -109,10 +112,12 @@ mod tests {
             Route::Metrics,
             Route::Stats,
             Route::Publish,
+            Route::Admin,
         ] {
             assert!(serves(Port::Public, r, false), "{r:?}: one port serves all");
         }
-        for r in [Route::Metrics, Route::Stats, Route::Publish] {
+        assert_eq!(route("/admin"), Route::Admin);
+        for r in [Route::Metrics, Route::Stats, Route::Publish, Route::Admin] {
             assert!(
                 !serves(Port::Public, r, true),
                 "{r:?} leaves the public port"

@@ -26,6 +26,8 @@ pub(super) enum Route {
     Publish,
     /// `GET /`: the chat page, embedded in the binary.
     Page,
+    /// `GET /admin`: the operator page (it calls `/stats` and the API with its key).
+    Admin,
     /// Anything else: 404.
     NotFound,
 }
@@ -42,6 +44,7 @@ pub(super) fn route(path: &str) -> Route {
         "/api/publish" => Route::Publish,
 
         "/" | "/index.html" => Route::Page,
+        "/admin" => Route::Admin,
         _ => Route::NotFound,
     }
 }
