@@ -86,7 +86,10 @@ impl Listeners {
 
 /// Whether `route` is served on `port`, when an internal port exists (`split`) or not.
 fn serves(port: Port, route: Route, split: bool) -> bool {
-    let operator = matches!(route, Route::Metrics | Route::Stats | Route::Publish);
+    let operator = matches!(
+        route,
+        Route::Metrics | Route::Stats | Route::Publish | Route::Api
+    );
     let probe = matches!(route, Route::Health | Route::Ready | Route::NotFound);
     match (port, split) {
         (Port::Public, false) => true,
@@ -109,10 +112,11 @@ mod tests {
             Route::Metrics,
             Route::Stats,
             Route::Publish,
+            Route::Api,
         ] {
             assert!(serves(Port::Public, r, false), "{r:?}: one port serves all");
         }
-        for r in [Route::Metrics, Route::Stats, Route::Publish] {
+        for r in [Route::Metrics, Route::Stats, Route::Publish, Route::Api] {
             assert!(
                 !serves(Port::Public, r, true),
                 "{r:?} leaves the public port"
