@@ -25,6 +25,7 @@ pub mod bus;
 pub mod presence;
 mod presence_store;
 mod publisher;
+pub mod query;
 mod reads;
 mod redis_io;
 pub mod scripts;
@@ -183,6 +184,8 @@ impl Cluster {
                         | Event::Failed(_)
                         | Event::Fetched { .. }
                         | Event::Rostered { .. }
+                        | Event::Asked { .. }
+                        | Event::HistoryRead { .. }
                         | Event::CaughtUp { .. } => {
                             self.in_flight = self.in_flight.saturating_sub(1);
                         }

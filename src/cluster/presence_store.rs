@@ -122,6 +122,18 @@ end
 return had
 ";
 
+/// ARGV: prefix, channel, question line. Publishes the question and returns the nodes
+/// whose liveness key is alive: the ones expected to answer.
+const ASK_LUA: &str = r"
+local p = ARGV[1]
+local live = {}
+for _, n in ipairs(redis.call('SMEMBERS', p .. ':pn')) do
+  if redis.call('EXISTS', p .. ':pa:' .. n) == 1 then live[#live + 1] = n end
+end
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return live
+";
+
 /// The presence scripts, loaded once per thread (`EVALSHA`, falling back to `EVAL`).
 pub(super) struct PresenceScripts {
     change: Script,
@@ -129,6 +141,7 @@ pub(super) struct PresenceScripts {
     prune: Script,
     roster: Script,
     heartbeat: Script,
+    ask: Script,
 }
 
 impl PresenceScripts {
@@ -139,6 +152,7 @@ impl PresenceScripts {
             prune: Script::new(PRUNE_LUA),
             roster: Script::new(ROSTER_LUA),
             heartbeat: Script::new(HEARTBEAT_LUA),
+            ask: Script::new(ASK_LUA),
         }
     }
 
@@ -203,6 +217,21 @@ impl PresenceScripts {
             .arg(head)
             .arg(names);
         invocation.invoke::<i64>(conn).map(|_| ())
+    }
+
+    /// Publishes a question to every node (see [`super::query`]); the live nodes, which
+    /// are expected to answer (this one included).
+    pub(super) fn ask(
+        &self,
+        conn: &mut Connection,
+        settings: &RedisSettings,
+        line: &str,
+    ) -> redis::RedisResult<Vec<String>> {
+        self.ask
+            .arg(&settings.prefix)
+            .arg(settings.channel())
+            .arg(line)
+            .invoke(conn)
     }
 
     /// Every live node's users in `room` (this node's included), by node.

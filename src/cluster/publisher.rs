@@ -281,6 +281,30 @@ fn run(
             room: room.clone(),
             roster: scripts.presence.roster(conn, settings, room)?,
         },
+        Command::Ask { qid, line } => Event::Asked {
+            qid: *qid,
+            nodes: scripts.presence.ask(conn, settings, line)?,
+        },
+        Command::Note(line) => {
+            redis::cmd("PUBLISH")
+                .arg(settings.channel())
+                .arg(line)
+                .query::<i64>(conn)?;
+            Event::Done {
+                origin: None,
+                position: None,
+            }
+        }
+        Command::ReadHistory {
+            conn: id,
+            room,
+            since,
+            limit,
+        } => Event::HistoryRead {
+            conn: *id,
+            room: room.clone(),
+            fetched: reads::page(conn, settings, room, *since, *limit)?,
+        },
     };
     Ok(Some(event))
 }

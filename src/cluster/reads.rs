@@ -71,6 +71,42 @@ pub(super) fn fetch(
     })
 }
 
+/// Up to `limit` messages of the room's current epoch after offset `since`, with the
+/// room's epoch and last offset, for the server API; `None` when the room has no history.
+pub(super) fn page(
+    conn: &mut Connection,
+    settings: &RedisSettings,
+    room: &str,
+    since: u64,
+    limit: usize,
+) -> redis::RedisResult<Option<Fetched>> {
+    let [offset_key, stream_key, epoch_key] = settings.keys(room);
+    let state: Option<String> = redis::cmd("GET").arg(&epoch_key).query(conn)?;
+    let Some(state) = state else {
+        return Ok(None);
+    };
+    let epoch = epoch_of(&state).to_owned();
+    let last: Option<u64> = redis::cmd("GET").arg(&offset_key).query(conn)?;
+    let reply: Value = redis::cmd("XRANGE")
+        .arg(&stream_key)
+        .arg(format!("(0-{since}"))
+        .arg("+")
+        .arg("COUNT")
+        .arg(limit.max(1))
+        .query(conn)?;
+    let entries = stream_payloads(reply)
+        .iter()
+        .filter_map(|bytes| BusMessage::parse(bytes))
+        .map(|b| b.message)
+        .filter(|m| m.position.as_ref().is_some_and(|(_, e)| *e == epoch))
+        .collect::<Vec<RemoteMessage>>();
+    Ok(Some(Fetched {
+        epoch,
+        last: last.unwrap_or(0),
+        entries,
+    }))
+}
+
 /// The `d` field of each XRANGE entry.
 fn stream_payloads(reply: Value) -> Vec<Vec<u8>> {
     let Value::Array(entries) = reply else {

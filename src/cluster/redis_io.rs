@@ -92,6 +92,27 @@ pub enum Command {
         /// The room.
         room: String,
     },
+    /// Publish a question to every node ([`super::query`]) and learn which nodes are
+    /// alive to answer it.
+    Ask {
+        /// The question's number.
+        qid: u64,
+        /// The question line.
+        line: String,
+    },
+    /// Publish a line on the bus as it is (an answer to another node's question).
+    Note(String),
+    /// Read up to `limit` messages of a room's history after `since`, for the server API.
+    ReadHistory {
+        /// The API request waiting for them.
+        conn: ConnId,
+        /// The room.
+        room: String,
+        /// Messages after this offset (of the current epoch).
+        since: u64,
+        /// At most this many.
+        limit: usize,
+    },
 }
 
 /// What the Redis threads report.
@@ -136,6 +157,22 @@ pub enum Event {
     Beat {
         /// The node's presence in Redis cannot be trusted.
         revived: bool,
+    },
+    /// A question went out; these nodes are alive to answer it.
+    Asked {
+        /// The question's number.
+        qid: u64,
+        /// The live nodes (this one included).
+        nodes: Vec<String>,
+    },
+    /// A history read for the server API finished.
+    HistoryRead {
+        /// The API request waiting.
+        conn: ConnId,
+        /// The room.
+        room: String,
+        /// What Redis holds (`None`: the room has no history).
+        fetched: Option<Fetched>,
     },
     /// A catch-up read finished.
     CaughtUp {

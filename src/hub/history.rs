@@ -214,6 +214,27 @@ impl History {
         Recovery::Replay(frames)
     }
 
+    /// The room's epoch, last offset and up to `limit` of its frames after offset `since`
+    /// that are still within the TTL at `now_ms`, oldest first (`None`: no history).
+    pub fn entries_after(
+        &self,
+        room: &str,
+        since: u64,
+        limit: usize,
+        now_ms: u64,
+    ) -> Option<(Rc<str>, u64, Vec<SharedFrame>)> {
+        let log = self.rooms.get(room)?;
+        let oldest = self.oldest_live(log, now_ms).unwrap_or(u64::MAX);
+        let frames = log
+            .entries
+            .iter()
+            .filter(|e| e.offset > since && e.offset >= oldest)
+            .take(limit)
+            .map(|e| e.frame.clone())
+            .collect();
+        Some((log.epoch.clone(), log.last, frames))
+    }
+
     /// The offset of the oldest entry still within the TTL.
     fn oldest_live(&self, log: &RoomLog, now_ms: u64) -> Option<u64> {
         let ttl = u64::try_from(self.config.ttl.as_millis()).unwrap_or(u64::MAX);

@@ -22,6 +22,7 @@ pub mod history;
 mod join;
 pub mod messages;
 mod outbox;
+pub mod overview;
 mod parked;
 pub mod presence;
 pub mod publish;

@@ -49,6 +49,11 @@ impl Room {
         self.users.keys().map(|u| &**u)
     }
 
+    /// Every distinct user in the room with how many of their connections are members.
+    pub(super) fn user_connections(&self) -> impl Iterator<Item = (&str, usize)> + '_ {
+        self.users.iter().map(|(u, n)| (&**u, *n as usize))
+    }
+
     /// Whether `conn` is a member.
     pub(super) fn contains(&self, conn: ConnId) -> bool {
         self.conns.contains(&conn)

@@ -17,8 +17,10 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::conn::{BodyRequest, ConnId, Phase, conn_mut};
+use super::conn::{BodyRequest, ConnId, Phase, Waiting, conn_mut};
 use super::event_loop::Server;
+use super::request::BodyFor;
+use super::server_api::decode_disconnect;
 use crate::hub::publish::decode_publish;
 use crate::hub::{Origin, Routed};
 use crate::protocol::handshake::RequestHead;
@@ -63,20 +65,16 @@ fn bearer_key(head: &RequestHead) -> &str {
         .map_or("", |(_, key)| key.trim())
 }
 
-/// Checks a publish request's head: method, key, length.
-pub(super) fn start(server: &Server, head: &RequestHead) -> ApiStart {
+/// Checks the API key of any `/api/` request: 404 while the API is off (no key
+/// configured), 401 for a missing or wrong key.
+pub(super) fn check_key(server: &Server, head: &RequestHead) -> Result<(), Response> {
     let api = &server.config.api;
     if api.keys.is_empty() {
-        return ApiStart::Refuse(json_error(
+        return Err(json_error(
             404,
             "api_off",
-            "the publish API is off: no API key is configured",
+            "the server API is off: no API key is configured",
         ));
-    }
-    if head.method != "POST" {
-        return ApiStart::Refuse(
-            json_error(405, "method_not_allowed", "use POST").header("Allow", "POST"),
-        );
     }
     let key = bearer_key(head);
     if key.is_empty()
@@ -90,8 +88,15 @@ pub(super) fn start(server: &Server, head: &RequestHead) -> ApiStart {
             "unauthorized",
             "missing or wrong API key (Authorization: Bearer <key>)",
         );
-        return ApiStart::Refuse(refusal.header("WWW-Authenticate", "Bearer"));
+        return Err(refusal.header("WWW-Authenticate", "Bearer"));
     }
+    Ok(())
+}
+
+/// Checks a request body's framing: a `Content-Length` (411) within `max_body_bytes`
+/// (413); what to read.
+pub(super) fn body_to_read(server: &Server, head: &RequestHead) -> ApiStart {
+    let api = &server.config.api;
     if head.header("transfer-encoding").is_some() {
         return ApiStart::Refuse(json_error(
             411,
@@ -120,6 +125,19 @@ pub(super) fn start(server: &Server, head: &RequestHead) -> ApiStart {
         length,
         send_continue,
     }
+}
+
+/// Checks a publish request's head: key, method, length.
+pub(super) fn start(server: &Server, head: &RequestHead) -> ApiStart {
+    if let Err(refusal) = check_key(server, head) {
+        return ApiStart::Refuse(refusal);
+    }
+    if head.method != "POST" {
+        return ApiStart::Refuse(
+            json_error(405, "method_not_allowed", "use POST").header("Allow", "POST"),
+        );
+    }
+    body_to_read(server, head)
 }
 
 /// One message's result in the answer.
@@ -183,13 +201,20 @@ struct Published {
 
 impl Server {
     /// Switches a connection to reading its request body.
-    pub(super) fn await_body(&mut self, id: ConnId, length: usize, send_continue: bool) {
+    pub(super) fn await_body(
+        &mut self,
+        id: ConnId,
+        length: usize,
+        send_continue: bool,
+        purpose: BodyFor,
+    ) {
         let Some(conn) = conn_mut(&mut self.conns, id) else {
             return;
         };
         conn.phase = Phase::Body(Box::new(BodyRequest {
             length,
             idempotency_key: None,
+            purpose,
             waiting: None,
         }));
         conn.pending = Vec::new();
@@ -228,6 +253,13 @@ impl Server {
         // The body stays in `pending` while the answer waits: the byte-rate check of the
         // request phase still sees it.
         let body = conn.pending[..length].to_vec();
+        if request.purpose == BodyFor::Disconnect {
+            match decode_disconnect(&body) {
+                Ok(ask) => self.run_ask(id, ask, now),
+                Err(refusal) => self.api_respond(id, refusal),
+            }
+            return;
+        }
         match self.publish(id, &body, key.as_deref()) {
             Ok(response) => {
                 *self.stats.api_requests.entry(response.status).or_default() += 1;
@@ -237,7 +269,7 @@ impl Server {
                 if let Some(conn) = conn_mut(&mut self.conns, id)
                     && let Phase::Body(request) = &mut conn.phase
                 {
-                    request.waiting = Some(wait);
+                    request.waiting = Some(Waiting::Publish(wait));
                 }
             }
         }
@@ -312,7 +344,7 @@ impl Server {
         let Phase::Body(request) = &mut conn.phase else {
             return;
         };
-        let Some(wait) = request.waiting.as_mut() else {
+        let Some(Waiting::Publish(wait)) = request.waiting.as_mut() else {
             return;
         };
         if let Some(slot) = wait.outcomes.get_mut(index) {

@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use super::event_loop::Server;
 use crate::cluster::bus::BusMessage;
-use crate::cluster::presence;
 use crate::cluster::{Command, Event, Outgoing, Side, WhenDown};
+use crate::cluster::{presence, query};
 use crate::hub::presence::PresenceNote;
 use crate::hub::remote::RemoteMessage;
 use crate::hub::{Answer, BusRequest, CatchUp, FetchRequest, Origin, Outbox};
@@ -137,6 +137,16 @@ impl Server {
                 self.hub
                     .finish_roster(&room, None, self.wall_now, &mut self.outbox);
             }
+            Command::Ask { qid, .. } => self.on_ask_failed(qid),
+            // The asker lists this node as missing.
+            Command::Note(_) => log::warn!("server API: an answer to another node was lost"),
+            Command::ReadHistory { conn, room, .. } => {
+                let message =
+                    format!("Redis did not answer: the history of `{room}` cannot be read");
+                let refusal =
+                    super::api::json_error(503, "unavailable", &message).header("Retry-After", "1");
+                self.api_respond(conn, refusal);
+            }
         }
     }
 
@@ -159,6 +169,9 @@ impl Server {
     fn on_cluster_event(&mut self, event: Event) {
         match event {
             Event::Message(bytes) if presence::is_note(&bytes) => self.on_presence_note(&bytes),
+            Event::Message(bytes) if query::is_query(&bytes) => {
+                self.on_query_line(&bytes, Instant::now());
+            }
             Event::Message(bytes) => match BusMessage::parse(&bytes) {
                 Some(bus) => {
                     self.stats.bus_messages += 1;
@@ -200,6 +213,12 @@ impl Server {
                     .finish_roster(&room, Some(&roster), self.wall_now, &mut self.outbox);
             }
             Event::Beat { revived } => self.on_beat(revived),
+            Event::Asked { qid, nodes } => self.on_asked(qid, nodes, Instant::now()),
+            Event::HistoryRead {
+                conn,
+                room,
+                fetched,
+            } => self.on_history_read(conn, &room, fetched),
             Event::Up(side) => self.on_up(side),
             Event::Down(side, why) => {
                 self.stats.redis_disconnects += 1;

@@ -30,8 +30,8 @@ pub(super) struct OpenConn {
 pub(super) enum Phase {
     /// Reading the HTTP request head.
     Handshaking(HeadParser),
-    /// A plain HTTP request whose body is being read (`POST /api/publish`); the body
-    /// collects in `pending`.
+    /// A plain HTTP request whose body is being read (`POST /api/publish`), or an API
+    /// request waiting for the cluster; the body collects in `pending`.
     Body(Box<BodyRequest>),
     /// Upgraded; frames flow until the closing handshake ends.
     Open(OpenConn),
@@ -56,9 +56,21 @@ pub(crate) struct BodyRequest {
     pub(crate) length: usize,
     /// The `Idempotency-Key` header: a resent request with the same key is published once.
     pub(crate) idempotency_key: Option<String>,
-    /// Clustered: the messages handed to Redis, waiting for their outcome (the answer is
-    /// sent once every one is known).
-    pub(crate) waiting: Option<super::api::ApiWait>,
+    /// Which endpoint the body is for.
+    pub(crate) purpose: super::request::BodyFor,
+    /// Clustered: what the answer waits for.
+    pub(crate) waiting: Option<Waiting>,
+}
+
+/// What a clustered API request waits for before it is answered.
+#[derive(Debug)]
+pub(crate) enum Waiting {
+    /// A publish: the messages handed to Redis, until every one's outcome is known.
+    Publish(super::api::ApiWait),
+    /// The other nodes' parts (see [`super::gather`]).
+    Gather,
+    /// A history read from Redis.
+    History,
 }
 
 /// A client connection.

@@ -23,6 +23,7 @@ use super::compress::FrameCache;
 use super::config::ServerConfig;
 use super::conn::{Conn, ConnId, Phase};
 use super::fd_limit::{AcceptError, Reserve, raise_nofile};
+use super::gather::Gathers;
 use super::handle::ServerHandle;
 use super::history_log::{HistoryLog, Loaded};
 use super::listeners::{Listeners, Port};
@@ -174,6 +175,10 @@ pub struct Server {
     next_sweep: Instant,
     /// SIGTERM/SIGINT source, once [`Server::handle_signals`] was called.
     pub(super) signals: Option<SignalSource>,
+    /// Server API requests waiting for the other nodes' parts.
+    pub(super) gathers: Gathers,
+    /// This node's id: the cluster's, or a generated one when alone (`/api/info`).
+    node: String,
     /// TLS on the public listener, when configured (reloaded on SIGHUP).
     pub(super) tls: Option<TlsAcceptor>,
 }
@@ -228,6 +233,9 @@ impl Server {
             ..config.hub.clone()
         };
         let auth = config.auth.clone();
+        let node = cluster
+            .as_ref()
+            .map_or_else(crate::cluster::default_node_id, |c| c.node().to_owned());
 
         Self {
             local_addr,
@@ -274,6 +282,8 @@ impl Server {
             per_ip: PerIp::default(),
             next_sweep: Instant::now() + SWEEP_EVERY,
             signals: None,
+            gathers: Gathers::default(),
+            node,
             tls,
             handle,
             drain_deadline: None,
@@ -288,6 +298,11 @@ impl Server {
     /// The operators' address (`internal_listen`), when one is bound.
     pub fn internal_addr(&self) -> Option<SocketAddr> {
         self.internal_addr
+    }
+
+    /// This node's id (the cluster's; generated when alone).
+    pub(super) fn node_id(&self) -> &str {
+        &self.node
     }
 
     /// A handle to stop the loop from another thread.

@@ -57,6 +57,7 @@ impl Server {
             TimerKind::TokenExpiry => self.check_token_expiry(id, now),
             TimerKind::HandshakeRate => self.check_handshake_rate(id, now),
             TimerKind::Stall => self.check_stall(id, now),
+            TimerKind::Gather => self.gather_due(id, now),
         }
     }
 
@@ -76,6 +77,9 @@ impl Server {
             (TimerKind::Heartbeat, Phase::Open(_)) => true,
             // Earlier checks superseded by a later live one are stale (`check_token_expiry`).
             (TimerKind::TokenExpiry, Phase::Open(_)) => conn.token_check.is_none_or(|l| at >= l),
+            (TimerKind::Gather, Phase::Body(request)) => {
+                matches!(request.waiting, Some(super::conn::Waiting::Gather))
+            }
             (TimerKind::Stall, Phase::Open(open)) => {
                 open.session.can_send() && conn.stall_check == Some(at)
             }

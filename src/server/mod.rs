@@ -17,6 +17,7 @@ mod delivery;
 mod event_loop;
 mod fd_limit;
 mod frames;
+mod gather;
 mod handle;
 mod history_log;
 mod history_read;
@@ -32,6 +33,7 @@ mod reading;
 
 mod request;
 mod routes;
+mod server_api;
 mod settle;
 mod signals;
 mod stall;

@@ -8,6 +8,7 @@ use super::event_loop::Server;
 use super::listeners::Port;
 
 use super::routes::{Endpoint, Route, route};
+use super::server_api::{self, ApiCall};
 use crate::auth::Identity;
 use crate::auth::user_id::{UserIdError, check_user_id};
 
@@ -55,7 +56,20 @@ pub(super) enum Answer {
         length: usize,
         /// Answer `100 Continue` first.
         send_continue: bool,
+        /// The endpoint it is for.
+        purpose: BodyFor,
     },
+    /// Answer a read of the server API (maybe after asking the other nodes).
+    Call(ApiCall),
+}
+
+/// The endpoint a request body is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyFor {
+    /// `POST /api/publish`.
+    Publish,
+    /// `POST /api/disconnect`.
+    Disconnect,
 }
 
 /// Decides the answer to `head`.
@@ -131,9 +145,11 @@ pub(super) fn answer_request(
             } => Answer::ReadBody {
                 length,
                 send_continue,
+                purpose: BodyFor::Publish,
             },
             ApiStart::Refuse(response) => Answer::Respond(response),
         },
+        Route::Api => server_api::start(server, head),
         Route::NotFound => Answer::Respond(Rejection::NotFound.response()),
     }
 }

@@ -24,6 +24,9 @@ pub(super) enum Route {
     Ready,
     /// `POST /api/publish`: push messages from a backend.
     Publish,
+    /// The rest of `/api/`: rooms, presence, history, disconnect, info (see
+    /// [`super::server_api`]).
+    Api,
     /// `GET /`: the chat page, embedded in the binary.
     Page,
     /// `GET /admin`: the operator page (it calls `/stats` and the API with its key).
@@ -42,6 +45,7 @@ pub(super) fn route(path: &str) -> Route {
         "/metrics" => Route::Metrics,
         "/readyz" => Route::Ready,
         "/api/publish" => Route::Publish,
+        path if path.starts_with("/api/") => Route::Api,
 
         "/" | "/index.html" => Route::Page,
         "/admin" => Route::Admin,

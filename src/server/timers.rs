@@ -45,6 +45,8 @@ pub(super) enum TimerKind {
     TokenExpiry,
     /// Time to check that output queued for the connection is still moving.
     Stall,
+    /// An API request waiting for the other nodes' parts is answered now with what is in.
+    Gather,
 }
 
 /// The furthest ahead a deadline is ever set: a longer wait (a huge configured timeout) is

@@ -23,14 +23,21 @@ impl Server {
             Answer::ReadBody {
                 length,
                 send_continue,
+                purpose,
             } => {
                 self.stats.http_requests += 1;
-                self.await_body(id, length, send_continue);
+                self.await_body(id, length, send_continue, purpose);
                 self.set_idempotency_key(id, head.header("idempotency-key"));
+                // A body that came with the head (or an empty one) is complete already.
+                self.finish_body(id, now);
+            }
+            Answer::Call(call) => {
+                self.stats.http_requests += 1;
+                self.run_call(id, call, now);
             }
             Answer::Respond(response) => {
                 self.stats.http_requests += 1;
-                if route(&head.path) == Route::Publish {
+                if matches!(route(&head.path), Route::Publish | Route::Api) {
                     *self.stats.api_requests.entry(response.status).or_default() += 1;
                 } else if response.status >= 400 {
                     self.stats.rejected(response.status);

@@ -40,6 +40,12 @@ impl Request {
             .set("Sec-WebSocket-Version", "13")
     }
 
+    /// The same request for another target.
+    pub(crate) fn to(mut self, target: &str) -> Self {
+        self.target = target.into();
+        self
+    }
+
     /// Replaces the method.
     pub(crate) fn method(mut self, method: &str) -> Self {
         self.method = method.into();

@@ -1,0 +1,443 @@
+//! Server API requests that wait for every node's part (clustered): the question goes out
+//! on the bus, each node answers with its part, and the request is answered once every
+//! live node has, or at [`GATHER_WAIT`] with the silent ones listed as `missing`.
+//!
+//! This node answers its own part at once, from its own tables, and ignores its question
+//! when the bus brings it back. Parts from a node twice count once. At most
+//! [`MAX_GATHERS`] requests wait at a time (503 beyond): a stuck bus cannot grow memory.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use super::conn::{BodyRequest, ConnId, Phase, Waiting, conn_mut};
+use super::event_loop::Server;
+use super::server_api::{ApiCall, gathered, history_answer};
+use super::timers::{TimerKind, after};
+use crate::cluster::Command;
+use crate::cluster::query::{self, Ask, Line, Part, Question, Reply};
+use crate::hub::overview::HistoryPage;
+use crate::hub::remote::Fetched;
+use crate::protocol::close::CloseCode;
+use crate::protocol::http::Response;
+
+/// How long a request waits for the other nodes' parts.
+pub(super) const GATHER_WAIT: Duration = Duration::from_secs(1);
+/// The most requests waiting at once.
+pub(super) const MAX_GATHERS: usize = 64;
+
+/// One request waiting for parts.
+#[derive(Debug)]
+pub(super) struct Gather {
+    /// The API request.
+    conn: ConnId,
+    /// What it asked.
+    ask: Ask,
+    /// The parts so far, by node.
+    parts: HashMap<String, Part>,
+    /// The nodes alive when the question went out, once Redis said.
+    expected: Option<Vec<String>>,
+    /// When it is answered with whatever is in.
+    deadline: Instant,
+}
+
+impl Gather {
+    /// Whether every expected node has answered.
+    fn complete(&self) -> bool {
+        self.expected
+            .as_ref()
+            .is_some_and(|nodes| nodes.iter().all(|n| self.parts.contains_key(n)))
+    }
+
+    /// The expected nodes that have not answered, sorted.
+    fn missing(&self) -> Vec<String> {
+        let mut missing: Vec<String> = self
+            .expected
+            .iter()
+            .flatten()
+            .filter(|n| !self.parts.contains_key(*n))
+            .cloned()
+            .collect();
+        missing.sort_unstable();
+        missing
+    }
+}
+
+/// The requests waiting for parts, by question number.
+#[derive(Debug, Default)]
+pub(super) struct Gathers {
+    next: u64,
+    pending: HashMap<u64, Gather>,
+}
+
+impl Gathers {
+    /// Registers a request with this node's part; its question number, or `None` when
+    /// [`MAX_GATHERS`] already wait.
+    fn start(&mut self, conn: ConnId, ask: Ask, me: &str, part: Part, now: Instant) -> Option<u64> {
+        // A request whose client went away is never answered, and its timer is ignored:
+        // forget it a while after its deadline.
+        let stale = now.checked_sub(GATHER_WAIT).unwrap_or(now);
+        self.pending.retain(|_, g| g.deadline > stale);
+        if self.pending.len() >= MAX_GATHERS {
+            return None;
+        }
+        self.next += 1;
+        let gather = Gather {
+            conn,
+            ask,
+            parts: HashMap::from([(me.to_owned(), part)]),
+            expected: None,
+            deadline: after(now, GATHER_WAIT),
+        };
+        self.pending.insert(self.next, gather);
+        Some(self.next)
+    }
+
+    /// Redis said which nodes are alive; the request if it is now complete.
+    fn asked(&mut self, qid: u64, nodes: Vec<String>) -> Option<Gather> {
+        let gather = self.pending.get_mut(&qid)?;
+        gather.expected = Some(nodes);
+        self.take_if_complete(qid)
+    }
+
+    /// A node's part; the request if it is now complete.
+    fn answered(&mut self, reply: Reply) -> Option<Gather> {
+        let gather = self.pending.get_mut(&reply.qid)?;
+        gather.parts.entry(reply.node).or_insert(reply.part);
+        self.take_if_complete(reply.qid)
+    }
+
+    fn take_if_complete(&mut self, qid: u64) -> Option<Gather> {
+        if self.pending.get(&qid).is_some_and(Gather::complete) {
+            return self.pending.remove(&qid);
+        }
+        None
+    }
+
+    /// Takes the request of `conn` if its deadline has come.
+    fn due(&mut self, conn: ConnId, now: Instant) -> Option<Gather> {
+        let qid = self
+            .pending
+            .iter()
+            .find(|(_, g)| g.conn == conn && g.deadline <= now)
+            .map(|(qid, _)| *qid)?;
+        self.pending.remove(&qid)
+    }
+}
+
+impl Server {
+    /// Answers a read of the server API: at once alone, after the other nodes clustered.
+    pub(super) fn run_call(&mut self, id: ConnId, call: ApiCall, now: Instant) {
+        match call {
+            ApiCall::Ask(ask) => self.run_ask(id, ask, now),
+            ApiCall::History { room, since, limit } => {
+                self.read_history(id, room, since, limit);
+            }
+        }
+    }
+
+    /// Runs `ask` here and, clustered, on every other node.
+    pub(super) fn run_ask(&mut self, id: ConnId, ask: Ask, now: Instant) {
+        let clustered = self.cluster.is_some();
+        if clustered && !self.cluster.as_ref().is_some_and(|c| c.publisher_up()) {
+            return self.api_respond(
+                id,
+                unavailable("Redis is unavailable: the other nodes cannot be asked"),
+            );
+        }
+        let part = self.local_part(&ask, now);
+        let me = self.node_id().to_owned();
+        if !clustered {
+            let info = self.node_info(now);
+            return self.api_respond(id, gathered(&ask, &info, vec![part], Vec::new()));
+        }
+        let Some(qid) = self.gathers.start(id, ask.clone(), &me, part, now) else {
+            return self.api_respond(
+                id,
+                unavailable("too many API requests are waiting for the other nodes"),
+            );
+        };
+        let line = query::encode_question(&Question {
+            asker: me,
+            qid,
+            ask,
+        });
+        let submitted = self
+            .cluster
+            .as_mut()
+            .is_some_and(|c| c.submit(Command::Ask { qid, line }).is_ok());
+        if !submitted {
+            self.gathers.pending.remove(&qid);
+            return self.api_respond(id, unavailable("the cluster queue is full"));
+        }
+        self.wait_for_cluster(id, Waiting::Gather);
+        self.timers
+            .arm(after(now, GATHER_WAIT), id, TimerKind::Gather);
+    }
+
+    /// Keeps an API request open until the cluster answers.
+    fn wait_for_cluster(&mut self, id: ConnId, waiting: Waiting) {
+        if let Some(conn) = conn_mut(&mut self.conns, id) {
+            conn.phase = Phase::Body(Box::new(BodyRequest {
+                length: 0,
+                idempotency_key: None,
+                purpose: super::request::BodyFor::Publish,
+                waiting: Some(waiting),
+            }));
+            conn.pending = Vec::new();
+        }
+    }
+
+    /// This node's part of `ask` (a disconnect closes the user's connections here).
+    fn local_part(&mut self, ask: &Ask, now: Instant) -> Part {
+        match ask {
+            Ask::Info => Part::Info {
+                info: self.node_info(now),
+            },
+            Ask::Rooms => Part::Rooms {
+                rooms: self.hub.room_counts(),
+            },
+            Ask::Presence { room } => Part::Presence {
+                users: self.hub.room_users(room),
+            },
+            Ask::Disconnect {
+                user_id,
+                code,
+                reason,
+            } => {
+                let conns = self.hub.user_connections(user_id);
+                for conn in &conns {
+                    self.close_conn(*conn, CloseCode(*code), reason, now);
+                }
+                self.apply_outbox(now);
+                if !conns.is_empty() {
+                    log::info!(
+                        "server API: closed {} connection(s) of {user_id} ({code} {reason})",
+                        conns.len()
+                    );
+                }
+                Part::Disconnected {
+                    connections: conns.len(),
+                }
+            }
+        }
+    }
+
+    /// A question or answer from the bus.
+    pub(super) fn on_query_line(&mut self, bytes: &[u8], now: Instant) {
+        let Some(line) = query::parse(bytes) else {
+            log::warn!(
+                "malformed server API line on the bus: {}",
+                String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+            );
+            return;
+        };
+        let me = self.node_id().to_owned();
+        match line {
+            Line::Question(question) if question.asker != me => {
+                let part = self.local_part(&question.ask, now);
+                let reply = query::encode_reply(&Reply {
+                    asker: question.asker,
+                    qid: question.qid,
+                    node: me,
+                    part,
+                });
+                if let Some(cluster) = self.cluster.as_mut()
+                    && cluster.submit(Command::Note(reply)).is_err()
+                {
+                    log::warn!("server API: could not queue an answer for another node");
+                }
+            }
+            Line::Question(_) => {} // Ours, answered when asked.
+            Line::Reply(reply) if reply.asker == me => {
+                if let Some(gather) = self.gathers.answered(reply) {
+                    self.finish_gather(gather, now);
+                }
+            }
+            Line::Reply(_) => {} // Another node's.
+        }
+    }
+
+    /// Redis published a question; these nodes should answer.
+    pub(super) fn on_asked(&mut self, qid: u64, nodes: Vec<String>, now: Instant) {
+        if let Some(gather) = self.gathers.asked(qid, nodes) {
+            self.finish_gather(gather, now);
+        }
+    }
+
+    /// A question could not be published.
+    pub(super) fn on_ask_failed(&mut self, qid: u64) {
+        if let Some(gather) = self.gathers.pending.remove(&qid) {
+            self.api_respond(gather.conn, unavailable("Redis did not take the question"));
+        }
+    }
+
+    /// The gather deadline of `id` came.
+    pub(super) fn gather_due(&mut self, id: ConnId, now: Instant) {
+        let Some(gather) = self.gathers.due(id, now) else {
+            return;
+        };
+        if gather.expected.is_none() {
+            // Redis has not even said who is alive: the question may not be out.
+            return self.api_respond(id, unavailable("the other nodes did not answer in time"));
+        }
+        self.finish_gather(gather, now);
+    }
+
+    /// Answers a gathered request.
+    fn finish_gather(&mut self, gather: Gather, now: Instant) {
+        let missing = gather.missing();
+        let info = self.node_info(now);
+        let parts = gather.parts.into_values().collect();
+        let response = gathered(&gather.ask, &info, parts, missing);
+        self.api_respond(gather.conn, response);
+    }
+
+    /// Answers a history request: from this node's history alone, from Redis clustered.
+    fn read_history(&mut self, id: ConnId, room: String, since: u64, limit: usize) {
+        if !self.hub.history_enabled() {
+            let refusal = super::api::json_error(
+                404,
+                "history_off",
+                "room history is off (history.size = 0)",
+            );
+            return self.api_respond(id, refusal);
+        }
+        let Some(cluster) = self.cluster.as_mut() else {
+            let page = self.hub.history_page(
+                &room,
+                since,
+                limit,
+                crate::hub::time::unix_millis(self.wall_now.wall),
+            );
+            return self.api_respond(id, history_answer(&room, page));
+        };
+        if !cluster.publisher_up() {
+            return self.api_respond(
+                id,
+                unavailable("Redis is unavailable: history cannot be read"),
+            );
+        }
+        let command = Command::ReadHistory {
+            conn: id,
+            room,
+            since,
+            limit,
+        };
+        if cluster.submit(command).is_err() {
+            return self.api_respond(id, unavailable("the cluster queue is full"));
+        }
+        self.wait_for_cluster(id, Waiting::History);
+    }
+
+    /// Redis answered a history read.
+    pub(super) fn on_history_read(&mut self, id: ConnId, room: &str, fetched: Option<Fetched>) {
+        let waiting = self.get(id).is_some_and(
+            |c| matches!(&c.phase, Phase::Body(b) if matches!(b.waiting, Some(Waiting::History))),
+        );
+        if !waiting {
+            return;
+        }
+        let page = fetched.map(|fetched| HistoryPage {
+            room: room.to_owned(),
+            epoch: fetched.epoch,
+            last: fetched.last,
+            messages: fetched
+                .entries
+                .iter()
+                .filter_map(crate::hub::overview::client_json)
+                .collect(),
+        });
+        self.api_respond(id, history_answer(room, page));
+    }
+
+    /// Sends an API answer (counted by status) and closes.
+    pub(super) fn api_respond(&mut self, id: ConnId, response: Response) {
+        *self.stats.api_requests.entry(response.status).or_default() += 1;
+        self.respond(id, response);
+    }
+}
+
+/// 503 `unavailable` with `Retry-After`.
+fn unavailable(message: &str) -> Response {
+    super::api::json_error(503, "unavailable", message).header("Retry-After", "1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(qid: u64, node: &str) -> Reply {
+        Reply {
+            asker: "a".into(),
+            qid,
+            node: node.into(),
+            part: Part::Disconnected { connections: 1 },
+        }
+    }
+
+    #[test]
+    fn a_request_completes_when_every_live_node_answered() {
+        let now = Instant::now();
+        let mut gathers = Gathers::default();
+        let conn = ConnId::new(1, 1);
+        let part = Part::Disconnected { connections: 2 };
+        let qid = gathers
+            .start(conn, Ask::Rooms, "a", part, now)
+            .expect("room for it");
+        // An answer may come before Redis says who is alive.
+        assert!(gathers.answered(reply(qid, "b")).is_none());
+        assert!(
+            gathers
+                .asked(qid, vec!["a".into(), "b".into(), "c".into()])
+                .is_none()
+        );
+        assert!(
+            gathers.answered(reply(qid, "b")).is_none(),
+            "b twice counts once"
+        );
+        assert!(
+            gathers.answered(reply(qid + 1, "c")).is_none(),
+            "another question"
+        );
+        let done = gathers.answered(reply(qid, "c")).expect("complete");
+        assert_eq!(done.parts.len(), 3);
+        assert!(done.missing().is_empty());
+        assert!(gathers.pending.is_empty());
+    }
+
+    #[test]
+    fn at_the_deadline_the_silent_nodes_are_missing() {
+        let now = Instant::now();
+        let mut gathers = Gathers::default();
+        let conn = ConnId::new(2, 1);
+        let part = Part::Disconnected { connections: 0 };
+        let qid = gathers
+            .start(conn, Ask::Info, "a", part, now)
+            .expect("room");
+        assert!(
+            gathers
+                .asked(qid, vec!["a".into(), "c".into(), "b".into()])
+                .is_none()
+        );
+        assert!(gathers.due(conn, now).is_none(), "not yet");
+        let due = gathers.due(conn, now + GATHER_WAIT).expect("due");
+        assert_eq!(due.missing(), ["b", "c"]);
+    }
+
+    #[test]
+    fn waiting_requests_are_bounded() {
+        let now = Instant::now();
+        let mut gathers = Gathers::default();
+        for i in 0..MAX_GATHERS {
+            let conn = ConnId::new(u32::try_from(i).expect("small"), 1);
+            let part = Part::Disconnected { connections: 0 };
+            assert!(gathers.start(conn, Ask::Rooms, "a", part, now).is_some());
+        }
+        let part = Part::Disconnected { connections: 0 };
+        assert!(
+            gathers
+                .start(ConnId::new(999, 1), Ask::Rooms, "a", part, now)
+                .is_none()
+        );
+    }
+}
