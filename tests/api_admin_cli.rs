@@ -265,6 +265,16 @@ fn disconnect_closes_every_connection_of_the_user_with_the_code() {
         &[],
     );
     assert_eq!(bad.status.and_then(|s| s.code()), Some(2), "{bad:?}");
+    // What only the server checks comes back as its 400 and exit 1.
+    let spaced = admin(&served, &["--key", KEY, "disconnect", "a b"], &[]);
+    assert_failed(&spaced, 1, &["bad_request", "user id", "400"]);
+    let long = "r".repeat(124);
+    let long = admin(
+        &served,
+        &["--key", KEY, "disconnect", "x", "--reason", &long],
+        &[],
+    );
+    assert_failed(&long, 1, &["bad_request", "123 bytes"]);
 }
 
 #[test]
