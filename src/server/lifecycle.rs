@@ -71,7 +71,11 @@ impl Server {
         };
         match (kind, &conn.phase) {
             (TimerKind::Handshake | TimerKind::HandshakeRate, Phase::Handshaking(_)) => true,
-            (TimerKind::Handshake | TimerKind::HandshakeRate, Phase::Body(_)) => true,
+            (TimerKind::Handshake, Phase::Body(_)) => true,
+            // A complete request waiting for the cluster has nothing left to send: the
+            // slow-sender floor does not apply (its wait is bounded by the gather deadline
+            // and the publisher's retry limit, and by the handshake timeout above).
+            (TimerKind::HandshakeRate, Phase::Body(request)) => request.waiting.is_none(),
             (TimerKind::CloseReply, Phase::Open(open)) => !open.session.can_send(),
             (TimerKind::Linger, Phase::Lingering { until, .. }) => *until == at,
             (TimerKind::Heartbeat, Phase::Open(_)) => true,
