@@ -218,6 +218,10 @@ fn history_lists_a_rooms_messages_from_an_offset() {
     // A room without history: 404 unknown_room.
     let none = admin(&served, &["--key", KEY, "history", "never-used"], &[]);
     assert_failed(&none, 1, &["unknown_room"]);
+    // History off: 404 history_off.
+    let off = Served::start(&["--api-key", KEY], &[("WSLOOP_HISTORY_SIZE", "0")]);
+    let off = admin(&off, &["--key", KEY, "history", "news"], &[]);
+    assert_failed(&off, 1, &["history_off", "404"]);
     // --limit is checked before anything is sent.
     let bad = admin(
         &served,
