@@ -397,13 +397,14 @@ export class Client extends Emitter {
   }
 
   _scheduleReconnect(ev, fixedDelay) {
+    if (!this._wanted) return this._setState('disconnected', { code: ev.code, reason: ev.reason || '', reconnect: false });
     const { backoffBaseMs, backoffCapMs } = this.options;
     const ceiling = Math.min(backoffCapMs, backoffBaseMs * 2 ** Math.min(this.attempt, 30));
     const delay = fixedDelay ?? Math.random() * ceiling;
     this.attempt++;
     this.retryAt = Date.now() + delay;
     this._timers.retry = setTimeout(() => this._open(), delay);
-    this._setState('disconnected', { code: ev.code, reason: ev.reason || '', reconnect: true, delayMs: delay });
+    return this._setState('disconnected', { code: ev.code, reason: ev.reason || '', reconnect: true, delayMs: delay });
   }
 
   _setState(state, detail = {}) {

@@ -101,3 +101,22 @@ test('feeds: duplicates dropped; live messages before synced wait for the replay
   await until(() => got.length === 6, 'the replay', 5_000);
   assert.deepEqual(got, [1, 2, 3, 4, 5, 6]);
 });
+
+test('room: leave() while the join is on its way sends leave once the join lands', async (t) => {
+  const client = new Client('ws://fake/ws', opts);
+  t.after(() => client.disconnect());
+  client.connect();
+  await next(client, 'connected');
+  const ws = FakeSocket.last;
+  const room = client.room('r');
+  const joining = room.join();
+  const join = ws.sent.find((m) => m.type === 'join');
+  await room.leave();
+  await assert.rejects(joining, (err) => err.code === 'left');
+  ws.serve({ type: 'joined', id: join.id, room: 'r', members: 1, users: ['alice'] });
+  assert.equal(room.joined, false);
+  const leave = ws.sent.find((m) => m.type === 'leave');
+  assert.ok(leave, 'the membership the late join made is undone');
+  ws.serve(msg(1));
+  ws.serve({ type: 'left', id: leave.id, room: 'r', members: 0 });
+});
