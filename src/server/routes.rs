@@ -26,6 +26,9 @@ pub(super) enum Route {
     Publish,
     /// `GET /`: the chat page, embedded in the binary.
     Page,
+    /// `GET /wsloop.js`: the JavaScript client SDK (`clients/js/wsloop.js`), embedded in
+    /// the binary so a page served by wsloop can `import { Client } from "/wsloop.js"`.
+    Sdk,
     /// Anything else: 404.
     NotFound,
 }
@@ -42,6 +45,7 @@ pub(super) fn route(path: &str) -> Route {
         "/api/publish" => Route::Publish,
 
         "/" | "/index.html" => Route::Page,
+        "/wsloop.js" => Route::Sdk,
         _ => Route::NotFound,
     }
 }
