@@ -20,6 +20,9 @@ use crate::protocol::http::Response;
 /// The chat page: one HTML file with its CSS and JS inline, compiled into the binary.
 const CHAT_PAGE: &str = include_str!("../../web/chat.html");
 
+/// The JavaScript client SDK, an ES module the chat page imports (`/wsloop.js`).
+const SDK_JS: &str = include_str!("../../clients/js/wsloop.js");
+
 /// An accepted handshake: what the upgraded connection needs.
 #[derive(Debug)]
 pub(super) struct Accepted {
@@ -95,6 +98,11 @@ pub(super) fn answer_request(
         Route::Page => plain_get(head, || {
             let page = CHAT_PAGE.as_bytes().to_vec();
             Response::with_body(200, "text/html; charset=utf-8", page)
+                .header("Cache-Control", "no-cache")
+        }),
+        Route::Sdk => plain_get(head, || {
+            let body = SDK_JS.as_bytes().to_vec();
+            Response::with_body(200, "text/javascript; charset=utf-8", body)
                 .header("Cache-Control", "no-cache")
         }),
         Route::Metrics => plain_get(head, || {

@@ -29,6 +29,9 @@ pub(super) enum Route {
     Api,
     /// `GET /`: the chat page, embedded in the binary.
     Page,
+    /// `GET /wsloop.js`: the JavaScript client SDK (`clients/js/wsloop.js`), embedded in
+    /// the binary so a page served by wsloop can `import { Client } from "/wsloop.js"`.
+    Sdk,
     /// Anything else: 404.
     NotFound,
 }
@@ -46,6 +49,7 @@ pub(super) fn route(path: &str) -> Route {
         path if path.starts_with("/api/") => Route::Api,
 
         "/" | "/index.html" => Route::Page,
+        "/wsloop.js" => Route::Sdk,
         _ => Route::NotFound,
     }
 }
