@@ -109,6 +109,7 @@ mod tests {
         for r in [
             ws,
             Route::Page,
+            Route::Sdk,
             Route::Metrics,
             Route::Stats,
             Route::Publish,
@@ -132,7 +133,7 @@ mod tests {
             );
             assert!(serves(Port::Internal, r, true), "{r:?} is internal");
         }
-        for r in [ws, Route::Page] {
+        for r in [ws, Route::Page, Route::Sdk, route("/wsloop.js")] {
             assert!(serves(Port::Public, r, true), "{r:?} stays public");
             assert!(!serves(Port::Internal, r, true), "{r:?} is not internal");
         }

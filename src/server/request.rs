@@ -26,6 +26,9 @@ const ADMIN_CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; \
      style-src 'unsafe-inline'; img-src data:; connect-src 'self'; form-action 'none'; \
      frame-ancestors 'none'; base-uri 'none'";
 
+/// The JavaScript client SDK, an ES module the chat page imports (`/wsloop.js`).
+const SDK_JS: &str = include_str!("../../clients/js/wsloop.js");
+
 /// An accepted handshake: what the upgraded connection needs.
 #[derive(Debug)]
 pub(super) struct Accepted {
@@ -110,6 +113,11 @@ pub(super) fn answer_request(
                 .header("Content-Security-Policy", ADMIN_CSP)
                 .header("X-Content-Type-Options", "nosniff")
                 .header("Referrer-Policy", "no-referrer")
+        }),
+        Route::Sdk => plain_get(head, || {
+            let body = SDK_JS.as_bytes().to_vec();
+            Response::with_body(200, "text/javascript; charset=utf-8", body)
+                .header("Cache-Control", "no-cache")
         }),
         Route::Metrics => plain_get(head, || {
             let body = server.metrics_snapshot(now).render().into_bytes();

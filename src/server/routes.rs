@@ -31,6 +31,9 @@ pub(super) enum Route {
     Page,
     /// `GET /admin`: the operator page (it calls `/stats` and the API with its key).
     Admin,
+    /// `GET /wsloop.js`: the JavaScript client SDK (`clients/js/wsloop.js`), embedded in
+    /// the binary so a page served by wsloop can `import { Client } from "/wsloop.js"`.
+    Sdk,
     /// Anything else: 404.
     NotFound,
 }
@@ -49,6 +52,7 @@ pub(super) fn route(path: &str) -> Route {
 
         "/" | "/index.html" => Route::Page,
         "/admin" => Route::Admin,
+        "/wsloop.js" => Route::Sdk,
         _ => Route::NotFound,
     }
 }
