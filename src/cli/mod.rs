@@ -1,9 +1,11 @@
-//! The `wsloop` command line: `serve`, `token` (and the client and bench tools).
+//! The `wsloop` command line: `serve`, `token` (and the client, bench and operator tools).
 //!
 //! `src/main.rs` only calls [`main`]; each subcommand lives in its own file.
 
+mod admin;
 mod bench;
 mod client;
+mod http;
 mod publish;
 mod serve;
 mod token;
@@ -30,6 +32,9 @@ enum Command {
     Token(token::TokenArgs),
     /// Push a message through the HTTP publish API.
     Publish(publish::PublishArgs),
+    /// Ask the operator API: rooms, presence, history, nodes; disconnect a user.
+    #[command(after_help = admin::EXIT_CODES)]
+    Admin(admin::AdminArgs),
     /// Talk to a WebSocket server: stdin lines out, messages to stdout.
     #[command(after_help = client::EXIT_CODES)]
     Client(client::ClientArgs),
@@ -44,6 +49,7 @@ pub fn main() -> ExitCode {
         Command::Token(args) => token::run(&args).map_err(Failure::from),
         Command::Publish(args) => publish::run(&args).map_err(Failure::from),
         Command::Client(args) => client::run(&args),
+        Command::Admin(args) => admin::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -71,6 +77,11 @@ impl Failure {
 
     /// A wait that ran out (`wsloop client --timeout`): exit 3.
     fn timed_out(message: String) -> Self {
+        Self { code: 3, message }
+    }
+
+    /// No answer, or one that is not the API's (`wsloop admin`): exit 3.
+    fn unreachable(message: String) -> Self {
         Self { code: 3, message }
     }
 }

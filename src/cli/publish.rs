@@ -11,9 +11,9 @@
 //! but does not parse is an error, never sent as a string by accident; `--string` sends
 //! any payload as a JSON string as it is, and a plain word (`shipped`) is sent as a string.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
+use std::io::Read;
+
+use super::http;
 
 /// Flags of `wsloop publish`.
 #[derive(Debug, clap::Args)]
@@ -53,12 +53,16 @@ pub(super) fn run(args: &PublishArgs) -> Result<(), String> {
         body["user_id"] = user.clone().into();
     }
     let key = args.key.split(',').next().unwrap_or("").trim();
-    let (status, answer) = post(&args.url, "/api/publish", key, &body.to_string())?;
-    if status == 200 {
-        println!("{answer}");
+    let body = body.to_string();
+    let answer = http::request(&args.url, "POST", "/api/publish", key, Some(&body))?;
+    if answer.status == 200 {
+        println!("{}", answer.body);
         Ok(())
     } else {
-        Err(format!("server answered {status}: {answer}"))
+        Err(format!(
+            "server answered {}: {}",
+            answer.status, answer.body
+        ))
     }
 }
 
@@ -93,52 +97,6 @@ fn parse_payload(text: &str, as_string: bool) -> Result<serde_json::Value, Strin
         )),
         Err(_) => Ok(serde_json::Value::String(trimmed.to_owned())),
     }
-}
-
-/// A minimal HTTP/1.1 POST; returns the status and the body.
-fn post(base: &str, path: &str, key: &str, body: &str) -> Result<(u16, String), String> {
-    let authority = base
-        .strip_prefix("http://")
-        .ok_or_else(|| {
-            format!("--url {base}: expected an http:// URL, e.g. http://127.0.0.1:8080")
-        })?
-        .trim_end_matches('/');
-    if authority.contains('/') {
-        return Err(format!(
-            "--url {base}: give the server's base URL (e.g. http://127.0.0.1:8080); \
-             wsloop publish adds {path}"
-        ));
-    }
-    let address = if authority.contains(':') {
-        authority.to_owned()
-    } else {
-        format!("{authority}:80")
-    };
-    let mut stream =
-        TcpStream::connect(&address).map_err(|e| format!("cannot connect to {address}: {e}"))?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {key}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream
-        .write_all(request.as_bytes())
-        .map_err(|e| e.to_string())?;
-    let mut response = Vec::new();
-    stream
-        .read_to_end(&mut response)
-        .map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&response);
-    let (head, answer) = text.split_once("\r\n\r\n").ok_or("malformed HTTP answer")?;
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or("malformed status line")?;
-    Ok((status, answer.trim().to_owned()))
 }
 
 #[cfg(test)]

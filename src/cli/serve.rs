@@ -345,10 +345,10 @@ fn log_what_to_open(
     log::info!("chat page: {http}://{addr}/  hub: {ws}://{addr}/ws  echo: {ws}://{addr}/echo");
     match internal {
         Some(internal) => log::info!(
-            "internal port: http://{internal}/metrics, /stats and /api/publish (not on {addr})"
+            "internal port: http://{internal}/metrics, /stats, /api/* and /admin (not on {addr})"
         ),
         None => log::info!(
-            "/metrics, /stats and /api/publish are on the public port (set \
+            "/metrics, /stats, /api/* and /admin are on the public port (set \
              server.internal_listen to move them)"
         ),
     }

@@ -1,10 +1,10 @@
 //! The sockets the server accepts on, and which endpoints each one serves.
 //!
 //! By default one listener (`server.listen`) serves everything. With
-//! `server.internal_listen` set, a second listener is for operators: `/metrics`, `/stats`
-//! and the publish API are served there only (the public port answers them 404), and the
-//! internal port serves no WebSocket and no page. `/healthz` and `/readyz` are on both, for
-//! load balancers and supervisors alike.
+//! `server.internal_listen` set, a second listener is for operators: `/metrics`, `/stats`,
+//! the API (`/api/…`) and the admin page (`/admin`) are served there only (the public port
+//! answers them 404), and the internal port serves no WebSocket and no chat page.
+//! `/healthz` and `/readyz` are on both, for load balancers and supervisors alike.
 
 use std::io;
 use std::net::SocketAddr;
@@ -88,7 +88,7 @@ impl Listeners {
 fn serves(port: Port, route: Route, split: bool) -> bool {
     let operator = matches!(
         route,
-        Route::Metrics | Route::Stats | Route::Publish | Route::Api
+        Route::Metrics | Route::Stats | Route::Publish | Route::Api | Route::Admin
     );
     let probe = matches!(route, Route::Health | Route::Ready | Route::NotFound);
     match (port, split) {
@@ -114,10 +114,19 @@ mod tests {
             Route::Stats,
             Route::Publish,
             Route::Api,
+            Route::Admin,
         ] {
             assert!(serves(Port::Public, r, false), "{r:?}: one port serves all");
         }
-        for r in [Route::Metrics, Route::Stats, Route::Publish, Route::Api] {
+        assert_eq!(route("/admin"), Route::Admin);
+        let internal = [
+            Route::Metrics,
+            Route::Stats,
+            Route::Publish,
+            Route::Api,
+            Route::Admin,
+        ];
+        for r in internal {
             assert!(
                 !serves(Port::Public, r, true),
                 "{r:?} leaves the public port"

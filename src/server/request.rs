@@ -19,6 +19,12 @@ use crate::protocol::http::Response;
 
 /// The chat page: one HTML file with its CSS and JS inline, compiled into the binary.
 const CHAT_PAGE: &str = include_str!("../../web/chat.html");
+/// The admin page: one HTML file with its CSS and JS inline, compiled into the binary.
+const ADMIN_PAGE: &str = include_str!("../../web/admin.html");
+/// What the admin page may load and call: itself and this server only, never a frame.
+const ADMIN_CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; \
+     style-src 'unsafe-inline'; img-src data:; connect-src 'self'; form-action 'none'; \
+     frame-ancestors 'none'; base-uri 'none'";
 
 /// The JavaScript client SDK, an ES module the chat page imports (`/wsloop.js`).
 const SDK_JS: &str = include_str!("../../clients/js/wsloop.js");
@@ -99,6 +105,14 @@ pub(super) fn answer_request(
             let page = CHAT_PAGE.as_bytes().to_vec();
             Response::with_body(200, "text/html; charset=utf-8", page)
                 .header("Cache-Control", "no-cache")
+        }),
+        Route::Admin => plain_get(head, || {
+            let page = ADMIN_PAGE.as_bytes().to_vec();
+            Response::with_body(200, "text/html; charset=utf-8", page)
+                .header("Cache-Control", "no-cache")
+                .header("Content-Security-Policy", ADMIN_CSP)
+                .header("X-Content-Type-Options", "nosniff")
+                .header("Referrer-Policy", "no-referrer")
         }),
         Route::Sdk => plain_get(head, || {
             let body = SDK_JS.as_bytes().to_vec();

@@ -29,6 +29,8 @@ pub(super) enum Route {
     Api,
     /// `GET /`: the chat page, embedded in the binary.
     Page,
+    /// `GET /admin`: the operator page (it calls `/stats` and the API with its key).
+    Admin,
     /// `GET /wsloop.js`: the JavaScript client SDK (`clients/js/wsloop.js`), embedded in
     /// the binary so a page served by wsloop can `import { Client } from "/wsloop.js"`.
     Sdk,
@@ -49,6 +51,7 @@ pub(super) fn route(path: &str) -> Route {
         path if path.starts_with("/api/") => Route::Api,
 
         "/" | "/index.html" => Route::Page,
+        "/admin" => Route::Admin,
         "/wsloop.js" => Route::Sdk,
         _ => Route::NotFound,
     }
