@@ -67,5 +67,6 @@ impl Server {
         self.timers.arm(until, id, TimerKind::Linger);
         self.dirty.push(id);
         self.leave_hub(id, now);
+        self.app_closed(id, CloseCode::TRY_AGAIN_LATER.0, "", now);
     }
 }

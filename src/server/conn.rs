@@ -110,6 +110,8 @@ pub(super) struct Conn {
     pub admitted: bool,
     /// Registered with the hub (so removal must tell it).
     pub in_hub: bool,
+    /// The app it was opened with, until that app has been told of its close.
+    pub(super) app: Option<super::apps::AppId>,
     /// When the live token-expiry check fires; earlier `TokenExpiry` timers still in the
     /// heap are stale and ignored. `None` while no token expiry is tracked.
     pub(super) token_check: Option<Instant>,

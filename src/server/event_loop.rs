@@ -18,6 +18,8 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use super::admission::{PerIp, SWEEP_EVERY};
+use super::app::{App, Echo};
+use super::apps::Apps;
 use super::client_addr::Pending;
 use super::compress::FrameCache;
 use super::config::ServerConfig;
@@ -167,8 +169,12 @@ pub struct Server {
     pub(super) deflaters: DeflaterPool,
     /// Compressed variants of the hub frames of the current batch.
     pub(super) deflate_cache: FrameCache,
-    /// Scratch copy of a message echoed with compression.
-    pub(super) echo_copy: Vec<u8>,
+    /// A text message for an app, copied out of its session.
+    pub(super) app_text: String,
+    /// A binary message for an app that was not in the read buffer.
+    pub(super) app_binary: Vec<u8>,
+    /// The applications and the paths routed to them.
+    pub(super) apps: Apps,
     /// Connections and handshake buckets per IP address.
     pub(super) per_ip: PerIp,
     /// When idle per-IP state is next swept.
@@ -184,9 +190,20 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds the listener and prepares the loop; call [`Server::run`] to serve.
+    /// Binds the listener and prepares the loop with the built-in applications (`/echo`
+    /// and the hub at `/ws`); call [`Server::run`] to serve.
     pub fn bind(config: ServerConfig) -> io::Result<Self> {
-        Ok(Self::from_parts(Bound::bind(config)?))
+        Self::builder(config).bind()
+    }
+
+    /// A server with no application routes yet: add them with [`ServerBuilder::route`].
+    /// The hub (`/ws`), the page and the HTTP endpoints are built in.
+    pub fn builder(config: ServerConfig) -> ServerBuilder {
+        ServerBuilder {
+            config,
+            apps: Apps::default(),
+            echo: true,
+        }
     }
 
     /// Binds in the calling thread and serves on a new one; returns once listening.
@@ -200,7 +217,7 @@ impl Server {
         let handle = bound.handle.clone();
         let thread = std::thread::Builder::new()
             .name("wsloop".into())
-            .spawn(move || Self::from_parts(bound).run())?;
+            .spawn(move || Self::from_parts(bound, default_apps()).run())?;
         Ok(Spawned {
             local_addr,
             internal_addr,
@@ -209,7 +226,7 @@ impl Server {
         })
     }
 
-    fn from_parts(bound: Bound) -> Self {
+    fn from_parts(bound: Bound, apps: Apps) -> Self {
         let Bound {
             poll,
             listeners,
@@ -278,7 +295,9 @@ impl Server {
             cluster,
             deflaters: DeflaterPool::new(level),
             deflate_cache: FrameCache::default(),
-            echo_copy: Vec::new(),
+            app_text: String::new(),
+            app_binary: Vec::new(),
+            apps,
             per_ip: PerIp::default(),
             next_sweep: Instant::now() + SWEEP_EVERY,
             signals: None,
@@ -467,6 +486,7 @@ impl Server {
             last_seen: now,
             admitted: admission.is_ok(),
             in_hub: false,
+            app: None,
             token_check: None,
             write_progress: now,
             stall_check: None,
@@ -522,4 +542,50 @@ impl Server {
             }
         }
     }
+}
+
+/// A server being assembled: its configuration and the applications routed by path.
+///
+/// Routes are matched before the built-in endpoints: an exact path (`/echo`), or a prefix
+/// ending in `/*` (`/rooms/*`; `/*` takes every path). The longest prefix wins.
+pub struct ServerBuilder {
+    config: ServerConfig,
+    apps: Apps,
+    /// `/echo` is added unless a route for it was given.
+    echo: bool,
+}
+
+impl ServerBuilder {
+    /// Routes upgrade requests for `path` to `app`.
+    pub fn route(mut self, path: &str, app: impl App + 'static) -> Self {
+        if path == "/echo" {
+            self.echo = false;
+        }
+        self.apps.route(path, Box::new(app));
+        self
+    }
+
+    /// Binds the listeners and prepares the loop; call [`Server::run`] to serve.
+    pub fn bind(self) -> io::Result<Server> {
+        let mut apps = self.apps;
+        if self.echo {
+            apps.route("/echo", Box::new(Echo));
+        }
+        Ok(Server::from_parts(Bound::bind(self.config)?, apps))
+    }
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("apps", &self.apps)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The applications of a server started with [`Server::spawn`]: `/echo`.
+fn default_apps() -> Apps {
+    let mut apps = Apps::default();
+    apps.route("/echo", Box::new(Echo));
+    apps
 }

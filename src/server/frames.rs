@@ -1,4 +1,4 @@
-//! What an open connection's events turn into: echoes on `/echo`, hub requests on `/ws`.
+//! What an open connection's events turn into: messages for its app, hub requests on `/ws`.
 
 use crate::hub::Now;
 
@@ -10,8 +10,7 @@ use super::routes::Endpoint;
 use super::stats::Stats;
 use crate::hub::{Hub, Outbox};
 use crate::protocol::deflate::DeflaterPool;
-use crate::protocol::frame::{FrameHeader, encode_frame};
-use crate::protocol::{CloseCode, Event, MessageKind, OpCode, Read, Session};
+use crate::protocol::{Event, Read, Session};
 
 /// What frame processing needs from the loop, borrowed field by field.
 pub(super) struct FrameCtx<'a> {
@@ -27,8 +26,24 @@ pub(super) struct FrameCtx<'a> {
     pub(super) deflaters: &'a mut DeflaterPool,
     /// Compressed variants of hub frames in this batch.
     pub(super) deflate_cache: &'a mut FrameCache,
-    /// Scratch copy of a message to echo compressed.
-    pub(super) echo_copy: &'a mut Vec<u8>,
+    /// A text message for an app, copied out of the event.
+    pub(super) app_text: &'a mut String,
+    /// A binary message for an app that was not in the input (reassembled or inflated).
+    pub(super) app_binary: &'a mut Vec<u8>,
+    /// The peer's close code and reason, once its close frame arrived.
+    pub(super) peer_close: &'a mut Option<(u16, String)>,
+}
+
+/// A message for the connection's app, found by [`read_frames`]; the app is called once
+/// the connection is no longer borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum AppMessage {
+    /// Text, in `app_text`.
+    Text,
+    /// Binary, at these offsets of the input `read_frames` was given (no copy).
+    BinaryInInput(usize, usize),
+    /// Binary, in `app_binary`.
+    BinaryCopied,
 }
 
 /// What remains to do once the event (which borrows the session) is dropped.
@@ -36,23 +51,25 @@ enum After {
     Nothing,
     /// The peer's close arrived: queue the hub's replies before the close reply.
     Closed,
-    /// Echo `echo_copy` back through the session, compressed.
-    EchoCompressed(MessageKind),
+    /// Hand a message to the app.
+    App(AppMessage),
 }
 
-/// Reads every complete event in `input` and acts on it; returns the bytes consumed.
+/// Reads the complete events in `input` and acts on them; returns the bytes consumed and,
+/// when it stopped at a message for the connection's app, that message.
 ///
-/// Replies the protocol requires (pong, close reply) and echoes go straight into `out`;
-/// hub output goes to the outbox, which the loop applies once the input is done.
+/// Replies the protocol requires (pong, close reply) go straight into `out`; hub output
+/// goes to the outbox, which the loop applies once the input is done.
 pub(super) fn read_frames(
     open: &mut OpenConn,
     out: &mut OutQueue,
     input: &mut [u8],
     ctx: &mut FrameCtx<'_>,
-) -> usize {
+) -> (usize, Option<AppMessage>) {
     let mut pos = 0;
     let endpoint = open.endpoint;
-    let compresses = open.session.deflate().is_some();
+    let base = input.as_ptr() as usize;
+    let len = input.len();
     loop {
         let was_open = open.session.can_send();
         ctx.ctrl.clear();
@@ -61,13 +78,16 @@ pub(super) fn read_frames(
                 pos += consumed;
                 let Some(event) = event else {
                     send_ctrl(out, ctx);
-                    return pos;
+                    return (pos, None);
                 };
                 count_event(&event, was_open, ctx.stats);
                 match (event, endpoint) {
-                    (Event::Close(_), _) => After::Closed,
-                    (event, Endpoint::Echo) if compresses => copy_for_echo(event, ctx.echo_copy),
-                    (event, Endpoint::Echo) => echo(event, out, ctx.pool, ctx.stats),
+                    (Event::Close(frame), _) => {
+                        let code = frame.code.map_or(1005, |c| c.0);
+                        *ctx.peer_close = Some((code, frame.reason.to_owned()));
+                        After::Closed
+                    }
+                    (event, Endpoint::App(_)) => for_app(event, base, len, ctx),
                     (event, Endpoint::Hub) => to_hub(event, ctx),
                 }
             }
@@ -79,24 +99,15 @@ pub(super) fn read_frames(
                 }
                 take_own_replies(&mut open.session, out, ctx);
                 send_ctrl(out, ctx);
-                return input.len();
+                return (input.len(), None);
             }
         };
         match after {
             After::Nothing => {}
             After::Closed => take_own_replies(&mut open.session, out, ctx),
-            After::EchoCompressed(kind) => {
-                ctx.stats.messages_out += 1;
-                let (copy, deflaters) = (&*ctx.echo_copy, &mut *ctx.deflaters);
-                let session = &mut open.session;
-                let sent = out.append(ctx.pool, |buf| {
-                    session.send_pooled(kind, copy, deflaters, buf)
-                });
-                if sent.is_err() {
-                    // The session failed with 1011 in place of the echo; `after_input`
-                    // moves the connection to lingering.
-                    ctx.stats.close_sent(CloseCode::INTERNAL_ERROR.0);
-                }
+            After::App(message) => {
+                send_ctrl(out, ctx);
+                return (pos, Some(message));
             }
         }
         send_ctrl(out, ctx);
@@ -147,31 +158,27 @@ fn count_event(event: &Event<'_>, was_open: bool, stats: &mut Stats) {
     }
 }
 
-/// The `/echo` endpoint: every data message goes back as it came, with no copy.
-fn echo(event: Event<'_>, out: &mut OutQueue, pool: &mut BufPool, stats: &mut Stats) -> After {
-    let (opcode, payload) = match event {
-        Event::Text(text) => (OpCode::Text, text.as_bytes()),
-        Event::Binary(bytes) => (OpCode::Binary, bytes),
-        _ => return After::Nothing,
-    };
-    inject_panic(payload);
-    stats.messages_out += 1;
-    let header = FrameHeader::single(opcode, payload.len(), None);
-    out.append(pool, |buf| encode_frame(&header, payload, buf));
-    After::Nothing
-}
-
-/// `/echo` with permessage-deflate: the message borrows the session, whose compressor must
-/// write the reply, so it is copied first (a memcpy, small beside the compression).
-fn copy_for_echo(event: Event<'_>, copy: &mut Vec<u8>) -> After {
-    let (kind, payload) = match event {
-        Event::Text(text) => (MessageKind::Text, text.as_bytes()),
-        Event::Binary(bytes) => (MessageKind::Binary, bytes),
-        _ => return After::Nothing,
-    };
-    copy.clear();
-    copy.extend_from_slice(payload);
-    After::EchoCompressed(kind)
+/// A data message for an app: where the loop will find it once the session is no longer
+/// borrowed. Binary payloads still in the input (the common case: one unfragmented,
+/// uncompressed frame) are not copied; text is copied, so it stays a checked `str`.
+fn for_app(event: Event<'_>, base: usize, len: usize, ctx: &mut FrameCtx<'_>) -> After {
+    match event {
+        Event::Text(text) => {
+            ctx.app_text.clear();
+            ctx.app_text.push_str(text);
+            After::App(AppMessage::Text)
+        }
+        Event::Binary(bytes) => {
+            let at = (bytes.as_ptr() as usize).wrapping_sub(base);
+            if at <= len && bytes.len() <= len - at {
+                return After::App(AppMessage::BinaryInInput(at, at + bytes.len()));
+            }
+            ctx.app_binary.clear();
+            ctx.app_binary.extend_from_slice(bytes);
+            After::App(AppMessage::BinaryCopied)
+        }
+        _ => After::Nothing,
+    }
 }
 
 /// The `/ws` endpoint: data messages are hub requests.

@@ -97,6 +97,7 @@ impl Server {
         self.timers.arm(until, id, TimerKind::Linger);
         self.dirty.push(id);
         self.leave_hub(id, now);
+        self.app_closed(id, CloseCode::INTERNAL_ERROR.0, "internal error", now);
     }
 
     /// Drops a connection without asking the hub (whose state for it may be what panics).

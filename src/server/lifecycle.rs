@@ -58,6 +58,7 @@ impl Server {
             TimerKind::HandshakeRate => self.check_handshake_rate(id, now),
             TimerKind::Stall => self.check_stall(id, now),
             TimerKind::Gather => self.gather_due(id, now),
+            TimerKind::App(token) => self.app_timer(id, token, now),
         }
     }
 
@@ -81,6 +82,7 @@ impl Server {
             (TimerKind::Heartbeat, Phase::Open(_)) => true,
             // Earlier checks superseded by a later live one are stale (`check_token_expiry`).
             (TimerKind::TokenExpiry, Phase::Open(_)) => conn.token_check.is_none_or(|l| at >= l),
+            (TimerKind::App(_), Phase::Open(_)) => conn.app.is_some(),
             (TimerKind::Gather, Phase::Body(request)) => {
                 matches!(request.waiting, Some(super::conn::Waiting::Gather))
             }
@@ -115,6 +117,11 @@ impl Server {
             // Not through `leave_hub`: the connection has already left the slab.
             self.leaving.push(id);
             self.apply_outbox(Instant::now());
+        }
+        if let Some(app) = conn.app {
+            // Ended without a close frame (or before the app heard of one).
+            self.leave_app(id, app, 1006, "");
+            self.tell_closes(Instant::now());
         }
         log::debug!("{id}: closed ({} open)", self.conns.len());
     }
@@ -178,6 +185,7 @@ impl Server {
                     );
                     self.dirty.push(id);
                     self.leave_hub(id, now);
+                    self.app_closed(id, code.0, reason, now);
                 }
             }
             Phase::Handshaking(_) | Phase::Body(_) => self.remove(id),

@@ -7,6 +7,9 @@
 
 mod admission;
 mod api;
+mod app;
+mod app_ctx;
+mod apps;
 mod budget;
 mod client_addr;
 mod cluster_link;
@@ -49,7 +52,10 @@ pub use client_addr::{IpBlock, TrustedProxies};
 pub use config::{ApiConfig, ServerConfig};
 pub use tls::TlsFiles;
 
+pub use app::{App, Echo, MAX_TIMER, Message, Refusal, Request};
+pub use app_ctx::Ctx;
+pub use apps::AppId;
 pub use conn::ConnId;
-pub use event_loop::{Server, Spawned};
+pub use event_loop::{Server, ServerBuilder, Spawned};
 pub use handle::ServerHandle;
 pub use outbound::SharedFrame;

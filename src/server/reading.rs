@@ -9,10 +9,11 @@
 use std::io::{self, Read as _};
 use std::time::Instant;
 
+use super::app::Message;
 use super::client_addr::Pending;
 use super::conn::{ConnId, Phase, conn_mut};
 use super::event_loop::Server;
-use super::frames::{FrameCtx, read_frames};
+use super::frames::{AppMessage, FrameCtx, read_frames};
 use super::routes::Endpoint;
 use super::timers::{TimerKind, after};
 use crate::protocol::http::Response;
@@ -146,31 +147,20 @@ impl Server {
         let Some(conn) = conn_mut(&mut self.conns, id) else {
             return;
         };
-        let input = &mut self.scratch[start..len];
         if let Phase::Body(_) = conn.phase {
-            conn.pending.extend_from_slice(input);
+            conn.pending.extend_from_slice(&self.scratch[start..len]);
             return self.finish_body(id, now);
         }
-        let used = match &mut conn.phase {
-            Phase::Open(open) => {
-                let mut ctx = FrameCtx {
-                    id,
-                    stats: &mut self.stats,
-                    pool: &mut self.pool,
-                    hub: &mut self.hub,
-                    outbox: &mut self.outbox,
-                    wall_now: self.wall_now,
-                    ctrl: &mut self.ctrl,
-                    deflaters: &mut self.deflaters,
-                    deflate_cache: &mut self.deflate_cache,
-                    echo_copy: &mut self.echo_copy,
-                };
-                read_frames(open, &mut conn.out, input, &mut ctx)
-            }
-            Phase::Lingering { .. } | Phase::Handshaking(_) | Phase::Body(_) => input.len(),
+        // Lent out while apps are called: a message they get may be a slice of it.
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let used = self.read_open(id, &mut scratch[start..len], now);
+        self.scratch = scratch;
+        let Some(conn) = conn_mut(&mut self.conns, id) else {
+            return;
         };
         conn.pending.clear();
-        conn.pending.extend_from_slice(&input[used..]);
+        conn.pending
+            .extend_from_slice(&self.scratch[start + used..len]);
         if conn.pending.is_empty() {
             conn.pending = Vec::new();
         }
@@ -181,6 +171,55 @@ impl Server {
         // Compressed variants made for replies queued with a close (see `take_own_replies`).
         self.deflate_cache.clear();
         self.after_input(id, now);
+    }
+
+    /// Runs an open connection's input through its session, calling its app with each
+    /// message as it is found; returns the bytes used.
+    fn read_open(&mut self, id: ConnId, input: &mut [u8], now: Instant) -> usize {
+        let mut text = std::mem::take(&mut self.app_text);
+        let mut binary = std::mem::take(&mut self.app_binary);
+        let mut used = 0;
+        while let Some(conn) = conn_mut(&mut self.conns, id) {
+            let Phase::Open(open) = &mut conn.phase else {
+                used = input.len();
+                break;
+            };
+            let endpoint = open.endpoint;
+            let mut peer_close = None;
+            let mut ctx = FrameCtx {
+                id,
+                stats: &mut self.stats,
+                pool: &mut self.pool,
+                hub: &mut self.hub,
+                outbox: &mut self.outbox,
+                wall_now: self.wall_now,
+                ctrl: &mut self.ctrl,
+                deflaters: &mut self.deflaters,
+                deflate_cache: &mut self.deflate_cache,
+                app_text: &mut text,
+                app_binary: &mut binary,
+                peer_close: &mut peer_close,
+            };
+            let rest = &mut input[used..];
+            let (consumed, message) = read_frames(open, &mut conn.out, rest, &mut ctx);
+            if let (Some((code, reason)), Endpoint::App(_)) = (&peer_close, endpoint) {
+                self.app_closed(id, *code, reason, now);
+            }
+            let (Some(message), Endpoint::App(app)) = (message, endpoint) else {
+                used += consumed;
+                break;
+            };
+            let message = match message {
+                AppMessage::Text => Message::Text(&text),
+                AppMessage::BinaryInInput(from, to) => Message::Binary(&rest[from..to]),
+                AppMessage::BinaryCopied => Message::Binary(&binary),
+            };
+            self.app_message(app, id, message, now);
+            used += consumed;
+        }
+        self.app_text = text;
+        self.app_binary = binary;
+        used
     }
 
     /// Feeds the request head parser. Returns the bytes the head took once complete.
@@ -235,10 +274,10 @@ impl Server {
         let Some(conn) = conn_mut(&mut self.conns, id) else {
             return;
         };
-        let (finished, echo) = match &conn.phase {
+        let (finished, app) = match &conn.phase {
             Phase::Open(open) => (
                 open.session.close_state() == CloseState::Closed || open.session.has_failed(),
-                open.endpoint == Endpoint::Echo,
+                matches!(open.endpoint, Endpoint::App(_)),
             ),
             _ => (false, false),
         };
@@ -251,10 +290,10 @@ impl Server {
             };
             self.timers.arm(until, id, TimerKind::Linger);
         }
-        if echo && !finished && !conn.out.is_empty() {
-            // An echo's output depends on its own input only, and nothing else will be
-            // queued for it this turn: write it now rather than after every other ready
-            // connection has been read (the same one writev, less latency).
+        if app && !finished && !conn.out.is_empty() {
+            // The replies to this input (an echo's, say) are all queued: write them now
+            // rather than after every other ready connection has been read (the same one
+            // writev, less latency).
             return self.flush_conn(id, now);
         }
         if !conn.out.is_empty() || finished {
@@ -262,6 +301,8 @@ impl Server {
         }
         if finished {
             self.leave_hub(id, now);
+            // A protocol error (or a close that was not the peer's): no close code to pass.
+            self.app_closed(id, 1006, "", now);
         }
     }
 }

@@ -82,7 +82,11 @@ pub(super) fn answer_request(
     port: Port,
     now: Instant,
 ) -> Answer {
-    let route = route(&head.path);
+    // Application routes first: an embedder's `/*` takes every path.
+    let route = server.apps.find(&head.path).map_or_else(
+        || route(&head.path),
+        |app| Route::WebSocket(Endpoint::App(app)),
+    );
     if !server.listeners.serves(port, route) {
         return Answer::Respond(Rejection::NotFound.response());
     }
@@ -205,7 +209,7 @@ fn upgrade(server: &Server, head: &RequestHead, endpoint: Endpoint) -> Answer {
         (None, user) => user,
     };
     let limits = match endpoint {
-        Endpoint::Echo => server.config.limits,
+        Endpoint::App(_) => server.config.limits,
         Endpoint::Hub => {
             let max = server.config.max_connections_per_user;
             if let Some(user) = &user

@@ -1,10 +1,12 @@
 //! Which request paths the server answers, and how.
 
+use super::apps::AppId;
+
 /// What an upgraded connection is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Endpoint {
-    /// `/echo`: every text and binary message is sent back (Autobahn and benchmark target).
-    Echo,
+    /// An application routed by path (`/echo` is one, [`super::app::Echo`]).
+    App(AppId),
     /// `/ws`: the JSON chat/pub-sub hub.
     Hub,
 }
@@ -41,7 +43,6 @@ pub(super) enum Route {
 /// Maps a request path to its route.
 pub(super) fn route(path: &str) -> Route {
     match path {
-        "/echo" => Route::WebSocket(Endpoint::Echo),
         "/ws" => Route::WebSocket(Endpoint::Hub),
         "/healthz" => Route::Health,
         "/stats" => Route::Stats,

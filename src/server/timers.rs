@@ -47,6 +47,8 @@ pub(super) enum TimerKind {
     Stall,
     /// An API request waiting for the other nodes' parts is answered now with what is in.
     Gather,
+    /// A timer an app armed, with its token.
+    App(u64),
 }
 
 /// The furthest ahead a deadline is ever set: a longer wait (a huge configured timeout) is

@@ -2,6 +2,8 @@
 
 use std::time::Instant;
 
+use super::app::{Refusal, Request};
+use super::apps::AppId;
 use super::conn::{ConnId, OpenConn, Phase, conn_mut};
 use super::event_loop::Server;
 use super::request::{Accepted, Answer, answer_request};
@@ -11,6 +13,7 @@ use crate::auth::user_id::new_guest_id;
 use crate::hub::Credentials;
 use crate::protocol::Session;
 use crate::protocol::handshake::RequestHead;
+use crate::protocol::http::Response;
 
 impl Server {
     /// Answers a complete request head: upgrade, plain HTTP answer, or refusal.
@@ -19,7 +22,16 @@ impl Server {
             return;
         };
         match answer_request(self, head, port, now) {
-            Answer::Upgrade(accepted) => self.upgrade(id, head, accepted, now),
+            Answer::Upgrade(accepted) => {
+                if let Endpoint::App(app) = accepted.endpoint
+                    && let Err(refusal) = self.ask_app(app, id, head, &accepted)
+                {
+                    self.stats.http_requests += 1;
+                    self.stats.rejected(refusal.status);
+                    return self.respond(id, Response::text(refusal.status, &refusal.reason));
+                }
+                self.upgrade(id, head, accepted, now);
+            }
             Answer::ReadBody {
                 length,
                 send_continue,
@@ -50,6 +62,25 @@ impl Server {
         }
     }
 
+    /// Asks an app whether it takes an upgrade.
+    fn ask_app(
+        &mut self,
+        app: AppId,
+        id: ConnId,
+        head: &RequestHead,
+        accepted: &Accepted,
+    ) -> Result<(), Refusal> {
+        let Some(client) = self.get(id).map(|c| c.client) else {
+            return Ok(());
+        };
+        let request = Request {
+            head,
+            client,
+            identity: accepted.identity.as_ref(),
+        };
+        self.app_upgrade(app, &request)
+    }
+
     /// Switches the connection to WebSocket: 101, session, heartbeat, hub registration.
     fn upgrade(&mut self, id: ConnId, head: &RequestHead, accepted: Accepted, now: Instant) {
         let Accepted {
@@ -77,10 +108,20 @@ impl Server {
         conn.out
             .append(&mut self.pool, |out| out.extend_from_slice(&accept));
         conn.in_hub = endpoint == Endpoint::Hub;
+        let client = conn.client;
         self.stats.upgrades_total += 1;
         self.dirty.push(id);
         let first_beat = after(now, self.config.ping_interval.min(self.config.idle_timeout));
         self.timers.arm(first_beat, id, TimerKind::Heartbeat);
+        if let Endpoint::App(app) = endpoint {
+            let request = Request {
+                head,
+                client,
+                identity: identity.as_ref(),
+            };
+            self.app_open(app, id, &request, now);
+            return;
+        }
         if endpoint == Endpoint::Hub {
             let user = user.unwrap_or_else(new_guest_id);
             let credentials = match identity {

@@ -88,6 +88,10 @@ impl Server {
         if conn.read_paused && conn.out.len() < LOW_WATER {
             conn.read_paused = false;
             self.ready.push_back(id);
+            if matches!(conn.phase, Phase::Open(_)) {
+                // Its app may send more now (uWS's `drain`).
+                return self.app_drain(id, now);
+            }
         }
         if flushed == Flushed::All
             && let Phase::Lingering {

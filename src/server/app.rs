@@ -1,0 +1,165 @@
+//! The application API: what an embedder implements to run its own protocol on the engine.
+//!
+//! An [`App`] is routed a request path with [`ServerBuilder::route`]; the engine does the
+//! HTTP upgrade, RFC 6455 (and permessage-deflate), buffering, backpressure, timeouts and
+//! limits, and calls the app on the loop's thread with whole messages. The app answers
+//! through a [`Ctx`]: send to a connection, close it, read how much it has buffered,
+//! subscribe connections to topics and publish to them (each message encoded once, queued
+//! to every subscriber by reference), and arm timers. Nothing here blocks, locks or
+//! crosses a thread.
+//!
+//! ```no_run
+//! use wsloop::server::{App, ConnId, Ctx, Message, Server, ServerConfig};
+//!
+//! /// Every message goes back as it came.
+//! struct Echo;
+//!
+//! impl App for Echo {
+//!     fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, message: Message<'_>) {
+//!         ctx.send(conn, message);
+//!     }
+//! }
+//!
+//! let mut server = Server::builder(ServerConfig::default()).route("/*", Echo).bind()?;
+//! server.run()
+//! # ; Ok::<(), std::io::Error>(())
+//! ```
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::auth::Identity;
+use crate::protocol::handshake::RequestHead;
+
+use super::app_ctx::Ctx;
+use super::conn::ConnId;
+
+/// A WebSocket application. Every method runs on the loop's thread and must not block: a
+/// slow callback delays every connection. A panic in one closes that connection only.
+pub trait App {
+    /// Decides an upgrade before the `101`: `Err` refuses it with that HTTP status and
+    /// reason. The default accepts every request the engine found valid.
+    fn on_upgrade(&mut self, request: &Request<'_>) -> Result<(), Refusal> {
+        let _ = request;
+        Ok(())
+    }
+
+    /// A connection is open (its `101` is queued).
+    fn on_open(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, request: &Request<'_>) {
+        let _ = (ctx, conn, request);
+    }
+
+    /// A whole message arrived (fragments joined, decompressed, UTF-8 checked for text).
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, message: Message<'_>);
+
+    /// The connection is closing: the peer's close `code` and `reason`, the code the
+    /// server closed with, or 1006 when the connection ended without a close frame.
+    /// Called once; the connection can no longer be sent to.
+    fn on_close(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, code: u16, reason: &str) {
+        let _ = (ctx, conn, code, reason);
+    }
+
+    /// A timer armed with [`Ctx::timer`] is due.
+    fn on_timer(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, token: u64) {
+        let _ = (ctx, conn, token);
+    }
+
+    /// The connection's buffered output, once past the high-water mark (1 MiB, where the
+    /// engine stops reading from it), fell below the low-water mark: send more.
+    fn on_drain(&mut self, ctx: &mut Ctx<'_>, conn: ConnId) {
+        let _ = (ctx, conn);
+    }
+}
+
+/// A whole message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Message<'a> {
+    /// A text message (valid UTF-8).
+    Text(&'a str),
+    /// A binary message.
+    Binary(&'a [u8]),
+}
+
+impl<'a> Message<'a> {
+    /// The payload bytes.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        match self {
+            Self::Text(text) => text.as_bytes(),
+            Self::Binary(bytes) => bytes,
+        }
+    }
+}
+
+/// The upgrade request as the app sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub(super) head: &'a RequestHead,
+    pub(super) client: IpAddr,
+    pub(super) identity: Option<&'a Identity>,
+}
+
+impl<'a> Request<'a> {
+    /// The request path, e.g. `/rooms/7`.
+    pub fn path(&self) -> &'a str {
+        &self.head.path
+    }
+
+    /// The query string after `?`, not decoded.
+    pub fn query(&self) -> Option<&'a str> {
+        self.head.query.as_deref()
+    }
+
+    /// A query parameter, percent-decoded.
+    pub fn query_param(&self, key: &str) -> Option<String> {
+        self.head.query_param(key)
+    }
+
+    /// A header's value (the name in any case).
+    pub fn header(&self, name: &str) -> Option<&'a str> {
+        self.head.header(name)
+    }
+
+    /// The client's address (what a trusted proxy said, else the TCP peer's).
+    pub fn client_addr(&self) -> IpAddr {
+        self.client
+    }
+
+    /// The verified token's contents, when authentication is on and one was presented.
+    pub fn identity(&self) -> Option<&'a Identity> {
+        self.identity
+    }
+}
+
+/// An app's refusal of an upgrade: the HTTP status and a plain-text reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The status, 400–599.
+    pub status: u16,
+    /// The reason, sent as the body.
+    pub reason: String,
+}
+
+impl Refusal {
+    /// A refusal with `status` (clamped to 400–599) and `reason`.
+    pub fn new(status: u16, reason: impl Into<String>) -> Self {
+        Self {
+            status: status.clamp(400, 599),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The built-in `/echo` application: every text and binary message goes back as it came
+/// (the Autobahn and benchmark target).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Echo;
+
+impl App for Echo {
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, message: Message<'_>) {
+        super::isolation::inject_panic(message.as_bytes());
+        ctx.send(conn, message);
+    }
+}
+
+/// The longest delay [`Ctx::timer`] accepts; longer ones are clamped.
+pub const MAX_TIMER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);

@@ -1,0 +1,198 @@
+//! [`Ctx`]: what an application can ask of the engine from a callback.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use super::app::{MAX_TIMER, Message};
+use super::apps::AppId;
+use super::compress::{Compression, queue_hub_frame};
+use super::conn::{ConnId, Phase, conn_mut};
+use super::event_loop::Server;
+use super::routes::Endpoint;
+use super::timers::{TimerKind, after};
+use crate::protocol::frame::{FrameHeader, encode_frame, shared_frame};
+use crate::protocol::{CloseCode, MessageKind, OpCode};
+
+/// The engine, lent to an app for the length of one callback.
+pub struct Ctx<'a> {
+    pub(super) server: &'a mut Server,
+    /// The app being called (topics are per app).
+    pub(super) app: AppId,
+    /// The connection whose message is being handled: replies to it are bounded by the
+    /// engine pausing its reads, not by the slow-consumer cap.
+    pub(super) current: Option<ConnId>,
+    pub(super) now: Instant,
+}
+
+impl Ctx<'_> {
+    /// Queues `message` for `conn` (compressed if the connection agreed to
+    /// permessage-deflate); `false` if the connection is gone or closing. A connection
+    /// other than the one whose message is being handled that already holds more than
+    /// `server.max_outbound_bytes` unsent is closed with 1008 "slow consumer" instead.
+    pub fn send(&mut self, conn: ConnId, message: Message<'_>) -> bool {
+        let (kind, opcode) = kind_of(message);
+        let payload = message.as_bytes();
+        let cap = self.server.config.max_outbound_bytes;
+        let server = &mut *self.server;
+        let Some(target) = conn_mut(&mut server.conns, conn) else {
+            return false;
+        };
+        if !app_conn(target, self.app) || !target.can_send() {
+            return false;
+        }
+        if self.current != Some(conn) && target.out.len() + payload.len() > cap {
+            return self.slow(conn);
+        }
+        let Phase::Open(open) = &mut target.phase else {
+            return false;
+        };
+        let was_empty = target.out.is_empty();
+        let session = &mut open.session;
+        if session.deflate().is_none() {
+            let header = FrameHeader::single(opcode, payload.len(), None);
+            target
+                .out
+                .append(&mut server.pool, |buf| encode_frame(&header, payload, buf));
+        } else {
+            let deflaters = &mut server.deflaters;
+            let sent = target.out.append(&mut server.pool, |buf| {
+                session.send_pooled(kind, payload, deflaters, buf)
+            });
+            if sent.is_err() {
+                // The session failed with 1011 in place of the message.
+                server.stats.close_sent(CloseCode::INTERNAL_ERROR.0);
+            }
+        }
+        server.stats.messages_out += 1;
+        // The connection being read is flushed right after its input (`after_input`).
+        if was_empty && self.current != Some(conn) {
+            server.dirty.push(conn);
+        }
+        true
+    }
+
+    /// Publishes `message` to every connection subscribed to `topic`: encoded once,
+    /// queued to each by reference (compressed once per window size for connections with
+    /// permessage-deflate and no server context takeover). Subscribers over the
+    /// slow-consumer cap are closed 1008. Returns how many it was queued for.
+    pub fn publish(&mut self, topic: &str, message: Message<'_>) -> usize {
+        let (_, opcode) = kind_of(message);
+        let Some(subscribers) = self.server.apps.take_subscribers(self.app, topic) else {
+            return 0;
+        };
+        let frame = shared_frame(opcode, message.as_bytes());
+        let cap = self.server.config.max_outbound_bytes;
+        let mut queued = 0;
+        let mut slow = Vec::new();
+        let server = &mut *self.server;
+        for &to in &subscribers {
+            let Some(conn) = conn_mut(&mut server.conns, to) else {
+                continue;
+            };
+            if !conn.can_send() {
+                continue;
+            }
+            if conn.out.len() + frame.len() > cap {
+                slow.push(to);
+                continue;
+            }
+            let was_empty = conn.out.is_empty();
+            let Phase::Open(open) = &mut conn.phase else {
+                continue;
+            };
+            let mut compression = Compression {
+                pool: &mut server.pool,
+                deflaters: &mut server.deflaters,
+                cache: &mut server.deflate_cache,
+                stats: &mut server.stats,
+            };
+            queue_hub_frame(&mut open.session, &mut conn.out, &frame, &mut compression);
+            queued += 1;
+            if was_empty {
+                server.dirty.push(to);
+            }
+        }
+        server.stats.messages_out += queued as u64;
+        server
+            .apps
+            .restore_subscribers(self.app, topic, subscribers);
+        server.deflate_cache.clear();
+        for to in slow {
+            self.slow(to);
+        }
+        queued
+    }
+
+    /// Subscribes `conn` to `topic` (of this app); `false` if it already was, or is not
+    /// one of this app's open connections.
+    pub fn subscribe(&mut self, conn: ConnId, topic: &str) -> bool {
+        let ours = self
+            .server
+            .get(conn)
+            .is_some_and(|c| app_conn(c, self.app) && c.can_send());
+        ours && self.server.apps.subscribe(self.app, conn, topic)
+    }
+
+    /// Unsubscribes `conn` from `topic`; `false` if it was not subscribed.
+    pub fn unsubscribe(&mut self, conn: ConnId, topic: &str) -> bool {
+        self.server.apps.unsubscribe(self.app, conn, topic)
+    }
+
+    /// How many connections are subscribed to `topic`.
+    pub fn subscribers(&self, topic: &str) -> usize {
+        self.server.apps.subscriber_count(self.app, topic)
+    }
+
+    /// Starts the closing handshake with `code` and `reason` (at most 123 bytes are sent).
+    /// [`super::App::on_close`] follows at once with this code.
+    pub fn close(&mut self, conn: ConnId, code: u16, reason: &str) {
+        if self.server.get(conn).is_some_and(|c| app_conn(c, self.app)) {
+            self.server
+                .close_conn(conn, CloseCode(code), reason, self.now);
+        }
+    }
+
+    /// Bytes queued for `conn` and not yet written to its socket (0 if it is gone).
+    pub fn buffered_amount(&self, conn: ConnId) -> usize {
+        self.server.get(conn).map_or(0, |c| c.out.len())
+    }
+
+    /// Calls [`super::App::on_timer`] with `token` for `conn` after `delay` (clamped to
+    /// [`MAX_TIMER`]), unless the connection has closed by then. Timers are not cancelled:
+    /// an app that re-arms ignores tokens it no longer expects.
+    pub fn timer(&mut self, conn: ConnId, delay: Duration, token: u64) {
+        if self.server.get(conn).is_some_and(|c| app_conn(c, self.app)) {
+            let at = after(self.now, delay.min(MAX_TIMER));
+            self.server.timers.arm(at, conn, TimerKind::App(token));
+        }
+    }
+
+    /// The loop's time for this turn.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Closes a subscriber that fell too far behind.
+    fn slow(&mut self, conn: ConnId) -> bool {
+        self.server.stats.slow_consumer_closes += 1;
+        log::info!("{conn}: slow consumer, closing");
+        self.server.close_slow(conn, "slow consumer", self.now);
+        false
+    }
+}
+
+/// Whether `conn` is an open connection of `app`.
+fn app_conn(conn: &super::conn::Conn, app: AppId) -> bool {
+    matches!(&conn.phase, Phase::Open(open) if open.endpoint == Endpoint::App(app))
+}
+
+/// The frame kind and opcode of a message.
+fn kind_of(message: Message<'_>) -> (MessageKind, OpCode) {
+    match message {
+        Message::Text(_) => (MessageKind::Text, OpCode::Text),
+        Message::Binary(_) => (MessageKind::Binary, OpCode::Binary),
+    }
+}
+
+/// Interned topic names.
+pub(super) type Topic = Rc<str>;

@@ -1,0 +1,339 @@
+//! The engine's side of applications: the routing table, each app's topics, and the calls
+//! into apps (with the app taken out of its slot for the call, so it can be lent the whole
+//! engine through a [`Ctx`]).
+//!
+//! Calls never nest: a close an app causes from inside a callback (its own, or a slow
+//! subscriber's) is queued and its `on_close` runs once the callback has returned.
+
+use std::collections::{HashMap, VecDeque};
+use std::panic::{self, AssertUnwindSafe};
+use std::time::Instant;
+
+use super::app::{App, Message, Request};
+use super::app_ctx::{Ctx, Topic};
+use super::conn::{ConnId, Phase, conn_mut};
+use super::event_loop::Server;
+
+/// An application's index in the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AppId(pub(super) u16);
+
+/// One app and its topics.
+struct Slot {
+    /// `None` while the app is being called.
+    app: Option<Box<dyn App>>,
+    /// Subscribers by topic.
+    topics: HashMap<Topic, Vec<ConnId>>,
+    /// Topics by subscriber, for the cleanup when a connection closes.
+    subscribed: HashMap<ConnId, Vec<Topic>>,
+}
+
+/// Every app, the paths routed to them, and closes waiting to be told.
+#[derive(Default)]
+pub(super) struct Apps {
+    slots: Vec<Slot>,
+    /// Exact paths, and prefixes (a route ending in `/*`) longest first.
+    exact: HashMap<String, AppId>,
+    prefixes: Vec<(String, AppId)>,
+    /// Connections that closed and whose app has yet to hear it: (app, conn, code, reason).
+    closing: VecDeque<(AppId, ConnId, u16, String)>,
+}
+
+impl std::fmt::Debug for Apps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Apps")
+            .field("apps", &self.slots.len())
+            .field("exact", &self.exact)
+            .field("prefixes", &self.prefixes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Apps {
+    /// Adds `app` at `path` (`/x/*` routes every path under `/x/`; `/*` every path).
+    pub(super) fn route(&mut self, path: &str, app: Box<dyn App>) {
+        let id = AppId(u16::try_from(self.slots.len()).unwrap_or(u16::MAX));
+        self.slots.push(Slot {
+            app: Some(app),
+            topics: HashMap::new(),
+            subscribed: HashMap::new(),
+        });
+        match path.strip_suffix('*') {
+            Some(prefix) => {
+                self.prefixes.push((prefix.to_owned(), id));
+                self.prefixes
+                    .sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
+            }
+            None => {
+                self.exact.insert(path.to_owned(), id);
+            }
+        }
+    }
+
+    /// The app routed `path`, if any.
+    pub(super) fn find(&self, path: &str) -> Option<AppId> {
+        if let Some(id) = self.exact.get(path) {
+            return Some(*id);
+        }
+        self.prefixes
+            .iter()
+            .find(|(prefix, _)| path.starts_with(prefix.as_str()))
+            .map(|(_, id)| *id)
+    }
+
+    fn slot(&mut self, app: AppId) -> Option<&mut Slot> {
+        self.slots.get_mut(usize::from(app.0))
+    }
+
+    /// Takes a topic's subscribers out for a publish (see [`Apps::restore_subscribers`]).
+    pub(super) fn take_subscribers(&mut self, app: AppId, topic: &str) -> Option<Vec<ConnId>> {
+        let subscribers = self.slot(app)?.topics.get_mut(topic)?;
+        Some(std::mem::take(subscribers))
+    }
+
+    /// Puts a topic's subscribers back after a publish.
+    pub(super) fn restore_subscribers(&mut self, app: AppId, topic: &str, list: Vec<ConnId>) {
+        if let Some(slot) = self.slot(app)
+            && let Some(subscribers) = slot.topics.get_mut(topic)
+        {
+            *subscribers = list;
+        }
+    }
+
+    /// Subscribes `conn` to `topic`; `false` if it already was.
+    pub(super) fn subscribe(&mut self, app: AppId, conn: ConnId, topic: &str) -> bool {
+        let Some(slot) = self.slot(app) else {
+            return false;
+        };
+        let topics = slot.subscribed.entry(conn).or_default();
+        if topics.iter().any(|t| &**t == topic) {
+            return false;
+        }
+        let name: Topic = match slot.topics.get_key_value(topic) {
+            Some((name, _)) => name.clone(),
+            None => topic.into(),
+        };
+        topics.push(name.clone());
+        slot.topics.entry(name).or_default().push(conn);
+        true
+    }
+
+    /// Unsubscribes `conn` from `topic`; `false` if it was not subscribed.
+    pub(super) fn unsubscribe(&mut self, app: AppId, conn: ConnId, topic: &str) -> bool {
+        let Some(slot) = self.slot(app) else {
+            return false;
+        };
+        let Some(topics) = slot.subscribed.get_mut(&conn) else {
+            return false;
+        };
+        let Some(at) = topics.iter().position(|t| &**t == topic) else {
+            return false;
+        };
+        topics.swap_remove(at);
+        if topics.is_empty() {
+            slot.subscribed.remove(&conn);
+        }
+        drop_subscriber(&mut slot.topics, topic, conn);
+        true
+    }
+
+    /// How many connections `topic` has.
+    pub(super) fn subscriber_count(&self, app: AppId, topic: &str) -> usize {
+        self.slots
+            .get(usize::from(app.0))
+            .and_then(|slot| slot.topics.get(topic))
+            .map_or(0, Vec::len)
+    }
+
+    /// Forgets every subscription of `conn`.
+    fn unsubscribe_all(&mut self, app: AppId, conn: ConnId) {
+        let Some(slot) = self.slot(app) else {
+            return;
+        };
+        for topic in slot.subscribed.remove(&conn).unwrap_or_default() {
+            drop_subscriber(&mut slot.topics, &topic, conn);
+        }
+    }
+}
+
+/// Removes `conn` from `topic`'s subscribers (O(subscribers); order is not kept), and the
+/// topic once empty.
+fn drop_subscriber(topics: &mut HashMap<Topic, Vec<ConnId>>, topic: &str, conn: ConnId) {
+    if let Some(subscribers) = topics.get_mut(topic) {
+        if let Some(at) = subscribers.iter().position(|c| *c == conn) {
+            subscribers.swap_remove(at);
+        }
+        if subscribers.is_empty() {
+            topics.remove(topic);
+        }
+    }
+}
+
+impl Server {
+    /// Runs `call` with `app` taken out of its slot and a [`Ctx`] over the engine; then
+    /// tells apps about the closes it caused. Does nothing if the app is already in a call.
+    fn with_app(
+        &mut self,
+        app: AppId,
+        current: Option<ConnId>,
+        now: Instant,
+        call: impl FnOnce(&mut dyn App, &mut Ctx<'_>),
+    ) {
+        let Some(mut taken) = self.apps.slot(app).and_then(|slot| slot.app.take()) else {
+            return;
+        };
+        let mut ctx = Ctx {
+            server: self,
+            app,
+            current,
+            now,
+        };
+        // A panic in the app still puts it back; the loop's safety net then closes the
+        // connection being served (see `isolation`).
+        let result = panic::catch_unwind(AssertUnwindSafe(|| call(taken.as_mut(), &mut ctx)));
+        if let Some(slot) = self.apps.slot(app) {
+            slot.app = Some(taken);
+        }
+        if let Err(panic) = result {
+            panic::resume_unwind(panic);
+        }
+        self.tell_closes(now);
+    }
+
+    /// Calls `on_close` for every close waiting to be told (they may cause more).
+    pub(super) fn tell_closes(&mut self, now: Instant) {
+        while let Some((app, conn, code, reason)) = self.apps.closing.pop_front() {
+            let busy = self.apps.slot(app).is_some_and(|slot| slot.app.is_none());
+            if busy {
+                // Inside that app's own call: told when the call returns.
+                self.apps.closing.push_front((app, conn, code, reason));
+                return;
+            }
+            self.with_app(app, None, now, |a, ctx| {
+                a.on_close(ctx, conn, code, &reason)
+            });
+        }
+    }
+
+    /// Asks the app whether it takes this upgrade.
+    pub(super) fn app_upgrade(
+        &mut self,
+        app: AppId,
+        request: &Request<'_>,
+    ) -> Result<(), super::app::Refusal> {
+        let Some(slot) = self.apps.slot(app) else {
+            return Ok(());
+        };
+        match slot.app.as_mut() {
+            Some(app) => app.on_upgrade(request),
+            None => Ok(()),
+        }
+    }
+
+    /// Tells the app a connection opened.
+    pub(super) fn app_open(&mut self, app: AppId, id: ConnId, request: &Request<'_>, now: Instant) {
+        if let Some(conn) = conn_mut(&mut self.conns, id) {
+            conn.app = Some(app);
+        }
+        self.with_app(app, Some(id), now, |a, ctx| a.on_open(ctx, id, request));
+    }
+
+    /// Hands a message to the connection's app.
+    pub(super) fn app_message(
+        &mut self,
+        app: AppId,
+        id: ConnId,
+        message: Message<'_>,
+        now: Instant,
+    ) {
+        self.with_app(app, Some(id), now, |a, ctx| a.on_message(ctx, id, message));
+    }
+
+    /// A timer of the connection's app is due.
+    pub(super) fn app_timer(&mut self, id: ConnId, token: u64, now: Instant) {
+        if let Some(app) = self.app_of(id) {
+            self.with_app(app, None, now, |a, ctx| a.on_timer(ctx, id, token));
+        }
+    }
+
+    /// The connection's buffer drained after backpressure.
+    pub(super) fn app_drain(&mut self, id: ConnId, now: Instant) {
+        if let Some(app) = self.app_of(id) {
+            self.with_app(app, None, now, |a, ctx| a.on_drain(ctx, id));
+        }
+    }
+
+    /// The app of an open connection that has not been told of its close.
+    fn app_of(&self, id: ConnId) -> Option<AppId> {
+        let conn = self.get(id)?;
+        match &conn.phase {
+            Phase::Open(_) => conn.app,
+            _ => None,
+        }
+    }
+
+    /// The connection is closing or gone: forget its subscriptions and queue its app's
+    /// `on_close`.
+    pub(super) fn leave_app(&mut self, id: ConnId, app: AppId, code: u16, reason: &str) {
+        self.apps.unsubscribe_all(app, id);
+        self.apps
+            .closing
+            .push_back((app, id, code, reason.to_owned()));
+    }
+
+    /// Tells a connection's app (once) that it closed with `code` and `reason`.
+    pub(super) fn app_closed(&mut self, id: ConnId, code: u16, reason: &str, now: Instant) {
+        let Some(app) = conn_mut(&mut self.conns, id).and_then(|conn| conn.app.take()) else {
+            return;
+        };
+        self.leave_app(id, app, code, reason);
+        self.tell_closes(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Nop;
+    impl App for Nop {
+        fn on_message(&mut self, _: &mut Ctx<'_>, _: ConnId, _: Message<'_>) {}
+    }
+
+    #[test]
+    fn exact_routes_first_then_the_longest_prefix() {
+        let mut apps = Apps::default();
+        apps.route("/echo", Box::new(Nop));
+        apps.route("/*", Box::new(Nop));
+        apps.route("/rooms/*", Box::new(Nop));
+        assert_eq!(apps.find("/echo"), Some(AppId(0)));
+        assert_eq!(apps.find("/rooms/7"), Some(AppId(2)));
+        assert_eq!(apps.find("/"), Some(AppId(1)));
+        assert_eq!(apps.find("/echo/x"), Some(AppId(1)));
+        let mut none = Apps::default();
+        none.route("/a", Box::new(Nop));
+        assert_eq!(none.find("/b"), None);
+    }
+
+    #[test]
+    fn subscriptions_are_kept_both_ways_and_cleaned_up() {
+        let mut apps = Apps::default();
+        apps.route("/*", Box::new(Nop));
+        let app = AppId(0);
+        let (a, b) = (ConnId::new(1, 1), ConnId::new(2, 1));
+        assert!(apps.subscribe(app, a, "t"));
+        assert!(!apps.subscribe(app, a, "t"), "once");
+        assert!(apps.subscribe(app, b, "t"));
+        assert!(apps.subscribe(app, a, "u"));
+        assert_eq!(apps.subscriber_count(app, "t"), 2);
+        let taken = apps.take_subscribers(app, "t").expect("subscribers");
+        assert_eq!(taken.len(), 2);
+        apps.restore_subscribers(app, "t", taken);
+        apps.unsubscribe_all(app, a);
+        assert_eq!(apps.subscriber_count(app, "t"), 1);
+        assert_eq!(apps.subscriber_count(app, "u"), 0);
+        assert!(!apps.unsubscribe(app, a, "t"));
+        assert!(apps.unsubscribe(app, b, "t"));
+        assert!(apps.slots[0].topics.is_empty() && apps.slots[0].subscribed.is_empty());
+    }
+}
