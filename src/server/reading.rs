@@ -7,6 +7,7 @@
 //! (reading resumes once it drains: backpressure for echo-like endpoints).
 
 use std::io::{self, Read as _};
+use std::panic::{self, AssertUnwindSafe};
 use std::time::Instant;
 
 use super::app::Message;
@@ -153,8 +154,12 @@ impl Server {
         }
         // Lent out while apps are called: a message they get may be a slice of it.
         let mut scratch = std::mem::take(&mut self.scratch);
-        let used = self.read_open(id, &mut scratch[start..len], now);
+        let read = panic::catch_unwind(AssertUnwindSafe(|| {
+            self.read_open(id, &mut scratch[start..len], now)
+        }));
+        // Back before the safety net (`isolation`) handles a panic: every read needs it.
         self.scratch = scratch;
+        let used = read.unwrap_or_else(|panic| panic::resume_unwind(panic));
         let Some(conn) = conn_mut(&mut self.conns, id) else {
             return;
         };
