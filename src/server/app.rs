@@ -149,17 +149,5 @@ impl Refusal {
     }
 }
 
-/// The built-in `/echo` application: every text and binary message goes back as it came
-/// (the Autobahn and benchmark target).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Echo;
-
-impl App for Echo {
-    fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, message: Message<'_>) {
-        super::isolation::inject_panic(message.as_bytes());
-        ctx.send(conn, message);
-    }
-}
-
 /// The longest delay [`Ctx::timer`] accepts; longer ones are clamped.
 pub const MAX_TIMER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);

@@ -18,7 +18,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use super::admission::{PerIp, SWEEP_EVERY};
-use super::app::{App, Echo};
+use super::app::App;
 use super::apps::Apps;
 use super::client_addr::Pending;
 use super::compress::FrameCache;
@@ -190,8 +190,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds the listener and prepares the loop with the built-in applications (`/echo`
-    /// and the hub at `/ws`); call [`Server::run`] to serve.
+    /// Binds the listener and prepares the loop with the built-in endpoints (`/echo`, the
+    /// hub at `/ws`, the page and the HTTP endpoints); call [`Server::run`] to serve.
     pub fn bind(config: ServerConfig) -> io::Result<Self> {
         Self::builder(config).bind()
     }
@@ -202,7 +202,6 @@ impl Server {
         ServerBuilder {
             config,
             apps: Apps::default(),
-            echo: true,
         }
     }
 
@@ -217,7 +216,7 @@ impl Server {
         let handle = bound.handle.clone();
         let thread = std::thread::Builder::new()
             .name("wsloop".into())
-            .spawn(move || Self::from_parts(bound, default_apps()).run())?;
+            .spawn(move || Self::from_parts(bound, Apps::default()).run())?;
         Ok(Spawned {
             local_addr,
             internal_addr,
@@ -551,27 +550,18 @@ impl Server {
 pub struct ServerBuilder {
     config: ServerConfig,
     apps: Apps,
-    /// `/echo` is added unless a route for it was given.
-    echo: bool,
 }
 
 impl ServerBuilder {
     /// Routes upgrade requests for `path` to `app`.
     pub fn route(mut self, path: &str, app: impl App + 'static) -> Self {
-        if path == "/echo" {
-            self.echo = false;
-        }
         self.apps.route(path, Box::new(app));
         self
     }
 
     /// Binds the listeners and prepares the loop; call [`Server::run`] to serve.
     pub fn bind(self) -> io::Result<Server> {
-        let mut apps = self.apps;
-        if self.echo {
-            apps.route("/echo", Box::new(Echo));
-        }
-        Ok(Server::from_parts(Bound::bind(self.config)?, apps))
+        Ok(Server::from_parts(Bound::bind(self.config)?, self.apps))
     }
 }
 
@@ -581,11 +571,4 @@ impl std::fmt::Debug for ServerBuilder {
             .field("apps", &self.apps)
             .finish_non_exhaustive()
     }
-}
-
-/// The applications of a server started with [`Server::spawn`]: `/echo`.
-fn default_apps() -> Apps {
-    let mut apps = Apps::default();
-    apps.route("/echo", Box::new(Echo));
-    apps
 }

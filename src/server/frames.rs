@@ -10,7 +10,8 @@ use super::routes::Endpoint;
 use super::stats::Stats;
 use crate::hub::{Hub, Outbox};
 use crate::protocol::deflate::DeflaterPool;
-use crate::protocol::{Event, Read, Session};
+use crate::protocol::frame::{FrameHeader, encode_frame};
+use crate::protocol::{CloseCode, Event, MessageKind, OpCode, Read, Session};
 
 /// What frame processing needs from the loop, borrowed field by field.
 pub(super) struct FrameCtx<'a> {
@@ -53,6 +54,8 @@ enum After {
     Closed,
     /// Hand a message to the app.
     App(AppMessage),
+    /// Echo `app_binary` back through the session, compressed.
+    EchoCompressed(MessageKind),
 }
 
 /// Reads the complete events in `input` and acts on them; returns the bytes consumed and,
@@ -70,6 +73,7 @@ pub(super) fn read_frames(
     let endpoint = open.endpoint;
     let base = input.as_ptr() as usize;
     let len = input.len();
+    let compresses = open.session.deflate().is_some();
     loop {
         let was_open = open.session.can_send();
         ctx.ctrl.clear();
@@ -87,6 +91,8 @@ pub(super) fn read_frames(
                         *ctx.peer_close = Some((code, frame.reason.to_owned()));
                         After::Closed
                     }
+                    (event, Endpoint::Echo) if compresses => copy_for_echo(event, ctx.app_binary),
+                    (event, Endpoint::Echo) => echo(event, out, ctx.pool, ctx.stats),
                     (event, Endpoint::App(_)) => for_app(event, base, len, ctx),
                     (event, Endpoint::Hub) => to_hub(event, ctx),
                 }
@@ -108,6 +114,19 @@ pub(super) fn read_frames(
             After::App(message) => {
                 send_ctrl(out, ctx);
                 return (pos, Some(message));
+            }
+            After::EchoCompressed(kind) => {
+                ctx.stats.messages_out += 1;
+                let (copy, deflaters) = (&*ctx.app_binary, &mut *ctx.deflaters);
+                let session = &mut open.session;
+                let sent = out.append(ctx.pool, |buf| {
+                    session.send_pooled(kind, copy, deflaters, buf)
+                });
+                if sent.is_err() {
+                    // The session failed with 1011 in place of the echo; `after_input`
+                    // moves the connection to lingering.
+                    ctx.stats.close_sent(CloseCode::INTERNAL_ERROR.0);
+                }
             }
         }
         send_ctrl(out, ctx);
@@ -156,6 +175,33 @@ fn count_event(event: &Event<'_>, was_open: bool, stats: &mut Stats) {
         }
         Event::Ping(_) | Event::Pong(_) => {}
     }
+}
+
+/// The `/echo` endpoint: every data message goes back as it came, with no copy.
+fn echo(event: Event<'_>, out: &mut OutQueue, pool: &mut BufPool, stats: &mut Stats) -> After {
+    let (opcode, payload) = match event {
+        Event::Text(text) => (OpCode::Text, text.as_bytes()),
+        Event::Binary(bytes) => (OpCode::Binary, bytes),
+        _ => return After::Nothing,
+    };
+    inject_panic(payload);
+    stats.messages_out += 1;
+    let header = FrameHeader::single(opcode, payload.len(), None);
+    out.append(pool, |buf| encode_frame(&header, payload, buf));
+    After::Nothing
+}
+
+/// `/echo` with permessage-deflate: the message borrows the session, whose compressor must
+/// write the reply, so it is copied first (a memcpy, small beside the compression).
+fn copy_for_echo(event: Event<'_>, copy: &mut Vec<u8>) -> After {
+    let (kind, payload) = match event {
+        Event::Text(text) => (MessageKind::Text, text.as_bytes()),
+        Event::Binary(bytes) => (MessageKind::Binary, bytes),
+        _ => return After::Nothing,
+    };
+    copy.clear();
+    copy.extend_from_slice(payload);
+    After::EchoCompressed(kind)
 }
 
 /// A data message for an app: where the loop will find it once the session is no longer

@@ -52,7 +52,7 @@ pub use client_addr::{IpBlock, TrustedProxies};
 pub use config::{ApiConfig, ServerConfig};
 pub use tls::TlsFiles;
 
-pub use app::{App, Echo, MAX_TIMER, Message, Refusal, Request};
+pub use app::{App, MAX_TIMER, Message, Refusal, Request};
 pub use app_ctx::Ctx;
 pub use apps::AppId;
 pub use conn::ConnId;

@@ -152,14 +152,38 @@ impl Server {
             conn.pending.extend_from_slice(&self.scratch[start..len]);
             return self.finish_body(id, now);
         }
-        // Lent out while apps are called: a message they get may be a slice of it.
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let read = panic::catch_unwind(AssertUnwindSafe(|| {
-            self.read_open(id, &mut scratch[start..len], now)
-        }));
-        // Back before the safety net (`isolation`) handles a panic: every read needs it.
-        self.scratch = scratch;
-        let used = read.unwrap_or_else(|panic| panic::resume_unwind(panic));
+        let used = match &mut conn.phase {
+            Phase::Open(open) if !matches!(open.endpoint, Endpoint::App(_)) => {
+                let mut peer_close = None;
+                let mut ctx = FrameCtx {
+                    id,
+                    stats: &mut self.stats,
+                    pool: &mut self.pool,
+                    hub: &mut self.hub,
+                    outbox: &mut self.outbox,
+                    wall_now: self.wall_now,
+                    ctrl: &mut self.ctrl,
+                    deflaters: &mut self.deflaters,
+                    deflate_cache: &mut self.deflate_cache,
+                    app_text: &mut self.app_text,
+                    app_binary: &mut self.app_binary,
+                    peer_close: &mut peer_close,
+                };
+                let input = &mut self.scratch[start..len];
+                read_frames(open, &mut conn.out, input, &mut ctx).0
+            }
+            Phase::Open(_) => {
+                // Lent out while the app is called: a message it gets may be a slice of it.
+                let mut scratch = std::mem::take(&mut self.scratch);
+                let read = panic::catch_unwind(AssertUnwindSafe(|| {
+                    self.read_open(id, &mut scratch[start..len], now)
+                }));
+                // Back before the safety net (`isolation`) handles a panic: reads need it.
+                self.scratch = scratch;
+                read.unwrap_or_else(|panic| panic::resume_unwind(panic))
+            }
+            Phase::Lingering { .. } | Phase::Handshaking(_) | Phase::Body(_) => len - start,
+        };
         let Some(conn) = conn_mut(&mut self.conns, id) else {
             return;
         };
@@ -282,7 +306,7 @@ impl Server {
         let (finished, app) = match &conn.phase {
             Phase::Open(open) => (
                 open.session.close_state() == CloseState::Closed || open.session.has_failed(),
-                matches!(open.endpoint, Endpoint::App(_)),
+                matches!(open.endpoint, Endpoint::Echo | Endpoint::App(_)),
             ),
             _ => (false, false),
         };

@@ -209,7 +209,7 @@ fn upgrade(server: &Server, head: &RequestHead, endpoint: Endpoint) -> Answer {
         (None, user) => user,
     };
     let limits = match endpoint {
-        Endpoint::App(_) => server.config.limits,
+        Endpoint::Echo | Endpoint::App(_) => server.config.limits,
         Endpoint::Hub => {
             let max = server.config.max_connections_per_user;
             if let Some(user) = &user

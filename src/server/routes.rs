@@ -5,7 +5,11 @@ use super::apps::AppId;
 /// What an upgraded connection is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Endpoint {
-    /// An application routed by path (`/echo` is one, [`super::app::Echo`]).
+    /// `/echo`: every text and binary message is sent back (Autobahn and benchmark target).
+    /// It stays on the engine's direct path until the app path costs the same (a routed
+    /// echo app measured 871 against 604 instructions per round trip under callgrind).
+    Echo,
+    /// An application routed by path ([`super::app::App`]).
     App(AppId),
     /// `/ws`: the JSON chat/pub-sub hub.
     Hub,
@@ -43,6 +47,7 @@ pub(super) enum Route {
 /// Maps a request path to its route.
 pub(super) fn route(path: &str) -> Route {
     match path {
+        "/echo" => Route::WebSocket(Endpoint::Echo),
         "/ws" => Route::WebSocket(Endpoint::Hub),
         "/healthz" => Route::Health,
         "/stats" => Route::Stats,
