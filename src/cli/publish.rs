@@ -15,6 +15,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
+use url::{Host, Url};
+
 /// Flags of `wsloop publish`.
 #[derive(Debug, clap::Args)]
 pub(super) struct PublishArgs {
@@ -95,27 +97,40 @@ fn parse_payload(text: &str, as_string: bool) -> Result<serde_json::Value, Strin
     }
 }
 
-/// A minimal HTTP/1.1 POST; returns the status and the body.
-fn post(base: &str, path: &str, key: &str, body: &str) -> Result<(u16, String), String> {
-    let authority = base
-        .strip_prefix("http://")
-        .ok_or_else(|| {
-            format!("--url {base}: expected an http:// URL, e.g. http://127.0.0.1:8080")
-        })?
-        .trim_end_matches('/');
-    if authority.contains('/') {
+/// `http://host[:port][/]` → (`Host` header value, host to connect to, port).
+///
+/// Parsed by the [`url`] crate, so `http://[::1]` (an IPv6 literal, default port 80) works.
+fn base_authority(base: &str, path: &str) -> Result<(String, String, u16), String> {
+    let not_http = || format!("--url {base}: expected an http:// URL, e.g. http://127.0.0.1:8080");
+    if !base.starts_with("http://") {
+        return Err(not_http());
+    }
+    let url = Url::parse(base).map_err(|e| format!("--url {base}: {e}"))?;
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
         return Err(format!(
             "--url {base}: give the server's base URL (e.g. http://127.0.0.1:8080); \
              wsloop publish adds {path}"
         ));
     }
-    let address = if authority.contains(':') {
-        authority.to_owned()
-    } else {
-        format!("{authority}:80")
+    let (Some(name), Some(host)) = (url.host_str(), url.host()) else {
+        return Err(not_http());
     };
-    let mut stream =
-        TcpStream::connect(&address).map_err(|e| format!("cannot connect to {address}: {e}"))?;
+    let authority = match url.port() {
+        Some(port) => format!("{name}:{port}"),
+        None => name.to_owned(),
+    };
+    let host = match host {
+        Host::Ipv6(ip) => ip.to_string(),
+        other => other.to_string(),
+    };
+    Ok((authority, host, url.port_or_known_default().unwrap_or(80)))
+}
+
+/// A minimal HTTP/1.1 POST; returns the status and the body.
+fn post(base: &str, path: &str, key: &str, body: &str) -> Result<(u16, String), String> {
+    let (authority, host, port) = base_authority(base, path)?;
+    let mut stream = TcpStream::connect((host.as_str(), port))
+        .map_err(|e| format!("cannot connect to {authority}: {e}"))?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(|e| e.to_string())?;
@@ -145,7 +160,33 @@ fn post(base: &str, path: &str, key: &str, body: &str) -> Result<(u16, String), 
 mod tests {
     use serde_json::json;
 
-    use super::parse_payload;
+    use super::{base_authority, parse_payload};
+
+    #[test]
+    fn base_urls() {
+        let ok = |base: &str| base_authority(base, "/api/publish").unwrap();
+        let own = |(a, h, p): (&str, &str, u16)| (a.to_owned(), h.to_owned(), p);
+        assert_eq!(
+            ok("http://127.0.0.1:8080"),
+            own(("127.0.0.1:8080", "127.0.0.1", 8080))
+        );
+        assert_eq!(
+            ok("http://example.com/"),
+            own(("example.com", "example.com", 80))
+        );
+        assert_eq!(ok("http://[::1]"), own(("[::1]", "::1", 80)));
+        assert_eq!(ok("http://[::1]:9000"), own(("[::1]:9000", "::1", 9000)));
+        for (bad, says) in [
+            ("https://h", "expected an http:// URL"),
+            ("h:8080", "expected an http:// URL"),
+            ("http://h:1/api/publish", "base URL"),
+            ("http://h?x=1", "base URL"),
+            ("http://h:99999", "--url"),
+        ] {
+            let err = base_authority(bad, "/api/publish").unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn payloads() {
