@@ -54,6 +54,18 @@ impl std::fmt::Display for OriginError {
 }
 
 /// The origin allow-list.
+///
+/// ```
+/// use wsloop::auth::OriginPolicy;
+///
+/// let list = ["https://*.example.com".to_owned()];
+/// let policy = OriginPolicy::new(&list, true).unwrap();
+/// assert!(policy.check(Some("https://chat.example.com"), None).is_ok());
+/// assert!(policy.check(Some("https://evil.test"), None).is_err());
+/// // The server's own origin passes too, unless `with_same_origin(false)`.
+/// assert!(policy.check(Some("http://127.0.0.1:8080"), Some("127.0.0.1:8080")).is_ok());
+/// assert!(policy.check(None, None).is_ok()); // no Origin: allowed by the second argument
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OriginPolicy {
     patterns: Vec<Pattern>,

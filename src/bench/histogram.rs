@@ -13,6 +13,18 @@
 pub const SIGNIFICANT_DIGITS: u8 = 2;
 
 /// Counts of values in log-linear buckets, plus exact count, sum, min and max.
+///
+/// ```
+/// use wsloop::bench::histogram::Histogram;
+///
+/// let mut latency = Histogram::new();
+/// for micros in 1..=1000u64 {
+///     latency.record(micros * 1000); // nanoseconds
+/// }
+/// let p99 = latency.quantile(0.99);
+/// assert!(p99.abs_diff(990_000) <= 990_000 / 256);
+/// assert_eq!((latency.count(), latency.max()), (1000, 1_000_000));
+/// ```
 #[derive(Debug, Clone)]
 pub struct Histogram {
     buckets: hdrhistogram::Histogram<u64>,
