@@ -10,6 +10,10 @@
 //!
 //! Run it with `wsloop serve`; see README.md.
 
+// Every public item carries `///` docs (Cargo.toml's [lints] only warns, which a plain
+// `cargo build` lets through): an undocumented public item fails the build.
+#![deny(missing_docs)]
+
 pub mod auth;
 pub mod bench;
 pub mod cli;

@@ -3,7 +3,8 @@
 //! The algorithm is pinned by configuration: the token's header must name exactly that
 //! algorithm, so `alg: none` and algorithm confusion (an RS256 public key used as an HS256
 //! secret) are refused. `jsonwebtoken` checks the signature only; the claims (`exp`, `nbf`,
-//! `iss`, `aud`, the user id) are checked by [`super::claims`], once, with the time given.
+//! `iss`, `aud`, the user id) are checked by the private `claims` module
+//! (`src/auth/claims.rs`), once, with the time given.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -1,23 +1,33 @@
-//! A latency histogram with bounded relative error and fixed memory, for `wsloop bench`.
+//! A latency histogram with bounded relative error, for `wsloop bench`.
 //!
-//! Values (nanoseconds) fall into log-linear buckets, the layout HdrHistogram uses: below
-//! [`SUB_BUCKETS`] each value has its own bucket; above, every power of two is split into
-//! [`SUB_BUCKETS`] equal buckets. A reported percentile is the midpoint of its bucket, so it
-//! is within 1/128 (0.8 %) of the true value, whatever the range. Recording is an index
-//! computation and an increment: cheap enough to do for every message of a load test.
+//! The buckets are [`hdrhistogram`]'s, at [`SIGNIFICANT_DIGITS`] significant digits: every
+//! power of two is split into 128 equal buckets, so a reported percentile (the midpoint of
+//! its bucket) is within 1/256 (0.4 %) of the true value, whatever the range. The count,
+//! sum, minimum and maximum are kept exactly beside it, so the mean and the extremes the
+//! reports print are exact. The counters grow with the largest value recorded (about
+//! 24 KiB for latencies up to a second). Recording is an index computation and an
+//! increment: cheap enough to do for every message of a load test.
 
-/// log2 of the number of buckets each power of two is split into.
-const SUB_BITS: u32 = 6;
-/// Buckets per power of two (64: a bucket is at most 1/64 of its value wide).
-pub const SUB_BUCKETS: u64 = 1 << SUB_BITS;
-/// Buckets needed to cover every `u64`.
-const BUCKETS: usize = ((65 - SUB_BITS) as usize) << SUB_BITS;
+/// Significant decimal digits the buckets keep (2: a bucket is at most 1/128 of its value
+/// wide).
+pub const SIGNIFICANT_DIGITS: u8 = 2;
 
 /// Counts of values in log-linear buckets, plus exact count, sum, min and max.
+///
+/// ```
+/// use wsloop::bench::histogram::Histogram;
+///
+/// let mut latency = Histogram::new();
+/// for micros in 1..=1000u64 {
+///     latency.record(micros * 1000); // nanoseconds
+/// }
+/// let p99 = latency.quantile(0.99);
+/// assert!(p99.abs_diff(990_000) <= 990_000 / 256);
+/// assert_eq!((latency.count(), latency.max()), (1000, 1_000_000));
+/// ```
 #[derive(Debug, Clone)]
 pub struct Histogram {
-    counts: Vec<u64>,
-    total: u64,
+    buckets: hdrhistogram::Histogram<u64>,
     sum: u128,
     min: u64,
     max: u64,
@@ -30,11 +40,11 @@ impl Default for Histogram {
 }
 
 impl Histogram {
-    /// An empty histogram (about 30 KiB of counters).
+    /// An empty histogram; its counters grow as larger values are recorded.
     pub fn new() -> Self {
         Self {
-            counts: vec![0; BUCKETS],
-            total: 0,
+            buckets: hdrhistogram::Histogram::new(SIGNIFICANT_DIGITS)
+                .expect("2 significant digits is within hdrhistogram's 0..=5"),
             sum: 0,
             min: u64::MAX,
             max: 0,
@@ -43,8 +53,11 @@ impl Histogram {
 
     /// Records one value.
     pub fn record(&mut self, value: u64) {
-        self.counts[bucket_of(value)] += 1;
-        self.total += 1;
+        // Auto-resizing covers every u64, so this never drops a value; saturate rather
+        // than panic if that ever changes.
+        if self.buckets.record(value).is_err() {
+            self.buckets.saturating_record(value);
+        }
         self.sum += u128::from(value);
         self.min = self.min.min(value);
         self.max = self.max.max(value);
@@ -52,10 +65,9 @@ impl Histogram {
 
     /// Adds every value recorded in `other`.
     pub fn merge(&mut self, other: &Self) {
-        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
-            *mine += theirs;
-        }
-        self.total += other.total;
+        self.buckets
+            .add(&other.buckets)
+            .expect("auto-resizing histograms of equal precision always add");
         self.sum += other.sum;
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
@@ -63,7 +75,7 @@ impl Histogram {
 
     /// How many values were recorded.
     pub fn count(&self) -> u64 {
-        self.total
+        self.buckets.len()
     }
 
     /// The largest value recorded (0 when empty).
@@ -73,10 +85,10 @@ impl Histogram {
 
     /// The mean (0 when empty).
     pub fn mean(&self) -> f64 {
-        if self.total == 0 {
-            return 0.0;
+        match self.count() {
+            0 => 0.0,
+            n => self.sum as f64 / n as f64,
         }
-        self.sum as f64 / self.total as f64
     }
 
     /// The value at quantile `q` (0.5 for the median, 0.999 for p99.9), 0 when empty.
@@ -84,43 +96,19 @@ impl Histogram {
     /// It is the midpoint of the bucket holding the `ceil(q × count)`-th smallest value,
     /// clamped to the exact minimum and maximum.
     pub fn quantile(&self, q: f64) -> u64 {
-        if self.total == 0 {
+        if self.count() == 0 {
             return 0;
         }
-        let rank = ((q.clamp(0.0, 1.0) * self.total as f64).ceil() as u64).max(1);
-        let mut seen = 0;
-        for (index, count) in self.counts.iter().enumerate() {
-            seen += count;
-            if seen >= rank {
-                let (low, width) = bucket_bounds(index);
-                return (low + width / 2).clamp(self.min, self.max);
-            }
-        }
-        self.max
+        let bucket_value = self.buckets.value_at_quantile(q.clamp(0.0, 1.0));
+        self.buckets
+            .median_equivalent(bucket_value)
+            .clamp(self.min, self.max)
     }
-}
 
-/// The bucket of `value`.
-fn bucket_of(value: u64) -> usize {
-    if value < SUB_BUCKETS {
-        return value as usize;
+    /// The heap bytes the bucket counters take (for comparing layouts).
+    pub fn counter_bytes(&self) -> usize {
+        self.buckets.distinct_values() * std::mem::size_of::<u64>()
     }
-    // value >= 2^SUB_BITS, so its top bit is at `top >= SUB_BITS`.
-    let top = 63 - value.leading_zeros();
-    let shift = top - SUB_BITS;
-    let mantissa = (value >> shift) & (SUB_BUCKETS - 1);
-    (((shift + 1) as usize) << SUB_BITS) | mantissa as usize
-}
-
-/// The lowest value of bucket `index` and the bucket's width.
-fn bucket_bounds(index: usize) -> (u64, u64) {
-    let sub = SUB_BUCKETS as usize;
-    if index < sub {
-        return (index as u64, 1);
-    }
-    let shift = (index >> SUB_BITS) - 1;
-    let mantissa = (index & (sub - 1)) as u64;
-    ((SUB_BUCKETS + mantissa) << shift, 1 << shift)
 }
 
 #[cfg(test)]
@@ -128,20 +116,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn buckets_are_contiguous_and_cover_their_values() {
-        let mut previous = 0;
-        for value in (0..5000u64).chain([u64::MAX / 3, u64::MAX - 1, u64::MAX]) {
-            let index = bucket_of(value);
-            assert!(index < BUCKETS);
-            assert!(index >= previous, "monotonic at {value}");
-            previous = index;
-            let (low, width) = bucket_bounds(index);
-            assert!(
-                low <= value && value - low < width,
-                "{value} in [{low}, +{width})"
-            );
+    fn every_value_is_reported_within_its_bucket_precision() {
+        let sweep = (0..5000u64).chain((0..64).map(|shift| (1u64 << shift) + 12_345));
+        for value in sweep.chain([u64::MAX / 3, u64::MAX - 1]) {
+            let mut h = Histogram::new();
+            // The extremes around `value` keep the clamp from hiding the bucket midpoint.
+            for v in [0, value, u64::MAX] {
+                h.record(v);
+            }
+            let got = h.quantile(0.5);
+            assert!(got.abs_diff(value) <= value / 256 + 1, "{value}: got {got}");
         }
-        assert_eq!(bucket_of(u64::MAX), BUCKETS - 1);
+    }
+
+    #[test]
+    fn counters_stay_small_for_latencies() {
+        let mut h = Histogram::new();
+        h.record(1_000_000_000); // one second, in nanoseconds
+        assert!(
+            h.counter_bytes() <= 32 * 1024,
+            "{} bytes",
+            h.counter_bytes()
+        );
     }
 
     #[test]

@@ -9,6 +9,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
+use url::{Host, Url};
+
 /// How long a read may block before the command gives up.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -52,15 +54,10 @@ pub(super) fn request(
     key: &str,
     body: Option<&str>,
 ) -> Result<Answer, HttpError> {
-    let authority = authority(base, path)?;
-    let address = if authority.contains(':') {
-        authority.to_owned()
-    } else {
-        format!("{authority}:80")
-    };
-    let network = |e: std::io::Error| HttpError::Network(format!("{address}: {e}"));
-    let mut stream = TcpStream::connect(&address)
-        .map_err(|e| HttpError::Network(format!("cannot connect to {address}: {e}")))?;
+    let (authority, host, port) = base_authority(base, path)?;
+    let network = |e: std::io::Error| HttpError::Network(format!("{authority}: {e}"));
+    let mut stream = TcpStream::connect((host.as_str(), port))
+        .map_err(|e| HttpError::Network(format!("cannot connect to {authority}: {e}")))?;
     stream
         .set_read_timeout(Some(READ_TIMEOUT))
         .map_err(network)?;
@@ -80,23 +77,37 @@ pub(super) fn request(
     parse_answer(&response)
 }
 
-/// The `host[:port]` of a base URL, refusing anything but `http://host[:port][/]`.
-fn authority<'a>(base: &'a str, path: &str) -> Result<&'a str, HttpError> {
-    let authority = base
-        .strip_prefix("http://")
-        .ok_or_else(|| {
-            HttpError::BadUrl(format!(
-                "--url {base}: expected an http:// URL, e.g. http://127.0.0.1:8080"
-            ))
-        })?
-        .trim_end_matches('/');
-    if authority.is_empty() || authority.contains('/') {
+/// `http://host[:port][/]` → (`Host` header value, host to connect to, port).
+///
+/// Parsed by the [`url`] crate, so `http://[::1]` (an IPv6 literal, default port 80) works.
+fn base_authority(base: &str, path: &str) -> Result<(String, String, u16), HttpError> {
+    let not_http = || {
+        HttpError::BadUrl(format!(
+            "--url {base}: expected an http:// URL, e.g. http://127.0.0.1:8080"
+        ))
+    };
+    if !base.starts_with("http://") {
+        return Err(not_http());
+    }
+    let url = Url::parse(base).map_err(|e| HttpError::BadUrl(format!("--url {base}: {e}")))?;
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
         return Err(HttpError::BadUrl(format!(
             "--url {base}: give the server's base URL (e.g. http://127.0.0.1:8080); \
              wsloop adds {path}"
         )));
     }
-    Ok(authority)
+    let (Some(name), Some(host)) = (url.host_str(), url.host()) else {
+        return Err(not_http());
+    };
+    let authority = match url.port() {
+        Some(port) => format!("{name}:{port}"),
+        None => name.to_owned(),
+    };
+    let host = match host {
+        Host::Ipv6(ip) => ip.to_string(),
+        other => other.to_string(),
+    };
+    Ok((authority, host, url.port_or_known_default().unwrap_or(80)))
 }
 
 /// The status and body of a whole response.
@@ -136,14 +147,25 @@ mod tests {
 
     #[test]
     fn urls() {
+        let ok = |base: &str| base_authority(base, "/x").expect("a base URL");
+        let own = |(a, h, p): (&str, &str, u16)| (a.to_owned(), h.to_owned(), p);
         assert_eq!(
-            authority("http://127.0.0.1:8080", "/x"),
-            Ok("127.0.0.1:8080")
+            ok("http://127.0.0.1:8080"),
+            own(("127.0.0.1:8080", "127.0.0.1", 8080))
         );
-        assert_eq!(authority("http://h/", "/x"), Ok("h"));
-        for bad in ["https://h", "h:80", "http://h/api", "http://"] {
+        assert_eq!(ok("http://h/"), own(("h", "h", 80)));
+        assert_eq!(ok("http://[::1]"), own(("[::1]", "::1", 80)));
+        assert_eq!(ok("http://[::1]:9000"), own(("[::1]:9000", "::1", 9000)));
+        for bad in [
+            "https://h",
+            "h:80",
+            "http://h/api",
+            "http://",
+            "http://h?x=1",
+            "http://h:99999",
+        ] {
             assert!(
-                matches!(authority(bad, "/x"), Err(HttpError::BadUrl(_))),
+                matches!(base_authority(bad, "/x"), Err(HttpError::BadUrl(_))),
                 "{bad}"
             );
         }

@@ -1,6 +1,11 @@
 //! `ws://host[:port][/path][?query]` and `wss://…` (TLS, port 443 by default) URLs.
+//!
+//! The parsing is the [`url`] crate's; this module picks what a WebSocket client needs from
+//! it (host, port, request target, TLS or not) and builds the `Host` header.
 
 use std::fmt;
+
+use url::{Host, ParseError, Url};
 
 use crate::protocol::handshake::redact_query;
 
@@ -19,27 +24,59 @@ pub struct WsUrl {
 
 impl WsUrl {
     /// Parses `ws://…` or `wss://…` (`http://` and `https://` are treated the same).
+    ///
+    /// The authority, path and query are parsed by the [`url`] crate (WHATWG URL rules):
+    /// IPv6 literals in brackets, the default port of the scheme, international domain
+    /// names turned into their ASCII form, and characters a request line cannot carry
+    /// (a space, say) percent-encoded. User names and fragments are refused: the handshake
+    /// has nowhere to put them (RFC 6455 §3: "Fragment identifiers are meaningless in the
+    /// context of WebSocket URIs and MUST NOT be used on these URIs").
+    ///
+    /// ```
+    /// use wsloop::client::WsUrl;
+    ///
+    /// let url = WsUrl::parse("wss://[::1]/chat room?token=t").unwrap();
+    /// assert_eq!((url.host.as_str(), url.port, url.secure), ("::1", 443, true));
+    /// assert_eq!(url.target, "/chat%20room?token=t");
+    /// assert_eq!(url.host_header(), "[::1]");
+    /// assert!(WsUrl::parse("ftp://example.com").is_err());
+    /// ```
     pub fn parse(url: &str) -> Result<Self, String> {
-        let (rest, secure) = [
+        let expected = || format!("{url}: expected a ws:// URL (or wss:// for TLS)");
+        let secure = [
             ("ws://", false),
             ("http://", false),
             ("wss://", true),
             ("https://", true),
         ]
         .iter()
-        .find_map(|(scheme, secure)| url.strip_prefix(scheme).map(|rest| (rest, *secure)))
-        .ok_or_else(|| format!("{url}: expected a ws:// URL (or wss:// for TLS)"))?;
-        let (authority, target) = match rest.find(['/', '?']) {
-            Some(i) if rest.as_bytes()[i] == b'?' => (&rest[..i], format!("/{}", &rest[i..])),
-            Some(i) => (&rest[..i], rest[i..].to_owned()),
-            None => (rest, "/".to_owned()),
-        };
-        let default_port = if secure { 443 } else { 80 };
-        let (host, port) = split_authority(authority, default_port)
-            .ok_or_else(|| format!("{url}: bad host or port"))?;
-        if host.is_empty() {
-            return Err(format!("{url}: missing host"));
+        .find_map(|(scheme, secure)| url.starts_with(scheme).then_some(*secure))
+        .ok_or_else(expected)?;
+        let parsed = Url::parse(url).map_err(|e| match e {
+            ParseError::EmptyHost => format!("{url}: missing host"),
+            ParseError::InvalidPort => format!("{url}: bad port"),
+            other => format!("{url}: bad host ({other})"),
+        })?;
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(format!(
+                "{url}: a user name or password in the URL is not supported"
+            ));
         }
+        if parsed.fragment().is_some() {
+            return Err(format!("{url}: a WebSocket URL has no #fragment"));
+        }
+        let host = match parsed.host() {
+            Some(Host::Ipv6(ip)) => ip.to_string(),
+            Some(host) => host.to_string(),
+            None => return Err(format!("{url}: missing host")),
+        };
+        let port = parsed
+            .port_or_known_default()
+            .unwrap_or(if secure { 443 } else { 80 });
+        let target = match parsed.query() {
+            Some(query) => format!("{}?{query}", parsed.path()),
+            None => parsed.path().to_owned(),
+        };
         Ok(Self {
             host,
             port,
@@ -101,22 +138,6 @@ impl fmt::Display for WsUrl {
     }
 }
 
-fn split_authority(authority: &str, default_port: u16) -> Option<(String, u16)> {
-    if let Some(rest) = authority.strip_prefix('[') {
-        let (ip, tail) = rest.split_once(']')?;
-        let port = match tail.strip_prefix(':') {
-            Some(p) => p.parse().ok()?,
-            None if tail.is_empty() => default_port,
-            None => return None,
-        };
-        return Some((ip.to_owned(), port));
-    }
-    match authority.rsplit_once(':') {
-        Some((host, port)) => Some((host.to_owned(), port.parse().ok()?)),
-        None => Some((authority.to_owned(), default_port)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,5 +187,24 @@ mod tests {
         assert!(WsUrl::parse("ftp://x").is_err());
         assert!(WsUrl::parse("ws://:80/").is_err());
         assert!(WsUrl::parse("ws://h:notaport/").is_err());
+        assert!(WsUrl::parse("ws://h:99999/").is_err());
+        assert!(WsUrl::parse("ws://user:pw@h/").is_err());
+        assert!(WsUrl::parse("ws://h/#frag").is_err());
+        assert!(WsUrl::parse("ws:h").is_err());
+        let e = WsUrl::parse("http//nowhere").unwrap_err();
+        assert!(e.contains("expected a ws:// URL"), "{e}");
+    }
+
+    #[test]
+    fn what_the_url_crate_adds() {
+        let u = WsUrl::parse("ws://[::1]/a b?q=x y").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("::1", 80));
+        assert_eq!(u.target, "/a%20b?q=x%20y");
+        assert_eq!(u.host_header(), "[::1]");
+        let u = WsUrl::parse("wss://Bücher.Example:8443/").unwrap();
+        assert_eq!(u.host, "xn--bcher-kva.example");
+        assert_eq!(u.host_header(), "xn--bcher-kva.example:8443");
+        let u = WsUrl::parse("ws://example.com:80/x").unwrap();
+        assert_eq!(u.to_string(), "ws://example.com/x");
     }
 }

@@ -10,9 +10,9 @@
 //! ```
 //!
 //! Node ids, room names and user ids are tokens without spaces, so nothing needs escaping.
-//! The Lua scripts of [`super::presence_store`] publish these lines (the `gone` line is
-//! built inside the heartbeat script from [`gone_template`]). Anything else is malformed:
-//! [`parse`] answers `None` and the loop logs and drops it.
+//! The Lua scripts of the private `presence_store` module publish these lines (the `gone`
+//! line is built inside the heartbeat script from `gone_template`). Anything else is
+//! malformed: [`parse`] answers `None` and the loop logs and drops it.
 
 use crate::hub::presence::PresenceNote;
 

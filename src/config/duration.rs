@@ -1,4 +1,9 @@
 //! Durations in the config file: `"10s"`, `"250ms"`, `"1m"`, `"1h"`, or a number of seconds.
+//!
+//! Parsing is [`humantime`]'s (minus calendar units, see [`parse_duration`]); a bare number
+//! of seconds, which humantime refuses, stays ours. [`HumanDuration`]'s `Display` stays ours
+//! too: it prints one unit (`90s`, `1500ms`), which `--print-config` has always shown, where
+//! `humantime::format_duration` would print `1m 30s`.
 
 use std::fmt;
 use std::time::Duration;
@@ -21,29 +26,53 @@ impl HumanDuration {
     }
 }
 
-/// Parses `"1500ms"`, `"10s"`, `"2.5s"`, `"5m"`, `"1h"`, `"1d"` (or a bare number of seconds).
+/// Parses `"1500ms"`, `"10s"`, `"2.5s"`, `"5m"`, `"1h"`, `"1d"`, `"1m 30s"` (or a bare number
+/// of seconds).
+///
+/// Text with a unit goes to [`humantime::parse_duration`], which also takes `ns`, `us`,
+/// `min`, `hours` and the like. Months and years (`M`, `month`, `y`, `year`) are refused:
+/// they are calendar approximations, and `5M` (five months) is one shift key away from
+/// `5m` (five minutes) in a timeout.
+///
+/// ```
+/// use std::time::Duration;
+/// use wsloop::config::parse_duration;
+///
+/// assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+/// assert_eq!(parse_duration("1m 30s"), Ok(Duration::from_secs(90)));
+/// assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+/// assert!(parse_duration("5M").is_err());
+/// ```
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return bare_seconds(text);
+    }
+    if let Some(unit) = calendar_unit(text) {
+        return Err(format!(
+            "unit `{unit}` in `{text}` is not allowed for a timeout (use ms, s, m, h or d)"
+        ));
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration like 10s or 250ms: {e}"))
+}
+
+/// A bare number: seconds, fractions allowed (`"10"`, `"0.5"`).
+fn bare_seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
         .parse()
         .map_err(|_| format!("`{text}` is not a duration like 10s or 250ms"))?;
-    let scale = match unit.trim() {
-        "ms" => 0.001,
-        "" | "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        "d" => 86_400.0,
-        other => {
-            return Err(format!(
-                "unknown unit `{other}` in `{text}` (use ms, s, m, h or d)"
-            ));
-        }
-    };
-    Duration::try_from_secs_f64(value * scale).map_err(|_| format!("`{text}` is out of range"))
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("`{text}` is out of range"))
+}
+
+/// The first month or year unit in `text`, which humantime would accept.
+fn calendar_unit(text: &str) -> Option<&str> {
+    text.split(|c: char| !c.is_alphabetic()).find(|unit| {
+        matches!(
+            *unit,
+            "M" | "month" | "months" | "y" | "yr" | "yrs" | "year" | "years"
+        )
+    })
 }
 
 impl fmt::Display for HumanDuration {
@@ -100,6 +129,28 @@ mod tests {
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("5 fortnights").is_err());
         assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("1.2.3").is_err());
+    }
+
+    #[test]
+    fn takes_humantimes_forms_but_not_calendar_units() {
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h 30min"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration(" 10s "), Ok(Duration::from_secs(10)));
+        for calendar in ["5M", "1y", "2 months", "1year"] {
+            let err = parse_duration(calendar).unwrap_err();
+            assert!(err.contains("not allowed"), "{calendar}: {err}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_value() {
+        let err = parse_duration("10 parsecs").unwrap_err();
+        assert!(err.contains("`10 parsecs`"), "{err}");
+        assert!(err.contains("parsecs"), "{err}");
     }
 
     #[test]

@@ -46,7 +46,7 @@ impl Hub {
     /// Delivers `publication` to its local recipients, encoded once; returns how many.
     ///
     /// A message without a position gets the next offset and the epoch of its room or
-    /// feed (see [`super::feeds`]), is kept in the history, and is queued for the history
+    /// feed (see `feeds`), is kept in the history, and is queued for the history
     /// log before anyone receives it.
     pub fn deliver(&mut self, publication: &Publication<'_>, out: &mut Outbox) -> Routed {
         let key = Stream::of_target(publication.target).key();

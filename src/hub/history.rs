@@ -8,7 +8,7 @@
 //!
 //! The cache is plain data: bounded to `size` messages per room, `max_rooms` rooms and
 //! `max_bytes` of frames in all (the least recently written room is forgotten first, found
-//! in O(log n), see [`bounds`]); entries older than `ttl` are not replayed, and rooms whose
+//! in O(log n), see `bounds`); entries older than `ttl` are not replayed, and rooms whose
 //! newest entry is older are freed by [`History::expire`], which the server runs on a timer.
 //! A `join` never stores anything: it may only reserve an epoch for an empty room, and such
 //! reservations never push out a room's real history. Writing to disk or to Redis is the
@@ -123,7 +123,7 @@ impl History {
 
     /// The room's last offset and epoch, reserving an epoch (nothing stored) if it has no
     /// history and there is room for one without forgetting any room's messages; `None`
-    /// otherwise (a `join`: see [`bounds`]).
+    /// otherwise (a `join`: see `bounds`).
     pub fn ensure(&mut self, room: &str) -> Option<(u64, Rc<str>)> {
         self.position(room).or_else(|| self.reserve(room))
     }

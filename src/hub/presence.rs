@@ -4,7 +4,7 @@
 //! Clustered, each node tells Redis (and, through the bus, the other nodes) when a user
 //! arrives in or leaves a room *on this node* ([`super::PresenceChange`]: their first or
 //! last local connection there). For each room with members here, the hub mirrors who is
-//! in it anywhere ([`super::roster`]): a snapshot read from Redis when its first local
+//! in it anywhere (`roster`): a snapshot read from Redis when its first local
 //! member joins, then the other nodes' [`PresenceNote`]s. Everything is then answered in
 //! the loop, without waiting for Redis, except the `joined` of the joins that opened the
 //! mirror: they wait for its first snapshot (their room messages held meanwhile, as for a

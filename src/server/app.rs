@@ -21,8 +21,8 @@
 //! }
 //!
 //! let mut server = Server::builder(ServerConfig::default()).route("/*", Echo).bind()?;
-//! server.run()
-//! # ; Ok::<(), std::io::Error>(())
+//! server.run()?;
+//! # Ok::<(), std::io::Error>(())
 //! ```
 
 use std::net::IpAddr;

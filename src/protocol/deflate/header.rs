@@ -12,7 +12,7 @@
 //!
 //! [`parse_extensions`] reads one header value into [`ExtensionItem`]s, in the order given
 //! (for a client's offer, its order of preference: RFC 6455 §9.1). It only checks the syntax;
-//! what the parameters mean is for the extension ([`super::negotiate`]). Whitespace around
+//! what the parameters mean is for the extension ([`negotiate`](mod@super::negotiate)). Whitespace around
 //! separators is allowed and empty list elements are skipped (RFC 9110 §5.6.1). The input is
 //! a header already bounded by the request-head limits, and nothing here can panic.
 

@@ -3,7 +3,7 @@
 //! | RFC 7692 | what | module |
 //! |---|---|---|
 //! | RFC 6455 §9.1 | the `Sec-WebSocket-Extensions` header | [`header`] |
-//! | §5, §7, §7.1 | offers, answers and the four parameters | [`negotiate`] |
+//! | §5, §7, §7.1 | offers, answers and the four parameters | [`negotiate`](mod@negotiate) |
 //! | §6.1 | RSV1 marks a compressed message, on its first frame only | [`crate::protocol::rules`] |
 //! | §7.2 | compressing and inflating a payload, the `00 00 ff ff` tail | [`codec`] |
 //! | §7.1.1 | context takeover: what a connection keeps between messages | [`stream`] |

@@ -32,7 +32,7 @@ pub struct Upgrade {
     pub protocol: Option<String>,
     /// The client's `Sec-WebSocket-Extensions` header values, one per header line, as sent:
     /// not split at commas, which may sit inside quoted parameter values (RFC 6455 §9.1).
-    /// [`crate::protocol::deflate::negotiate`] reads them.
+    /// [`negotiate`](fn@crate::protocol::deflate::negotiate) reads them.
     pub extensions: Vec<String>,
 }
 
