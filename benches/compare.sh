@@ -26,7 +26,10 @@ SERVER_CPU=${SERVER_CPU:-0}
 LOADER_CPU=${LOADER_CPU:-1}
 IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}
 WSLOOP=$ROOT/target/release/wsloop
+BROADCAST=$ROOT/target/release/examples/broadcast
 PEERS=$ROOT/target/peers/release
+# Prebuilt uWebSockets servers (see ../shared/peers/README.md); skipped when absent.
+UWS=${UWS:-$ROOT/../shared/peers}
 PORT=${PORT:-19100}
 
 mkdir -p "$OUT"
@@ -35,7 +38,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 if [[ -z ${SKIP_BUILD:-} ]]; then
     echo "building wsloop and the peers (release)…" >&2
-    cargo build --release --quiet --bin wsloop
+    cargo build --release --quiet --bin wsloop --example broadcast
     CARGO_TARGET_DIR=$ROOT/target/peers cargo build --release --quiet \
         --manifest-path benches/peers/Cargo.toml
 fi
@@ -55,6 +58,9 @@ start_server() { # name
         fastwebsockets) taskset -c "$SERVER_CPU" "$PEERS/fastwebsockets-echo" "$addr" >>"$OUT/$name.log" 2>&1 & ;;
         tungstenite) taskset -c "$SERVER_CPU" "$PEERS/tungstenite-echo" "$addr" >>"$OUT/$name.log" 2>&1 & ;;
         gorilla) taskset -c "$SERVER_CPU" "$PEERS/gorilla-hub" "$addr" >>"$OUT/$name.log" 2>&1 & ;;
+        broadcast) taskset -c "$SERVER_CPU" "$BROADCAST" "$addr" >>"$OUT/$name.log" 2>&1 & ;;
+        uws-echo) taskset -c "$SERVER_CPU" "$UWS/uws-echo" "$PORT" >>"$OUT/$name.log" 2>&1 & ;;
+        uws-hub) taskset -c "$SERVER_CPU" "$UWS/uws-hub" "$PORT" >>"$OUT/$name.log" 2>&1 & ;;
     esac
     SERVER_PID=$!
     for _ in $(seq 100); do
@@ -145,6 +151,19 @@ run wsloop-fanout-10000 wsloop fanout /ws "$DURATION" -c 10000 -s 32 -d 16 --tim
 echo "gorilla-style hub fan-out:" >&2
 run gorilla-fanout-100 gorilla fanout /ws "$DURATION" -c 100 -s 32 -d 16
 run gorilla-fanout-10000 gorilla fanout /ws "$DURATION" -c 10000 -s 32 -d 16 --timeout 30s
+if [[ -x $UWS/uws-echo && -x $UWS/uws-hub ]]; then
+    echo "uWebSockets echo:" >&2
+    run uws-echo-d16 uws-echo echo / "$DURATION" -c 100 -s 32 -d 16
+    run uws-echo-d1 uws-echo echo / "$DURATION" -c 100 -s 32 -d 1
+    run uws-echo-16k uws-echo echo / "$DURATION" -c 100 -s 16KiB -d 1
+    echo "raw pub/sub fan-out: examples/broadcast.rs and uWebSockets:" >&2
+    for server in broadcast uws-hub; do
+        run "$server-fanout-100" "$server" fanout /bench "$DURATION" -c 100 -s 32 -d 16 --raw
+        run "$server-fanout-10000" "$server" fanout /bench "$DURATION" -c 10000 -s 32 -d 16 --raw --timeout 30s
+    done
+else
+    echo "no uWebSockets peers in $UWS: their columns are skipped" >&2
+fi
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 export OUT LOAD_BEFORE LOAD_AFTER DURATION
@@ -257,13 +276,37 @@ print(f"| fan-out 1→10,000 S=32 D=16 | deliveries/s | {fmt(f10k)} | {fmt(g10k)
       f"{verdict(None if r is None else r >= 0.5, '(' + rfmt(r) + ' of 1→100)')} |")
 print()
 
+print("#### Against uWebSockets (same loader, same core)")
+print()
+print("| load | metric | wsloop | uWebSockets | wsloop/uWS |")
+print("|---|---|---:|---:|---:|")
+for test, label in [("echo-d16", "echo C=100 S=32 D=16"), ("echo-d1", "echo C=100 S=32 D=1"),
+                    ("echo-16k", "echo C=100 S=16KiB D=1")]:
+    w, u = get(f"wsloop-{test}", "msgs_per_s"), get(f"uws-echo-{test}", "msgs_per_s")
+    print(f"| {label} | msg/s | {fmt(w)} | {fmt(u)} | {rfmt(ratio(w, u))} |")
+
+def per_delivery_us(name):
+    cpu, n = get(name, "server", "cpu_s"), get(name, "deliveries")
+    dur, meas = get(name, "duration_s"), get(name, "deliveries_per_s")
+    if cpu is None or not meas or not dur:
+        return None
+    return cpu / (meas * dur) * 1e6
+
+for n in ["100", "10000"]:
+    b, u = get(f"broadcast-fanout-{n}", "deliveries_per_s"), get(f"uws-hub-fanout-{n}", "deliveries_per_s")
+    label = f"raw pub/sub 1→{int(n):,} S=32 D=16"
+    print(f"| {label} | deliveries/s | {fmt(b)} (examples/broadcast.rs) | {fmt(u)} | {rfmt(ratio(b, u))} |")
+    bc, uc = per_delivery_us(f"broadcast-fanout-{n}"), per_delivery_us(f"uws-hub-fanout-{n}")
+    print(f"| {label} | server CPU µs/delivery | {fmt(bc)} | {fmt(uc)} | {rfmt(ratio(bc, uc))} |")
+print()
+
 print("CPU during each run, in % of a core: the server (pinned alone to its core) at ~100 % is the "
       "bottleneck; if it is well below while the loader is near 100 %, the loader or the kernel is. "
       "\"others\" is every other process on the machine (a disturbed run has a large figure).")
 print()
 print("| run | server CPU % | loader CPU % | others CPU % | problems |")
 print("|---|---:|---:|---:|---|")
-for s in servers + ["gorilla"]:
+for s in servers + ["gorilla", "uws-echo", "broadcast", "uws-hub"]:
     for test in ["echo-d16", "echo-d1", "echo-16k", "idle", "connect", "fanout-100", "fanout-10000"]:
         name = f"{s}-{test}"
         report = load(name)

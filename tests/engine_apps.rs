@@ -3,7 +3,8 @@
 //! the upgrade request it saw (`on_open`), refusals before the 101 (`on_upgrade`), topics
 //! (`subscribe`/`publish`, encoded once for every subscriber), the close code and reason
 //! (`on_close`, told on a watcher topic), timers, the drain signal after backpressure, and
-//! the app's own `close`.
+//! the app's own `close`; and `wsloop bench fanout --raw` through `publish`, as the
+//! pub/sub benchmark runs it against `examples/broadcast.rs`.
 
 use std::collections::HashMap;
 use std::io::{Read as _, Write as _};
@@ -11,7 +12,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use wsloop::client::{Client, ClientError, ClientOptions, Message as Received};
+use wsloop::bench::{self, BenchConfig, FanoutOptions, Mode};
+use wsloop::client::{Client, ClientError, ClientOptions, Message as Received, WsUrl};
 use wsloop::server::{App, ConnId, Ctx, Message, Refusal, Request, Server, ServerConfig};
 
 /// Bytes the app sends to build backpressure, in [`FLOOD_PARTS`] messages: past the
@@ -92,9 +94,38 @@ impl App for Probe {
     }
 }
 
-/// A loop with [`Probe`] at `/app/*`, on its own thread (the loop is not `Send`: it is
-/// built there); the process's exit ends it.
+/// Raw pub/sub, as `examples/broadcast.rs`: the path is the topic, every message goes to
+/// every subscriber.
+#[derive(Default)]
+struct Relay {
+    topics: HashMap<ConnId, String>,
+}
+
+impl App for Relay {
+    fn on_open(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, request: &Request<'_>) {
+        ctx.subscribe(conn, request.path());
+        self.topics.insert(conn, request.path().to_owned());
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, message: Message<'_>) {
+        if let Some(topic) = self.topics.get(&conn) {
+            ctx.publish(topic, message);
+        }
+    }
+
+    fn on_close(&mut self, _: &mut Ctx<'_>, conn: ConnId, _: u16, _: &str) {
+        self.topics.remove(&conn);
+    }
+}
+
+/// A loop with [`Probe`] at `/app/*`.
 fn start() -> SocketAddr {
+    start_with("/app/*", Probe::default)
+}
+
+/// A loop with the app `make` builds at `route`, on its own thread (the loop is not
+/// `Send`: it is built there); the process's exit ends it.
+fn start_with<A: App + 'static>(route: &'static str, make: fn() -> A) -> SocketAddr {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let config = ServerConfig {
@@ -104,7 +135,7 @@ fn start() -> SocketAddr {
             ..ServerConfig::default()
         };
         let mut server = Server::builder(config)
-            .route("/app/*", Probe::default())
+            .route(route, make())
             .bind()
             .expect("bind");
         tx.send(server.local_addr()).expect("send the address");
@@ -224,4 +255,34 @@ fn refusals_timers_closes_and_drain() {
         other => panic!("expected the app's close, got {other:?}"),
     }
     assert_eq!(text(&mut watcher), "closed t 4321 asked to");
+}
+
+#[test]
+fn a_raw_fan_out_load_through_publish_misses_nothing() {
+    let addr = start_with("/*", Relay::default);
+    let url = WsUrl::parse(&format!("ws://{addr}/bench")).expect("url");
+    let options = FanoutOptions {
+        subscribers: 50,
+        depth: 8,
+        raw: true,
+        ..FanoutOptions::default()
+    };
+    let mut config = BenchConfig::new(url, Mode::Fanout(options));
+    config.duration = Duration::from_millis(300);
+    config.timeout = Duration::from_secs(5);
+    let report = bench::run(&config).expect("the load runs");
+    assert!(report.problems().is_empty(), "{report}");
+    let r = serde_json::to_value(&report).expect("json");
+    let (published, deliveries) = (r["published"].as_u64(), r["deliveries"].as_u64());
+    assert!(published > Some(10), "{r}");
+    assert!(deliveries >= published.map(|p| (p - 8) * 50), "{r}");
+    assert_eq!(
+        (r["missing"].as_u64(), r["out_of_order"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(
+        r["bad_frames"].as_u64(),
+        Some(0),
+        "every frame was a published payload"
+    );
 }

@@ -20,6 +20,24 @@ pub(crate) fn chat_request(room: &str, seq: u64, sent: u64, size: usize) -> Stri
     format!(r#"{{"type":"chat","room":"{room}","payload":"{body}"}}"#)
 }
 
+/// The raw pub/sub payload of message `seq`, sent `sent` ns into the run: exactly `size`
+/// bytes.
+pub(crate) fn raw_payload(seq: u64, sent: u64, size: usize) -> String {
+    let mut body = format!("{seq:0SEQ_DIGITS$}:{sent:0TIME_DIGITS$}");
+    body.extend(std::iter::repeat_n('x', size.saturating_sub(body.len())));
+    body
+}
+
+/// `(sequence, sent nanoseconds)` from a raw payload of `size` bytes.
+pub(crate) fn parse_raw(payload: &[u8], size: usize) -> Option<(u64, u64)> {
+    if payload.len() != size || payload.get(SEQ_DIGITS) != Some(&b':') {
+        return None;
+    }
+    let seq = digits(&payload[..SEQ_DIGITS])?;
+    let sent = digits(payload.get(SEQ_DIGITS + 1..MIN_SIZE)?)?;
+    Some((seq, sent))
+}
+
 /// `(sequence, sent nanoseconds)` from a delivery ending in `"payload":"<size bytes>"}`.
 pub(crate) fn parse_delivery(text: &[u8], size: usize) -> Option<(u64, u64)> {
     let end = text.len().checked_sub(2)?;
@@ -69,6 +87,15 @@ mod tests {
         assert_eq!(parse_delivery(delivery.as_bytes(), 40), Some((42, 123_456)));
         let minimal = chat_request("r", 7, 9, MIN_SIZE);
         assert!(minimal.ends_with(r#""payload":"000000000007:0000000000000000009"}"#));
+    }
+
+    #[test]
+    fn a_raw_payload_reads_back() {
+        let payload = raw_payload(42, 123_456, 40);
+        assert_eq!(payload.len(), 40);
+        assert_eq!(parse_raw(payload.as_bytes(), 40), Some((42, 123_456)));
+        assert_eq!(parse_raw(payload.as_bytes(), 41), None, "the size is exact");
+        assert_eq!(parse_raw(b"not a payload at all, not at all", 32), None);
     }
 
     #[test]

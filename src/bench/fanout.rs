@@ -13,7 +13,7 @@
 use std::time::{Duration, Instant};
 
 use super::conn::{Conn, End, Handler};
-use super::delivery::{MIN_SIZE, chat_request, parse_delivery, with_user};
+use super::delivery::{MIN_SIZE, chat_request, parse_delivery, parse_raw, raw_payload, with_user};
 use super::histogram::Histogram;
 use super::net::{Net, Plan, TICK, Target};
 use super::output::Output;
@@ -34,6 +34,8 @@ struct Fanout {
     size: usize,
     depth: u64,
     room: String,
+    /// Raw pub/sub instead of the hub (see [`super::FanoutOptions::raw`]).
+    raw: bool,
     /// Time zero of the payload timestamps.
     epoch: Instant,
     joined: usize,
@@ -62,12 +64,13 @@ struct Fanout {
 
 impl Fanout {
     /// A run that has not started: nothing joined, sent or received.
-    fn new(subscribers: usize, size: usize, depth: usize, room: &str) -> Self {
+    fn new(subscribers: usize, size: usize, depth: usize, room: &str, raw: bool) -> Self {
         Self {
             subscribers,
             size,
             depth: depth as u64,
             room: room.to_owned(),
+            raw,
             epoch: Instant::now(),
             joined: 0,
             publisher_joined: false,
@@ -92,7 +95,16 @@ impl Fanout {
 }
 
 impl Handler for Fanout {
-    fn on_open(&mut self, _id: usize, conn: &mut Conn, _now: Instant) {
+    fn on_open(&mut self, id: usize, conn: &mut Conn, _now: Instant) {
+        if self.raw {
+            // Subscribed by connecting.
+            if id < self.subscribers {
+                self.joined += 1;
+            } else {
+                self.publisher_joined = true;
+            }
+            return;
+        }
         let join = format!(r#"{{"type":"join","room":"{}"}}"#, self.room);
         conn.out.queue_frame(OpCode::Text, join.as_bytes());
     }
@@ -103,6 +115,12 @@ impl Handler for Fanout {
             self.bad += u64::from(subscriber);
             return;
         };
+        if self.raw {
+            if subscriber {
+                self.delivery(id, text, now);
+            }
+            return;
+        }
         if text.starts_with(br#"{"type":"chat""#) {
             if subscriber {
                 self.delivery(id, text, now);
@@ -132,7 +150,12 @@ impl Handler for Fanout {
 impl Fanout {
     /// A chat delivery to subscriber `id`.
     fn delivery(&mut self, id: usize, text: &[u8], now: Instant) {
-        let Some((seq, sent)) = parse_delivery(text, self.size) else {
+        let parsed = if self.raw {
+            parse_raw(text, self.size)
+        } else {
+            parse_delivery(text, self.size)
+        };
+        let Some((seq, sent)) = parsed else {
             self.bad += 1;
             return;
         };
@@ -169,7 +192,11 @@ impl Fanout {
     /// The next chat request, stamped `now`.
     fn next_request(&mut self, now: Instant) -> String {
         let sent = nanos(now.saturating_duration_since(self.epoch));
-        let request = chat_request(&self.room, self.next_seq, sent, self.size);
+        let request = if self.raw {
+            raw_payload(self.next_seq, sent, self.size)
+        } else {
+            chat_request(&self.room, self.next_seq, sent, self.size)
+        };
         self.next_seq += 1;
         if self.measuring {
             self.published += 1;
@@ -209,7 +236,7 @@ pub(super) fn run(
         )));
     }
     let mut net = Net::new(target, config.timeout, 256 << 10)?;
-    let mut fanout = Fanout::new(n, options.size, options.depth, &options.room);
+    let mut fanout = Fanout::new(n, options.size, options.depth, &options.room, options.raw);
     let progress = Progress::new(config.progress);
     setup(&mut net, &mut fanout, config, &progress)?;
 
@@ -263,7 +290,15 @@ fn setup(
     progress: &Progress,
 ) -> Result<(), BenchError> {
     let n = fanout.subscribers;
-    let subscriber_path = with_user(&config.url.target, "bench-sub");
+    let raw = fanout.raw;
+    let user = |name: &str| {
+        if raw {
+            config.url.target.clone()
+        } else {
+            with_user(&config.url.target, name)
+        }
+    };
+    let subscriber_path = user("bench-sub");
     progress.count("subscribing", n as u64);
     let plan = Plan {
         ids: 0..n,
@@ -275,7 +310,7 @@ fn setup(
     wait_for(net, fanout, config.timeout, "subscribers joining", |f| {
         f.joined == f.subscribers
     })?;
-    let publisher_path = with_user(&config.url.target, "bench-pub");
+    let publisher_path = user("bench-pub");
     let plan = Plan {
         ids: n..n + 1,
         path: &publisher_path,
@@ -363,7 +398,7 @@ mod tests {
 
     #[test]
     fn the_payload_round_trips_through_a_delivery() {
-        let mut fanout = Fanout::new(1, 40, 4, "r");
+        let mut fanout = Fanout::new(1, 40, 4, "r", false);
         (fanout.next_seq, fanout.completed, fanout.expected[0]) = (42, 42, 42);
         let request = fanout.next_request(fanout.epoch + Duration::from_nanos(123_456));
         let payload = request

@@ -140,6 +140,10 @@ pub struct FanoutOptions {
     pub depth: usize,
     /// The room. Default `bench`.
     pub room: String,
+    /// Raw pub/sub instead of the hub: no join, each message is the payload itself, and
+    /// every connection to the URL (the publisher included) receives every message as it
+    /// was sent: uWebSockets' pub/sub, `examples/broadcast.rs`. Default off.
+    pub raw: bool,
 }
 
 impl Default for FanoutOptions {
@@ -149,6 +153,7 @@ impl Default for FanoutOptions {
             size: 32,
             depth: 16,
             room: "bench".into(),
+            raw: false,
         }
     }
 }

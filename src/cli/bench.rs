@@ -104,6 +104,10 @@ struct FanoutArgs {
     /// The room.
     #[arg(long, default_value = "bench")]
     room: String,
+    /// Raw pub/sub instead of the hub: no join; every message is the payload itself and
+    /// reaches every connection to the URL (examples/broadcast.rs, uWebSockets' pub/sub).
+    #[arg(long)]
+    raw: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -152,6 +156,7 @@ pub(super) fn run(args: BenchArgs) -> Result<(), String> {
                 size: a.size,
                 depth: a.depth,
                 room: a.room,
+                raw: a.raw,
             });
             (a.common, mode, a.url)
         }
