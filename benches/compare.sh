@@ -282,7 +282,7 @@ print("| load | metric | wsloop | uWebSockets | wsloop/uWS |")
 print("|---|---|---:|---:|---:|")
 for test, label in [("echo-d16", "echo C=100 S=32 D=16"), ("echo-d1", "echo C=100 S=32 D=1"),
                     ("echo-16k", "echo C=100 S=16KiB D=1")]:
-    w, u = get(f"wsloop-{test}", "msgs_per_s"), get(f"uws-echo-{test}", "msgs_per_s")
+    w, u = get(f"wsloop-{test}", "msgs_per_s"), get(f"uws-{test}", "msgs_per_s")
     print(f"| {label} | msg/s | {fmt(w)} | {fmt(u)} | {rfmt(ratio(w, u))} |")
 
 def per_delivery_us(name):
@@ -297,7 +297,8 @@ for n in ["100", "10000"]:
     label = f"raw pub/sub 1→{int(n):,} S=32 D=16"
     print(f"| {label} | deliveries/s | {fmt(b)} (examples/broadcast.rs) | {fmt(u)} | {rfmt(ratio(b, u))} |")
     bc, uc = per_delivery_us(f"broadcast-fanout-{n}"), per_delivery_us(f"uws-hub-fanout-{n}")
-    print(f"| {label} | server CPU µs/delivery | {fmt(bc)} | {fmt(uc)} | {rfmt(ratio(bc, uc))} |")
+    us = lambda x: "failed" if x is None else f"{x:.3f}"
+    print(f"| {label} | server CPU µs/delivery | {us(bc)} | {us(uc)} | {rfmt(ratio(bc, uc))} |")
 print()
 
 print("CPU during each run, in % of a core: the server (pinned alone to its core) at ~100 % is the "
@@ -306,7 +307,7 @@ print("CPU during each run, in % of a core: the server (pinned alone to its core
 print()
 print("| run | server CPU % | loader CPU % | others CPU % | problems |")
 print("|---|---:|---:|---:|---|")
-for s in servers + ["gorilla", "uws-echo", "broadcast", "uws-hub"]:
+for s in servers + ["gorilla", "uws", "broadcast", "uws-hub"]:
     for test in ["echo-d16", "echo-d1", "echo-16k", "idle", "connect", "fanout-100", "fanout-10000"]:
         name = f"{s}-{test}"
         report = load(name)
