@@ -51,19 +51,7 @@ pub(super) fn fetch(
     } else {
         format!("(0-{}", since.offset)
     };
-    let reply: Value = redis::cmd("XRANGE")
-        .arg(&stream_key)
-        .arg(start)
-        .arg("+")
-        .arg("COUNT")
-        .arg(settings.history_size.max(1))
-        .query(conn)?;
-    let entries = stream_payloads(reply)
-        .iter()
-        .filter_map(|bytes| BusMessage::parse(bytes))
-        .map(|b| b.message)
-        .filter(|m| m.position.as_ref().is_some_and(|(_, e)| *e == epoch))
-        .collect::<Vec<RemoteMessage>>();
+    let entries = epoch_entries(conn, &stream_key, &start, settings.history_size, &epoch)?;
     Ok(Fetched {
         epoch,
         last: last.unwrap_or(0),
@@ -87,24 +75,36 @@ pub(super) fn page(
     };
     let epoch = epoch_of(&state).to_owned();
     let last: Option<u64> = redis::cmd("GET").arg(&offset_key).query(conn)?;
-    let reply: Value = redis::cmd("XRANGE")
-        .arg(&stream_key)
-        .arg(format!("(0-{since}"))
-        .arg("+")
-        .arg("COUNT")
-        .arg(limit.max(1))
-        .query(conn)?;
-    let entries = stream_payloads(reply)
-        .iter()
-        .filter_map(|bytes| BusMessage::parse(bytes))
-        .map(|b| b.message)
-        .filter(|m| m.position.as_ref().is_some_and(|(_, e)| *e == epoch))
-        .collect::<Vec<RemoteMessage>>();
+    let entries = epoch_entries(conn, &stream_key, &format!("(0-{since}"), limit, &epoch)?;
     Ok(Some(Fetched {
         epoch,
         last: last.unwrap_or(0),
         entries,
     }))
+}
+
+/// Up to `count` messages of the stream from `start` on (an XRANGE start), those of
+/// `epoch` only.
+fn epoch_entries(
+    conn: &mut Connection,
+    stream_key: &str,
+    start: &str,
+    count: usize,
+    epoch: &str,
+) -> redis::RedisResult<Vec<RemoteMessage>> {
+    let reply: Value = redis::cmd("XRANGE")
+        .arg(stream_key)
+        .arg(start)
+        .arg("+")
+        .arg("COUNT")
+        .arg(count.max(1))
+        .query(conn)?;
+    Ok(stream_payloads(reply)
+        .iter()
+        .filter_map(|bytes| BusMessage::parse(bytes))
+        .map(|b| b.message)
+        .filter(|m| m.position.as_ref().is_some_and(|(_, e)| *e == epoch))
+        .collect())
 }
 
 /// The `d` field of each XRANGE entry.
