@@ -1,5 +1,6 @@
 //! The transport under a non-blocking connection: plain TCP, or TLS driven by the same
-//! loop. The server's connections and the load generator's both use it.
+//! loop. The server's connections use it, and so does a client's
+//! [`MioStream`](crate::client::MioStream) (the load generator's connections).
 //!
 //! rustls does no I/O: a [`rustls::Connection`] (server or client side) takes ciphertext (`read_tls`), decrypts
 //! it (`process_new_packets`, then `reader`), encrypts what it is given (`writer`) and hands

@@ -6,17 +6,17 @@
 //! ended. Everything protocol-level the mode does not care about (pongs, close replies,
 //! handshake checks) happens here.
 
-use crate::transport::Stream;
 use std::fmt;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
+use rustls::ClientConnection;
 
 use super::output::{Output, Prebuilt};
 use super::scan::{Frame, ScanError, Scanner};
+use crate::client::MioStream;
 use crate::client::random::nonce;
 use crate::protocol::handshake::accept::key_from_nonce;
 use crate::protocol::handshake::client::{ClientHandshakeError, ClientRequest, ResponseParser};
@@ -112,7 +112,7 @@ pub(crate) trait Handler {
 /// One connection and its protocol state.
 #[derive(Debug)]
 pub(crate) struct Conn {
-    stream: Stream,
+    stream: MioStream,
     phase: Phase,
     /// When the current phase began.
     since: Instant,
@@ -137,12 +137,12 @@ impl Conn {
     pub(crate) fn connect(
         registry: &Registry,
         token: Token,
-        (addr, tls): (SocketAddr, Option<rustls::Connection>),
+        (addr, tls): (SocketAddr, Option<ClientConnection>),
         request: (&str, &str),
         keep_data_up_to: u64,
     ) -> io::Result<Self> {
         let started = Instant::now();
-        let mut stream = Stream::new(TcpStream::connect(addr)?, tls);
+        let mut stream = MioStream::connect(addr, tls)?;
         registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
         let key = key_from_nonce(nonce());
         let mut out = Output::default();
@@ -214,7 +214,7 @@ impl Conn {
         handler: &mut impl Handler,
     ) -> Option<End> {
         if self.phase == Phase::Connecting {
-            match self.connected() {
+            match self.stream.connected() {
                 Ok(false) => return None,
                 Ok(true) => self.set_phase(Phase::Handshaking, Instant::now()),
                 Err(e) => return Some(End::Failed(Failure::Connect(e))),
@@ -234,24 +234,12 @@ impl Conn {
         let flushed = self.out.flush(&mut self.stream, prebuilt).and_then(|()| {
             // TLS records (the handshake, or what the queue just gave rustls) still to send;
             // the next WRITABLE edge resumes them.
-            match self.stream.flush_transport() {
+            match self.stream.flush() {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
                 other => other,
             }
         });
         flushed.err().map(|e| End::Failed(Failure::Io(e)))
-    }
-
-    /// Whether the non-blocking connect has finished (`Err` if it failed).
-    fn connected(&mut self) -> io::Result<bool> {
-        if let Some(e) = self.stream.tcp().take_error()? {
-            return Err(e);
-        }
-        match self.stream.tcp().peer_addr() {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
-            Err(e) => Err(e),
-        }
     }
 
     fn read_all(&mut self, id: usize, buf: &mut [u8], handler: &mut impl Handler) -> Option<End> {

@@ -92,8 +92,7 @@ impl Net {
         let tls = match &self.target.tls {
             Some((config, name)) => Some(
                 ClientConnection::new(Arc::clone(config), name.clone())
-                    .map_err(io::Error::other)?
-                    .into(),
+                    .map_err(io::Error::other)?,
             ),
             None => None,
         };
