@@ -9,11 +9,11 @@
 use std::collections::HashMap;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use wsloop::bench::{self, BenchConfig, FanoutOptions, Mode};
-use wsloop::client::{Client, ClientError, ClientOptions, Message as Received, WsUrl};
+use wsloop::client::{Client, ClientError, ClientOptions, Message as Received};
 use wsloop::server::{App, ConnId, Ctx, Message, Refusal, Request, Server, ServerConfig};
 
 /// Bytes the app sends to build backpressure, in [`FLOOD_PARTS`] messages: past the
@@ -260,19 +260,17 @@ fn refusals_timers_closes_and_drain() {
 #[test]
 fn a_raw_fan_out_load_through_publish_misses_nothing() {
     let addr = start_with("/*", Relay::default);
-    let url = WsUrl::parse(&format!("ws://{addr}/bench")).expect("url");
-    let options = FanoutOptions {
-        subscribers: 50,
-        depth: 8,
-        raw: true,
-        ..FanoutOptions::default()
-    };
-    let mut config = BenchConfig::new(url, Mode::Fanout(options));
-    config.duration = Duration::from_millis(300);
-    config.timeout = Duration::from_secs(5);
-    let report = bench::run(&config).expect("the load runs");
-    assert!(report.problems().is_empty(), "{report}");
-    let r = serde_json::to_value(&report).expect("json");
+    // The load generator is the binary's (`wsloop bench`), not the library's: run it. It
+    // exits non-zero when the report has problems (lost, missing or reordered deliveries).
+    let output = Command::new(env!("CARGO_BIN_EXE_wsloop"))
+        .args(["bench", "fanout", &format!("ws://{addr}/bench")])
+        .args(["--raw", "-c", "50", "-d", "8", "--json"])
+        .args(["-t", "300ms", "--timeout", "5s"])
+        .output()
+        .expect("wsloop bench runs");
+    let r: serde_json::Value =
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {output:?}"));
+    assert!(output.status.success(), "{r}\n{output:?}");
     let (published, deliveries) = (r["published"].as_u64(), r["deliveries"].as_u64());
     assert!(published > Some(10), "{r}");
     assert!(deliveries >= published.map(|p| (p - 8) * 50), "{r}");
