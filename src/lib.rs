@@ -8,19 +8,16 @@
 //! - [`server`]: one thread, one `mio::Poll`, a slab of connections; moves bytes between
 //!   sockets and the protocol.
 //!
-//! Run it with `wsloop serve`; see README.md.
+//! Run it with `wsloop serve`; see README.md. The binary's command line, configuration
+//! file and load generator (`wsloop bench`) live in the binary target, not in this library.
 
 // Every public item carries `///` docs (Cargo.toml's [lints] only warns, which a plain
 // `cargo build` lets through): an undocumented public item fails the build.
 #![deny(missing_docs)]
 
 pub mod auth;
-pub mod bench;
-pub mod cli;
 pub mod client;
 pub mod cluster;
-
-pub mod config;
 pub mod hub;
 
 pub mod id;

@@ -1,5 +1,11 @@
-//! The `wsloop` binary; the command line lives in [`wsloop::cli`].
+//! The `wsloop` binary: its command line ([`cli`]), the configuration file, environment and
+//! flags it reads ([`config`]), and the load generator behind `wsloop bench` ([`bench`]).
+//! None of them is part of the library: they are programs built on its public API.
+
+mod bench;
+mod cli;
+mod config;
 
 fn main() -> std::process::ExitCode {
-    wsloop::cli::main()
+    cli::main()
 }

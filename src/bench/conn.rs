@@ -16,11 +16,11 @@ use rustls::ClientConnection;
 
 use super::output::{Output, Prebuilt};
 use super::scan::{Frame, ScanError, Scanner};
-use crate::client::MioStream;
-use crate::client::random::nonce;
-use crate::protocol::handshake::accept::key_from_nonce;
-use crate::protocol::handshake::client::{ClientHandshakeError, ClientRequest, ResponseParser};
-use crate::protocol::{CloseFrame, Decoded, OpCode};
+use wsloop::client::MioStream;
+use wsloop::client::random::nonce;
+use wsloop::protocol::handshake::accept::key_from_nonce;
+use wsloop::protocol::handshake::client::{ClientHandshakeError, ClientRequest, ResponseParser};
+use wsloop::protocol::{CloseFrame, Decoded, OpCode};
 
 /// Where a connection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +38,7 @@ pub(crate) enum Phase {
 /// Why a connection failed.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum Failure {
+pub(crate) enum Failure {
     /// The TCP connect failed (refused, unreachable, out of ports).
     Connect(io::Error),
     /// The server refused the upgrade (e.g. 429, 503) or answered wrongly.
@@ -57,7 +57,7 @@ pub enum Failure {
 
 impl Failure {
     /// A short stable name, for counting failures by kind.
-    pub fn kind(&self) -> String {
+    pub(crate) fn kind(&self) -> String {
         match self {
             Self::Connect(e) => format!("connect: {}", e.kind()),
             Self::Handshake(ClientHandshakeError::Status { status, .. }) => {

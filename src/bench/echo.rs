@@ -18,7 +18,7 @@ use super::progress::Progress;
 use super::report::{EchoReport, Latency, Report, thousands};
 use super::scan::Frame;
 use super::{BenchConfig, BenchError, EchoOptions, nanos};
-use crate::protocol::OpCode;
+use wsloop::protocol::OpCode;
 
 /// The largest message the echo mode sends.
 const MAX_SIZE: usize = 16 << 20;

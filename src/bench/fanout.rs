@@ -22,7 +22,7 @@ use super::progress::Progress;
 use super::report::{FanoutReport, Latency, Report, thousands};
 use super::scan::Frame;
 use super::{BenchConfig, BenchError, FanoutOptions, nanos};
-use crate::protocol::OpCode;
+use wsloop::protocol::OpCode;
 
 /// Server frames up to this size are kept for inspection.
 const KEEP: u64 = 64 * 1024;

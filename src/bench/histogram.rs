@@ -10,23 +10,12 @@
 
 /// Significant decimal digits the buckets keep (2: a bucket is at most 1/128 of its value
 /// wide).
-pub const SIGNIFICANT_DIGITS: u8 = 2;
+pub(crate) const SIGNIFICANT_DIGITS: u8 = 2;
 
-/// Counts of values in log-linear buckets, plus exact count, sum, min and max.
-///
-/// ```
-/// use wsloop::bench::histogram::Histogram;
-///
-/// let mut latency = Histogram::new();
-/// for micros in 1..=1000u64 {
-///     latency.record(micros * 1000); // nanoseconds
-/// }
-/// let p99 = latency.quantile(0.99);
-/// assert!(p99.abs_diff(990_000) <= 990_000 / 256);
-/// assert_eq!((latency.count(), latency.max()), (1000, 1_000_000));
-/// ```
+/// Counts of values in log-linear buckets, plus exact count, sum, min and max (an example:
+/// the test `latencies_of_one_to_a_thousand_micros`).
 #[derive(Debug, Clone)]
-pub struct Histogram {
+pub(crate) struct Histogram {
     buckets: hdrhistogram::Histogram<u64>,
     sum: u128,
     min: u64,
@@ -41,7 +30,7 @@ impl Default for Histogram {
 
 impl Histogram {
     /// An empty histogram; its counters grow as larger values are recorded.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             buckets: hdrhistogram::Histogram::new(SIGNIFICANT_DIGITS)
                 .expect("2 significant digits is within hdrhistogram's 0..=5"),
@@ -52,7 +41,7 @@ impl Histogram {
     }
 
     /// Records one value.
-    pub fn record(&mut self, value: u64) {
+    pub(crate) fn record(&mut self, value: u64) {
         // Auto-resizing covers every u64, so this never drops a value; saturate rather
         // than panic if that ever changes.
         if self.buckets.record(value).is_err() {
@@ -63,28 +52,18 @@ impl Histogram {
         self.max = self.max.max(value);
     }
 
-    /// Adds every value recorded in `other`.
-    pub fn merge(&mut self, other: &Self) {
-        self.buckets
-            .add(&other.buckets)
-            .expect("auto-resizing histograms of equal precision always add");
-        self.sum += other.sum;
-        self.min = self.min.min(other.min);
-        self.max = self.max.max(other.max);
-    }
-
     /// How many values were recorded.
-    pub fn count(&self) -> u64 {
+    pub(crate) fn count(&self) -> u64 {
         self.buckets.len()
     }
 
     /// The largest value recorded (0 when empty).
-    pub fn max(&self) -> u64 {
+    pub(crate) fn max(&self) -> u64 {
         self.max
     }
 
     /// The mean (0 when empty).
-    pub fn mean(&self) -> f64 {
+    pub(crate) fn mean(&self) -> f64 {
         match self.count() {
             0 => 0.0,
             n => self.sum as f64 / n as f64,
@@ -95,7 +74,7 @@ impl Histogram {
     ///
     /// It is the midpoint of the bucket holding the `ceil(q × count)`-th smallest value,
     /// clamped to the exact minimum and maximum.
-    pub fn quantile(&self, q: f64) -> u64 {
+    pub(crate) fn quantile(&self, q: f64) -> u64 {
         if self.count() == 0 {
             return 0;
         }
@@ -106,7 +85,8 @@ impl Histogram {
     }
 
     /// The heap bytes the bucket counters take (for comparing layouts).
-    pub fn counter_bytes(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn counter_bytes(&self) -> usize {
         self.buckets.distinct_values() * std::mem::size_of::<u64>()
     }
 }
@@ -127,6 +107,19 @@ mod tests {
             let got = h.quantile(0.5);
             assert!(got.abs_diff(value) <= value / 256 + 1, "{value}: got {got}");
         }
+    }
+
+    /// Was the type's doc example while the bench was in the library (the binary's doc
+    /// examples do not run).
+    #[test]
+    fn latencies_of_one_to_a_thousand_micros() {
+        let mut latency = Histogram::new();
+        for micros in 1..=1000u64 {
+            latency.record(micros * 1000); // nanoseconds
+        }
+        let p99 = latency.quantile(0.99);
+        assert!(p99.abs_diff(990_000) <= 990_000 / 256);
+        assert_eq!((latency.count(), latency.max()), (1000, 1_000_000));
     }
 
     #[test]
@@ -184,16 +177,8 @@ mod tests {
     }
 
     #[test]
-    fn empty_and_merged() {
-        let mut a = Histogram::new();
+    fn empty() {
+        let a = Histogram::new();
         assert_eq!((a.quantile(0.99), a.mean(), a.max()), (0, 0.0, 0));
-        let mut b = Histogram::new();
-        a.record(10);
-        b.record(1_000);
-        b.record(3_000);
-        a.merge(&b);
-        assert_eq!(a.count(), 3);
-        assert_eq!(a.quantile(0.0), 10);
-        assert_eq!(a.max(), 3_000);
     }
 }

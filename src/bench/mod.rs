@@ -2,7 +2,7 @@
 //! not the loader, is what gets measured.
 //!
 //! It is the client role of the same protocol pieces the rest of the crate uses (the
-//! handshake of [`crate::protocol::handshake::client`], [`FrameHeader`] for frames), cut down
+//! handshake of [`wsloop::protocol::handshake::client`], [`FrameHeader`] for frames), cut down
 //! to what a load generator needs:
 //!
 //! - frames are encoded and masked **once** and the same bytes re-sent ([`output`]); a
@@ -19,37 +19,39 @@
 //! Every phase has a timeout; a refused connection or a rejected handshake (429, 503, …) is
 //! a [`BenchError`] naming the status, never a hang.
 //!
-//! [`FrameHeader`]: crate::protocol::FrameHeader
+//! [`FrameHeader`]: wsloop::protocol::FrameHeader
 
 mod conn;
 mod connect;
 mod delivery;
 mod echo;
 mod fanout;
-pub mod histogram;
+pub(crate) mod histogram;
 mod idle;
 mod net;
-pub mod output;
-pub mod procfs;
+pub(crate) mod output;
+pub(crate) mod procfs;
 mod progress;
-pub mod report;
-pub mod scan;
+pub(crate) mod report;
+pub(crate) mod scan;
+#[cfg(test)]
+mod tests;
 
-use crate::client::tls::{TlsTrust, client_config, server_name};
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
+use wsloop::client::tls::{TlsTrust, client_config, server_name};
 
-pub use conn::Failure;
-pub use report::Report;
+pub(crate) use conn::Failure;
+pub(crate) use report::Report;
 
-use crate::client::WsUrl;
-use crate::protocol::handshake::client::ClientHandshakeError;
+use wsloop::client::WsUrl;
+use wsloop::protocol::handshake::client::ClientHandshakeError;
 
 /// What to run and against what.
 #[derive(Debug, Clone)]
-pub struct BenchConfig {
+pub(crate) struct BenchConfig {
     /// The server, e.g. `ws://127.0.0.1:8080/echo` (`/ws` for fan-out).
     pub url: WsUrl,
     /// The load.
@@ -73,7 +75,7 @@ pub struct BenchConfig {
 
 impl BenchConfig {
     /// A configuration with the defaults for `url` and `mode`.
-    pub fn new(url: WsUrl, mode: Mode) -> Self {
+    pub(crate) fn new(url: WsUrl, mode: Mode) -> Self {
         Self {
             url,
             mode,
@@ -90,7 +92,7 @@ impl BenchConfig {
 /// The load to generate.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-pub enum Mode {
+pub(crate) enum Mode {
     /// Round trips on an echo endpoint.
     Echo(EchoOptions),
     /// One publisher, many subscribers in a room of the `/ws` hub.
@@ -103,7 +105,7 @@ pub enum Mode {
 
 /// `echo`: C connections, S-byte messages, D in flight on each.
 #[derive(Debug, Clone)]
-pub struct EchoOptions {
+pub(crate) struct EchoOptions {
     /// Connections. Default 100.
     pub connections: usize,
     /// Payload bytes per message. Default 32.
@@ -130,7 +132,7 @@ impl Default for EchoOptions {
 
 /// `fanout`: N subscribers joined to one room, one publisher.
 #[derive(Debug, Clone)]
-pub struct FanoutOptions {
+pub(crate) struct FanoutOptions {
     /// Subscribers. Default 100.
     pub subscribers: usize,
     /// Bytes of the chat payload string (sequence number, timestamp, padding); at least 32.
@@ -160,7 +162,7 @@ impl Default for FanoutOptions {
 
 /// `connect`: open, handshake, close, repeat.
 #[derive(Debug, Clone)]
-pub struct ConnectOptions {
+pub(crate) struct ConnectOptions {
     /// Connections in progress at once. Default 16.
     pub concurrency: usize,
 }
@@ -173,7 +175,7 @@ impl Default for ConnectOptions {
 
 /// `idle`: hold N open connections.
 #[derive(Debug, Clone)]
-pub struct IdleOptions {
+pub(crate) struct IdleOptions {
     /// Connections. Default 10,000.
     pub connections: usize,
     /// Handshakes in flight while opening them. Default 128.
@@ -192,7 +194,7 @@ impl Default for IdleOptions {
 /// Why a run could not be done.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum BenchError {
+pub(crate) enum BenchError {
     /// Options that cannot work (e.g. zero connections).
     Invalid(String),
     /// A connection could not be set up: refused, rejected (with the HTTP status), timed out.
@@ -276,7 +278,7 @@ fn hint(failure: &Failure) -> Option<&'static str> {
 }
 
 /// Runs the load described by `config` and returns what it measured.
-pub fn run(config: &BenchConfig) -> Result<Report, BenchError> {
+pub(crate) fn run(config: &BenchConfig) -> Result<Report, BenchError> {
     let tls = match config.url.secure {
         true => Some((
             client_config(&config.tls).map_err(|e| BenchError::Invalid(e.to_string()))?,

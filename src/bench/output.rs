@@ -10,13 +10,13 @@
 
 use std::io::{self, Write};
 
-use crate::client::random::mask_key;
-use crate::protocol::frame::{FrameHeader, encode_frame};
-use crate::protocol::{CloseCode, CloseFrame, OpCode};
+use wsloop::client::random::mask_key;
+use wsloop::protocol::frame::{FrameHeader, encode_frame};
+use wsloop::protocol::{CloseCode, CloseFrame, OpCode};
 
 /// Identical masked frames back to back, shared by all connections.
 #[derive(Debug, Clone, Default)]
-pub struct Prebuilt {
+pub(crate) struct Prebuilt {
     bytes: Vec<u8>,
     frame_len: usize,
 }
@@ -24,7 +24,7 @@ pub struct Prebuilt {
 impl Prebuilt {
     /// `copies + 1` copies of one masked frame (`copies` is the most frames ever owed at once;
     /// the spare copy lets a write start mid-frame and still find them contiguous).
-    pub fn new(opcode: OpCode, payload: &[u8], copies: usize) -> Self {
+    pub(crate) fn new(opcode: OpCode, payload: &[u8], copies: usize) -> Self {
         let mut frame = Vec::new();
         let header = FrameHeader::single(opcode, payload.len(), Some(mask_key()));
         encode_frame(&header, payload, &mut frame);
@@ -36,14 +36,14 @@ impl Prebuilt {
     }
 
     /// Bytes per frame, header included.
-    pub fn frame_len(&self) -> usize {
+    pub(crate) fn frame_len(&self) -> usize {
         self.frame_len
     }
 }
 
 /// A connection's pending output.
 #[derive(Debug, Default)]
-pub struct Output {
+pub(crate) struct Output {
     /// One-off frames not yet written, from `extra_sent` on.
     extra: Vec<u8>,
     extra_sent: usize,
@@ -56,35 +56,36 @@ pub struct Output {
 impl Output {
     /// Owes `frames` more frames of the prebuilt stream, each `frame_len` bytes
     /// ([`Prebuilt::frame_len`]).
-    pub fn queue_prebuilt(&mut self, frames: usize, frame_len: usize) {
+    pub(crate) fn queue_prebuilt(&mut self, frames: usize, frame_len: usize) {
         self.owed += frames * frame_len;
     }
 
     /// Queues raw bytes (a handshake request).
-    pub fn queue_raw(&mut self, bytes: &[u8]) {
+    pub(crate) fn queue_raw(&mut self, bytes: &[u8]) {
         self.extra.extend_from_slice(bytes);
     }
 
     /// Queues a one-off frame, masked with a fresh key.
-    pub fn queue_frame(&mut self, opcode: OpCode, payload: &[u8]) {
+    pub(crate) fn queue_frame(&mut self, opcode: OpCode, payload: &[u8]) {
         let header = FrameHeader::single(opcode, payload.len(), Some(mask_key()));
         encode_frame(&header, payload, &mut self.extra);
     }
 
     /// Queues a close frame with `code`.
-    pub fn queue_close(&mut self, code: u16) {
+    pub(crate) fn queue_close(&mut self, code: u16) {
         let mut body = Vec::with_capacity(2);
         CloseFrame::encode_body(Some(CloseCode(code)), "", &mut body);
         self.queue_frame(OpCode::Close, &body);
     }
 
     /// Whether anything is left to write.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.owed == 0 && self.extra_sent == self.extra.len()
     }
 
     /// Writes as much as the socket takes. `Ok` also when it stopped at `WouldBlock`.
-    pub fn flush(&mut self, socket: &mut impl Write, prebuilt: &Prebuilt) -> io::Result<()> {
+    pub(crate) fn flush(&mut self, socket: &mut impl Write, prebuilt: &Prebuilt) -> io::Result<()> {
         loop {
             let extra_ready = self.extra_sent < self.extra.len() && self.phase == 0;
             let chunk = if extra_ready {
@@ -186,7 +187,7 @@ mod tests {
         assert_eq!(bytes[1], 0x80 | 2);
         let key = [bytes[2], bytes[3], bytes[4], bytes[5]];
         let mut body = bytes[6..].to_vec();
-        crate::protocol::mask::apply_mask(&mut body, key, 0);
+        wsloop::protocol::mask::apply_mask(&mut body, key, 0);
         assert_eq!(body, 1000u16.to_be_bytes());
     }
 }

@@ -14,7 +14,7 @@ use procfs::{CurrentSI, KernelStats, ProcError};
 use serde::Serialize;
 
 /// The `VmRSS` of process `pid`, in KiB.
-pub fn rss_kib(pid: u32) -> io::Result<u64> {
+pub(crate) fn rss_kib(pid: u32) -> io::Result<u64> {
     let status = process(pid)?.status().map_err(to_io)?;
     status
         .vmrss
@@ -22,13 +22,13 @@ pub fn rss_kib(pid: u32) -> io::Result<u64> {
 }
 
 /// User plus system CPU time of process `pid` (all its threads), in seconds.
-pub fn cpu_seconds(pid: u32) -> io::Result<f64> {
+pub(crate) fn cpu_seconds(pid: u32) -> io::Result<f64> {
     let stat = process(pid)?.stat().map_err(to_io)?;
     Ok((stat.utime + stat.stime) as f64 / ticks_per_second())
 }
 
 /// This process's soft limit on open files, if `/proc/self/limits` says.
-pub fn open_files_limit() -> Option<u64> {
+pub(crate) fn open_files_limit() -> Option<u64> {
     let limits = Process::myself().ok()?.limits().ok()?;
     match limits.max_open_files.soft_limit {
         LimitValue::Value(n) => Some(n),
@@ -38,7 +38,7 @@ pub fn open_files_limit() -> Option<u64> {
 
 /// Busy CPU seconds of the whole machine, all cores (`/proc/stat`: user, nice, system, irq,
 /// softirq, steal; not idle or iowait).
-pub fn machine_busy_seconds() -> io::Result<f64> {
+pub(crate) fn machine_busy_seconds() -> io::Result<f64> {
     let cpu = KernelStats::current().map_err(to_io)?.total;
     let optional = [cpu.irq, cpu.softirq, cpu.steal];
     let busy = cpu.user + cpu.nice + cpu.system + optional.iter().flatten().sum::<u64>();
@@ -72,7 +72,7 @@ fn invalid(what: &str) -> io::Error {
 
 /// The server's CPU time and RSS over a measured interval.
 #[derive(Debug, Clone, Serialize)]
-pub struct ServerUsage {
+pub(crate) struct ServerUsage {
     /// The process.
     pub pid: u32,
     /// CPU seconds (user + system) it used during the interval.
@@ -90,7 +90,7 @@ pub struct ServerUsage {
 /// On a shared machine a run is only meaningful when `other_cpu_utilization` is small and
 /// either the server or the loader is near 1.0 (the one near 1.0 is the bottleneck).
 #[derive(Debug, Clone, Serialize)]
-pub struct MachineUsage {
+pub(crate) struct MachineUsage {
     /// The load generator itself.
     pub loader_cpu_utilization: f64,
     /// Everything but the loader and the server (needs `--pid`; includes softirq time the
@@ -100,7 +100,7 @@ pub struct MachineUsage {
 
 /// A measurement in progress: CPU and RSS at its start.
 #[derive(Debug, Clone, Copy)]
-pub struct Watch {
+pub(crate) struct Watch {
     pid: Option<u32>,
     server_cpu: f64,
     server_rss: u64,
@@ -111,7 +111,7 @@ pub struct Watch {
 
 impl Watch {
     /// Reads the counters now (the server's only when `pid` is given).
-    pub fn start(pid: Option<u32>) -> io::Result<Self> {
+    pub(crate) fn start(pid: Option<u32>) -> io::Result<Self> {
         let (server_cpu, server_rss) = match pid {
             Some(pid) => (cpu_seconds(pid)?, rss_kib(pid)?),
             None => (0.0, 0),
@@ -127,7 +127,7 @@ impl Watch {
     }
 
     /// Reads them again and reports the differences.
-    pub fn finish(&self) -> io::Result<(Option<ServerUsage>, MachineUsage)> {
+    pub(crate) fn finish(&self) -> io::Result<(Option<ServerUsage>, MachineUsage)> {
         let wall = self.started.elapsed().as_secs_f64().max(1e-9);
         let loader = (cpu_seconds(std::process::id())? - self.loader_cpu).max(0.0);
         let machine = (machine_busy_seconds()? - self.machine).max(0.0);

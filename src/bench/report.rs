@@ -13,7 +13,7 @@ use super::procfs::{MachineUsage, ServerUsage};
 
 /// Latency percentiles, microseconds.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Latency {
+pub(crate) struct Latency {
     /// Samples.
     pub samples: u64,
     /// Mean.
@@ -30,7 +30,7 @@ pub struct Latency {
 
 impl Latency {
     /// Percentiles of a histogram of nanoseconds.
-    pub fn of(h: &Histogram) -> Self {
+    pub(crate) fn of(h: &Histogram) -> Self {
         let us = |ns: u64| ns as f64 / 1000.0;
         Self {
             samples: h.count(),
@@ -55,7 +55,7 @@ impl Latency {
 
 /// `echo` results.
 #[derive(Debug, Clone, Serialize)]
-pub struct EchoReport {
+pub(crate) struct EchoReport {
     /// The server URL.
     pub url: String,
     /// Connections.
@@ -88,7 +88,7 @@ pub struct EchoReport {
 
 /// `fanout` results.
 #[derive(Debug, Clone, Serialize)]
-pub struct FanoutReport {
+pub(crate) struct FanoutReport {
     /// The server URL.
     pub url: String,
     /// Subscribers.
@@ -125,7 +125,7 @@ pub struct FanoutReport {
 
 /// `connect` results.
 #[derive(Debug, Clone, Serialize)]
-pub struct ConnectReport {
+pub(crate) struct ConnectReport {
     /// The server URL.
     pub url: String,
     /// Connections in progress at once.
@@ -152,7 +152,7 @@ pub struct ConnectReport {
 
 /// `idle` results.
 #[derive(Debug, Clone, Serialize)]
-pub struct IdleReport {
+pub(crate) struct IdleReport {
     /// The server URL.
     pub url: String,
     /// Connections held.
@@ -179,7 +179,7 @@ pub struct IdleReport {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "mode", rename_all = "snake_case")]
 #[non_exhaustive]
-pub enum Report {
+pub(crate) enum Report {
     /// `echo`.
     Echo(EchoReport),
     /// `fanout`.
@@ -192,7 +192,7 @@ pub enum Report {
 
 impl Report {
     /// What went wrong in a run that completed; empty when the run was clean.
-    pub fn problems(&self) -> Vec<String> {
+    pub(crate) fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         let mut check = |count: u64, what: &str| {
             if count > 0 {
@@ -369,7 +369,7 @@ impl fmt::Display for Report {
 }
 
 /// `1234567` → `1,234,567`.
-pub fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {

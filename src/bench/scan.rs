@@ -1,6 +1,6 @@
 //! Counting server frames as bytes stream in, without copying what need not be looked at.
 //!
-//! The load generator does not run a full [`Session`](crate::protocol::Session) per
+//! The load generator does not run a full [`Session`](wsloop::protocol::Session) per
 //! connection: it only needs to know where each server frame ends, its opcode and length,
 //! and, for a few frames, the payload (control frames, which must be answered; the fan-out
 //! deliveries, which carry a sequence number). [`Scanner::feed`] takes whatever a `read`
@@ -10,15 +10,15 @@
 
 use std::fmt;
 
-use crate::protocol::frame::MAX_HEADER_LEN;
-use crate::protocol::{Decoded, FrameHeader, OpCode, ProtocolError};
+use wsloop::protocol::frame::MAX_HEADER_LEN;
+use wsloop::protocol::{Decoded, FrameHeader, OpCode, ProtocolError};
 
 /// The largest control frame payload (RFC 6455 §5.5: "125 bytes or less").
 const MAX_CONTROL_PAYLOAD: u64 = 125;
 
 /// A complete frame from the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Frame<'a> {
+pub(crate) struct Frame<'a> {
     /// FIN: the last frame of its message.
     pub fin: bool,
     /// The opcode.
@@ -31,7 +31,7 @@ pub struct Frame<'a> {
 
 /// Bytes the scanner cannot make sense of: the connection is broken.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ScanError {
+pub(crate) enum ScanError {
     /// The header itself is invalid (reserved opcode, 64-bit length with the top bit set).
     Header(ProtocolError),
     /// A server frame was masked (§5.1: "A server MUST NOT mask any frames").
@@ -62,7 +62,7 @@ struct Current {
 
 /// Per-connection frame boundary tracker.
 #[derive(Debug, Clone)]
-pub struct Scanner {
+pub(crate) struct Scanner {
     /// Bytes of a header split across reads.
     head: [u8; MAX_HEADER_LEN],
     head_len: usize,
@@ -76,7 +76,7 @@ pub struct Scanner {
 impl Scanner {
     /// A scanner that keeps the payloads of data frames up to `keep_data_up_to` bytes
     /// (0 keeps none) and of every control frame.
-    pub fn new(keep_data_up_to: u64) -> Self {
+    pub(crate) fn new(keep_data_up_to: u64) -> Self {
         Self {
             head: [0; MAX_HEADER_LEN],
             head_len: 0,
@@ -87,7 +87,7 @@ impl Scanner {
     }
 
     /// Consumes `input` (all of it) and calls `on_frame` for each frame it completes.
-    pub fn feed(
+    pub(crate) fn feed(
         &mut self,
         mut input: &[u8],
         mut on_frame: impl FnMut(Frame<'_>),
@@ -196,7 +196,7 @@ fn frame<'a>(header: &FrameHeader, payload: Option<&'a [u8]>) -> Frame<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::frame::encode_frame;
+    use wsloop::protocol::frame::encode_frame;
 
     fn server_frame(opcode: OpCode, payload: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();

@@ -9,8 +9,8 @@ use std::time::Duration;
 use crate::bench::{
     self, BenchConfig, ConnectOptions, EchoOptions, FanoutOptions, IdleOptions, Mode,
 };
-use crate::client::WsUrl;
 use crate::config::{parse_duration, parse_size};
+use wsloop::client::WsUrl;
 
 /// Flags of `wsloop bench`.
 #[derive(Debug, clap::Args)]

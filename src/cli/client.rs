@@ -37,11 +37,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::Failure;
-use crate::client::tls::TlsTrust;
-use crate::client::{
+use crate::config::parse_duration;
+use wsloop::client::tls::TlsTrust;
+use wsloop::client::{
     Backoff, Client, ClientError, ClientOptions, Decision, Message, WsUrl, random,
 };
-use crate::config::parse_duration;
 
 /// The exit codes, for `wsloop client --help`.
 pub(super) const EXIT_CODES: &str = "Exit status:

@@ -41,7 +41,7 @@ enum Command {
 }
 
 /// Parses the command line and runs the subcommand.
-pub fn main() -> ExitCode {
+pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(*args).map_err(Failure::from),

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::config::{self, AuthMode, Config, Override};
-use crate::server::Server;
+use wsloop::server::Server;
 
 /// Flags of `wsloop serve`. Each one overrides the config key named in its help.
 #[derive(Debug, Default, clap::Args)]

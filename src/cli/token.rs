@@ -2,10 +2,10 @@
 
 use std::time::SystemTime;
 
-use crate::auth::jwt::parse_algorithm;
-use crate::auth::{MintRequest, mint};
 use crate::config::parse_duration;
-use crate::hub::valid_user_id;
+use wsloop::auth::jwt::parse_algorithm;
+use wsloop::auth::{MintRequest, mint};
+use wsloop::hub::valid_user_id;
 
 /// Flags of `wsloop token`.
 #[derive(Debug, clap::Args)]

@@ -6,19 +6,19 @@ use std::net::SocketAddr;
 use super::check::{is_redis_url, problems, redact_url};
 use super::layers::ConfigError;
 use super::schema::{AuthMode, Config, Fsync};
-use crate::auth::jwt::parse_algorithm;
-use crate::auth::{Authenticator, JwtSettings, JwtVerifier, KeySource, OriginPolicy};
-use crate::cluster::RedisSettings;
+use wsloop::auth::jwt::parse_algorithm;
+use wsloop::auth::{Authenticator, JwtSettings, JwtVerifier, KeySource, OriginPolicy};
+use wsloop::cluster::RedisSettings;
 
-use crate::hub::HubConfig;
-use crate::hub::history::HistoryConfig;
-use crate::hub::rules::{Access, RoomRules, check_rules};
+use wsloop::hub::HubConfig;
+use wsloop::hub::history::HistoryConfig;
+use wsloop::hub::rules::{Access, RoomRules, check_rules};
 
-use crate::protocol::Limits;
-use crate::protocol::deflate::DeflateConfig;
-use crate::protocol::handshake::HeadLimits;
-use crate::ratelimit::Rate;
-use crate::server::{ApiConfig, ServerConfig, TlsFiles, TrustedProxies};
+use wsloop::protocol::Limits;
+use wsloop::protocol::deflate::DeflateConfig;
+use wsloop::protocol::handshake::HeadLimits;
+use wsloop::ratelimit::Rate;
+use wsloop::server::{ApiConfig, ServerConfig, TlsFiles, TrustedProxies};
 
 fn err(key: &str, problem: impl std::fmt::Display) -> ConfigError {
     ConfigError(format!("{key}: {problem}"))
@@ -26,7 +26,7 @@ fn err(key: &str, problem: impl std::fmt::Display) -> ConfigError {
 
 /// Builds the server's settings; every error names the key at fault. A configuration with
 /// any of the [`problems`] is refused with all of them, one per line.
-pub fn to_server_config(config: &Config) -> Result<ServerConfig, ConfigError> {
+pub(crate) fn to_server_config(config: &Config) -> Result<ServerConfig, ConfigError> {
     let found = problems(config);
     if !found.is_empty() {
         return Err(ConfigError(found.join("\n")));
@@ -194,7 +194,7 @@ fn cluster_settings(config: &Config) -> Result<Option<(RedisSettings, String)>, 
         ));
     }
     let node = if c.node_id.is_empty() {
-        crate::cluster::default_node_id()
+        wsloop::cluster::default_node_id()
     } else {
         c.node_id.clone()
     };
@@ -210,8 +210,8 @@ fn cluster_settings(config: &Config) -> Result<Option<(RedisSettings, String)>, 
         history_size: config.history.size,
         history_ttl: config.history.ttl.0,
         when_down: match c.when_redis_down {
-            super::schema::WhenRedisDown::Refuse => crate::cluster::WhenDown::Refuse,
-            super::schema::WhenRedisDown::Local => crate::cluster::WhenDown::Local,
+            super::schema::WhenRedisDown::Refuse => wsloop::cluster::WhenDown::Refuse,
+            super::schema::WhenRedisDown::Local => wsloop::cluster::WhenDown::Local,
         },
         node: node.clone(),
     };
@@ -300,7 +300,7 @@ fn authenticator(config: &Config) -> Result<Authenticator, ConfigError> {
 }
 
 /// The configuration as TOML with secrets replaced by `***`, for `--print-config`.
-pub fn redacted(config: &Config) -> String {
+pub(crate) fn redacted(config: &Config) -> String {
     let mut shown = config.clone();
     if !shown.auth.secret.is_empty() {
         shown.auth.secret = "***".into();

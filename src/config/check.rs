@@ -8,12 +8,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::schema::{AuthMode, Config};
-use crate::auth::OriginPolicy;
-use crate::auth::jwt::parse_algorithm;
-use crate::hub::rules::{Access, check_rules};
+use wsloop::auth::OriginPolicy;
+use wsloop::auth::jwt::parse_algorithm;
+use wsloop::hub::rules::{Access, check_rules};
 
 /// Every problem in `config`, each as `key: what is wrong (what is expected)`.
-pub fn problems(config: &Config) -> Vec<String> {
+pub(super) fn problems(config: &Config) -> Vec<String> {
     let mut found = Problems(Vec::new());
     server(config, &mut found);
     limits(config, &mut found);
@@ -28,7 +28,7 @@ pub fn problems(config: &Config) -> Vec<String> {
 
 /// `redis://user:password@host:6379/` with the password replaced by `***`, for anything
 /// printed (`--print-config`, errors, logs).
-pub fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -96,7 +96,7 @@ fn server(config: &Config, found: &mut Problems) {
         "tls",
         || "set both cert_file and key_file, or neither".into(),
     );
-    let trusted = crate::server::TrustedProxies::parse(&s.trusted_proxies);
+    let trusted = wsloop::server::TrustedProxies::parse(&s.trusted_proxies);
     if let Err(e) = &trusted {
         found.require(false, "server.trusted_proxies", || e.clone());
     }

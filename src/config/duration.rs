@@ -12,17 +12,12 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A `Duration` read from and written to the config in human form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct HumanDuration(pub Duration);
+pub(crate) struct HumanDuration(pub Duration);
 
 impl HumanDuration {
     /// `secs` seconds.
-    pub const fn secs(secs: u64) -> Self {
+    pub(crate) const fn secs(secs: u64) -> Self {
         Self(Duration::from_secs(secs))
-    }
-
-    /// `ms` milliseconds.
-    pub const fn millis(ms: u64) -> Self {
-        Self(Duration::from_millis(ms))
     }
 }
 
@@ -32,18 +27,8 @@ impl HumanDuration {
 /// Text with a unit goes to [`humantime::parse_duration`], which also takes `ns`, `us`,
 /// `min`, `hours` and the like. Months and years (`M`, `month`, `y`, `year`) are refused:
 /// they are calendar approximations, and `5M` (five months) is one shift key away from
-/// `5m` (five minutes) in a timeout.
-///
-/// ```
-/// use std::time::Duration;
-/// use wsloop::config::parse_duration;
-///
-/// assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-/// assert_eq!(parse_duration("1m 30s"), Ok(Duration::from_secs(90)));
-/// assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
-/// assert!(parse_duration("5M").is_err());
-/// ```
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+/// `5m` (five minutes) in a timeout. Examples: the test `the_documented_forms`.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return bare_seconds(text);
@@ -117,6 +102,16 @@ impl<'de> Deserialize<'de> for HumanDuration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Was the function's doc example while the configuration was in the library (the
+    /// binary's doc examples do not run).
+    #[test]
+    fn the_documented_forms() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1m 30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        assert!(parse_duration("5M").is_err());
+    }
 
     #[test]
     fn parses_units() {

@@ -16,7 +16,7 @@ use super::schema::Config;
 
 /// A configuration problem, naming the key (and the file or variable) at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError(pub String);
+pub(crate) struct ConfigError(pub String);
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -28,7 +28,7 @@ impl std::error::Error for ConfigError {}
 
 /// One override from the environment or a flag.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Override {
+pub(crate) struct Override {
     /// The key as `section.key`.
     pub key: String,
     /// The value(s) as text; several for list keys given by a repeated flag.
@@ -39,7 +39,7 @@ pub struct Override {
 
 impl Override {
     /// A single-valued override.
-    pub fn new(key: &str, value: impl Into<String>, source: &str) -> Self {
+    pub(crate) fn new(key: &str, value: impl Into<String>, source: &str) -> Self {
         Self {
             key: key.into(),
             values: vec![value.into()],
@@ -49,10 +49,10 @@ impl Override {
 }
 
 /// The prefix of configuration environment variables.
-pub const ENV_PREFIX: &str = "WSLOOP_";
+pub(crate) const ENV_PREFIX: &str = "WSLOOP_";
 
 /// Builds the effective configuration from a file, the environment and flags.
-pub fn load(
+pub(crate) fn load(
     file: Option<&Path>,
     env: impl IntoIterator<Item = (String, String)>,
     flags: Vec<Override>,

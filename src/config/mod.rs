@@ -10,12 +10,9 @@ mod schema;
 mod secrets;
 mod size;
 
-pub use build::{redacted, to_server_config};
-pub use check::{problems, redact_url};
-pub use duration::{HumanDuration, parse_duration};
-pub use layers::{ConfigError, ENV_PREFIX, Override, load};
-pub use schema::{
-    ApiSection, AuthMode, AuthSection, Config, EchoSection, Fsync, HistorySection, HubSection,
-    LogLevel, LogSection, OriginSection, RateLimitSection, ServerSection,
-};
-pub use size::{format_size, parse_size};
+pub(crate) use build::{redacted, to_server_config};
+pub(crate) use check::redact_url;
+pub(crate) use duration::parse_duration;
+pub(crate) use layers::{ENV_PREFIX, Override, load};
+pub(crate) use schema::{AuthMode, Config};
+pub(crate) use size::parse_size;

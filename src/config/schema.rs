@@ -7,13 +7,13 @@
 use serde::{Deserialize, Serialize};
 
 use super::duration::HumanDuration;
-use crate::hub::PrivatePolicy;
-use crate::hub::rules::{Access, RoomRule};
+use wsloop::hub::PrivatePolicy;
+use wsloop::hub::rules::{Access, RoomRule};
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct Config {
+pub(crate) struct Config {
     /// Listening, connection limits and timeouts.
     pub server: ServerSection,
     /// The `/echo` endpoint.
@@ -45,7 +45,7 @@ pub struct Config {
 /// `[tls]`: the public listener speaks TLS 1.3/1.2 when both files are set.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct TlsSection {
+pub(crate) struct TlsSection {
     /// PEM certificate chain, the server's certificate first. Empty: no TLS.
     pub cert_file: String,
     /// PEM private key (RSA, ECDSA or Ed25519). Reloaded with the certificate on SIGHUP.
@@ -55,7 +55,7 @@ pub struct TlsSection {
 /// `[cluster]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct ClusterSection {
+pub(crate) struct ClusterSection {
     /// `redis://host:port[/db]`, or `rediss://…` for TLS; empty: one node on its own.
     pub redis_url: String,
     /// A file holding the Redis URL (it may carry a password; instead of `redis_url`).
@@ -84,7 +84,7 @@ impl Default for ClusterSection {
 /// `cluster.when_redis_down`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum WhenRedisDown {
+pub(crate) enum WhenRedisDown {
     /// Refuse with `unavailable` and a retry time: nothing out of order or missing from
     /// history.
     Refuse,
@@ -95,7 +95,7 @@ pub enum WhenRedisDown {
 /// When the history log is flushed to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Fsync {
+pub(crate) enum Fsync {
     /// Leave it to the operating system.
     Never,
     /// Every `fsync_interval`, from a background thread.
@@ -105,7 +105,7 @@ pub enum Fsync {
 /// `[history]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct HistorySection {
+pub(crate) struct HistorySection {
     /// Messages kept per room; 0 turns history (offsets, recovery) off.
     pub size: usize,
     /// Messages older than this are not replayed.
@@ -143,7 +143,7 @@ impl Default for HistorySection {
 /// `[api]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct ApiSection {
+pub(crate) struct ApiSection {
     /// Keys accepted as `Authorization: Bearer <key>` on `POST /api/publish`. With none, the
     /// API is off (404), never open.
     pub keys: Vec<String>,
@@ -170,7 +170,7 @@ impl Default for ApiSection {
 /// `[compression]`: permessage-deflate (RFC 7692), on `/echo` and `/ws`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct CompressionSection {
+pub(crate) struct CompressionSection {
     /// Whether the server accepts a client's permessage-deflate offer.
     pub enabled: bool,
     /// zlib level, 0 (store) to 9 (smallest, slowest).
@@ -206,7 +206,7 @@ impl Default for CompressionSection {
 /// `[server]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct ServerSection {
+pub(crate) struct ServerSection {
     /// Address to listen on.
     pub listen: String,
     /// A second address, for operators: when set, `/metrics`, `/stats` and the publish API
@@ -283,7 +283,7 @@ impl Default for ServerSection {
 /// `[echo]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct EchoSection {
+pub(crate) struct EchoSection {
     /// Largest frame payload in bytes; over it, close 1009.
     #[serde(with = "super::size::serde_size")]
     pub max_frame: u64,
@@ -304,7 +304,7 @@ impl Default for EchoSection {
 /// `[hub]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct HubSection {
+pub(crate) struct HubSection {
     /// Largest frame payload in bytes; over it, close 1009.
     #[serde(with = "super::size::serde_size")]
     pub max_frame: u64,
@@ -364,7 +364,7 @@ impl Default for HubSection {
 /// `[rate_limit]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct RateLimitSection {
+pub(crate) struct RateLimitSection {
     /// Whether client messages on `/ws` are rate limited.
     pub enabled: bool,
     /// Burst: messages a user may send at once.
@@ -389,7 +389,7 @@ impl Default for RateLimitSection {
 /// How clients authenticate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
-pub enum AuthMode {
+pub(crate) enum AuthMode {
     /// Anyone may connect; the user id comes from `?user_id=` or is assigned. Development only.
     #[default]
     None,
@@ -403,7 +403,7 @@ pub enum AuthMode {
 /// `[auth]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct AuthSection {
+pub(crate) struct AuthSection {
     /// `none` or `jwt`.
     pub mode: AuthMode,
     /// The one accepted algorithm: HS256, RS256, ES256 or EdDSA.
@@ -443,7 +443,7 @@ impl Default for AuthSection {
 /// `[origin]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct OriginSection {
+pub(crate) struct OriginSection {
     /// Allowed origins: exact (`https://app.example.com`) or wildcard hosts
     /// (`https://*.example.com`). Empty: same origin only (Origin's host must equal Host).
     pub allowed: Vec<String>,
@@ -466,7 +466,7 @@ impl Default for OriginSection {
 /// `[log]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct LogSection {
+pub(crate) struct LogSection {
     /// `error`, `warn`, `info`, `debug` or `trace` (`RUST_LOG` wins when set).
     pub level: LogLevel,
 }
@@ -482,7 +482,7 @@ impl Default for LogSection {
 /// How much the server logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum LogLevel {
+pub(crate) enum LogLevel {
     /// Nothing.
     Off,
     /// Errors only.
@@ -499,7 +499,7 @@ pub enum LogLevel {
 
 impl LogLevel {
     /// The `env_logger` filter for this level.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Off => "off",
             Self::Error => "error",

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serializer};
 
 /// `32`, `16KiB`, `16k`, `1MiB`, `1m`, `1GiB` → bytes (binary units, case-insensitive).
-pub fn parse_size(text: &str) -> Result<usize, String> {
+pub(crate) fn parse_size(text: &str) -> Result<usize, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -28,7 +28,7 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
 }
 
 /// `bytes` in the largest binary unit that divides it: `16MiB`, `8KiB`, `100`.
-pub fn format_size(bytes: u64) -> String {
+pub(super) fn format_size(bytes: u64) -> String {
     Size(bytes).to_string()
 }
 

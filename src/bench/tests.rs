@@ -2,18 +2,20 @@
 //! report is sane; a refused connection and a rejected handshake are quick, clear errors.
 //!
 //! The server runs in this process (`Server::spawn` on port 0), so `--pid` is our own pid.
+//! That the binary prints the report as JSON is checked from outside, in
+//! `tests/bench_cli.rs`.
 
 use std::net::{SocketAddr, TcpListener};
-use std::process::Command;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use wsloop::bench::{
-    self, BenchConfig, BenchError, ConnectOptions, EchoOptions, FanoutOptions, IdleOptions, Mode,
-};
 use wsloop::client::WsUrl;
 use wsloop::server::{Server, ServerConfig, ServerHandle};
+
+use crate::bench::{
+    self, BenchConfig, BenchError, ConnectOptions, EchoOptions, FanoutOptions, IdleOptions, Mode,
+};
 
 /// A server on `127.0.0.1:0`, stopped when dropped.
 struct Running {
@@ -217,19 +219,4 @@ fn the_hub_rate_limit_is_reported_not_waited_out() {
     let err = bench::run(&config).unwrap_err();
     assert!(err.to_string().contains("rate-limit off"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(3));
-}
-
-#[test]
-fn the_binary_prints_json() {
-    let server = Running::start(|_| {});
-    let output = Command::new(env!("CARGO_BIN_EXE_wsloop"))
-        .args(["bench", "echo", &format!("ws://{}/echo", server.addr)])
-        .args(["-c", "2", "-d", "2", "-t", "200ms", "--json"])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    let r: Value = serde_json::from_slice(&output.stdout).expect("stdout is the JSON report");
-    assert_eq!(r["mode"], "echo");
-    assert_eq!(r["connections"], 2);
-    assert!(r["messages"].as_u64().unwrap() > 0);
 }
