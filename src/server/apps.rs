@@ -201,7 +201,16 @@ impl Server {
     }
 
     /// Calls `on_close` for every close waiting to be told (they may cause more).
+    #[inline]
     pub(super) fn tell_closes(&mut self, now: Instant) {
+        if self.apps.closing.is_empty() {
+            return; // the common case, after every message an app handles
+        }
+        self.tell_queued_closes(now);
+    }
+
+    /// [`Server::tell_closes`] once there is something to tell.
+    fn tell_queued_closes(&mut self, now: Instant) {
         while let Some((app, conn, code, reason)) = self.apps.closing.pop_front() {
             let busy = self.apps.slot(app).is_some_and(|slot| slot.app.is_none());
             if busy {

@@ -103,17 +103,17 @@ impl OutQueue {
         pool: &mut BufPool,
         write: impl FnOnce(&mut Vec<u8>) -> R,
     ) -> R {
-        let mut tail = match self.chunks.pop_back() {
-            Some(Chunk::Owned(tail)) => tail,
-            Some(shared) => {
-                self.chunks.push_back(shared);
-                pool.take()
-            }
-            None => pool.take(),
-        };
-        let before = tail.len();
+        // Filled in place: an owned tail is never empty (see below), and appending leaves
+        // the bytes already written from it (`front_written`) where they were.
+        if let Some(Chunk::Owned(tail)) = self.chunks.back_mut() {
+            let before = tail.len();
+            let result = write(tail);
+            self.len += tail.len() - before;
+            return result;
+        }
+        let mut tail = pool.take();
         let result = write(&mut tail);
-        self.len += tail.len() - before;
+        self.len += tail.len();
         if tail.is_empty() {
             pool.give(tail);
         } else {
@@ -297,6 +297,25 @@ mod tests {
         assert_eq!(q.flush(&mut w, &mut pool).unwrap(), Flushed::All);
         assert_eq!(w.data, b"own-1|shared-frame|own-2shared-frame");
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn appending_to_a_partly_written_tail_keeps_every_byte_once() {
+        let mut pool = BufPool::default();
+        let mut q = OutQueue::default();
+        q.append(&mut pool, |out| out.extend_from_slice(b"0123456789"));
+        let mut w = Trickle {
+            data: vec![],
+            limit: 4,
+            calls: 0,
+            block_after: Some(1),
+        };
+        assert_eq!(q.flush(&mut w, &mut pool).unwrap(), Flushed::Blocked);
+        // The tail being written is filled in place, behind the bytes already sent.
+        q.append(&mut pool, |out| out.extend_from_slice(b"abc"));
+        assert_eq!((q.chunks.len(), q.len()), (1, 6 + 3));
+        assert_eq!(q.flush(&mut w, &mut pool).unwrap(), Flushed::All);
+        assert_eq!(w.data, b"0123456789abc");
     }
 
     #[test]

@@ -208,7 +208,9 @@ impl Server {
         let mut text = std::mem::take(&mut self.app_text);
         let mut binary = std::mem::take(&mut self.app_binary);
         let mut used = 0;
-        while let Some(conn) = conn_mut(&mut self.conns, id) {
+        while used < input.len()
+            && let Some(conn) = conn_mut(&mut self.conns, id)
+        {
             let Phase::Open(open) = &mut conn.phase else {
                 used = input.len();
                 break;
