@@ -66,8 +66,8 @@ pub(crate) struct BodyRequest {
 #[derive(Debug)]
 pub(crate) enum Waiting {
     /// A publish: the messages handed to Redis, until every one's outcome is known.
-    Publish(super::api::ApiWait),
-    /// The other nodes' parts (see [`super::gather`]).
+    Publish(super::hub_host::api::ApiWait),
+    /// The other nodes' parts (see [`super::hub_host::gather`]).
     Gather,
     /// A history read from Redis.
     History,

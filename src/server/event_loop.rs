@@ -25,9 +25,9 @@ use super::compress::FrameCache;
 use super::config::ServerConfig;
 use super::conn::{Conn, ConnId, Phase};
 use super::fd_limit::{AcceptError, Reserve, raise_nofile};
-use super::gather::Gathers;
 use super::handle::ServerHandle;
-use super::history_log::{HistoryLog, Loaded};
+use super::hub_host::gather::Gathers;
+use super::hub_host::history_log::{HistoryLog, Loaded};
 use super::listeners::{Listeners, Port};
 use super::notify;
 use super::signals::{SIGNALS, SignalSource};
@@ -152,7 +152,7 @@ pub struct Server {
     /// What the hub asked for during the current event; drained by `apply_outbox`.
     pub(super) outbox: Outbox,
     /// Connections that left the hub and whose departure the hub has yet to hear
-    /// (see [`super::settle`]).
+    /// (see [`super::hub_host::settle`]).
     pub(super) leaving: Vec<ConnId>,
     /// Set while `apply_outbox` runs: closes it causes are queued, not recursed into.
     pub(super) settling: bool,

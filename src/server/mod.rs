@@ -6,24 +6,19 @@
 //! moves bytes between sockets and [`crate::protocol`], and nothing else.
 
 mod admission;
-mod api;
 mod app;
 mod app_ctx;
 mod apps;
 mod budget;
 mod client_addr;
-mod cluster_link;
 mod compress;
 mod config;
 mod conn;
-mod delivery;
 mod event_loop;
 mod fd_limit;
 mod frames;
-mod gather;
 mod handle;
-mod history_log;
-mod history_read;
+mod hub_host;
 mod isolation;
 mod lifecycle;
 mod listeners;
@@ -36,8 +31,6 @@ mod reading;
 
 mod request;
 mod routes;
-mod server_api;
-mod settle;
 mod signals;
 mod stall;
 

@@ -2,13 +2,13 @@
 
 use std::time::Instant;
 
-use super::api::{self, ApiStart};
 use super::conn::Phase;
 use super::event_loop::Server;
+use super::hub_host::api::{self, ApiStart};
 use super::listeners::Port;
 
+use super::hub_host::server_api::{self, ApiCall};
 use super::routes::{Endpoint, Route, route};
-use super::server_api::{self, ApiCall};
 use crate::auth::Identity;
 use crate::auth::user_id::{UserIdError, check_user_id};
 

@@ -31,7 +31,7 @@ pub(super) enum Route {
     /// `POST /api/publish`: push messages from a backend.
     Publish,
     /// The rest of `/api/`: rooms, presence, history, disconnect, info (see
-    /// [`super::server_api`]).
+    /// [`super::hub_host::server_api`]).
     Api,
     /// `GET /`: the chat page, embedded in the binary.
     Page,

@@ -9,25 +9,25 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use super::conn::{BodyRequest, ConnId, Phase, Waiting, conn_mut};
-use super::event_loop::Server;
 use super::server_api::{ApiCall, gathered, history_answer};
-use super::timers::{TimerKind, after};
 use crate::cluster::Command;
 use crate::cluster::query::{self, Ask, Line, Part, Question, Reply};
 use crate::hub::overview::HistoryPage;
 use crate::hub::remote::Fetched;
 use crate::protocol::close::CloseCode;
 use crate::protocol::http::Response;
+use crate::server::conn::{BodyRequest, ConnId, Phase, Waiting, conn_mut};
+use crate::server::event_loop::Server;
+use crate::server::timers::{TimerKind, after};
 
 /// How long a request waits for the other nodes' parts.
-pub(super) const GATHER_WAIT: Duration = Duration::from_secs(1);
+pub(in crate::server) const GATHER_WAIT: Duration = Duration::from_secs(1);
 /// The most requests waiting at once.
-pub(super) const MAX_GATHERS: usize = 64;
+pub(in crate::server) const MAX_GATHERS: usize = 64;
 
 /// One request waiting for parts.
 #[derive(Debug)]
-pub(super) struct Gather {
+pub(in crate::server) struct Gather {
     /// The API request.
     conn: ConnId,
     /// What it asked.
@@ -64,7 +64,7 @@ impl Gather {
 
 /// The requests waiting for parts, by question number.
 #[derive(Debug, Default)]
-pub(super) struct Gathers {
+pub(in crate::server) struct Gathers {
     next: u64,
     pending: HashMap<u64, Gather>,
 }
@@ -126,7 +126,7 @@ impl Gathers {
 
 impl Server {
     /// Answers a read of the server API: at once alone, after the other nodes clustered.
-    pub(super) fn run_call(&mut self, id: ConnId, call: ApiCall, now: Instant) {
+    pub(in crate::server) fn run_call(&mut self, id: ConnId, call: ApiCall, now: Instant) {
         match call {
             ApiCall::Ask(ask) => self.run_ask(id, ask, now),
             ApiCall::History { room, since, limit } => {
@@ -136,7 +136,7 @@ impl Server {
     }
 
     /// Runs `ask` here and, clustered, on every other node.
-    pub(super) fn run_ask(&mut self, id: ConnId, ask: Ask, now: Instant) {
+    pub(in crate::server) fn run_ask(&mut self, id: ConnId, ask: Ask, now: Instant) {
         let clustered = self.cluster.is_some();
         if clustered && !self.cluster.as_ref().is_some_and(|c| c.publisher_up()) {
             return self.api_respond(
@@ -180,7 +180,7 @@ impl Server {
             conn.phase = Phase::Body(Box::new(BodyRequest {
                 length: 0,
                 idempotency_key: None,
-                purpose: super::request::BodyFor::Publish,
+                purpose: crate::server::request::BodyFor::Publish,
                 waiting: Some(waiting),
             }));
             conn.pending = Vec::new();
@@ -223,7 +223,7 @@ impl Server {
     }
 
     /// A question or answer from the bus.
-    pub(super) fn on_query_line(&mut self, bytes: &[u8], now: Instant) {
+    pub(in crate::server) fn on_query_line(&mut self, bytes: &[u8], now: Instant) {
         let Some(line) = query::parse(bytes) else {
             log::warn!(
                 "malformed server API line on the bus: {}",
@@ -258,21 +258,21 @@ impl Server {
     }
 
     /// Redis published a question; these nodes should answer.
-    pub(super) fn on_asked(&mut self, qid: u64, nodes: Vec<String>, now: Instant) {
+    pub(in crate::server) fn on_asked(&mut self, qid: u64, nodes: Vec<String>, now: Instant) {
         if let Some(gather) = self.gathers.asked(qid, nodes) {
             self.finish_gather(gather, now);
         }
     }
 
     /// A question could not be published.
-    pub(super) fn on_ask_failed(&mut self, qid: u64) {
+    pub(in crate::server) fn on_ask_failed(&mut self, qid: u64) {
         if let Some(gather) = self.gathers.pending.remove(&qid) {
             self.api_respond(gather.conn, unavailable("Redis did not take the question"));
         }
     }
 
     /// The gather deadline of `id` came.
-    pub(super) fn gather_due(&mut self, id: ConnId, now: Instant) {
+    pub(in crate::server) fn gather_due(&mut self, id: ConnId, now: Instant) {
         let Some(gather) = self.gathers.due(id, now) else {
             return;
         };
@@ -330,7 +330,12 @@ impl Server {
     }
 
     /// Redis answered a history read.
-    pub(super) fn on_history_read(&mut self, id: ConnId, room: &str, fetched: Option<Fetched>) {
+    pub(in crate::server) fn on_history_read(
+        &mut self,
+        id: ConnId,
+        room: &str,
+        fetched: Option<Fetched>,
+    ) {
         let waiting = self.get(id).is_some_and(
             |c| matches!(&c.phase, Phase::Body(b) if matches!(b.waiting, Some(Waiting::History))),
         );
@@ -351,7 +356,7 @@ impl Server {
     }
 
     /// Sends an API answer (counted by status) and closes.
-    pub(super) fn api_respond(&mut self, id: ConnId, response: Response) {
+    pub(in crate::server) fn api_respond(&mut self, id: ConnId, response: Response) {
         *self.stats.api_requests.entry(response.status).or_default() += 1;
         self.respond(id, response);
     }

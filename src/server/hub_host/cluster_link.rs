@@ -8,13 +8,13 @@
 
 use std::time::Instant;
 
-use super::event_loop::Server;
 use crate::cluster::bus::BusMessage;
 use crate::cluster::{Command, Event, Outgoing, Side, WhenDown};
 use crate::cluster::{presence, query};
 use crate::hub::presence::PresenceNote;
 use crate::hub::remote::RemoteMessage;
 use crate::hub::{Answer, BusRequest, CatchUp, FetchRequest, Origin, Outbox};
+use crate::server::event_loop::Server;
 
 /// Events handled per wake-up before the loop serves sockets again.
 const EVENTS_PER_TURN: usize = 4096;
@@ -26,7 +26,7 @@ impl Server {
     /// Sends the hub's presence changes and roster reads to Redis, its new messages to
     /// the bus, and its history reads to Redis. Roster reads go before history reads, so a
     /// join waiting for both gets its roster first (the publisher runs commands in order).
-    pub(super) fn route_to_bus(&mut self, outbox: &mut Outbox) {
+    pub(in crate::server) fn route_to_bus(&mut self, outbox: &mut Outbox) {
         for change in std::mem::take(&mut outbox.presence) {
             self.submit(Command::Presence(change));
         }
@@ -151,7 +151,7 @@ impl Server {
     }
 
     /// Handles what the Redis threads reported since the last wake-up.
-    pub(super) fn drain_cluster(&mut self, now: Instant) {
+    pub(in crate::server) fn drain_cluster(&mut self, now: Instant) {
         let Some(cluster) = self.cluster.as_mut() else {
             return;
         };
@@ -280,18 +280,18 @@ impl Server {
     }
 
     /// Whether the node runs clustered but without Redis.
-    pub(super) fn degraded(&self) -> bool {
+    pub(in crate::server) fn degraded(&self) -> bool {
         self.cluster.as_ref().is_some_and(|c| !c.is_up())
     }
 
     /// Whether the node runs clustered and has not reached Redis since it started: not
     /// ready yet, rather than degraded.
-    pub(super) fn cluster_never_up(&self) -> bool {
+    pub(in crate::server) fn cluster_never_up(&self) -> bool {
         self.cluster.as_ref().is_some_and(|c| !c.was_up())
     }
 
     /// Whether the cluster has answered every command (or there is none).
-    pub(super) fn cluster_idle(&self) -> bool {
+    pub(in crate::server) fn cluster_idle(&self) -> bool {
         self.cluster.as_ref().is_none_or(|c| c.idle())
     }
 }

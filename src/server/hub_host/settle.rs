@@ -14,14 +14,14 @@
 
 use std::time::Instant;
 
-use super::conn::{ConnId, conn_mut};
-use super::event_loop::Server;
+use crate::server::conn::{ConnId, conn_mut};
+use crate::server::event_loop::Server;
 
 impl Server {
     /// Applies everything the hub asked for, and everything that follows from it (closes,
     /// their departures, the presence those send), until nothing is left. Re-entrant calls
     /// return at once: the running loop picks their work up.
-    pub(super) fn apply_outbox(&mut self, now: Instant) {
+    pub(in crate::server) fn apply_outbox(&mut self, now: Instant) {
         if std::mem::replace(&mut self.settling, true) {
             return;
         }
@@ -41,7 +41,7 @@ impl Server {
 
     /// Runs `work` (which may close many connections), then settles once, so the hub hears
     /// of all the departures together.
-    pub(super) fn settle_after(&mut self, now: Instant, work: impl FnOnce(&mut Self)) {
+    pub(in crate::server) fn settle_after(&mut self, now: Instant, work: impl FnOnce(&mut Self)) {
         let outer = std::mem::replace(&mut self.settling, true);
         work(self);
         self.settling = outer;
@@ -51,7 +51,7 @@ impl Server {
     /// Takes a connection out of the hub as soon as it can no longer receive (its close was
     /// sent or received), so presence, counts and deliveries stop counting it at once rather
     /// than when its socket finally goes.
-    pub(super) fn leave_hub(&mut self, id: ConnId, now: Instant) {
+    pub(in crate::server) fn leave_hub(&mut self, id: ConnId, now: Instant) {
         let Some(conn) = conn_mut(&mut self.conns, id) else {
             return;
         };

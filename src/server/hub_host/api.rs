@@ -12,23 +12,23 @@
 //! all. A request resent with the same `Idempotency-Key` header within the dedupe window
 //! (120 s) publishes each of its messages once and gets the same offsets.
 
-use super::isolation::inject_panic;
+use crate::server::isolation::inject_panic;
 use std::time::Instant;
 
 use serde::Serialize;
 
-use super::conn::{BodyRequest, ConnId, Phase, Waiting, conn_mut};
-use super::event_loop::Server;
-use super::request::BodyFor;
 use super::server_api::decode_disconnect;
 use crate::hub::publish::decode_publish;
 use crate::hub::{Origin, Routed};
 use crate::protocol::handshake::RequestHead;
 use crate::protocol::http::Response;
+use crate::server::conn::{BodyRequest, ConnId, Phase, Waiting, conn_mut};
+use crate::server::event_loop::Server;
+use crate::server::request::BodyFor;
 
 /// What to do with a publish request once its head is in.
 #[derive(Debug)]
-pub(super) enum ApiStart {
+pub(in crate::server) enum ApiStart {
     /// Read `length` body bytes, answering `100 Continue` first if asked.
     ReadBody {
         /// Body length.
@@ -41,7 +41,7 @@ pub(super) enum ApiStart {
 }
 
 /// A JSON error answer.
-pub(super) fn json_error(status: u16, code: &str, message: &str) -> Response {
+pub(in crate::server) fn json_error(status: u16, code: &str, message: &str) -> Response {
     let body = serde_json::json!({ "error": code, "message": message })
         .to_string()
         .into_bytes();
@@ -67,7 +67,7 @@ fn bearer_key(head: &RequestHead) -> &str {
 
 /// Checks the API key of any `/api/` request: 404 while the API is off (no key
 /// configured), 401 for a missing or wrong key.
-pub(super) fn check_key(server: &Server, head: &RequestHead) -> Result<(), Response> {
+pub(in crate::server) fn check_key(server: &Server, head: &RequestHead) -> Result<(), Response> {
     let api = &server.config.api;
     if api.keys.is_empty() {
         return Err(json_error(
@@ -95,7 +95,7 @@ pub(super) fn check_key(server: &Server, head: &RequestHead) -> Result<(), Respo
 
 /// Checks a request body's framing: a `Content-Length` (411) within `max_body_bytes`
 /// (413); what to read.
-pub(super) fn body_to_read(server: &Server, head: &RequestHead) -> ApiStart {
+pub(in crate::server) fn body_to_read(server: &Server, head: &RequestHead) -> ApiStart {
     let api = &server.config.api;
     if head.header("transfer-encoding").is_some() {
         return ApiStart::Refuse(json_error(
@@ -128,7 +128,7 @@ pub(super) fn body_to_read(server: &Server, head: &RequestHead) -> ApiStart {
 }
 
 /// Checks a publish request's head: key, method, length.
-pub(super) fn start(server: &Server, head: &RequestHead) -> ApiStart {
+pub(in crate::server) fn start(server: &Server, head: &RequestHead) -> ApiStart {
     if let Err(refusal) = check_key(server, head) {
         return ApiStart::Refuse(refusal);
     }
@@ -201,7 +201,7 @@ struct Published {
 
 impl Server {
     /// Switches a connection to reading its request body.
-    pub(super) fn await_body(
+    pub(in crate::server) fn await_body(
         &mut self,
         id: ConnId,
         length: usize,
@@ -228,7 +228,7 @@ impl Server {
     }
 
     /// Keeps the `Idempotency-Key` of a publish request (at most 128 bytes are used).
-    pub(super) fn set_idempotency_key(&mut self, id: ConnId, key: Option<&str>) {
+    pub(in crate::server) fn set_idempotency_key(&mut self, id: ConnId, key: Option<&str>) {
         if let Some(conn) = conn_mut(&mut self.conns, id)
             && let Phase::Body(request) = &mut conn.phase
         {
@@ -238,7 +238,7 @@ impl Server {
 
     /// Handles the body once it is complete; answers and closes (clustered: once Redis
     /// has answered for every message).
-    pub(super) fn finish_body(&mut self, id: ConnId, now: Instant) {
+    pub(in crate::server) fn finish_body(&mut self, id: ConnId, now: Instant) {
         let Some(conn) = conn_mut(&mut self.conns, id) else {
             return;
         };
@@ -331,7 +331,7 @@ impl Server {
     /// Redis's outcome for one message of a waiting publish request (`Err`: not
     /// published; `delivered`: delivered on this node only, `when_redis_down = "local"`);
     /// answers the request once every message's outcome is known.
-    pub(super) fn api_outcome(
+    pub(in crate::server) fn api_outcome(
         &mut self,
         origin: &Origin,
         outcome: Result<Option<(u64, String)>, ()>,

@@ -2,26 +2,26 @@
 
 use std::time::{Duration, Instant};
 
-use super::compress::{Compression, queue_hub_frame};
-use super::conn::{ConnId, Phase, conn_mut};
-use super::event_loop::Server;
-use super::timers::{TimerKind, after};
 use crate::auth::time_left;
 use crate::hub::Outbox;
 use crate::protocol::CloseCode;
 use crate::protocol::frame::SharedFrame;
+use crate::server::compress::{Compression, queue_hub_frame};
+use crate::server::conn::{ConnId, Phase, conn_mut};
+use crate::server::event_loop::Server;
+use crate::server::timers::{TimerKind, after};
 use std::rc::Rc;
 
 impl Server {
     /// Queues every frame the hub asked for, then performs the closes it asked for.
     ///
-    /// A recipient with permessage-deflate gets the frame compressed (see [`super::compress`]:
+    /// A recipient with permessage-deflate gets the frame compressed (see [`crate::server::compress`]:
     /// once per window size for the whole batch when the server keeps no context).
     ///
     /// A recipient whose unsent bytes would pass `max_outbound_bytes` is closed with 1008
     /// "slow consumer" instead; nobody else waits for it. Run by [`Server::apply_outbox`]'s
     /// loop, once per wave of a cascade.
-    pub(super) fn apply_outbox_once(&mut self, now: Instant) {
+    pub(in crate::server) fn apply_outbox_once(&mut self, now: Instant) {
         let mut outbox = std::mem::take(&mut self.outbox);
         if outbox.wants_cluster() {
             self.route_to_bus(&mut outbox);
@@ -88,7 +88,7 @@ impl Server {
 
     /// Writes the messages `outbox` queued for the history log; if the log refuses them,
     /// withdraws them (see [`Server::withdraw_unwritten`]) and returns `false`.
-    pub(super) fn write_history(&mut self, outbox: &mut Outbox) -> bool {
+    pub(in crate::server) fn write_history(&mut self, outbox: &mut Outbox) -> bool {
         if outbox.persist.is_empty() {
             return true;
         }
@@ -124,7 +124,7 @@ impl Server {
     ///
     /// Only one heartbeat deadline per connection is ever armed; activity just moves
     /// `last_seen`, and the deadline is recomputed here.
-    pub(super) fn heartbeat(&mut self, id: ConnId, now: Instant) {
+    pub(in crate::server) fn heartbeat(&mut self, id: ConnId, now: Instant) {
         let (interval, idle_timeout) = (self.config.ping_interval, self.config.idle_timeout);
         let Some(conn) = conn_mut(&mut self.conns, id) else {
             return;
@@ -158,7 +158,7 @@ impl Server {
 
 /// Close code for a connection whose token expired (README, "Close codes"): 4000–4499 are
 /// terminal, so a client must get a fresh token before reconnecting.
-pub(super) const TOKEN_EXPIRED: CloseCode = CloseCode(4001);
+pub(in crate::server) const TOKEN_EXPIRED: CloseCode = CloseCode(4001);
 
 /// The longest a token-expiry timer sleeps before it looks at the wall clock again: a far
 /// `exp` never becomes a far (or overflowing) `Instant`, and a step of the wall clock is
@@ -177,7 +177,12 @@ impl Server {
     }
 
     /// Arms the expiry check for a token expiring at `expires_at`; it becomes the live one.
-    pub(super) fn arm_token_expiry(&mut self, id: ConnId, expires_at: u64, now: Instant) {
+    pub(in crate::server) fn arm_token_expiry(
+        &mut self,
+        id: ConnId,
+        expires_at: u64,
+        now: Instant,
+    ) {
         let at = self.token_deadline(expires_at, now);
         let Some(conn) = conn_mut(&mut self.conns, id) else {
             return;
@@ -202,7 +207,7 @@ impl Server {
     /// A token expiry timer fired: close with 4001 unless a `refresh` moved the expiry
     /// later (then check again at the new one). Timers superseded by an earlier check are
     /// ignored, so each connection has one live check however often it refreshes.
-    pub(super) fn check_token_expiry(&mut self, id: ConnId, now: Instant) {
+    pub(in crate::server) fn check_token_expiry(&mut self, id: ConnId, now: Instant) {
         if self
             .get(id)
             .and_then(|c| c.token_check)

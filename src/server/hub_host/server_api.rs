@@ -18,16 +18,16 @@ use std::time::Instant;
 use serde::Deserialize;
 
 use super::api::{self, ApiStart, check_key, json_error};
-use super::event_loop::Server;
-use super::request::{Answer, BodyFor};
 use crate::cluster::query::{Ask, NodeInfo, Part};
 use crate::hub::overview::{HistoryPage, merge_room_counts, merge_user_counts};
 use crate::hub::{HubConfig, valid_room_name};
 use crate::protocol::handshake::RequestHead;
 use crate::protocol::http::Response;
+use crate::server::event_loop::Server;
+use crate::server::request::{Answer, BodyFor};
 
 /// The most messages one history request returns.
-pub(super) const MAX_HISTORY_LIMIT: usize = 1000;
+pub(in crate::server) const MAX_HISTORY_LIMIT: usize = 1000;
 /// Messages a history request returns without `limit`.
 const DEFAULT_HISTORY_LIMIT: usize = 100;
 /// The longest close reason (RFC 6455 §5.5: a control frame's payload is at most 125
@@ -38,7 +38,7 @@ const DEFAULT_DISCONNECT_CODE: u16 = 4000;
 
 /// A read the server API answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum ApiCall {
+pub(in crate::server) enum ApiCall {
     /// Ask every node (`info`, `rooms`, `presence`, `disconnect`).
     Ask(Ask),
     /// A page of a room's history.
@@ -53,7 +53,7 @@ pub(super) enum ApiCall {
 }
 
 /// Decides the answer to a request under `/api/` (other than `/api/publish`).
-pub(super) fn start(server: &Server, head: &RequestHead) -> Answer {
+pub(in crate::server) fn start(server: &Server, head: &RequestHead) -> Answer {
     if let Err(refusal) = check_key(server, head) {
         return Answer::Respond(refusal);
     }
@@ -171,7 +171,7 @@ struct DisconnectBody {
 }
 
 /// Reads a disconnect request's body.
-pub(super) fn decode_disconnect(body: &[u8]) -> Result<Ask, Response> {
+pub(in crate::server) fn decode_disconnect(body: &[u8]) -> Result<Ask, Response> {
     let bad = |message: &str| json_error(400, "bad_request", message);
     let request: DisconnectBody = serde_json::from_slice(body).map_err(|e| {
         bad(&format!(
@@ -199,7 +199,7 @@ pub(super) fn decode_disconnect(body: &[u8]) -> Result<Ask, Response> {
 
 /// The answer to `ask` from the nodes' parts; `missing` lists the nodes that did not
 /// answer.
-pub(super) fn gathered(
+pub(in crate::server) fn gathered(
     ask: &Ask,
     me: &NodeInfo,
     parts: Vec<Part>,
@@ -256,7 +256,7 @@ pub(super) fn gathered(
 }
 
 /// The answer to a history request.
-pub(super) fn history_answer(room: &str, page: Option<HistoryPage>) -> Response {
+pub(in crate::server) fn history_answer(room: &str, page: Option<HistoryPage>) -> Response {
     match page {
         Some(page) => {
             let body = serde_json::to_vec(&page).unwrap_or_default();
@@ -271,11 +271,11 @@ pub(super) fn history_answer(room: &str, page: Option<HistoryPage>) -> Response 
 
 impl Server {
     /// This node's figures for `/api/info`.
-    pub(super) fn node_info(&self, now: Instant) -> NodeInfo {
+    pub(in crate::server) fn node_info(&self, now: Instant) -> NodeInfo {
         let connections = self
             .conns
             .iter()
-            .filter(|(_, c)| c.admitted && matches!(c.phase, super::conn::Phase::Open(_)))
+            .filter(|(_, c)| c.admitted && matches!(c.phase, crate::server::conn::Phase::Open(_)))
             .count();
         let status = if self.drain_deadline.is_some() {
             "draining"
