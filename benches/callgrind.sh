@@ -23,7 +23,7 @@ run() {
     port=$((20000 + RANDOM % 20000))
     valgrind --tool=callgrind --callgrind-out-file="$out/$tag.cg" "$bin" serve \
         --listen "127.0.0.1:$port" --log-level warn --rate-limit off --handshake-rate 0 \
-        --max-connections-per-ip 0 --max-connections-per-user 0 >"$out/$tag.log" 2>&1 &
+        --max-connections-per-ip 0 --max-connections-per-user 0 --max-connections 200000 >"$out/$tag.log" 2>&1 &
     local pid=$!
     for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
     "$loader" bench "$@" "ws://127.0.0.1:$port$path" --quiet --json --timeout 120s >"$out/$tag.json"

@@ -17,6 +17,13 @@ pub(super) const MAX_IOVECS: usize = 64;
 const POOL_MAX_CAPACITY: usize = 64 * 1024;
 /// The most buffers the pool keeps.
 const POOL_MAX_BUFFERS: usize = 256;
+/// Shared frames up to this size are copied into the connection's owned buffer instead of
+/// queued by reference: the copy is smaller than the chunk that would point at the frame,
+/// and the kernel takes one contiguous buffer faster than a `writev` of many tiny iovecs
+/// (a fan-out of 32-byte messages queues 16 of them per subscriber per turn).
+pub(super) const COPY_SHARED_UP_TO: usize = 256;
+/// An owned chunk this long takes no more appends: the next frame starts a new chunk.
+const OWNED_CHUNK_FULL: usize = 16 * 1024;
 /// A fresh owned buffer's capacity.
 const NEW_BUFFER_CAPACITY: usize = 4 * 1024;
 
@@ -104,8 +111,12 @@ impl OutQueue {
         write: impl FnOnce(&mut Vec<u8>) -> R,
     ) -> R {
         // Filled in place: an owned tail is never empty (see below), and appending leaves
-        // the bytes already written from it (`front_written`) where they were.
-        if let Some(Chunk::Owned(tail)) = self.chunks.back_mut() {
+        // the bytes already written from it (`front_written`) where they were. Past
+        // OWNED_CHUNK_FULL a new chunk starts (at a frame boundary), so a slow consumer's
+        // close waits behind at most one partly written chunk (`drop_unstarted`).
+        if let Some(Chunk::Owned(tail)) = self.chunks.back_mut()
+            && tail.len() < OWNED_CHUNK_FULL
+        {
             let before = tail.len();
             let result = write(tail);
             self.len += tail.len() - before;
@@ -122,10 +133,16 @@ impl OutQueue {
         result
     }
 
-    /// Queues a frame shared with other connections; no bytes are copied.
-    pub(super) fn push_shared(&mut self, frame: SharedFrame) {
+    /// Queues a frame shared with other connections: by reference, or, up to
+    /// [`COPY_SHARED_UP_TO`] bytes and behind other queued bytes, copied into the owned
+    /// tail. The first frame into an empty queue is never copied: a fan-out to many
+    /// connections of one message each would otherwise take a buffer per connection.
+    pub(super) fn push_shared(&mut self, pool: &mut BufPool, frame: &SharedFrame) {
+        if frame.len() <= COPY_SHARED_UP_TO && !self.chunks.is_empty() {
+            return self.append(pool, |buf| buf.extend_from_slice(frame));
+        }
         self.len += frame.len();
-        self.chunks.push_back(Chunk::Shared(frame));
+        self.chunks.push_back(Chunk::Shared(frame.clone()));
     }
 
     /// Writes as much as the socket takes, many chunks per call.
@@ -282,9 +299,9 @@ mod tests {
         let mut q = OutQueue::default();
         let shared: SharedFrame = Rc::from(&b"shared-frame"[..]);
         q.append(&mut pool, |out| out.extend_from_slice(b"own-1|"));
-        q.push_shared(shared.clone());
+        q.push_shared(&mut pool, &shared);
         q.append(&mut pool, |out| out.extend_from_slice(b"|own-2"));
-        q.push_shared(shared);
+        q.push_shared(&mut pool, &shared);
         assert_eq!(q.len(), 6 + 12 + 6 + 12);
         let mut w = Trickle {
             data: vec![],
@@ -318,14 +335,73 @@ mod tests {
         assert_eq!(w.data, b"0123456789abc");
     }
 
+    /// A shared frame too large to be copied: queued by reference.
+    fn large(byte: u8) -> SharedFrame {
+        Rc::from(vec![byte; COPY_SHARED_UP_TO + 1])
+    }
+
+    #[test]
+    fn small_shared_frames_are_copied_and_large_ones_referenced() {
+        let mut pool = BufPool::default();
+        let mut q = OutQueue::default();
+        let small: SharedFrame = Rc::from(&[1u8; COPY_SHARED_UP_TO][..]);
+        let big = large(2);
+        q.push_shared(&mut pool, &small);
+        assert_eq!(
+            Rc::strong_count(&small),
+            2,
+            "the first into an empty queue: referenced"
+        );
+        q.push_shared(&mut pool, &small);
+        q.push_shared(&mut pool, &small);
+        q.push_shared(&mut pool, &big);
+        q.push_shared(&mut pool, &small);
+        assert_eq!(
+            q.chunks.len(),
+            4,
+            "shared(small), owned(small, small), shared(big), owned(small)"
+        );
+        assert_eq!(Rc::strong_count(&small), 2, "the others were copied");
+        assert_eq!(Rc::strong_count(&big), 2, "the big one is referenced");
+        assert_eq!(q.len(), 4 * COPY_SHARED_UP_TO + COPY_SHARED_UP_TO + 1);
+    }
+
+    #[test]
+    fn a_backlog_of_small_frames_is_dropped_but_for_the_chunk_being_written() {
+        let mut pool = BufPool::default();
+        let mut q = OutQueue::default();
+        let frame: SharedFrame = Rc::from(&[3u8; 100][..]);
+        for _ in 0..10_000 {
+            q.push_shared(&mut pool, &frame);
+        }
+        let mut w = Trickle {
+            data: vec![],
+            limit: 50,
+            calls: 0,
+            block_after: Some(1),
+        };
+        assert_eq!(q.flush(&mut w, &mut pool).unwrap(), Flushed::Blocked);
+        q.drop_unstarted(&mut pool);
+        assert!(
+            q.len() <= OWNED_CHUNK_FULL + frame.len(),
+            "{} bytes still ahead of a close",
+            q.len()
+        );
+        assert_eq!(
+            q.len() % frame.len(),
+            50,
+            "whole frames after the written part"
+        );
+    }
+
     #[test]
     fn dropping_unstarted_chunks_keeps_a_partly_written_frame_whole() {
         let mut pool = BufPool::default();
         let mut q = OutQueue::default();
-        let shared: SharedFrame = Rc::from(&b"shared-frame"[..]);
-        q.push_shared(shared.clone());
+        let shared = large(b's');
+        q.push_shared(&mut pool, &shared);
         q.append(&mut pool, |out| out.extend_from_slice(b"|own"));
-        q.push_shared(shared);
+        q.push_shared(&mut pool, &shared);
         let mut w = Trickle {
             data: vec![],
             limit: 5,
@@ -333,13 +409,13 @@ mod tests {
             block_after: Some(1),
         };
         assert_eq!(q.flush(&mut w, &mut pool).unwrap(), Flushed::Blocked);
-        assert_eq!(q.drop_unstarted(&mut pool), 4 + 12);
+        assert_eq!(q.drop_unstarted(&mut pool), 4 + shared.len());
         q.append(&mut pool, |out| out.extend_from_slice(b"|close"));
         assert_eq!(q.flush(&mut w, &mut pool).unwrap(), Flushed::All);
-        assert_eq!(w.data, b"shared-frame|close");
+        assert_eq!(w.data, [&shared[..], b"|close"].concat());
         let mut fresh = OutQueue::default();
-        fresh.push_shared(Rc::from(&b"x"[..]));
-        assert_eq!(fresh.drop_unstarted(&mut pool), 1);
+        fresh.push_shared(&mut pool, &shared);
+        assert_eq!(fresh.drop_unstarted(&mut pool), shared.len());
         assert!(fresh.is_empty());
     }
 
@@ -360,9 +436,9 @@ mod tests {
     fn more_chunks_than_iovecs_take_several_writes() {
         let mut pool = BufPool::default();
         let mut q = OutQueue::default();
-        let frame: SharedFrame = Rc::from(&[7u8; 10][..]);
+        let frame = large(7);
         for _ in 0..(MAX_IOVECS * 2 + 1) {
-            q.push_shared(frame.clone());
+            q.push_shared(&mut pool, &frame);
         }
         let mut w = Trickle {
             data: vec![],
@@ -372,7 +448,7 @@ mod tests {
         };
         q.flush(&mut w, &mut pool).unwrap();
         assert_eq!(w.calls, 3);
-        assert_eq!(w.data.len(), (MAX_IOVECS * 2 + 1) * 10);
+        assert_eq!(w.data.len(), (MAX_IOVECS * 2 + 1) * frame.len());
     }
 
     #[test]
