@@ -243,6 +243,46 @@ fn node_stopped_and_resumed_keeps_its_subscription() {
     );
 }
 
+#[test]
+fn node_stopped_while_waiting_on_redis_keeps_its_connections() {
+    let dir = TempDir::new("fault-resume-waiting");
+    let redis = redis(&dir, &[]);
+    let b = node(&dir, "b", &redis);
+    let before = subscription(&redis, "b").expect("node b subscribed");
+    // Redis answers nothing for 2 s: node b's idle PING, heartbeat and subscriber ping
+    // wait on it, so stopping and resuming b ends those waits with EINTR (signal(7)).
+    let url = redis.url();
+    let sleeper = std::thread::spawn(move || {
+        let mut conn = redis::Client::open(url)
+            .and_then(|c| c.get_connection())
+            .expect("connect to redis");
+        redis::cmd("DEBUG")
+            .arg("SLEEP")
+            .arg(2)
+            .query::<()>(&mut conn)
+            .expect("DEBUG SLEEP");
+    });
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(300));
+        b.signal("STOP");
+        std::thread::sleep(Duration::from_millis(50));
+        b.signal("CONT");
+    }
+    sleeper.join().expect("the sleeper");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        b.metric("wsloop_redis_disconnects_total"),
+        Some(0.0),
+        "an interrupted wait is not an outage; node b's log:\n{}",
+        b.log_tail(20)
+    );
+    assert_eq!(
+        subscription(&redis, "b"),
+        Some(before),
+        "the same connection"
+    );
+}
+
 /// The Redis client id of node `id`'s subscription (named `wsloop-<id>-sub`), if any.
 fn subscription(redis: &Redis, id: &str) -> Option<String> {
     let list = redis.command(&["CLIENT", "LIST", "TYPE", "pubsub"]);

@@ -12,7 +12,9 @@ use redis::Connection;
 
 use super::presence_store::{HEARTBEAT, PresenceScripts};
 use super::reads::{self, ReadFor};
-use super::redis_io::{Command, Event, Outlet, RECONNECT, RedisSettings, Side, connect};
+use super::redis_io::{
+    Command, Event, Outlet, RECONNECT, RedisSettings, Side, connect, interrupted,
+};
 use super::scripts::{self, Scripts as MessageScripts};
 use crate::client::random;
 use crate::hub::history_key;
@@ -59,7 +61,7 @@ impl Link {
                 });
                 self.first_beat = false;
             }
-            Err(e) => self.lost(&e, outlet),
+            Err(e) => self.failed(&e, outlet),
         }
     }
 
@@ -90,9 +92,22 @@ impl Link {
                 true
             }
             Err(e) => {
-                self.lost(&e, outlet);
+                self.failed(&e, outlet);
                 false
             }
+        }
+    }
+
+    /// A heartbeat, idle PING or connect failed. Interrupted by a signal (EINTR, as after
+    /// SIGCONT), the connection is fine but its reply may still come and put later replies
+    /// out of step: it is dropped and the next use reconnects, with no outage reported
+    /// (commands are retried the same way in [`run_with_retries`]). Anything else is
+    /// [`Link::lost`].
+    fn failed(&mut self, e: &redis::RedisError, outlet: &Outlet) {
+        if interrupted(e) {
+            self.conn = None;
+        } else {
+            self.lost(e, outlet);
         }
     }
 
@@ -137,7 +152,7 @@ pub(super) fn publisher(settings: RedisSettings, commands: Receiver<Command>, ou
                 if let Some((c, _)) = link.conn.as_mut()
                     && let Err(e) = redis::cmd("PING").query::<String>(c)
                 {
-                    link.lost(&e, &outlet);
+                    link.failed(&e, &outlet);
                 }
                 link.ensure(&settings, &outlet);
                 continue;

@@ -322,19 +322,31 @@ fn listen(settings: &RedisSettings, outlet: &Outlet, failures: &mut u32) -> redi
             Ok(message) => outlet.emit(Event::Message(message.get_payload_bytes().to_vec())),
             // signal(7): a read with a timeout fails with EINTR when a stopped process
             // resumes, and on any signal handled by this thread; the connection is fine.
-            Err(e) if io_error_kind(&e) == Some(io::ErrorKind::Interrupted) => {}
+            Err(e) if interrupted(&e) => {}
             Err(e) if e.is_timeout() => {
                 // Quiet: prove the connection is alive, so a silent partition (no FIN, no
                 // RST) is noticed instead of leaving the node "ready" but deaf. Messages
                 // that arrive while waiting for the PONG are kept for `get_message`.
                 if last_ping.elapsed() >= SUBSCRIBER_PING {
-                    pubsub.ping::<Value>()?;
+                    match pubsub.ping::<Value>() {
+                        // The PONG may still come: `get_message` skips it.
+                        Ok(_) => {}
+                        Err(e) if interrupted(&e) => {}
+                        Err(e) => return Err(e),
+                    }
                     last_ping = Instant::now();
                 }
             }
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Whether `e` is a blocking read or write that a signal interrupted (EINTR): the
+/// connection is fine. signal(7): a socket call with a timeout (`SO_RCVTIMEO`) fails so when
+/// a stopped process resumes, whatever `SA_RESTART` says.
+pub(super) fn interrupted(e: &redis::RedisError) -> bool {
+    io_error_kind(e) == Some(io::ErrorKind::Interrupted)
 }
 
 /// The kind of the I/O error behind `e`, if one is (the redis crate keeps it private).

@@ -140,6 +140,11 @@ pub(crate) struct Node {
 }
 
 impl Node {
+    /// The last `lines` lines of its log.
+    pub(crate) fn log_tail(&self, lines: usize) -> String {
+        self.proc.log_tail(lines)
+    }
+
     /// Starts node `id` joined to `redis`, with per-IP and rate limits off (every client
     /// comes from one address, nginx's) and the API key on; waits until it is ready
     /// (connected to Redis).
