@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use super::app::{MAX_TIMER, Message};
 use super::apps::AppId;
-use super::compress::{Compression, queue_hub_frame};
 use super::conn::{ConnId, Phase, conn_mut};
 use super::event_loop::Server;
+use super::fan_out::Queued;
 use super::routes::Endpoint;
 use super::timers::{TimerKind, after};
 use crate::protocol::frame::{FrameHeader, encode_frame, shared_frame};
@@ -81,44 +81,28 @@ impl Ctx<'_> {
             return 0;
         };
         let frame = shared_frame(opcode, message.as_bytes());
-        let cap = self.server.config.max_outbound_bytes;
         let mut queued = 0;
         let mut slow = Vec::new();
-        let server = &mut *self.server;
+        let mut failed = Vec::new();
         for &to in &subscribers {
-            let Some(conn) = conn_mut(&mut server.conns, to) else {
-                continue;
-            };
-            if !conn.can_send() {
-                continue;
-            }
-            if conn.out.len() + frame.len() > cap {
-                slow.push(to);
-                continue;
-            }
-            let was_empty = conn.out.is_empty();
-            let Phase::Open(open) = &mut conn.phase else {
-                continue;
-            };
-            let mut compression = Compression {
-                pool: &mut server.pool,
-                deflaters: &mut server.deflaters,
-                cache: &mut server.deflate_cache,
-                stats: &mut server.stats,
-            };
-            queue_hub_frame(&mut open.session, &mut conn.out, &frame, &mut compression);
-            queued += 1;
-            if was_empty {
-                server.dirty.push(to);
+            match self.server.queue_shared(to, &frame) {
+                Queued::Sent => queued += 1,
+                Queued::Skipped => {}
+                Queued::TooSlow => slow.push(to),
+                Queued::Failed => failed.push(to),
             }
         }
-        server.stats.messages_out += queued as u64;
-        server
+        self.server
             .apps
             .restore_subscribers(self.app, topic, subscribers);
-        server.deflate_cache.clear();
+        self.server.deflate_cache.clear();
         for to in slow {
             self.slow(to);
+        }
+        for to in failed {
+            // Close 1011 was queued in place of the message (see `compress`).
+            self.server.stats.close_sent(CloseCode::INTERNAL_ERROR.0);
+            self.server.after_input(to, self.now);
         }
         queued
     }
@@ -174,9 +158,7 @@ impl Ctx<'_> {
 
     /// Closes a subscriber that fell too far behind.
     fn slow(&mut self, conn: ConnId) -> bool {
-        self.server.stats.slow_consumer_closes += 1;
-        log::info!("{conn}: slow consumer, closing");
-        self.server.close_slow(conn, "slow consumer", self.now);
+        self.server.close_slow_consumer(conn, self.now);
         false
     }
 }

@@ -15,6 +15,7 @@ mod compress;
 mod config;
 mod conn;
 mod event_loop;
+mod fan_out;
 mod fd_limit;
 mod frames;
 mod handle;

@@ -76,6 +76,15 @@ impl Server {
         self.close_slow(id, "stalled", now);
     }
 
+    /// Closes a connection that would have passed `max_outbound_bytes` unsent with 1008
+    /// "slow consumer" (see [`Server::close_slow`]), and counts it.
+    pub(super) fn close_slow_consumer(&mut self, id: ConnId, now: Instant) {
+        let unsent = self.get(id).map_or(0, |c| c.out.len());
+        self.stats.slow_consumer_closes += 1;
+        log::info!("{id}: slow consumer ({unsent} bytes unsent), closing");
+        self.close_slow(id, "slow consumer", now);
+    }
+
     /// Closes a slow or stalled consumer with 1008: what it has not started receiving is
     /// dropped, so the close frame goes out next.
     pub(super) fn close_slow(&mut self, id: ConnId, reason: &str, now: Instant) {

@@ -6,9 +6,9 @@ use crate::auth::time_left;
 use crate::hub::Outbox;
 use crate::protocol::CloseCode;
 use crate::protocol::frame::SharedFrame;
-use crate::server::compress::{Compression, queue_hub_frame};
 use crate::server::conn::{ConnId, Phase, conn_mut};
 use crate::server::event_loop::Server;
+use crate::server::fan_out::Queued;
 use crate::server::timers::{TimerKind, after};
 use std::rc::Rc;
 
@@ -35,39 +35,10 @@ impl Server {
         self.write_history(&mut outbox);
         let mut failed = Vec::new();
         for (to, frame) in outbox.sends.drain(..) {
-            let cap = self.config.max_outbound_bytes;
-            let Some(conn) = conn_mut(&mut self.conns, to) else {
-                continue;
-            };
-            if !conn.can_send() {
-                continue;
-            }
-            if conn.out.len() + frame.len() > cap {
-                self.stats.slow_consumer_closes += 1;
-                log::info!(
-                    "{to}: slow consumer ({} bytes unsent), closing",
-                    conn.out.len()
-                );
-                self.close_slow(to, "slow consumer", now);
-                continue;
-            }
-            let was_empty = conn.out.is_empty();
-            let Phase::Open(open) = &mut conn.phase else {
-                continue;
-            };
-            let mut compression = Compression {
-                pool: &mut self.pool,
-                deflaters: &mut self.deflaters,
-                cache: &mut self.deflate_cache,
-                stats: &mut self.stats,
-            };
-            queue_hub_frame(&mut open.session, &mut conn.out, &frame, &mut compression);
-            self.stats.messages_out += 1;
-            if open.session.has_failed() {
-                // Its compressor failed: close 1011 is queued instead (see `compress`).
-                failed.push(to);
-            } else if was_empty {
-                self.dirty.push(to);
+            match self.queue_shared(to, &frame) {
+                Queued::Sent | Queued::Skipped => {}
+                Queued::TooSlow => self.close_slow_consumer(to, now),
+                Queued::Failed => failed.push(to),
             }
         }
         for id in failed {

@@ -1,0 +1,59 @@
+//! One shared frame to one more recipient: the step every fan-out takes, an app's
+//! `Ctx::publish` and the hub's outbox alike.
+
+use super::compress::{Compression, queue_hub_frame};
+use super::conn::{ConnId, Phase, conn_mut};
+use super::event_loop::Server;
+use super::outbound::SharedFrame;
+
+/// What [`Server::queue_shared`] did with a frame for one recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Queued {
+    /// Queued (compressed for it if its session compresses).
+    Sent,
+    /// Not queued: the recipient is gone, or closing.
+    Skipped,
+    /// Not queued: it would have put the recipient past `max_outbound_bytes` unsent. The
+    /// caller closes it ([`Server::close_slow_consumer`]) once nothing borrows the
+    /// recipient list.
+    TooSlow,
+    /// Its compressor failed: close 1011 was queued in place of the frame; the caller
+    /// counts the close and moves the connection on (`after_input`).
+    Failed,
+}
+
+impl Server {
+    /// Queues `frame` for `to` unless that would pass the outbound cap, and marks the
+    /// connection for a flush when its queue was empty.
+    pub(super) fn queue_shared(&mut self, to: ConnId, frame: &SharedFrame) -> Queued {
+        let cap = self.config.max_outbound_bytes;
+        let Some(conn) = conn_mut(&mut self.conns, to) else {
+            return Queued::Skipped;
+        };
+        if !conn.can_send() {
+            return Queued::Skipped;
+        }
+        if conn.out.len() + frame.len() > cap {
+            return Queued::TooSlow;
+        }
+        let was_empty = conn.out.is_empty();
+        let Phase::Open(open) = &mut conn.phase else {
+            return Queued::Skipped;
+        };
+        let mut compression = Compression {
+            pool: &mut self.pool,
+            deflaters: &mut self.deflaters,
+            cache: &mut self.deflate_cache,
+            stats: &mut self.stats,
+        };
+        queue_hub_frame(&mut open.session, &mut conn.out, frame, &mut compression);
+        self.stats.messages_out += 1;
+        if open.session.has_failed() {
+            return Queued::Failed;
+        }
+        if was_empty {
+            self.dirty.push(to);
+        }
+        Queued::Sent
+    }
+}
