@@ -7,9 +7,10 @@
 mod common;
 
 use std::io::Write as _;
-use std::time::Duration;
+use std::thread;
+use std::time::{Duration, Instant};
 
-use common::{Client, FIN, OP_BINARY, TestServer};
+use common::{Client, FIN, OP_BINARY, SETTLE, TestServer};
 use wsloop::protocol::{Limits, OpCode};
 
 /// Clients that each start a message.
@@ -20,6 +21,9 @@ const MESSAGE: usize = 1 << 20;
 const SENT: usize = 900 * 1024;
 /// The global budget: room for a few messages in progress, not for all.
 const BUDGET: usize = 8 << 20;
+/// How long the budget's accounting must stay unchanged before the server counts as done
+/// with what the clients sent.
+const QUIET: Duration = Duration::from_millis(200);
 
 /// A client that sent the first `SENT` bytes of a `MESSAGE`-byte binary frame; returns the
 /// client and the frame's remaining bytes.
@@ -29,6 +33,36 @@ fn start_message(server: &TestServer) -> (Client, Vec<u8>) {
     let rest = frame.split_off(frame.len() - (MESSAGE - SENT));
     client.send(&frame);
     (client, rest)
+}
+
+/// Polls `/stats` until the bytes held and the closes sent have not changed for [`QUIET`]
+/// and several polls (each a turn of the loop, which would have read any input pending);
+/// checks every poll against the budget and returns the last. A debug server on a loaded
+/// machine can still be reading the last clients' bytes when the last send returns.
+fn quiet_stats(server: &TestServer) -> serde_json::Value {
+    let deadline = Instant::now() + SETTLE;
+    let mut last = server.stats();
+    let (mut unchanged_since, mut unchanged_polls) = (Instant::now(), 0);
+    loop {
+        let buffered = last["buffered_bytes"].as_u64().expect("buffered_bytes");
+        assert!(buffered <= BUDGET as u64, "{buffered} bytes buffered");
+        if unchanged_since.elapsed() >= QUIET && unchanged_polls >= 5 {
+            return last;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not quiet after {SETTLE:?}: {last}"
+        );
+        thread::sleep(Duration::from_millis(20));
+        let stats = server.stats();
+        let moved = |key: &str| stats[key] != last[key];
+        if moved("buffered_bytes") || moved("close_sent") {
+            (unchanged_since, unchanged_polls) = (Instant::now(), 0);
+        } else {
+            unchanged_polls += 1;
+        }
+        last = stats;
+    }
 }
 
 #[test]
@@ -41,10 +75,7 @@ fn partly_received_messages_share_one_budget() {
         c.max_buffered_bytes = BUDGET;
     });
     let started: Vec<(Client, Vec<u8>)> = (0..CLIENTS).map(|_| start_message(&server)).collect();
-    let buffered = server.stats()["buffered_bytes"]
-        .as_u64()
-        .expect("buffered_bytes");
-    assert!(buffered <= BUDGET as u64, "{buffered} bytes buffered");
+    quiet_stats(&server);
     let (mut held, mut refused) = (Vec::new(), 0);
     for (mut client, rest) in started {
         client
