@@ -94,6 +94,9 @@ fn recovered_after_a_kill_9(mut node: Node, dir: &std::path::Path) -> Vec<u64> {
     carol
         .send_text(&json!({"type":"join","room":"r","since":since}).to_string())
         .unwrap();
+    // The replay follows `joined`: wait for it on the long timeout, so that `drain`'s short
+    // one only has to cover the gaps between messages already on their way.
+    expect_type(&mut carol, "joined");
     drain(&mut carol)
         .iter()
         .filter(|m| m["room"] == "r" && m["payload"].is_object())
