@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::PATIENCE;
 use super::peer::Peer;
 
 /// The room every stream uses.
@@ -201,8 +202,10 @@ pub(crate) fn run_feeds(
             Err(panic) => std::panic::resume_unwind(panic),
         }
     }
-    // Give the receivers time to catch up, then stop them.
-    let stop_at = Instant::now() + Duration::from_secs(8);
+    // Wait until every receiver has the last message, then stop them; the checker judges
+    // any that never gets it (skipped by a `reset`, or lost). The deadline is generous:
+    // debug nodes on a loaded machine can take many seconds to catch up after a fault.
+    let stop_at = Instant::now() + PATIENCE;
     while Instant::now() < stop_at && !receivers.iter().all(|(_, r)| r.is_finished()) {
         thread::sleep(Duration::from_millis(20));
     }
