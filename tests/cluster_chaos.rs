@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use cluster::chaos::{self, Rng, Tally};
+use cluster::PATIENCE;
+use cluster::chaos::{self, CatchUp, Rng, Tally};
 use cluster::procs::TempDir;
 use cluster::servers::{Nginx, Node, Redis};
 
@@ -25,6 +26,10 @@ use cluster::servers::{Nginx, Node, Redis};
 const ROOMS: usize = 3;
 /// Followers per room: through nginx, and pinned to each node in turn (24 clients in all).
 const FOLLOWERS: usize = 7;
+
+/// The least time the followers go on after the publishers stop, caught up or not: a
+/// duplicate arriving late is still recorded.
+const LISTEN_ON: Duration = Duration::from_secs(6);
 
 /// The faults, by name.
 const FAULTS: [&str; 7] = [
@@ -102,6 +107,7 @@ fn chaos_breaks_no_promise() {
     let through_nginx = format!("ws://127.0.0.1:{}/ws?user_id=", nginx.port);
 
     let stop_publishing = Arc::new(AtomicBool::new(false));
+    let catch_up = Arc::new(CatchUp::default());
     let stop_following = Arc::new(AtomicBool::new(false));
     let mut publishers = Vec::new();
     let mut followers = Vec::new();
@@ -118,6 +124,7 @@ fn chaos_breaks_no_promise() {
                 room.clone(),
                 rng.next(),
                 stop_publishing.clone(),
+                catch_up.clone(),
                 stop_following.clone(),
             ));
         }
@@ -146,7 +153,29 @@ fn chaos_breaks_no_promise() {
         .into_iter()
         .map(|(room, handle)| (room, handle.join().expect("a publisher panicked")))
         .collect();
-    thread::sleep(Duration::from_secs(6));
+    // Then until every follower has reached its room's last acked message (and at least
+    // LISTEN_ON); the tally judges any that has not by the deadline, which is generous:
+    // after the last fault, debug nodes on a loaded machine can take many seconds to bring
+    // a follower back.
+    catch_up.set(&published);
+    let calm = Instant::now();
+    let mut caught_up = None;
+    while calm.elapsed() < PATIENCE {
+        if caught_up.is_none() && catch_up.reached() == followers.len() {
+            caught_up = Some(calm.elapsed());
+        }
+        if caught_up.is_some() && calm.elapsed() >= LISTEN_ON {
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    let when = caught_up.map(|d| format!(", all after {d:?}"));
+    eprintln!(
+        "chaos: {} of {} followers caught up{}",
+        catch_up.reached(),
+        followers.len(),
+        when.unwrap_or_default()
+    );
     stop_following.store(true, Ordering::SeqCst);
     let followed: Vec<chaos::Followed> = followers
         .into_iter()

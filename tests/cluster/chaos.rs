@@ -12,8 +12,8 @@
 //! message unless a `reset` says why not.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -178,14 +178,58 @@ fn connected<'a>(
     peer.as_mut()
 }
 
+/// Where the followers have to get before the run ends: each room's last acked message,
+/// known once the publishers have stopped, and how many followers have reached theirs.
+#[derive(Debug, Default)]
+pub(crate) struct CatchUp {
+    targets: OnceLock<BTreeMap<String, (u64, String)>>,
+    reached: AtomicUsize,
+}
+
+impl CatchUp {
+    /// Sets each room's target from what its publisher got acked (call once, after the
+    /// publishers have stopped).
+    pub(crate) fn set(&self, publishers: &BTreeMap<String, Published>) {
+        let targets = publishers
+            .iter()
+            .filter_map(|(room, p)| Some((room.clone(), last_acked(p)?.clone())))
+            .collect();
+        let _ = self.targets.set(targets);
+    }
+
+    /// How many followers have reached their room's target.
+    pub(crate) fn reached(&self) -> usize {
+        self.reached.load(Ordering::SeqCst)
+    }
+
+    /// Whether `got` ends where the tally's last check on a follower of `room` passes.
+    fn is_reached(&self, room: &str, got: &[Value]) -> bool {
+        let Some(targets) = self.targets.get() else {
+            return false;
+        };
+        let Some((offset, epoch)) = targets.get(room) else {
+            return true; // nothing acked, nothing to reach
+        };
+        got.last()
+            .is_some_and(|m| m["epoch"] != epoch.as_str() || m["offset"].as_u64() >= Some(*offset))
+    }
+}
+
+/// The acked message with the highest offset: (offset, epoch).
+fn last_acked(published: &Published) -> Option<&(u64, String)> {
+    published.acked.values().max_by_key(|(o, _)| *o)
+}
+
 /// Follows `room` through `url` until `stop`, churning now and then (seeded by `seed`)
-/// until `calm` (set when the publishers stop, so the last seconds only catch up).
+/// until `calm` (set when the publishers stop, so the last seconds only catch up); counts
+/// itself in `catch_up` once it has reached its room's target.
 pub(crate) fn follower(
     name: String,
     url: String,
     room: String,
     seed: u64,
     calm: Arc<AtomicBool>,
+    catch_up: Arc<CatchUp>,
     stop: Arc<AtomicBool>,
 ) -> JoinHandle<Followed> {
     thread::spawn(move || {
@@ -199,7 +243,12 @@ pub(crate) fn follower(
             peer = None;
         }
         let mut churn_at = Instant::now() + rng.millis(3_000, 12_000);
+        let mut reached = false;
         while !stop.load(Ordering::SeqCst) {
+            if !reached && catch_up.is_reached(&room, &got) {
+                reached = true;
+                catch_up.reached.fetch_add(1, Ordering::SeqCst);
+            }
             if Instant::now() >= churn_at && !calm.load(Ordering::SeqCst) {
                 churn_at = Instant::now() + rng.millis(3_000, 12_000);
                 peer = churn(peer, &mut rng, &room, &mut got);
@@ -355,7 +404,7 @@ impl Tally {
             }
             position = Some((epoch, offset));
         }
-        let last_acked = published.and_then(|p| p.acked.values().max_by_key(|(o, _)| *o));
+        let last_acked = published.and_then(last_acked);
         if let (Some((offset, epoch)), Some((e, o))) = (last_acked, &position)
             && e == epoch
             && o < offset
@@ -427,5 +476,19 @@ mod tests {
 
         let short = follower(vec![chat("e", 1), chat("e", 2)]);
         assert_eq!(Tally::of(&acked(5, "e"), &[short]).unexplained_gaps, 1);
+    }
+
+    #[test]
+    fn a_follower_has_caught_up_where_the_tally_stops_looking() {
+        let catch_up = CatchUp::default();
+        assert!(!catch_up.is_reached("r", &[chat("e", 3)]), "no target yet");
+        catch_up.set(&acked(3, "e"));
+        assert!(!catch_up.is_reached("r", &[]));
+        assert!(!catch_up.is_reached("r", &[chat("e", 1), chat("e", 2)]));
+        assert!(catch_up.is_reached("r", &[chat("e", 2), chat("e", 3)]));
+        let reset = json!({"type": "reset", "epoch": "e", "offset": 5});
+        assert!(catch_up.is_reached("r", &[chat("e", 1), reset]));
+        assert!(catch_up.is_reached("r", &[chat("f", 1)]), "another epoch");
+        assert!(catch_up.is_reached("elsewhere", &[]), "a room with no ack");
     }
 }
