@@ -17,11 +17,6 @@ pub(super) const MAX_IOVECS: usize = 64;
 const POOL_MAX_CAPACITY: usize = 64 * 1024;
 /// The most buffers the pool keeps.
 const POOL_MAX_BUFFERS: usize = 256;
-/// Shared frames up to this size are copied into the connection's owned buffer instead of
-/// queued by reference: the copy is smaller than the chunk that would point at the frame,
-/// and the kernel takes one contiguous buffer faster than a `writev` of many tiny iovecs
-/// (a fan-out of 32-byte messages queues 16 of them per subscriber per turn).
-pub(super) const COPY_SHARED_UP_TO: usize = 256;
 /// An owned chunk this long takes no more appends: the next frame starts a new chunk.
 const OWNED_CHUNK_FULL: usize = 16 * 1024;
 /// A fresh owned buffer's capacity.
@@ -133,16 +128,10 @@ impl OutQueue {
         result
     }
 
-    /// Queues a frame shared with other connections: by reference, or, up to
-    /// [`COPY_SHARED_UP_TO`] bytes and behind other queued bytes, copied into the owned
-    /// tail. The first frame into an empty queue is never copied: a fan-out to many
-    /// connections of one message each would otherwise take a buffer per connection.
-    pub(super) fn push_shared(&mut self, pool: &mut BufPool, frame: &SharedFrame) {
-        if frame.len() <= COPY_SHARED_UP_TO && !self.chunks.is_empty() {
-            return self.append(pool, |buf| buf.extend_from_slice(frame));
-        }
+    /// Queues a frame shared with other connections; no bytes are copied.
+    pub(super) fn push_shared(&mut self, frame: SharedFrame) {
         self.len += frame.len();
-        self.chunks.push_back(Chunk::Shared(frame.clone()));
+        self.chunks.push_back(Chunk::Shared(frame));
     }
 
     /// Writes as much as the socket takes, many chunks per call.
@@ -299,9 +288,9 @@ mod tests {
         let mut q = OutQueue::default();
         let shared: SharedFrame = Rc::from(&b"shared-frame"[..]);
         q.append(&mut pool, |out| out.extend_from_slice(b"own-1|"));
-        q.push_shared(&mut pool, &shared);
+        q.push_shared(shared.clone());
         q.append(&mut pool, |out| out.extend_from_slice(b"|own-2"));
-        q.push_shared(&mut pool, &shared);
+        q.push_shared(shared);
         assert_eq!(q.len(), 6 + 12 + 6 + 12);
         let mut w = Trickle {
             data: vec![],
@@ -335,44 +324,12 @@ mod tests {
         assert_eq!(w.data, b"0123456789abc");
     }
 
-    /// A shared frame too large to be copied: queued by reference.
-    fn large(byte: u8) -> SharedFrame {
-        Rc::from(vec![byte; COPY_SHARED_UP_TO + 1])
-    }
-
     #[test]
-    fn small_shared_frames_are_copied_and_large_ones_referenced() {
+    fn a_backlog_is_dropped_but_for_the_chunk_being_written() {
         let mut pool = BufPool::default();
         let mut q = OutQueue::default();
-        let small: SharedFrame = Rc::from(&[1u8; COPY_SHARED_UP_TO][..]);
-        let big = large(2);
-        q.push_shared(&mut pool, &small);
-        assert_eq!(
-            Rc::strong_count(&small),
-            2,
-            "the first into an empty queue: referenced"
-        );
-        q.push_shared(&mut pool, &small);
-        q.push_shared(&mut pool, &small);
-        q.push_shared(&mut pool, &big);
-        q.push_shared(&mut pool, &small);
-        assert_eq!(
-            q.chunks.len(),
-            4,
-            "shared(small), owned(small, small), shared(big), owned(small)"
-        );
-        assert_eq!(Rc::strong_count(&small), 2, "the others were copied");
-        assert_eq!(Rc::strong_count(&big), 2, "the big one is referenced");
-        assert_eq!(q.len(), 4 * COPY_SHARED_UP_TO + COPY_SHARED_UP_TO + 1);
-    }
-
-    #[test]
-    fn a_backlog_of_small_frames_is_dropped_but_for_the_chunk_being_written() {
-        let mut pool = BufPool::default();
-        let mut q = OutQueue::default();
-        let frame: SharedFrame = Rc::from(&[3u8; 100][..]);
         for _ in 0..10_000 {
-            q.push_shared(&mut pool, &frame);
+            q.append(&mut pool, |out| out.extend_from_slice(&[3u8; 100]));
         }
         let mut w = Trickle {
             data: vec![],
@@ -382,26 +339,23 @@ mod tests {
         };
         assert_eq!(q.flush(&mut w, &mut pool).unwrap(), Flushed::Blocked);
         q.drop_unstarted(&mut pool);
+        // A close waits behind at most one partly written chunk of about 16 KiB.
         assert!(
-            q.len() <= OWNED_CHUNK_FULL + frame.len(),
+            q.len() <= 16 * 1024 + 100,
             "{} bytes still ahead of a close",
             q.len()
         );
-        assert_eq!(
-            q.len() % frame.len(),
-            50,
-            "whole frames after the written part"
-        );
+        assert_eq!(q.len() % 100, 50, "whole frames after the written part");
     }
 
     #[test]
     fn dropping_unstarted_chunks_keeps_a_partly_written_frame_whole() {
         let mut pool = BufPool::default();
         let mut q = OutQueue::default();
-        let shared = large(b's');
-        q.push_shared(&mut pool, &shared);
+        let shared: SharedFrame = Rc::from(&b"shared-frame"[..]);
+        q.push_shared(shared.clone());
         q.append(&mut pool, |out| out.extend_from_slice(b"|own"));
-        q.push_shared(&mut pool, &shared);
+        q.push_shared(shared);
         let mut w = Trickle {
             data: vec![],
             limit: 5,
@@ -409,13 +363,13 @@ mod tests {
             block_after: Some(1),
         };
         assert_eq!(q.flush(&mut w, &mut pool).unwrap(), Flushed::Blocked);
-        assert_eq!(q.drop_unstarted(&mut pool), 4 + shared.len());
+        assert_eq!(q.drop_unstarted(&mut pool), 4 + 12);
         q.append(&mut pool, |out| out.extend_from_slice(b"|close"));
         assert_eq!(q.flush(&mut w, &mut pool).unwrap(), Flushed::All);
-        assert_eq!(w.data, [&shared[..], b"|close"].concat());
+        assert_eq!(w.data, b"shared-frame|close");
         let mut fresh = OutQueue::default();
-        fresh.push_shared(&mut pool, &shared);
-        assert_eq!(fresh.drop_unstarted(&mut pool), shared.len());
+        fresh.push_shared(Rc::from(&b"x"[..]));
+        assert_eq!(fresh.drop_unstarted(&mut pool), 1);
         assert!(fresh.is_empty());
     }
 
@@ -436,9 +390,9 @@ mod tests {
     fn more_chunks_than_iovecs_take_several_writes() {
         let mut pool = BufPool::default();
         let mut q = OutQueue::default();
-        let frame = large(7);
+        let frame: SharedFrame = Rc::from(&[7u8; 10][..]);
         for _ in 0..(MAX_IOVECS * 2 + 1) {
-            q.push_shared(&mut pool, &frame);
+            q.push_shared(frame.clone());
         }
         let mut w = Trickle {
             data: vec![],
@@ -448,7 +402,7 @@ mod tests {
         };
         q.flush(&mut w, &mut pool).unwrap();
         assert_eq!(w.calls, 3);
-        assert_eq!(w.data.len(), (MAX_IOVECS * 2 + 1) * frame.len());
+        assert_eq!(w.data.len(), (MAX_IOVECS * 2 + 1) * 10);
     }
 
     #[test]
