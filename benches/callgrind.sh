@@ -14,7 +14,9 @@ mode=${1:?echo or fanout}; bin=${2:?the wsloop binary to measure}; arg=${3:-}
 cd "$(dirname "$0")/.."
 loader=$PWD/target/release/wsloop
 out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+server=
+# The server under valgrind goes too if a load fails (set -e leaves the script there).
+trap '[[ -n $server ]] && kill -TERM "$server" 2>/dev/null; rm -rf "$out"' EXIT
 command -v valgrind >/dev/null || { echo "needs valgrind" >&2; exit 1; }
 
 # run TAG LOAD...: one server under callgrind, one load against it; prints instructions.
@@ -24,10 +26,11 @@ run() {
     valgrind --tool=callgrind --callgrind-out-file="$out/$tag.cg" "$bin" serve \
         --listen "127.0.0.1:$port" --log-level warn --rate-limit off --handshake-rate 0 \
         --max-connections-per-ip 0 --max-connections-per-user 0 --max-connections 200000 >"$out/$tag.log" 2>&1 &
-    local pid=$!
+    server=$!
     for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
     "$loader" bench "$@" "ws://127.0.0.1:$port$path" --quiet --json --timeout 120s >"$out/$tag.json"
-    kill -TERM "$pid"; wait "$pid" || true
+    kill -TERM "$server"; wait "$server" || true
+    server=
 }
 
 case $mode in
