@@ -19,6 +19,7 @@ mod fan_out;
 mod fd_limit;
 mod frames;
 mod handle;
+mod heartbeat;
 mod hub_host;
 mod isolation;
 mod lifecycle;

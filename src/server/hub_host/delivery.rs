@@ -1,4 +1,5 @@
-//! Applying the hub's outbox to connections, the slow-consumer cap, and the heartbeat.
+//! Applying the hub's outbox to connections (with the slow-consumer cap), its history
+//! writes, and the expiry of its connections' tokens.
 
 use std::time::{Duration, Instant};
 
@@ -6,7 +7,7 @@ use crate::auth::time_left;
 use crate::hub::Outbox;
 use crate::protocol::CloseCode;
 use crate::protocol::frame::SharedFrame;
-use crate::server::conn::{ConnId, Phase, conn_mut};
+use crate::server::conn::{ConnId, conn_mut};
 use crate::server::event_loop::Server;
 use crate::server::fan_out::Queued;
 use crate::server::timers::{TimerKind, after};
@@ -89,41 +90,6 @@ impl Server {
         for record in records.iter().rev() {
             self.hub.unrecord(record, outbox);
         }
-    }
-
-    /// The heartbeat timer of an open connection fired: ping it, or close it if idle.
-    ///
-    /// Only one heartbeat deadline per connection is ever armed; activity just moves
-    /// `last_seen`, and the deadline is recomputed here.
-    pub(in crate::server) fn heartbeat(&mut self, id: ConnId, now: Instant) {
-        let (interval, idle_timeout) = (self.config.ping_interval, self.config.idle_timeout);
-        let Some(conn) = conn_mut(&mut self.conns, id) else {
-            return;
-        };
-        let Phase::Open(open) = &mut conn.phase else {
-            return;
-        };
-        if !open.session.can_send() {
-            return;
-        }
-        let idle_deadline = after(conn.last_seen, idle_timeout);
-        if now >= idle_deadline {
-            log::debug!("{id}: idle for {:?}, closing", now - conn.last_seen);
-            return self.close_conn(id, CloseCode::GOING_AWAY, "idle timeout", now);
-        }
-        let session = &mut open.session;
-        let was_empty = conn.out.is_empty();
-        let _ = conn
-            .out
-            .append(&mut self.pool, |out| session.ping(&[], out));
-        if was_empty {
-            self.dirty.push(id);
-        }
-        self.timers.arm(
-            after(now, interval).min(idle_deadline),
-            id,
-            TimerKind::Heartbeat,
-        );
     }
 }
 
