@@ -26,7 +26,8 @@ pub struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// Queues `message` for `conn` (compressed if the connection agreed to
-    /// permessage-deflate); `false` if the connection is gone or closing. A connection
+    /// permessage-deflate); `false` if the connection is gone or closing, or if its
+    /// compressor failed (it is closed with 1011 instead). A connection
     /// other than the one whose message is being handled that already holds more than
     /// `server.max_outbound_bytes` unsent is closed with 1008 "slow consumer" instead.
     pub fn send(&mut self, conn: ConnId, message: Message<'_>) -> bool {
@@ -59,8 +60,14 @@ impl Ctx<'_> {
                 session.send_pooled(kind, payload, deflaters, buf)
             });
             if sent.is_err() {
-                // The session failed with 1011 in place of the message.
-                server.stats.close_sent(CloseCode::INTERNAL_ERROR.0);
+                // The session failed with 1011 in place of the message. The connection
+                // being read moves on after its input (`after_input`); another now.
+                if self.current == Some(conn) {
+                    server.stats.close_sent(CloseCode::INTERNAL_ERROR.0);
+                } else {
+                    server.compressor_failed(conn, self.now);
+                }
+                return false;
             }
         }
         server.stats.messages_out += 1;
@@ -100,9 +107,7 @@ impl Ctx<'_> {
             self.slow(to);
         }
         for to in failed {
-            // Close 1011 was queued in place of the message (see `compress`).
-            self.server.stats.close_sent(CloseCode::INTERNAL_ERROR.0);
-            self.server.after_input(to, self.now);
+            self.server.compressor_failed(to, self.now);
         }
         queued
     }

@@ -1,10 +1,13 @@
 //! One shared frame to one more recipient: the step every fan-out takes, an app's
 //! `Ctx::publish` and the hub's outbox alike.
 
+use std::time::Instant;
+
 use super::compress::{Compression, queue_hub_frame};
 use super::conn::{ConnId, Phase, conn_mut};
 use super::event_loop::Server;
 use super::outbound::SharedFrame;
+use crate::protocol::CloseCode;
 
 /// What [`Server::queue_shared`] did with a frame for one recipient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,8 +20,8 @@ pub(super) enum Queued {
     /// caller closes it ([`Server::close_slow_consumer`]) once nothing borrows the
     /// recipient list.
     TooSlow,
-    /// Its compressor failed: close 1011 was queued in place of the frame; the caller
-    /// counts the close and moves the connection on (`after_input`).
+    /// Its compressor failed: close 1011 was queued in place of the frame. The caller
+    /// moves it on ([`Server::compressor_failed`]) once nothing borrows the recipient list.
     Failed,
 }
 
@@ -55,5 +58,12 @@ impl Server {
             self.dirty.push(to);
         }
         Queued::Sent
+    }
+
+    /// A recipient whose compressor failed ([`Queued::Failed`]): its close 1011 is
+    /// counted, and it lingers until that close is out.
+    pub(super) fn compressor_failed(&mut self, id: ConnId, now: Instant) {
+        self.stats.close_sent(CloseCode::INTERNAL_ERROR.0);
+        self.after_input(id, now);
     }
 }

@@ -43,8 +43,7 @@ impl Server {
             }
         }
         for id in failed {
-            self.stats.close_sent(CloseCode::INTERNAL_ERROR.0);
-            self.after_input(id, now);
+            self.compressor_failed(id, now);
         }
         for id in outbox.renewed.drain(..) {
             self.token_renewed(id, now);
