@@ -100,6 +100,7 @@ impl OutQueue {
     ///
     /// Used for everything the connection itself produces (the session writes pongs, close
     /// replies and echoes straight into it). Consecutive calls fill the same buffer.
+    #[inline]
     pub(super) fn append<R>(
         &mut self,
         pool: &mut BufPool,
