@@ -2,8 +2,10 @@
 # Server instructions per echo round trip or per fan-out delivery, under callgrind: a cost
 # that a shared, noisy machine does not blur, for before/after comparisons of the engine.
 #
-#   benches/callgrind.sh echo   BIN [DEPTH]     instructions per round trip (C=100, S=32)
-#   benches/callgrind.sh fanout BIN [SUBS]      instructions per delivery (S=32, D=16, /ws)
+#   benches/callgrind.sh echo     BIN [DEPTH]   instructions per round trip (C=100, S=32)
+#   benches/callgrind.sh app-echo EXAMPLE [DEPTH]  the same through the app API: EXAMPLE is
+#                                               a built examples/echo_server
+#   benches/callgrind.sh fanout   BIN [SUBS]    instructions per delivery (S=32, D=16, /ws)
 #
 # BIN is the wsloop binary to measure (build the other side in its own checkout and target
 # directory). The server runs under valgrind, the loader (this checkout's release wsloop)
@@ -23,9 +25,15 @@ command -v valgrind >/dev/null || { echo "needs valgrind" >&2; exit 1; }
 run() {
     local tag=$1 port; shift
     port=$((20000 + RANDOM % 20000))
-    valgrind --tool=callgrind --callgrind-out-file="$out/$tag.cg" "$bin" serve \
-        --listen "127.0.0.1:$port" --log-level warn --rate-limit off --handshake-rate 0 \
-        --max-connections-per-ip 0 --max-connections-per-user 0 --max-connections 200000 >"$out/$tag.log" 2>&1 &
+    if [[ $mode == app-echo ]]; then
+        valgrind --tool=callgrind --callgrind-out-file="$out/$tag.cg" "$bin" "127.0.0.1:$port" \
+            >"$out/$tag.log" 2>&1 &
+    else
+        valgrind --tool=callgrind --callgrind-out-file="$out/$tag.cg" "$bin" serve \
+            --listen "127.0.0.1:$port" --log-level warn --rate-limit off --handshake-rate 0 \
+            --max-connections-per-ip 0 --max-connections-per-user 0 --max-connections 200000 \
+            >"$out/$tag.log" 2>&1 &
+    fi
     server=$!
     for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
     "$loader" bench "$@" "ws://127.0.0.1:$port$path" --quiet --json --timeout 120s >"$out/$tag.json"
@@ -34,7 +42,7 @@ run() {
 }
 
 case $mode in
-    echo)
+    echo|app-echo)
         path=/echo
         run short echo -c 100 -s 32 -d "${arg:-16}" -n 20000
         run long echo -c 100 -s 32 -d "${arg:-16}" -n 40000
@@ -44,7 +52,7 @@ case $mode in
         run short fanout -c "${arg:-100}" -s 32 -d 16 -t 3s
         run long fanout -c "${arg:-100}" -s 32 -d 16 -t 6s
         ;;
-    *) echo "mode: echo or fanout" >&2; exit 2 ;;
+    *) echo "mode: echo, app-echo or fanout" >&2; exit 2 ;;
 esac
 python3 - "$out" "$mode" <<'PY'
 import json, sys
@@ -55,7 +63,8 @@ def instructions(tag):
             return int(line.split()[1])
 def units(tag):
     report = json.load(open(f"{out}/{tag}.json"))
-    return 20000 if mode == "echo" and tag == "short" else 40000 if mode == "echo" else report["deliveries"]
+    echo = mode in ("echo", "app-echo")
+    return 20000 if echo and tag == "short" else 40000 if echo else report["deliveries"]
 per = (instructions("long") - instructions("short")) / (units("long") - units("short"))
-print(f"{per:.1f} instructions per {'round trip' if mode == 'echo' else 'delivery'}")
+print(f"{per:.1f} instructions per {'delivery' if mode == 'fanout' else 'round trip'}")
 PY

@@ -173,6 +173,13 @@ pub fn encode_frame(header: &FrameHeader, payload: &[u8], out: &mut Vec<u8>) {
 /// recipient's queue holds a reference to the same bytes.
 pub type SharedFrame = std::rc::Rc<[u8]>;
 
+/// Whether `input`, read at a frame boundary, starts with a control frame's header (RFC
+/// 6455 §5.5: close, ping, pong, and the reserved opcodes 0xB–0xF have the opcode's high
+/// bit set). Only the first byte is looked at; `false` when `input` is empty.
+pub fn starts_control_frame(input: &[u8]) -> bool {
+    input.first().is_some_and(|b| b & 0x08 != 0)
+}
+
 /// Encodes a final, unmasked (server-role) frame into one shared allocation.
 pub fn shared_frame(opcode: OpCode, payload: &[u8]) -> SharedFrame {
     let mut bytes = Vec::with_capacity(MAX_HEADER_LEN + payload.len());
@@ -194,6 +201,25 @@ mod tests {
             Ok(Decoded::Complete(h, n)) => (h, n),
             other => panic!("expected a complete header, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn control_frames_are_told_by_their_first_byte() {
+        for opcode in 0u8..16 {
+            for fin in [0, 0x80] {
+                let first = [fin | opcode, 0x80];
+                let control = matches!(opcode, 0x8..=0xF);
+                assert_eq!(starts_control_frame(&first), control, "opcode {opcode:#x}");
+            }
+        }
+        assert!(!starts_control_frame(&[]));
+        let mut close = Vec::new();
+        encode_frame(
+            &FrameHeader::single(OpCode::Close, 0, None),
+            &[],
+            &mut close,
+        );
+        assert!(starts_control_frame(&close));
     }
 
     /// §5.7 "A single-frame unmasked text message": 0x81 0x05 0x48 0x65 0x6c 0x6c 0x6f.

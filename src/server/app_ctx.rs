@@ -21,6 +21,9 @@ pub struct Ctx<'a> {
     /// The connection whose message is being handled: replies to it are bounded by the
     /// engine pausing its reads, not by the slow-consumer cap.
     pub(super) current: Option<ConnId>,
+    /// The current connection failed on input read after the message being handled: its
+    /// close frame is queued after this call, so replies to the message may still be sent.
+    pub(super) failing: bool,
     pub(super) now: Instant,
 }
 
@@ -38,7 +41,8 @@ impl Ctx<'_> {
         let Some(target) = conn_mut(&mut server.conns, conn) else {
             return false;
         };
-        if !app_conn(target, self.app) || !target.can_send() {
+        let replying_before_failure = self.failing && self.current == Some(conn);
+        if !app_conn(target, self.app) || !(target.can_send() || replying_before_failure) {
             return false;
         }
         if self.current != Some(conn) && target.out.len() + payload.len() > cap {

@@ -52,12 +52,7 @@ impl std::fmt::Debug for Apps {
 impl Apps {
     /// Adds `app` at `path` (`/x/*` routes every path under `/x/`; `/*` every path).
     pub(super) fn route(&mut self, path: &str, app: Box<dyn App>) {
-        let id = AppId(u16::try_from(self.slots.len()).unwrap_or(u16::MAX));
-        self.slots.push(Slot {
-            app: Some(app),
-            topics: HashMap::new(),
-            subscribed: HashMap::new(),
-        });
+        let id = self.add(app);
         match path.strip_suffix('*') {
             Some(prefix) => {
                 self.prefixes.push((prefix.to_owned(), id));
@@ -68,6 +63,16 @@ impl Apps {
                 self.exact.insert(path.to_owned(), id);
             }
         }
+    }
+
+    fn add(&mut self, app: Box<dyn App>) -> AppId {
+        let id = AppId(u16::try_from(self.slots.len()).unwrap_or(u16::MAX));
+        self.slots.push(Slot {
+            app: Some(app),
+            topics: HashMap::new(),
+            subscribed: HashMap::new(),
+        });
+        id
     }
 
     /// The app routed `path`, if any.
@@ -186,6 +191,7 @@ impl Server {
             server: self,
             app,
             current,
+            failing: false,
             now,
         };
         // A panic in the app still puts it back; the loop's safety net then closes the
@@ -247,15 +253,63 @@ impl Server {
         self.with_app(app, Some(id), now, |a, ctx| a.on_open(ctx, id, request));
     }
 
-    /// Hands a message to the connection's app.
-    pub(super) fn app_message(
+    /// Hands the messages of one input to the connection's app, in order, with one call
+    /// each; `failing` when the connection failed on input read after them (their replies
+    /// still go out, before the close frame). Stops if the connection closes meanwhile.
+    ///
+    /// The app is taken out of its slot once for the whole run, not once per message; a
+    /// close a message causes is still told before the next message is handled.
+    pub(super) fn app_messages<'m>(
         &mut self,
         app: AppId,
         id: ConnId,
-        message: Message<'_>,
+        messages: impl Iterator<Item = Message<'m>>,
+        failing: bool,
         now: Instant,
     ) {
-        self.with_app(app, Some(id), now, |a, ctx| a.on_message(ctx, id, message));
+        let mut held = self.apps.slot(app).and_then(|slot| slot.app.take());
+        if held.is_none() {
+            return;
+        }
+        let result = panic::catch_unwind(AssertUnwindSafe(|| {
+            for (i, message) in messages.enumerate() {
+                if i > 0 {
+                    if self.get(id).is_none_or(|c| c.app.is_none()) {
+                        break; // closed while handling an earlier message
+                    }
+                    if !self.apps.closing.is_empty() {
+                        // Told between two calls, as they would be with a call per message.
+                        if let Some(slot) = self.apps.slot(app) {
+                            slot.app = held.take();
+                        }
+                        self.tell_closes(now);
+                        held = self.apps.slot(app).and_then(|slot| slot.app.take());
+                    }
+                }
+                let Some(taken) = held.as_mut() else {
+                    break;
+                };
+                let mut ctx = Ctx {
+                    server: self,
+                    app,
+                    current: Some(id),
+                    failing,
+                    now,
+                };
+                taken.on_message(&mut ctx, id, message);
+            }
+        }));
+        // A panic still puts the app back; the loop's safety net then closes the
+        // connection being served (see `isolation`).
+        if let Some(slot) = self.apps.slot(app)
+            && held.is_some()
+        {
+            slot.app = held;
+        }
+        if let Err(panic) = result {
+            panic::resume_unwind(panic);
+        }
+        self.tell_closes(now);
     }
 
     /// A timer of the connection's app is due.

@@ -25,6 +25,7 @@ use super::compress::FrameCache;
 use super::config::ServerConfig;
 use super::conn::{Conn, ConnId, Phase};
 use super::fd_limit::{AcceptError, Reserve, raise_nofile};
+use super::frames::AppInput;
 use super::handle::ServerHandle;
 use super::hub_host::gather::Gathers;
 use super::hub_host::history_log::{HistoryLog, Loaded};
@@ -169,10 +170,9 @@ pub struct Server {
     pub(super) deflaters: DeflaterPool,
     /// Compressed variants of the hub frames of the current batch.
     pub(super) deflate_cache: FrameCache,
-    /// A text message for an app, copied out of its session.
-    pub(super) app_text: String,
-    /// A binary message for an app that was not in the read buffer.
-    pub(super) app_binary: Vec<u8>,
+    /// The messages of the current input for its connection's app; `None` while lent to
+    /// [`Server::read_open`] (boxed: lending it is a pointer's move).
+    pub(super) app_input: Option<Box<AppInput>>,
     /// The applications and the paths routed to them.
     pub(super) apps: Apps,
     /// Connections and handshake buckets per IP address.
@@ -294,8 +294,7 @@ impl Server {
             cluster,
             deflaters: DeflaterPool::new(level),
             deflate_cache: FrameCache::default(),
-            app_text: String::new(),
-            app_binary: Vec::new(),
+            app_input: Some(Box::default()),
             apps,
             per_ip: PerIp::default(),
             next_sweep: Instant::now() + SWEEP_EVERY,

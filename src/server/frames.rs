@@ -10,7 +10,7 @@ use super::routes::Endpoint;
 use super::stats::Stats;
 use crate::hub::{Hub, Outbox};
 use crate::protocol::deflate::DeflaterPool;
-use crate::protocol::frame::{FrameHeader, encode_frame};
+use crate::protocol::frame::{FrameHeader, encode_frame, starts_control_frame};
 use crate::protocol::{CloseCode, Event, MessageKind, OpCode, Read, Session};
 
 /// What frame processing needs from the loop, borrowed field by field.
@@ -27,24 +27,50 @@ pub(super) struct FrameCtx<'a> {
     pub(super) deflaters: &'a mut DeflaterPool,
     /// Compressed variants of hub frames in this batch.
     pub(super) deflate_cache: &'a mut FrameCache,
-    /// A text message for an app, copied out of the event.
-    pub(super) app_text: &'a mut String,
-    /// A binary message for an app that was not in the input (reassembled or inflated).
-    pub(super) app_binary: &'a mut Vec<u8>,
+    /// The messages for the connection's app found in this input.
+    pub(super) app: &'a mut AppInput,
     /// The peer's close code and reason, once its close frame arrived.
     pub(super) peer_close: &'a mut Option<(u16, String)>,
 }
 
-/// A message for the connection's app, found by [`read_frames`]; the app is called once
-/// the connection is no longer borrowed.
+/// The messages of one input for the connection's app, found by [`read_frames`]; the app
+/// is called with each once the connection is no longer borrowed. A run of messages is
+/// read before the first call (one `read_frames` per input, not per message); it ends
+/// before a control frame, so a pong or close reply never overtakes the replies to the
+/// messages before it.
+#[derive(Debug, Default)]
+pub(super) struct AppInput {
+    /// The messages, in order.
+    pub(super) batch: Vec<AppMessage>,
+    /// The text messages, one after another (copied, so each stays a checked `str`).
+    pub(super) text: String,
+    /// Binary messages that were not in the input (reassembled or inflated), one after
+    /// another.
+    pub(super) binary: Vec<u8>,
+    /// The close frame of a protocol error found after the batch's messages: queued once
+    /// their replies are.
+    pub(super) failure: Vec<u8>,
+}
+
+impl AppInput {
+    /// Forgets the last input's messages (keeps the memory).
+    pub(super) fn clear(&mut self) {
+        self.batch.clear();
+        self.text.clear();
+        self.binary.clear();
+        self.failure.clear();
+    }
+}
+
+/// Where a message for the app is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum AppMessage {
-    /// Text, in `app_text`.
-    Text,
+    /// Text, at these offsets of [`AppInput::text`].
+    Text(usize, usize),
     /// Binary, at these offsets of the input `read_frames` was given (no copy).
     BinaryInInput(usize, usize),
-    /// Binary, in `app_binary`.
-    BinaryCopied,
+    /// Binary, at these offsets of [`AppInput::binary`].
+    BinaryCopied(usize, usize),
 }
 
 /// What remains to do once the event (which borrows the session) is dropped.
@@ -52,14 +78,15 @@ enum After {
     Nothing,
     /// The peer's close arrived: queue the hub's replies before the close reply.
     Closed,
-    /// Hand a message to the app.
-    App(AppMessage),
-    /// Echo `app_binary` back through the session, compressed.
+    /// A message for the app was added to the batch.
+    App,
+    /// Echo `app.binary` back through the session, compressed.
     EchoCompressed(MessageKind),
 }
 
-/// Reads the complete events in `input` and acts on them; returns the bytes consumed and,
-/// when it stopped at a message for the connection's app, that message.
+/// Reads the complete events in `input` and acts on them; returns the bytes consumed and
+/// whether it stopped early, after a run of messages for the connection's app
+/// ([`AppInput`]), with more to read.
 ///
 /// Replies the protocol requires (pong, close reply) go straight into `out`; hub output
 /// goes to the outbox, which the loop applies once the input is done.
@@ -68,11 +95,13 @@ pub(super) fn read_frames(
     out: &mut OutQueue,
     input: &mut [u8],
     ctx: &mut FrameCtx<'_>,
-) -> (usize, Option<AppMessage>) {
+) -> (usize, bool) {
     let mut pos = 0;
     let endpoint = open.endpoint;
     let base = input.as_ptr() as usize;
     let len = input.len();
+    // A compressing session gives its app one message per call: the app's reply goes
+    // through the same session, which must not have read further.
     let compresses = open.session.deflate().is_some();
     loop {
         let was_open = open.session.can_send();
@@ -82,7 +111,7 @@ pub(super) fn read_frames(
                 pos += consumed;
                 let Some(event) = event else {
                     send_ctrl(out, ctx);
-                    return (pos, None);
+                    return (pos, false);
                 };
                 count_event(&event, was_open, ctx.stats);
                 match (event, endpoint) {
@@ -91,7 +120,7 @@ pub(super) fn read_frames(
                         *ctx.peer_close = Some((code, frame.reason.to_owned()));
                         After::Closed
                     }
-                    (event, Endpoint::Echo) if compresses => copy_for_echo(event, ctx.app_binary),
+                    (event, Endpoint::Echo) if compresses => copy_for_echo(event, ctx.app),
                     (event, Endpoint::Echo) => echo(event, out, ctx.pool, ctx.stats),
                     (event, Endpoint::App(_)) => for_app(event, base, len, ctx),
                     (event, Endpoint::Hub) => to_hub(event, ctx),
@@ -104,20 +133,28 @@ pub(super) fn read_frames(
                     ctx.stats.close_sent(error.close_code().0);
                 }
                 take_own_replies(&mut open.session, out, ctx);
-                send_ctrl(out, ctx);
-                return (input.len(), None);
+                if ctx.app.batch.is_empty() {
+                    send_ctrl(out, ctx);
+                } else {
+                    ctx.app.failure.extend_from_slice(ctx.ctrl);
+                }
+                return (input.len(), false);
             }
         };
         match after {
             After::Nothing => {}
             After::Closed => take_own_replies(&mut open.session, out, ctx),
-            After::App(message) => {
-                send_ctrl(out, ctx);
-                return (pos, Some(message));
+            After::App => {
+                // §5.4: control frames may come between a message's fragments, but a run
+                // ends at one only at a message boundary, which is where this is.
+                if compresses || pos == len || starts_control_frame(&input[pos..]) {
+                    send_ctrl(out, ctx);
+                    return (pos, pos < len);
+                }
             }
             After::EchoCompressed(kind) => {
                 ctx.stats.messages_out += 1;
-                let (copy, deflaters) = (&*ctx.app_binary, &mut *ctx.deflaters);
+                let (copy, deflaters) = (&*ctx.app.binary, &mut *ctx.deflaters);
                 let session = &mut open.session;
                 let sent = out.append(ctx.pool, |buf| {
                     session.send_pooled(kind, copy, deflaters, buf)
@@ -134,6 +171,7 @@ pub(super) fn read_frames(
 }
 
 /// Queues what the session wrote (a pong, or the close frame) after everything before it.
+#[inline]
 fn send_ctrl(out: &mut OutQueue, ctx: &mut FrameCtx<'_>) {
     if !ctx.ctrl.is_empty() {
         let ctrl = &*ctx.ctrl;
@@ -193,14 +231,14 @@ fn echo(event: Event<'_>, out: &mut OutQueue, pool: &mut BufPool, stats: &mut St
 
 /// `/echo` with permessage-deflate: the message borrows the session, whose compressor must
 /// write the reply, so it is copied first (a memcpy, small beside the compression).
-fn copy_for_echo(event: Event<'_>, copy: &mut Vec<u8>) -> After {
+fn copy_for_echo(event: Event<'_>, app: &mut AppInput) -> After {
     let (kind, payload) = match event {
         Event::Text(text) => (MessageKind::Text, text.as_bytes()),
         Event::Binary(bytes) => (MessageKind::Binary, bytes),
         _ => return After::Nothing,
     };
-    copy.clear();
-    copy.extend_from_slice(payload);
+    app.binary.clear();
+    app.binary.extend_from_slice(payload);
     After::EchoCompressed(kind)
 }
 
@@ -208,23 +246,27 @@ fn copy_for_echo(event: Event<'_>, copy: &mut Vec<u8>) -> After {
 /// borrowed. Binary payloads still in the input (the common case: one unfragmented,
 /// uncompressed frame) are not copied; text is copied, so it stays a checked `str`.
 fn for_app(event: Event<'_>, base: usize, len: usize, ctx: &mut FrameCtx<'_>) -> After {
-    match event {
+    let app = &mut *ctx.app;
+    let message = match event {
         Event::Text(text) => {
-            ctx.app_text.clear();
-            ctx.app_text.push_str(text);
-            After::App(AppMessage::Text)
+            let from = app.text.len();
+            app.text.push_str(text);
+            AppMessage::Text(from, app.text.len())
         }
         Event::Binary(bytes) => {
             let at = (bytes.as_ptr() as usize).wrapping_sub(base);
             if at <= len && bytes.len() <= len - at {
-                return After::App(AppMessage::BinaryInInput(at, at + bytes.len()));
+                AppMessage::BinaryInInput(at, at + bytes.len())
+            } else {
+                let from = app.binary.len();
+                app.binary.extend_from_slice(bytes);
+                AppMessage::BinaryCopied(from, app.binary.len())
             }
-            ctx.app_binary.clear();
-            ctx.app_binary.extend_from_slice(bytes);
-            After::App(AppMessage::BinaryCopied)
         }
-        _ => After::Nothing,
-    }
+        _ => return After::Nothing,
+    };
+    app.batch.push(message);
+    After::App
 }
 
 /// The `/ws` endpoint: data messages are hub requests.

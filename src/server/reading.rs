@@ -11,6 +11,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::time::Instant;
 
 use super::app::Message;
+use super::apps::AppId;
 use super::client_addr::Pending;
 use super::conn::{ConnId, Phase, conn_mut};
 use super::event_loop::Server;
@@ -153,35 +154,38 @@ impl Server {
             return self.finish_body(id, now);
         }
         let used = match &mut conn.phase {
-            Phase::Open(open) if !matches!(open.endpoint, Endpoint::App(_)) => {
-                let mut peer_close = None;
-                let mut ctx = FrameCtx {
-                    id,
-                    stats: &mut self.stats,
-                    pool: &mut self.pool,
-                    hub: &mut self.hub,
-                    outbox: &mut self.outbox,
-                    wall_now: self.wall_now,
-                    ctrl: &mut self.ctrl,
-                    deflaters: &mut self.deflaters,
-                    deflate_cache: &mut self.deflate_cache,
-                    app_text: &mut self.app_text,
-                    app_binary: &mut self.app_binary,
-                    peer_close: &mut peer_close,
-                };
-                let input = &mut self.scratch[start..len];
-                read_frames(open, &mut conn.out, input, &mut ctx).0
-            }
-            Phase::Open(_) => {
-                // Lent out while the app is called: a message it gets may be a slice of it.
-                let mut scratch = std::mem::take(&mut self.scratch);
-                let read = panic::catch_unwind(AssertUnwindSafe(|| {
-                    self.read_open(id, &mut scratch[start..len], now)
-                }));
-                // Back before the safety net (`isolation`) handles a panic: reads need it.
-                self.scratch = scratch;
-                read.unwrap_or_else(|panic| panic::resume_unwind(panic))
-            }
+            Phase::Open(open) => match open.endpoint {
+                Endpoint::Echo | Endpoint::Hub => {
+                    let mut peer_close = None;
+                    let mut ctx = FrameCtx {
+                        id,
+                        stats: &mut self.stats,
+                        pool: &mut self.pool,
+                        hub: &mut self.hub,
+                        outbox: &mut self.outbox,
+                        wall_now: self.wall_now,
+                        ctrl: &mut self.ctrl,
+                        deflaters: &mut self.deflaters,
+                        deflate_cache: &mut self.deflate_cache,
+                        app: self.app_input.get_or_insert_default(),
+                        peer_close: &mut peer_close,
+                    };
+                    let input = &mut self.scratch[start..len];
+                    read_frames(open, &mut conn.out, input, &mut ctx).0
+                }
+                Endpoint::App(app) => {
+                    // Lent out while the app is called: a message it gets may be a slice
+                    // of it.
+                    let mut scratch = std::mem::take(&mut self.scratch);
+                    let read = panic::catch_unwind(AssertUnwindSafe(|| {
+                        self.read_open(id, app, &mut scratch[start..len], now)
+                    }));
+                    // Back before the safety net (`isolation`) handles a panic: reads
+                    // need it.
+                    self.scratch = scratch;
+                    read.unwrap_or_else(|panic| panic::resume_unwind(panic))
+                }
+            },
             Phase::Lingering { .. } | Phase::Handshaking(_) | Phase::Body(_) => len - start,
         };
         let Some(conn) = conn_mut(&mut self.conns, id) else {
@@ -203,10 +207,17 @@ impl Server {
     }
 
     /// Runs an open connection's input through its session, calling its app with each
-    /// message as it is found; returns the bytes used.
-    fn read_open(&mut self, id: ConnId, input: &mut [u8], now: Instant) -> usize {
-        let mut text = std::mem::take(&mut self.app_text);
-        let mut binary = std::mem::take(&mut self.app_binary);
+    /// message found; returns the bytes used.
+    ///
+    /// The session reads a run of messages ([`AppInput`]) and the app is then called with
+    /// each in turn, so a busy connection costs one pass through the protocol per read, not
+    /// one per message. A run ends before a control frame, and the close frame of a
+    /// protocol error found after it waits for the replies to the run's messages: what
+    /// the peer sees is in the order it would be had the app been called as each message
+    /// was read.
+    fn read_open(&mut self, id: ConnId, app: AppId, input: &mut [u8], now: Instant) -> usize {
+        // Gone only if an app panicked while it was lent out.
+        let mut found = self.app_input.take().unwrap_or_default();
         let mut used = 0;
         while used < input.len()
             && let Some(conn) = conn_mut(&mut self.conns, id)
@@ -215,7 +226,7 @@ impl Server {
                 used = input.len();
                 break;
             };
-            let endpoint = open.endpoint;
+            found.clear();
             let mut peer_close = None;
             let mut ctx = FrameCtx {
                 id,
@@ -227,29 +238,33 @@ impl Server {
                 ctrl: &mut self.ctrl,
                 deflaters: &mut self.deflaters,
                 deflate_cache: &mut self.deflate_cache,
-                app_text: &mut text,
-                app_binary: &mut binary,
+                app: &mut found,
                 peer_close: &mut peer_close,
             };
             let rest = &mut input[used..];
-            let (consumed, message) = read_frames(open, &mut conn.out, rest, &mut ctx);
-            if let (Some((code, reason)), Endpoint::App(_)) = (&peer_close, endpoint) {
+            let (consumed, more) = read_frames(open, &mut conn.out, rest, &mut ctx);
+            let failing = !found.failure.is_empty();
+            let messages = found.batch.iter().map(|message| match *message {
+                AppMessage::Text(from, to) => Message::Text(&found.text[from..to]),
+                AppMessage::BinaryInInput(from, to) => Message::Binary(&rest[from..to]),
+                AppMessage::BinaryCopied(from, to) => Message::Binary(&found.binary[from..to]),
+            });
+            self.app_messages(app, id, messages, failing, now);
+            if failing && let Some(conn) = conn_mut(&mut self.conns, id) {
+                let failure = &found.failure;
+                conn.out
+                    .append(&mut self.pool, |out| out.extend_from_slice(failure));
+            }
+            if let Some((code, reason)) = &peer_close {
                 self.app_closed(id, *code, reason, now);
             }
-            let (Some(message), Endpoint::App(app)) = (message, endpoint) else {
-                used += consumed;
-                break;
-            };
-            let message = match message {
-                AppMessage::Text => Message::Text(&text),
-                AppMessage::BinaryInInput(from, to) => Message::Binary(&rest[from..to]),
-                AppMessage::BinaryCopied => Message::Binary(&binary),
-            };
-            self.app_message(app, id, message, now);
             used += consumed;
+            if !more {
+                break;
+            }
         }
-        self.app_text = text;
-        self.app_binary = binary;
+        found.clear();
+        self.app_input = Some(found);
         used
     }
 
