@@ -69,6 +69,22 @@ pub trait App {
     fn on_drain(&mut self, ctx: &mut Ctx<'_>, conn: ConnId) {
         let _ = (ctx, conn);
     }
+
+    /// Another thread called [`super::AppWaker::wake`] for this app: take what it left in
+    /// a queue of the app's own. Keep that queue bounded, so a producer that outruns the
+    /// loop waits (or drops, as the app decides) instead of growing memory. Wakes that
+    /// come before the loop gets to them are told once.
+    fn on_wake(&mut self, ctx: &mut Ctx<'_>) {
+        let _ = ctx;
+    }
+
+    /// A graceful shutdown has begun ([`super::ServerHandle::shutdown`], SIGTERM): the
+    /// engine has stopped taking upgrades and, once this returns, closes every connection
+    /// still open with 1001 "server shutting down". An app can say goodbye first: send a
+    /// last message, or close with a code and reason of its own.
+    fn on_shutdown(&mut self, ctx: &mut Ctx<'_>) {
+        let _ = ctx;
+    }
 }
 
 /// A whole message.

@@ -7,12 +7,16 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use super::app::{App, Message, Request};
 use super::app_ctx::{Ctx, Topic};
+use super::app_waker::{AppWaker, take_wake};
 use super::conn::{ConnId, Phase, conn_mut};
 use super::event_loop::Server;
+use super::handle::ServerHandle;
 
 /// An application's index in the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -26,6 +30,8 @@ struct Slot {
     topics: HashMap<Topic, Vec<ConnId>>,
     /// Topics by subscriber, for the cleanup when a connection closes.
     subscribed: HashMap<ConnId, Vec<Topic>>,
+    /// Set by the app's [`AppWaker`]s, cleared when `on_wake` is called.
+    woken: Arc<AtomicBool>,
 }
 
 /// Every app, the paths routed to them, and closes waiting to be told.
@@ -71,6 +77,7 @@ impl Apps {
             app: Some(app),
             topics: HashMap::new(),
             subscribed: HashMap::new(),
+            woken: Arc::default(),
         });
         id
     }
@@ -84,6 +91,12 @@ impl Apps {
             .iter()
             .find(|(prefix, _)| path.starts_with(prefix.as_str()))
             .map(|(_, id)| *id)
+    }
+
+    /// A waker for `app`'s `on_wake`.
+    pub(super) fn waker(&self, app: AppId, handle: ServerHandle) -> Option<AppWaker> {
+        let slot = self.slots.get(usize::from(app.0))?;
+        Some(AppWaker::new(slot.woken.clone(), handle))
     }
 
     fn slot(&mut self, app: AppId) -> Option<&mut Slot> {
@@ -323,6 +336,28 @@ impl Server {
     pub(super) fn app_drain(&mut self, id: ConnId, now: Instant) {
         if let Some(app) = self.app_of(id) {
             self.with_app(app, None, now, |a, ctx| a.on_drain(ctx, id));
+        }
+    }
+
+    /// Calls `on_wake` on every app an [`AppWaker`] woke since the last time.
+    pub(super) fn wake_apps(&mut self, now: Instant) {
+        for index in 0..self.apps.slots.len() {
+            if take_wake(&self.apps.slots[index].woken) {
+                let app = AppId(u16::try_from(index).unwrap_or(u16::MAX));
+                self.isolated_shared("app wake", |s| {
+                    s.with_app(app, None, now, |a, ctx| a.on_wake(ctx))
+                });
+            }
+        }
+    }
+
+    /// Calls `on_shutdown` on every app, before the engine closes their connections.
+    pub(super) fn shut_apps(&mut self, now: Instant) {
+        for index in 0..self.apps.slots.len() {
+            let app = AppId(u16::try_from(index).unwrap_or(u16::MAX));
+            self.isolated_shared("app shutdown", |s| {
+                s.with_app(app, None, now, |a, ctx| a.on_shutdown(ctx))
+            });
         }
     }
 

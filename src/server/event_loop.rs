@@ -19,6 +19,7 @@ use slab::Slab;
 
 use super::admission::{PerIp, SWEEP_EVERY};
 use super::app::App;
+use super::app_waker::AppWaker;
 use super::apps::Apps;
 use super::client_addr::Pending;
 use super::compress::FrameCache;
@@ -327,6 +328,14 @@ impl Server {
         self.handle.clone()
     }
 
+    /// A waker for the app that `path` is routed to (an exact route's path, or any path
+    /// under a prefix route): another thread calls [`AppWaker::wake`] and the loop calls
+    /// that app's [`App::on_wake`]. `None` if no app takes `path`.
+    pub fn app_waker(&self, path: &str) -> Option<AppWaker> {
+        let app = self.apps.find(path)?;
+        self.apps.waker(app, self.handle.clone())
+    }
+
     /// Serves until a shutdown completes. Returns after the drain, or at once on `exit_now`.
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
@@ -363,7 +372,10 @@ impl Server {
                             self.accept_all(port, now);
                         }
                     }
-                    WAKER => self.drain_cluster(now),
+                    WAKER => {
+                        self.drain_cluster(now);
+                        self.wake_apps(now);
+                    }
                     SIGNALS => self.on_signals(),
                     token => {
                         let hangup = event.is_read_closed() || event.is_error();

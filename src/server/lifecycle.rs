@@ -154,6 +154,8 @@ impl Server {
         log::info!("draining {} connections", self.conns.len());
         notify::notify(notify::STOPPING);
         self.drain_deadline = Some(after(now, self.config.drain_timeout));
+        // Apps say goodbye (or close with their own code) before the engine's 1001.
+        self.shut_apps(now);
         let ids: Vec<ConnId> = self.conns.iter().map(|(_, c)| c.id).collect();
         // One batch: the hub hears of every departure at once (no presence among leavers).
         self.settle_after(now, |s| {

@@ -8,6 +8,7 @@
 mod admission;
 mod app;
 mod app_ctx;
+mod app_waker;
 mod apps;
 mod budget;
 mod client_addr;
@@ -49,6 +50,7 @@ pub use tls::TlsFiles;
 
 pub use app::{App, MAX_TIMER, Message, Refusal, Request};
 pub use app_ctx::Ctx;
+pub use app_waker::AppWaker;
 pub use apps::AppId;
 pub use conn::ConnId;
 pub use event_loop::{Server, ServerBuilder, Spawned};

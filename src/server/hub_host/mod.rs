@@ -6,8 +6,9 @@
 //! The hub is not yet an application on the App API ([`super::App`]): these are `impl
 //! Server` blocks with the run of the loop's state. They live here, apart from the engine
 //! proper, so that the boundary is visible and so that moving the hub behind the App API
-//! (which needs app-owned HTTP routes, wake-ups from other threads and a shutdown signal)
-//! has one place to empty.
+//! (which has wake-ups from other threads, [`super::AppWaker`], and a shutdown signal,
+//! [`super::App::on_shutdown`], but not yet HTTP routes an app owns) has one place to
+//! empty.
 
 pub(super) mod api;
 pub(super) mod cluster_link;
