@@ -30,6 +30,7 @@ use std::time::Duration;
 
 use crate::auth::Identity;
 use crate::protocol::handshake::RequestHead;
+use crate::protocol::http::Response;
 
 use super::app_ctx::Ctx;
 use super::conn::ConnId;
@@ -76,6 +77,17 @@ pub trait App {
     /// come before the loop gets to them are told once.
     fn on_wake(&mut self, ctx: &mut Ctx<'_>) {
         let _ = ctx;
+    }
+
+    /// A plain HTTP request (no WebSocket upgrade) for a path routed to this app, its body
+    /// read whole: the response to send, or `None` to answer as for any non-upgrade request
+    /// to a WebSocket path (426 Upgrade Required), which is the default. A `HEAD` request
+    /// is sent only the head of the response given. The connection closes after the
+    /// response. The app may act on its WebSocket connections meanwhile (a publish
+    /// endpoint: [`Ctx::publish`]).
+    fn on_http(&mut self, ctx: &mut Ctx<'_>, request: &HttpRequest<'_>) -> Option<Response> {
+        let _ = (ctx, request);
+        None
     }
 
     /// A graceful shutdown has begun ([`super::ServerHandle::shutdown`], SIGTERM): the
@@ -143,6 +155,51 @@ impl<'a> Request<'a> {
     /// The verified token's contents, when authentication is on and one was presented.
     pub fn identity(&self) -> Option<&'a Identity> {
         self.identity
+    }
+}
+
+/// A plain HTTP request as the app sees it ([`App::on_http`]).
+#[derive(Debug, Clone, Copy)]
+pub struct HttpRequest<'a> {
+    pub(super) head: &'a RequestHead,
+    pub(super) client: IpAddr,
+    pub(super) body: &'a [u8],
+}
+
+impl<'a> HttpRequest<'a> {
+    /// The method, e.g. `POST`.
+    pub fn method(&self) -> &'a str {
+        &self.head.method
+    }
+
+    /// The request path, e.g. `/feed/publish`.
+    pub fn path(&self) -> &'a str {
+        &self.head.path
+    }
+
+    /// The query string after `?`, not decoded.
+    pub fn query(&self) -> Option<&'a str> {
+        self.head.query.as_deref()
+    }
+
+    /// A query parameter, percent-decoded.
+    pub fn query_param(&self, key: &str) -> Option<String> {
+        self.head.query_param(key)
+    }
+
+    /// A header's value (the name in any case).
+    pub fn header(&self, name: &str) -> Option<&'a str> {
+        self.head.header(name)
+    }
+
+    /// The client's address (what a trusted proxy said, else the TCP peer's).
+    pub fn client_addr(&self) -> IpAddr {
+        self.client
+    }
+
+    /// The body (`Content-Length` bytes, at most `api.max_body_bytes`; empty without one).
+    pub fn body(&self) -> &'a [u8] {
+        self.body
     }
 }
 

@@ -190,7 +190,7 @@ fn drop_subscriber(topics: &mut HashMap<Topic, Vec<ConnId>>, topic: &str, conn: 
 impl Server {
     /// Runs `call` with `app` taken out of its slot and a [`Ctx`] over the engine; then
     /// tells apps about the closes it caused. Does nothing if the app is already in a call.
-    fn with_app(
+    pub(super) fn with_app(
         &mut self,
         app: AppId,
         current: Option<ConnId>,

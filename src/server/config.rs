@@ -101,7 +101,7 @@ pub struct ServerConfig {
 pub struct ApiConfig {
     /// Accepted bearer keys; empty turns the API off (404). Default: none.
     pub keys: Vec<String>,
-    /// Largest request body; over it, 413. Default: 1 MiB.
+    /// Largest request body (the API's, and an app's `on_http`); over it, 413. Default: 1 MiB.
     pub max_body_bytes: usize,
     /// `sender_id` of published messages. Default: `server`.
     pub sender_id: String,

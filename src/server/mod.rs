@@ -8,6 +8,7 @@
 mod admission;
 mod app;
 mod app_ctx;
+mod app_http;
 mod app_waker;
 mod apps;
 mod budget;
@@ -48,7 +49,8 @@ pub use client_addr::{IpBlock, TrustedProxies};
 pub use config::{ApiConfig, ServerConfig};
 pub use tls::TlsFiles;
 
-pub use app::{App, MAX_TIMER, Message, Refusal, Request};
+pub use crate::protocol::http::Response;
+pub use app::{App, HttpRequest, MAX_TIMER, Message, Refusal, Request};
 pub use app_ctx::Ctx;
 pub use app_waker::AppWaker;
 pub use apps::AppId;

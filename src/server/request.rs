@@ -2,6 +2,8 @@
 
 use std::time::Instant;
 
+use super::app_http;
+use super::apps::AppId;
 use super::conn::Phase;
 use super::event_loop::Server;
 use super::hub_host::api::{self, ApiStart};
@@ -67,12 +69,14 @@ pub(super) enum Answer {
 }
 
 /// The endpoint a request body is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum BodyFor {
     /// `POST /api/publish`.
     Publish,
     /// `POST /api/disconnect`.
     Disconnect,
+    /// A plain HTTP request for an app's path, and its head (the app sees both).
+    App(AppId, Box<RequestHead>),
 }
 
 /// Decides the answer to `head`.
@@ -91,6 +95,10 @@ pub(super) fn answer_request(
         return Answer::Respond(Rejection::NotFound.response());
     }
     match route {
+        // Not a WebSocket handshake: the app may answer it as plain HTTP.
+        Route::WebSocket(Endpoint::App(app)) if !head.has_token("upgrade", "websocket") => {
+            app_http::start(server, head, app)
+        }
         Route::WebSocket(endpoint) => upgrade(server, head, endpoint),
         Route::Health => plain_get(head, || Response::text(200, "ok")),
         Route::Stats => plain_get(head, || {

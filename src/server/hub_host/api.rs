@@ -245,6 +245,9 @@ impl Server {
         let Phase::Body(request) = &conn.phase else {
             return;
         };
+        if let BodyFor::App(..) = request.purpose {
+            return self.finish_app_body(id, now);
+        }
         let length = request.length;
         if conn.pending.len() < length || request.waiting.is_some() {
             return;

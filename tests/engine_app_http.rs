@@ -1,0 +1,220 @@
+//! Plain HTTP for an app's paths (`App::on_http`), from the outside: what the app sees of
+//! the request (method, path, query, headers, the whole body even when it arrives in
+//! pieces), its answer (and only the head of it for `HEAD`), a publish endpoint reaching
+//! the app's WebSocket subscribers, the refusals the engine makes before the app is asked
+//! (chunked bodies, bodies over `api.max_body_bytes`), the 426 an app without `on_http`
+//! keeps giving, and a panic in `on_http` answered 500 while the server goes on.
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use wsloop::client::{Client, ClientOptions, Message as Received};
+use wsloop::server::{
+    App, ConnId, Ctx, HttpRequest, Message, Request, Response, Server, ServerConfig,
+};
+
+/// The largest body the test server takes.
+const MAX_BODY: usize = 4096;
+
+/// `/api/*` answers HTTP; WebSocket connections anywhere subscribe to `news`.
+struct Newsroom;
+
+impl App for Newsroom {
+    fn on_open(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, _: &Request<'_>) {
+        ctx.subscribe(conn, "news");
+        ctx.send(conn, Message::Text("subscribed"));
+    }
+
+    fn on_message(&mut self, _: &mut Ctx<'_>, _: ConnId, _: Message<'_>) {}
+
+    fn on_http(&mut self, ctx: &mut Ctx<'_>, request: &HttpRequest<'_>) -> Option<Response> {
+        match (request.method(), request.path()) {
+            ("GET" | "HEAD", "/api/echo") => {
+                let seen = format!(
+                    "{} {} q={} who={} agent={} body={}",
+                    request.method(),
+                    request.path(),
+                    request.query().unwrap_or("-"),
+                    request.query_param("who").unwrap_or_default(),
+                    request.header("user-agent").unwrap_or("-"),
+                    request.body().len(),
+                );
+                Some(Response::text(200, &seen).header("X-Seen-By", "newsroom"))
+            }
+            ("POST", "/api/publish") => {
+                let delivered = ctx.publish("news", Message::Binary(request.body()));
+                Some(Response::with_body(
+                    202,
+                    "application/json",
+                    format!(r#"{{"delivered":{delivered}}}"#).into_bytes(),
+                ))
+            }
+            ("GET", "/api/panic") => panic!("on_http panics (test)"),
+            (_, "/api/only-ws") => None,
+            _ => Some(Response::text(404, "no such endpoint")),
+        }
+    }
+}
+
+/// A loop with [`Newsroom`] on every path under `/`.
+fn start() -> SocketAddr {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut config = ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            max_connections_per_ip: 0,
+            handshake_rate: None,
+            ..ServerConfig::default()
+        };
+        config.api.max_body_bytes = MAX_BODY;
+        let mut server = Server::builder(config)
+            .route("/*", Newsroom)
+            .bind()
+            .expect("bind");
+        tx.send(server.local_addr()).expect("address");
+        server.run().expect("run");
+    });
+    rx.recv().expect("the server's address")
+}
+
+/// Sends `parts` with a pause between them; returns the whole answer (to EOF).
+fn exchange(addr: SocketAddr, parts: &[&[u8]]) -> String {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        stream.write_all(part).expect("write");
+    }
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read to EOF");
+    answer
+}
+
+fn request(addr: SocketAddr, text: &str) -> String {
+    exchange(addr, &[text.as_bytes()])
+}
+
+fn body_of(answer: &str) -> &str {
+    answer.split_once("\r\n\r\n").map_or("", |(_, body)| body)
+}
+
+fn subscriber(addr: SocketAddr) -> Client {
+    let mut client =
+        Client::connect(&format!("ws://{addr}/live"), &ClientOptions::default()).expect("connect");
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    assert_eq!(
+        client.recv().expect("hello"),
+        Received::Text("subscribed".into())
+    );
+    client
+}
+
+#[test]
+fn an_app_answers_plain_http_and_its_subscribers_hear_a_post() {
+    let addr = start();
+    let answer = request(
+        addr,
+        "GET /api/echo?who=ann&x=1 HTTP/1.1\r\nHost: t\r\nUser-Agent: probe/1\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    assert!(answer.contains("X-Seen-By: newsroom\r\n"), "{answer}");
+    assert_eq!(
+        body_of(&answer),
+        "GET /api/echo q=who=ann&x=1 who=ann agent=probe/1 body=0\n"
+    );
+
+    // HEAD: the same head, no body.
+    let answer = request(addr, "HEAD /api/echo HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    assert!(answer.contains("Content-Length: "), "{answer}");
+    assert_eq!(body_of(&answer), "");
+
+    // A body in three pieces, published to two WebSocket subscribers.
+    let (mut a, mut b) = (subscriber(addr), subscriber(addr));
+    let body = vec![7u8; 3000];
+    let head = format!(
+        "POST /api/publish HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let answer = exchange(addr, &[head.as_bytes(), &body[..1000], &body[1000..]]);
+    assert!(answer.starts_with("HTTP/1.1 202 "), "{answer}");
+    assert_eq!(body_of(&answer), r#"{"delivered":2}"#);
+    for client in [&mut a, &mut b] {
+        assert_eq!(client.recv().expect("news"), Received::Binary(body.clone()));
+    }
+
+    let answer = request(addr, "GET /api/nothing HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 404 "), "{answer}");
+}
+
+#[test]
+fn the_engine_refuses_what_the_app_is_never_asked() {
+    let addr = start();
+    let too_big = format!(
+        "POST /api/publish HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+        MAX_BODY + 1
+    );
+    let answer = request(addr, &too_big);
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+
+    let chunked =
+        "POST /api/publish HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+    assert!(request(addr, chunked).starts_with("HTTP/1.1 411 "));
+
+    let bad = "POST /api/publish HTTP/1.1\r\nHost: t\r\nContent-Length: ten\r\n\r\n";
+    assert!(request(addr, bad).starts_with("HTTP/1.1 400 "));
+
+    // Declining (`None`) answers as a WebSocket path does without an upgrade.
+    let answer = request(addr, "GET /api/only-ws HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 426 "), "{answer}");
+    assert!(answer.contains("Upgrade: websocket\r\n"), "{answer}");
+
+    // A WebSocket handshake on the same paths is still a WebSocket.
+    let mut live = subscriber(addr);
+
+    // A panic in on_http is this request's 500, and nobody else's problem.
+    let answer = request(addr, "GET /api/panic HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 500 "), "{answer}");
+    let answer = request(addr, "GET /api/echo HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    let post = "POST /api/publish HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi";
+    assert!(request(addr, post).starts_with("HTTP/1.1 202 "));
+    assert_eq!(live.recv().expect("news"), Received::Binary(b"hi".to_vec()));
+}
+
+#[test]
+fn a_route_without_on_http_keeps_the_426() {
+    struct Quiet;
+    impl App for Quiet {
+        fn on_message(&mut self, _: &mut Ctx<'_>, _: ConnId, _: Message<'_>) {}
+    }
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let config = ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..ServerConfig::default()
+        };
+        let mut server = Server::builder(config)
+            .route("/quiet", Quiet)
+            .bind()
+            .expect("bind");
+        tx.send(server.local_addr()).expect("address");
+        server.run().expect("run");
+    });
+    let addr = rx.recv().expect("address");
+    let answer = request(addr, "GET /quiet HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 426 "), "{answer}");
+    let answer = request(
+        addr,
+        "POST /quiet HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 405 "), "{answer}");
+}
