@@ -1,9 +1,10 @@
 //! Plain HTTP for an app's paths (`App::on_http`), from the outside: what the app sees of
 //! the request (method, path, query, headers, the whole body even when it arrives in
 //! pieces), its answer (and only the head of it for `HEAD`), a publish endpoint reaching
-//! the app's WebSocket subscribers, the refusals the engine makes before the app is asked
-//! (chunked bodies, bodies over `api.max_body_bytes`), the 426 an app without `on_http`
-//! keeps giving, and a panic in `on_http` answered 500 while the server goes on.
+//! the app's WebSocket subscribers, an answer given later (and the 504 when it does not
+//! come in time), the refusals the engine makes before the app is asked (chunked bodies,
+//! bodies over `api.max_body_bytes`), the 426 an app without `on_http` keeps giving, and a
+//! panic in `on_http` answered 500 while the server goes on.
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
@@ -12,14 +13,22 @@ use std::time::Duration;
 
 use wsloop::client::{Client, ClientOptions, Message as Received};
 use wsloop::server::{
-    App, ConnId, Ctx, HttpRequest, Message, Request, Response, Server, ServerConfig,
+    App, ConnId, Ctx, HttpReply, HttpRequest, HttpTicket, Message, Request, Response, Server,
+    ServerConfig,
 };
 
 /// The largest body the test server takes.
 const MAX_BODY: usize = 4096;
 
-/// `/api/*` answers HTTP; WebSocket connections anywhere subscribe to `news`.
-struct Newsroom;
+/// How long a request may wait for its answer (the server's handshake timeout).
+const ANSWER_WITHIN: Duration = Duration::from_millis(1500);
+
+/// `/api/*` answers HTTP; WebSocket connections anywhere subscribe to `news`, and a
+/// WebSocket `answer` answers the requests waiting at `/api/ask`.
+#[derive(Default)]
+struct Newsroom {
+    asked: Vec<HttpTicket>,
+}
 
 impl App for Newsroom {
     fn on_open(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, _: &Request<'_>) {
@@ -27,9 +36,16 @@ impl App for Newsroom {
         ctx.send(conn, Message::Text("subscribed"));
     }
 
-    fn on_message(&mut self, _: &mut Ctx<'_>, _: ConnId, _: Message<'_>) {}
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, message: Message<'_>) {
+        if message == Message::Text("answer") {
+            for ticket in std::mem::take(&mut self.asked) {
+                let answered = ctx.respond(ticket, Response::text(200, "answered later"));
+                ctx.send(conn, Message::Text(&format!("answered {answered}")));
+            }
+        }
+    }
 
-    fn on_http(&mut self, ctx: &mut Ctx<'_>, request: &HttpRequest<'_>) -> Option<Response> {
+    fn on_http(&mut self, ctx: &mut Ctx<'_>, request: &HttpRequest<'_>) -> HttpReply {
         match (request.method(), request.path()) {
             ("GET" | "HEAD", "/api/echo") => {
                 let seen = format!(
@@ -41,19 +57,24 @@ impl App for Newsroom {
                     request.header("user-agent").unwrap_or("-"),
                     request.body().len(),
                 );
-                Some(Response::text(200, &seen).header("X-Seen-By", "newsroom"))
+                HttpReply::Respond(Response::text(200, &seen).header("X-Seen-By", "newsroom"))
             }
             ("POST", "/api/publish") => {
                 let delivered = ctx.publish("news", Message::Binary(request.body()));
-                Some(Response::with_body(
+                HttpReply::Respond(Response::with_body(
                     202,
                     "application/json",
                     format!(r#"{{"delivered":{delivered}}}"#).into_bytes(),
                 ))
             }
+            ("POST", "/api/ask") => {
+                self.asked.push(request.ticket());
+                ctx.publish("news", Message::Text("asked"));
+                HttpReply::Later
+            }
             ("GET", "/api/panic") => panic!("on_http panics (test)"),
-            (_, "/api/only-ws") => None,
-            _ => Some(Response::text(404, "no such endpoint")),
+            (_, "/api/only-ws") => HttpReply::Decline,
+            _ => HttpReply::Respond(Response::text(404, "no such endpoint")),
         }
     }
 }
@@ -66,11 +87,12 @@ fn start() -> SocketAddr {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             max_connections_per_ip: 0,
             handshake_rate: None,
+            handshake_timeout: ANSWER_WITHIN,
             ..ServerConfig::default()
         };
         config.api.max_body_bytes = MAX_BODY;
         let mut server = Server::builder(config)
-            .route("/*", Newsroom)
+            .route("/*", Newsroom::default())
             .bind()
             .expect("bind");
         tx.send(server.local_addr()).expect("address");
@@ -153,6 +175,39 @@ fn an_app_answers_plain_http_and_its_subscribers_hear_a_post() {
 
     let answer = request(addr, "GET /api/nothing HTTP/1.1\r\nHost: t\r\n\r\n");
     assert!(answer.starts_with("HTTP/1.1 404 "), "{answer}");
+}
+
+#[test]
+fn an_answer_given_later_and_one_that_never_comes() {
+    let addr = start();
+    let mut live = subscriber(addr);
+    let ask = "POST /api/ask HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\n?";
+    let waiting = std::thread::spawn(move || request(addr, ask));
+    assert_eq!(live.recv().expect("asked"), Received::Text("asked".into()));
+    live.send_text("answer").expect("answer");
+    assert_eq!(
+        live.recv().expect("told"),
+        Received::Text("answered true".into())
+    );
+    let answer = waiting.join().expect("the asking thread");
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    assert_eq!(body_of(&answer), "answered later\n");
+
+    // Never answered: 504 at the deadline, and a late answer is refused.
+    let started = std::time::Instant::now();
+    let answer = request(addr, ask);
+    assert!(answer.starts_with("HTTP/1.1 504 "), "{answer}");
+    assert!(
+        started.elapsed() < ANSWER_WITHIN * 4,
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(live.recv().expect("asked"), Received::Text("asked".into()));
+    live.send_text("answer").expect("answer");
+    assert_eq!(
+        live.recv().expect("told"),
+        Received::Text("answered false".into())
+    );
 }
 
 #[test]

@@ -80,14 +80,15 @@ pub trait App {
     }
 
     /// A plain HTTP request (no WebSocket upgrade) for a path routed to this app, its body
-    /// read whole: the response to send, or `None` to answer as for any non-upgrade request
-    /// to a WebSocket path (426 Upgrade Required), which is the default. A `HEAD` request
-    /// is sent only the head of the response given. The connection closes after the
-    /// response. The app may act on its WebSocket connections meanwhile (a publish
-    /// endpoint: [`Ctx::publish`]).
-    fn on_http(&mut self, ctx: &mut Ctx<'_>, request: &HttpRequest<'_>) -> Option<Response> {
+    /// read whole. The app answers now ([`HttpReply::Respond`]), later
+    /// ([`HttpReply::Later`], then [`Ctx::respond`] with [`HttpRequest::ticket`]), or
+    /// declines ([`HttpReply::Decline`], the default: 426, as for any non-upgrade request
+    /// to a WebSocket path). A `HEAD` request is sent only the head of the response. The
+    /// connection closes after the response. The app may act on its WebSocket connections
+    /// meanwhile (a publish endpoint: [`Ctx::publish`]).
+    fn on_http(&mut self, ctx: &mut Ctx<'_>, request: &HttpRequest<'_>) -> HttpReply {
         let _ = (ctx, request);
-        None
+        HttpReply::Decline
     }
 
     /// A graceful shutdown has begun ([`super::ServerHandle::shutdown`], SIGTERM): the
@@ -158,15 +159,40 @@ impl<'a> Request<'a> {
     }
 }
 
+/// What an app does with a plain HTTP request ([`App::on_http`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpReply {
+    /// Send this response now.
+    Respond(Response),
+    /// The answer comes later, through [`Ctx::respond`] with the request's
+    /// [`HttpRequest::ticket`] (from any callback, e.g. `on_wake` once another thread has
+    /// the result). The server's `handshake_timeout`, counted from the connection's
+    /// accept, bounds the wait: past it the client gets 504.
+    Later,
+    /// Not an HTTP endpoint: 426 Upgrade Required, as for any non-upgrade request to a
+    /// WebSocket path.
+    Decline,
+}
+
+/// Names a plain HTTP request whose answer an app gives later ([`HttpReply::Later`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HttpTicket(pub(super) ConnId);
+
 /// A plain HTTP request as the app sees it ([`App::on_http`]).
 #[derive(Debug, Clone, Copy)]
 pub struct HttpRequest<'a> {
     pub(super) head: &'a RequestHead,
     pub(super) client: IpAddr,
     pub(super) body: &'a [u8],
+    pub(super) ticket: HttpTicket,
 }
 
 impl<'a> HttpRequest<'a> {
+    /// What names this request for an answer given later ([`HttpReply::Later`]).
+    pub fn ticket(&self) -> HttpTicket {
+        self.ticket
+    }
+
     /// The method, e.g. `POST`.
     pub fn method(&self) -> &'a str {
         &self.head.method

@@ -3,7 +3,7 @@
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::app::{MAX_TIMER, Message};
+use super::app::{HttpTicket, MAX_TIMER, Message};
 use super::apps::AppId;
 use super::conn::{ConnId, Phase, conn_mut};
 use super::event_loop::Server;
@@ -11,6 +11,7 @@ use super::fan_out::Queued;
 use super::routes::Endpoint;
 use super::timers::{TimerKind, after};
 use crate::protocol::frame::{FrameHeader, encode_frame, shared_frame};
+use crate::protocol::http::Response;
 use crate::protocol::{CloseCode, MessageKind, OpCode};
 
 /// The engine, lent to an app for the length of one callback.
@@ -158,6 +159,13 @@ impl Ctx<'_> {
             let at = after(self.now, delay.min(MAX_TIMER));
             self.server.timers.arm(at, conn, TimerKind::App(token));
         }
+    }
+
+    /// Answers a plain HTTP request the app said it would answer later
+    /// ([`super::HttpReply::Later`]); `false` if it is no longer waiting: answered already,
+    /// past the handshake timeout (the client got 504), or the client left.
+    pub fn respond(&mut self, ticket: HttpTicket, response: Response) -> bool {
+        self.server.answer_later(self.app, ticket, response)
     }
 
     /// The loop's time for this turn.

@@ -71,6 +71,8 @@ pub(crate) enum Waiting {
     Gather,
     /// A history read from Redis.
     History,
+    /// An app's answer, given later (see [`super::HttpReply::Later`]).
+    App,
 }
 
 /// A client connection.

@@ -41,6 +41,9 @@ impl Server {
                 if let Some(conn) = self.get(id) {
                     inject_panic(&conn.pending);
                 }
+                if self.app_answer_overdue(id) {
+                    return;
+                }
                 log::debug!("{id}: handshake timeout");
                 self.stats.handshake_timeouts += 1;
                 self.remove(id);

@@ -50,7 +50,7 @@ pub use config::{ApiConfig, ServerConfig};
 pub use tls::TlsFiles;
 
 pub use crate::protocol::http::Response;
-pub use app::{App, HttpRequest, MAX_TIMER, Message, Refusal, Request};
+pub use app::{App, HttpReply, HttpRequest, HttpTicket, MAX_TIMER, Message, Refusal, Request};
 pub use app_ctx::Ctx;
 pub use app_waker::AppWaker;
 pub use apps::AppId;

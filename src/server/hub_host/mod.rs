@@ -6,10 +6,9 @@
 //! The hub is not yet an application on the App API ([`super::App`]): these are `impl
 //! Server` blocks with the run of the loop's state. They live here, apart from the engine
 //! proper, so that the boundary is visible and so that moving the hub behind the App API
-//! (which has wake-ups from other threads, [`super::AppWaker`], a shutdown signal,
-//! [`super::App::on_shutdown`], and HTTP an app answers, [`super::App::on_http`], but not
-//! yet an HTTP answer given later, which the hub's API needs while it asks the other
-//! nodes) has one place to empty.
+//! (which now has what the hub needs: wake-ups from other threads, [`super::AppWaker`], a
+//! shutdown signal, [`super::App::on_shutdown`], and HTTP an app answers now or later,
+//! [`super::App::on_http`]) has one place to empty.
 
 pub(super) mod api;
 pub(super) mod cluster_link;
