@@ -59,13 +59,13 @@ pub(super) fn queue_hub_frame(
     c: &mut Compression<'_>,
 ) -> usize {
     let Some((direction, min_size)) = session.deflate().map(|d| (d.sending(), d.min_size())) else {
-        return push(out, frame.clone());
+        return push(out, c.pool, frame);
     };
     let Some((kind, payload)) = data_payload(frame) else {
-        return push(out, frame.clone());
+        return push(out, c.pool, frame);
     };
     if payload.len() < min_size {
-        return push(out, frame.clone());
+        return push(out, c.pool, frame);
     }
     if !direction.no_context_takeover {
         c.stats.hub_compressions += 1;
@@ -83,7 +83,7 @@ pub(super) fn queue_hub_frame(
         )
     });
     match compressed {
-        Some(compressed) => push(out, compressed.clone()),
+        Some(compressed) => push(out, c.pool, compressed),
         None => {
             // Never a truncated frame marked RSV1: the recipient is failed with 1011.
             let before = out.len();
@@ -95,10 +95,9 @@ pub(super) fn queue_hub_frame(
     }
 }
 
-fn push(out: &mut OutQueue, frame: SharedFrame) -> usize {
-    let len = frame.len();
-    out.push_shared(frame);
-    len
+fn push(out: &mut OutQueue, pool: &mut BufPool, frame: &SharedFrame) -> usize {
+    out.push_frame(pool, frame);
+    frame.len()
 }
 
 /// The kind and payload of an unmasked, final text or binary frame.

@@ -2,9 +2,11 @@
 //!
 //! Frames are queued as [`Chunk`]s: bytes this connection owns (its echoes, pongs, acks),
 //! appended into one growing buffer so that many small frames go out in one `writev`, and
-//! bytes shared with other connections (a broadcast encoded once, reference-counted). A flush
-//! writes up to [`MAX_IOVECS`] chunks per system call and resumes a partial write where it
-//! stopped. Owned buffers come from, and go back to, a [`BufPool`], so a connection with
+//! bytes shared with other connections (a broadcast encoded once, reference-counted). A
+//! shared frame of at most [`COPY_MAX`] bytes is copied into the owned buffer instead, as
+//! uWebSockets corks its output: for a small frame the copy is cheaper than the reference
+//! (a count to bump and drop, a queue slot, an iovec the kernel walks). A flush writes up to
+//! [`MAX_IOVECS`] chunks per system call and resumes a partial write where it stopped. Owned buffers come from, and go back to, a [`BufPool`], so a connection with
 //! nothing to send holds no buffer at all.
 
 use std::collections::VecDeque;
@@ -21,6 +23,9 @@ const POOL_MAX_BUFFERS: usize = 256;
 const OWNED_CHUNK_FULL: usize = 16 * 1024;
 /// A fresh owned buffer's capacity.
 const NEW_BUFFER_CAPACITY: usize = 4 * 1024;
+/// A shared frame of at most this many bytes is copied into the owned tail rather than
+/// queued by reference ([`OutQueue::push_frame`]).
+pub(super) const COPY_MAX: usize = 256;
 
 pub use crate::protocol::frame::SharedFrame;
 
@@ -129,6 +134,16 @@ impl OutQueue {
         result
     }
 
+    /// Queues a frame shared with other connections: copied into the owned tail if it is
+    /// at most [`COPY_MAX`] bytes, else by reference.
+    pub(super) fn push_frame(&mut self, pool: &mut BufPool, frame: &SharedFrame) {
+        if frame.len() <= COPY_MAX {
+            self.append(pool, |buf| buf.extend_from_slice(frame));
+        } else {
+            self.push_shared(frame.clone());
+        }
+    }
+
     /// Queues a frame shared with other connections; no bytes are copied.
     pub(super) fn push_shared(&mut self, frame: SharedFrame) {
         self.len += frame.len();
@@ -155,8 +170,14 @@ impl OutQueue {
         Ok(Flushed::All)
     }
 
-    /// One `writev` over the first [`MAX_IOVECS`] chunks.
+    /// One `writev` over the first [`MAX_IOVECS`] chunks (a plain write for one chunk).
     fn write_once(&self, socket: &mut impl Write) -> io::Result<usize> {
+        if self.chunks.len() == 1
+            && let Some(front) = self.chunks.front()
+        {
+            let bytes = front.bytes();
+            return socket.write(&bytes[self.front_written.min(bytes.len())..]);
+        }
         let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
         let mut count = 0;
         for (i, chunk) in self.chunks.iter().take(MAX_IOVECS).enumerate() {
@@ -372,6 +393,36 @@ mod tests {
         fresh.push_shared(Rc::from(&b"x"[..]));
         assert_eq!(fresh.drop_unstarted(&mut pool), 1);
         assert!(fresh.is_empty());
+    }
+
+    #[test]
+    fn small_shared_frames_are_copied_large_ones_shared() {
+        let mut pool = BufPool::default();
+        let mut q = OutQueue::default();
+        let small: SharedFrame = Rc::from(&[1u8; COPY_MAX][..]);
+        let large: SharedFrame = Rc::from(&[2u8; COPY_MAX + 1][..]);
+        for _ in 0..16 {
+            q.push_frame(&mut pool, &small);
+        }
+        assert_eq!(q.chunks.len(), 1, "small frames fill one owned buffer");
+        assert_eq!(Rc::strong_count(&small), 1, "and hold no reference");
+        q.push_frame(&mut pool, &large);
+        q.push_frame(&mut pool, &small);
+        assert_eq!(q.chunks.len(), 3);
+        assert_eq!(Rc::strong_count(&large), 2, "a large frame is shared");
+        assert_eq!(q.len(), 17 * COPY_MAX + COPY_MAX + 1);
+        let mut w = Trickle {
+            data: vec![],
+            limit: usize::MAX,
+            calls: 0,
+            block_after: None,
+        };
+        assert_eq!(q.flush(&mut w, &mut pool).unwrap(), Flushed::All);
+        assert_eq!(w.calls, 1);
+        let mut expected = vec![1u8; 16 * COPY_MAX];
+        expected.extend_from_slice(&large);
+        expected.extend_from_slice(&small);
+        assert_eq!(w.data, expected);
     }
 
     #[test]
