@@ -43,13 +43,19 @@ impl Server {
         let Phase::Open(open) = &mut conn.phase else {
             return Queued::Skipped;
         };
-        let mut compression = Compression {
-            pool: &mut self.pool,
-            deflaters: &mut self.deflaters,
-            cache: &mut self.deflate_cache,
-            stats: &mut self.stats,
-        };
-        queue_hub_frame(&mut open.session, &mut conn.out, frame, &mut compression);
+        if open.session.deflate().is_none() {
+            // The common case, once per recipient of every broadcast: kept to a copy (or a
+            // reference) and a few checks.
+            conn.out.push_frame(&mut self.pool, frame);
+        } else {
+            let mut compression = Compression {
+                pool: &mut self.pool,
+                deflaters: &mut self.deflaters,
+                cache: &mut self.deflate_cache,
+                stats: &mut self.stats,
+            };
+            queue_hub_frame(&mut open.session, &mut conn.out, frame, &mut compression);
+        }
         self.stats.messages_out += 1;
         if open.session.has_failed() {
             return Queued::Failed;
