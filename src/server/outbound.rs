@@ -17,8 +17,10 @@ pub(super) const MAX_IOVECS: usize = 64;
 
 /// Owned buffers above this capacity are freed rather than pooled.
 const POOL_MAX_CAPACITY: usize = 64 * 1024;
-/// The most buffers the pool keeps.
+/// The most buffers the pool keeps (and the most chunk queues).
 const POOL_MAX_BUFFERS: usize = 256;
+/// Chunk queues with room for more than this many chunks are freed rather than pooled.
+const POOL_MAX_QUEUE_CHUNKS: usize = 64;
 /// An owned chunk this long takes no more appends: the next frame starts a new chunk.
 const OWNED_CHUNK_FULL: usize = 16 * 1024;
 /// A fresh owned buffer's capacity.
@@ -47,10 +49,13 @@ impl Chunk {
     }
 }
 
-/// Reusable owned buffers, owned by the event loop.
+/// Reusable owned buffers, and the storage of emptied chunk queues, owned by the event
+/// loop: a connection that gets a few frames every turn (a subscriber) takes both from
+/// here and gives them back when its queue drains, instead of allocating them each turn.
 #[derive(Debug, Default)]
 pub(super) struct BufPool {
     free: Vec<Vec<u8>>,
+    queues: Vec<VecDeque<Chunk>>,
 }
 
 impl BufPool {
@@ -66,6 +71,19 @@ impl BufPool {
         if buf.capacity() <= POOL_MAX_CAPACITY && self.free.len() < POOL_MAX_BUFFERS {
             buf.clear();
             self.free.push(buf);
+        }
+    }
+
+    /// An empty chunk queue, with room if a pooled one is free.
+    fn take_queue(&mut self) -> VecDeque<Chunk> {
+        self.queues.pop().unwrap_or_default()
+    }
+
+    /// Returns an empty chunk queue's storage; large ones are freed.
+    fn give_queue(&mut self, queue: VecDeque<Chunk>) {
+        let pooled = queue.capacity() <= POOL_MAX_QUEUE_CHUNKS;
+        if queue.is_empty() && pooled && self.queues.len() < POOL_MAX_BUFFERS {
+            self.queues.push(queue);
         }
     }
 }
@@ -129,6 +147,7 @@ impl OutQueue {
         if tail.is_empty() {
             pool.give(tail);
         } else {
+            self.reserve_slot(pool);
             self.chunks.push_back(Chunk::Owned(tail));
         }
         result
@@ -140,6 +159,7 @@ impl OutQueue {
         if frame.len() <= COPY_MAX {
             self.append(pool, |buf| buf.extend_from_slice(frame));
         } else {
+            self.reserve_slot(pool);
             self.push_shared(frame.clone());
         }
     }
@@ -166,7 +186,7 @@ impl OutQueue {
             };
             self.consume(written, pool);
         }
-        self.release();
+        self.release(pool);
         Ok(Flushed::All)
     }
 
@@ -221,7 +241,7 @@ impl OutQueue {
                 pool.give(buf);
             }
         }
-        self.release();
+        self.release(pool);
         before - self.len
     }
 
@@ -234,13 +254,21 @@ impl OutQueue {
         }
         self.front_written = 0;
         self.len = 0;
-        self.release();
+        self.release(pool);
     }
 
-    /// Frees the deque's own storage once empty, so idle connections hold nothing.
-    fn release(&mut self) {
+    /// Gives the deque's own storage back to the pool once empty, so idle connections
+    /// hold nothing.
+    fn release(&mut self, pool: &mut BufPool) {
         if self.chunks.is_empty() && self.chunks.capacity() > 0 {
-            self.chunks = VecDeque::new();
+            pool.give_queue(std::mem::take(&mut self.chunks));
+        }
+    }
+
+    /// Before a chunk is queued: an empty queue takes pooled storage.
+    fn reserve_slot(&mut self, pool: &mut BufPool) {
+        if self.chunks.capacity() == 0 {
+            self.chunks = pool.take_queue();
         }
     }
 }
@@ -302,6 +330,9 @@ mod tests {
         assert_eq!(w.calls, 1);
         assert_eq!(w.data.len(), 300);
         assert_eq!(q.chunks.capacity(), 0, "an empty queue holds no storage");
+        assert_eq!(pool.queues.len(), 1, "its storage went back to the pool");
+        q.append(&mut pool, |out| out.push(1));
+        assert!(pool.queues.is_empty(), "and is taken again");
     }
 
     #[test]
@@ -466,5 +497,7 @@ mod tests {
             pool.give(Vec::with_capacity(16));
         }
         assert_eq!(pool.free.len(), POOL_MAX_BUFFERS);
+        pool.give_queue(VecDeque::with_capacity(POOL_MAX_QUEUE_CHUNKS * 2));
+        assert!(pool.queues.is_empty(), "a large queue is freed");
     }
 }
