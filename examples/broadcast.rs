@@ -1,10 +1,9 @@
 //! A pub/sub application on the engine, the equivalent of uWebSockets' pub/sub: a
 //! connection subscribes to the topic named by its path (`ws://host/prices` → `/prices`),
 //! and every message it sends is published, as it is, to every subscriber of that topic,
-//! the sender included. Each message is encoded once and queued to every subscriber (a
-//! frame of up to 256 bytes copied into each one's output buffer, as uWebSockets corks, a
-//! larger one by reference); a subscriber that falls more than `server.max_outbound_bytes`
-//! behind is closed with 1008 instead of holding everyone else back.
+//! the sender included. Each message is encoded once and queued to every subscriber by
+//! reference; a subscriber that falls more than `server.max_outbound_bytes` behind is
+//! closed with 1008 instead of holding everyone else back.
 //!
 //! ```text
 //! cargo run --release --example broadcast -- 127.0.0.1:9004

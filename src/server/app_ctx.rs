@@ -84,9 +84,8 @@ impl Ctx<'_> {
     }
 
     /// Publishes `message` to every connection subscribed to `topic`: encoded once,
-    /// queued to each (copied if at most 256 bytes, else by reference; compressed once
-    /// per window size for connections with permessage-deflate and no server context
-    /// takeover). Subscribers over the
+    /// queued to each by reference (compressed once per window size for connections with
+    /// permessage-deflate and no server context takeover). Subscribers over the
     /// slow-consumer cap are closed 1008. Returns how many it was queued for.
     pub fn publish(&mut self, topic: &str, message: Message<'_>) -> usize {
         let (_, opcode) = kind_of(message);

@@ -1,13 +1,15 @@
-//! A connection's queue of bytes to send, flushed with vectored writes.
+//! A connection's queue of bytes to send, flushed with as few writes as it takes.
 //!
 //! Frames are queued as [`Chunk`]s: bytes this connection owns (its echoes, pongs, acks),
-//! appended into one growing buffer so that many small frames go out in one `writev`, and
+//! appended into one growing buffer so that many small frames go out in one write, and
 //! bytes shared with other connections (a broadcast encoded once, reference-counted). A
-//! shared frame of at most [`COPY_MAX`] bytes is copied into the owned buffer instead, as
-//! uWebSockets corks its output: for a small frame the copy is cheaper than the reference
-//! (a count to bump and drop, a queue slot, an iovec the kernel walks). A flush writes up to
-//! [`MAX_IOVECS`] chunks per system call and resumes a partial write where it stopped. Owned buffers come from, and go back to, a [`BufPool`], so a connection with
-//! nothing to send holds no buffer at all.
+//! flush writes a single chunk as it is; several chunks holding at most [`CORK_MAX`] bytes
+//! are gathered into the loop's one cork buffer and written as one slice, as uWebSockets
+//! corks a socket's output (a subscriber's turn of small broadcasts is one copy for the
+//! kernel, not one iovec per frame); more go out with `writev`, up to [`MAX_IOVECS`]
+//! chunks per call. A partial write resumes where it stopped. Owned buffers and emptied
+//! chunk queues come from, and go back to, a [`BufPool`], so a connection with nothing to
+//! send holds no memory for it at all.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
@@ -25,9 +27,9 @@ const POOL_MAX_QUEUE_CHUNKS: usize = 64;
 const OWNED_CHUNK_FULL: usize = 16 * 1024;
 /// A fresh owned buffer's capacity.
 const NEW_BUFFER_CAPACITY: usize = 4 * 1024;
-/// A shared frame of at most this many bytes is copied into the owned tail rather than
-/// queued by reference ([`OutQueue::push_frame`]).
-pub(super) const COPY_MAX: usize = 256;
+/// Queued bytes up to this many, in several chunks, are copied into the loop's one cork
+/// buffer and written as one slice ([`OutQueue::flush`]).
+const CORK_MAX: usize = 16 * 1024;
 
 pub use crate::protocol::frame::SharedFrame;
 
@@ -56,6 +58,9 @@ impl Chunk {
 pub(super) struct BufPool {
     free: Vec<Vec<u8>>,
     queues: Vec<VecDeque<Chunk>>,
+    /// The one buffer a connection's small chunks are gathered in to be written as one
+    /// slice (at most [`CORK_MAX`] bytes, for the whole loop).
+    cork: Vec<u8>,
 }
 
 impl BufPool {
@@ -153,15 +158,11 @@ impl OutQueue {
         result
     }
 
-    /// Queues a frame shared with other connections: copied into the owned tail if it is
-    /// at most [`COPY_MAX`] bytes, else by reference.
+    /// Queues a frame shared with other connections, by reference (its storage from the
+    /// pool when the queue had none).
     pub(super) fn push_frame(&mut self, pool: &mut BufPool, frame: &SharedFrame) {
-        if frame.len() <= COPY_MAX {
-            self.append(pool, |buf| buf.extend_from_slice(frame));
-        } else {
-            self.reserve_slot(pool);
-            self.push_shared(frame.clone());
-        }
+        self.reserve_slot(pool);
+        self.push_shared(frame.clone());
     }
 
     /// Queues a frame shared with other connections; no bytes are copied.
@@ -177,7 +178,7 @@ impl OutQueue {
         pool: &mut BufPool,
     ) -> io::Result<Flushed> {
         while !self.is_empty() {
-            let written = match self.write_once(socket) {
+            let written = match self.write_once(socket, &mut pool.cork) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flushed::Blocked),
@@ -190,13 +191,25 @@ impl OutQueue {
         Ok(Flushed::All)
     }
 
-    /// One `writev` over the first [`MAX_IOVECS`] chunks (a plain write for one chunk).
-    fn write_once(&self, socket: &mut impl Write) -> io::Result<usize> {
+    /// One write: a plain one for a single chunk, or for several holding at most
+    /// [`CORK_MAX`] bytes in all, copied into `cork` first, as uWebSockets corks a socket's
+    /// output (a subscriber's turn of small broadcasts is one slice for the kernel to copy,
+    /// not one iovec per frame); else one `writev` over the first [`MAX_IOVECS`] chunks.
+    fn write_once(&self, socket: &mut impl Write, cork: &mut Vec<u8>) -> io::Result<usize> {
         if self.chunks.len() == 1
             && let Some(front) = self.chunks.front()
         {
             let bytes = front.bytes();
             return socket.write(&bytes[self.front_written.min(bytes.len())..]);
+        }
+        if self.len <= CORK_MAX {
+            cork.clear();
+            for (i, chunk) in self.chunks.iter().enumerate() {
+                let bytes = chunk.bytes();
+                let start = if i == 0 { self.front_written } else { 0 };
+                cork.extend_from_slice(&bytes[start.min(bytes.len())..]);
+            }
+            return socket.write(cork);
         }
         let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
         let mut count = 0;
@@ -427,33 +440,50 @@ mod tests {
     }
 
     #[test]
-    fn small_shared_frames_are_copied_large_ones_shared() {
+    fn small_chunks_go_out_as_one_slice_large_ones_with_writev() {
+        /// Records the calls: a plain write or a vectored one, and how many slices.
+        #[derive(Default)]
+        struct Calls {
+            data: Vec<u8>,
+            slices: Vec<usize>,
+        }
+        impl Write for Calls {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                self.slices.push(1);
+                self.data.extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+                self.slices.push(bufs.len());
+                bufs.iter().for_each(|b| self.data.extend_from_slice(b));
+                Ok(bufs.iter().map(|b| b.len()).sum())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
         let mut pool = BufPool::default();
         let mut q = OutQueue::default();
-        let small: SharedFrame = Rc::from(&[1u8; COPY_MAX][..]);
-        let large: SharedFrame = Rc::from(&[2u8; COPY_MAX + 1][..]);
+        let frame: SharedFrame = Rc::from(&[1u8; 34][..]);
         for _ in 0..16 {
-            q.push_frame(&mut pool, &small);
+            q.push_frame(&mut pool, &frame);
         }
-        assert_eq!(q.chunks.len(), 1, "small frames fill one owned buffer");
-        assert_eq!(Rc::strong_count(&small), 1, "and hold no reference");
-        q.push_frame(&mut pool, &large);
-        q.push_frame(&mut pool, &small);
-        assert_eq!(q.chunks.len(), 3);
-        assert_eq!(Rc::strong_count(&large), 2, "a large frame is shared");
-        assert_eq!(q.len(), 17 * COPY_MAX + COPY_MAX + 1);
-        let mut w = Trickle {
-            data: vec![],
-            limit: usize::MAX,
-            calls: 0,
-            block_after: None,
-        };
+        q.append(&mut pool, |out| out.push(2));
+        let mut w = Calls::default();
         assert_eq!(q.flush(&mut w, &mut pool).unwrap(), Flushed::All);
-        assert_eq!(w.calls, 1);
-        let mut expected = vec![1u8; 16 * COPY_MAX];
-        expected.extend_from_slice(&large);
-        expected.extend_from_slice(&small);
+        assert_eq!(w.slices, vec![1], "17 chunks, one slice");
+        let mut expected = vec![1u8; 16 * 34];
+        expected.push(2);
         assert_eq!(w.data, expected);
+        assert_eq!(Rc::strong_count(&frame), 1, "the references are dropped");
+
+        let big: SharedFrame = Rc::from(&[3u8; CORK_MAX][..]);
+        q.push_frame(&mut pool, &frame);
+        q.push_frame(&mut pool, &big);
+        let mut w = Calls::default();
+        assert_eq!(q.flush(&mut w, &mut pool).unwrap(), Flushed::All);
+        assert_eq!(w.slices, vec![2], "past the cork's size: writev");
+        assert_eq!(w.data.len(), 34 + CORK_MAX);
     }
 
     #[test]
@@ -473,7 +503,8 @@ mod tests {
     fn more_chunks_than_iovecs_take_several_writes() {
         let mut pool = BufPool::default();
         let mut q = OutQueue::default();
-        let frame: SharedFrame = Rc::from(&[7u8; 10][..]);
+        // Large enough that the cork does not take them: 64 per writev.
+        let frame: SharedFrame = Rc::from(&[7u8; CORK_MAX / 32][..]);
         for _ in 0..(MAX_IOVECS * 2 + 1) {
             q.push_shared(frame.clone());
         }
@@ -485,7 +516,7 @@ mod tests {
         };
         q.flush(&mut w, &mut pool).unwrap();
         assert_eq!(w.calls, 3);
-        assert_eq!(w.data.len(), (MAX_IOVECS * 2 + 1) * 10);
+        assert_eq!(w.data.len(), (MAX_IOVECS * 2 + 1) * (CORK_MAX / 32));
     }
 
     #[test]
