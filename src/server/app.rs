@@ -119,6 +119,37 @@ impl<'a> Message<'a> {
     }
 }
 
+/// What [`Request`] and [`HttpRequest`] both tell of the request: its path, query,
+/// headers and client address (each has `head` and `client` fields).
+macro_rules! request_head_accessors {
+    () => {
+        /// The request path, e.g. `/rooms/7`.
+        pub fn path(&self) -> &'a str {
+            &self.head.path
+        }
+
+        /// The query string after `?`, not decoded.
+        pub fn query(&self) -> Option<&'a str> {
+            self.head.query.as_deref()
+        }
+
+        /// A query parameter, percent-decoded.
+        pub fn query_param(&self, key: &str) -> Option<String> {
+            self.head.query_param(key)
+        }
+
+        /// A header's value (the name in any case).
+        pub fn header(&self, name: &str) -> Option<&'a str> {
+            self.head.header(name)
+        }
+
+        /// The client's address (what a trusted proxy said, else the TCP peer's).
+        pub fn client_addr(&self) -> IpAddr {
+            self.client
+        }
+    };
+}
+
 /// The upgrade request as the app sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
@@ -128,30 +159,7 @@ pub struct Request<'a> {
 }
 
 impl<'a> Request<'a> {
-    /// The request path, e.g. `/rooms/7`.
-    pub fn path(&self) -> &'a str {
-        &self.head.path
-    }
-
-    /// The query string after `?`, not decoded.
-    pub fn query(&self) -> Option<&'a str> {
-        self.head.query.as_deref()
-    }
-
-    /// A query parameter, percent-decoded.
-    pub fn query_param(&self, key: &str) -> Option<String> {
-        self.head.query_param(key)
-    }
-
-    /// A header's value (the name in any case).
-    pub fn header(&self, name: &str) -> Option<&'a str> {
-        self.head.header(name)
-    }
-
-    /// The client's address (what a trusted proxy said, else the TCP peer's).
-    pub fn client_addr(&self) -> IpAddr {
-        self.client
-    }
+    request_head_accessors!();
 
     /// The verified token's contents, when authentication is on and one was presented.
     pub fn identity(&self) -> Option<&'a Identity> {
@@ -198,30 +206,7 @@ impl<'a> HttpRequest<'a> {
         &self.head.method
     }
 
-    /// The request path, e.g. `/feed/publish`.
-    pub fn path(&self) -> &'a str {
-        &self.head.path
-    }
-
-    /// The query string after `?`, not decoded.
-    pub fn query(&self) -> Option<&'a str> {
-        self.head.query.as_deref()
-    }
-
-    /// A query parameter, percent-decoded.
-    pub fn query_param(&self, key: &str) -> Option<String> {
-        self.head.query_param(key)
-    }
-
-    /// A header's value (the name in any case).
-    pub fn header(&self, name: &str) -> Option<&'a str> {
-        self.head.header(name)
-    }
-
-    /// The client's address (what a trusted proxy said, else the TCP peer's).
-    pub fn client_addr(&self) -> IpAddr {
-        self.client
-    }
+    request_head_accessors!();
 
     /// The body (`Content-Length` bytes, at most `api.max_body_bytes`; empty without one).
     pub fn body(&self) -> &'a [u8] {

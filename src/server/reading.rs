@@ -41,6 +41,26 @@ pub(super) enum ReadUntil {
     ShortRead,
 }
 
+/// A [`FrameCtx`] over the loop's fields (each borrowed alone, so a connection of the slab
+/// can be borrowed beside it).
+macro_rules! frame_ctx {
+    ($server:expr, $id:expr, $app:expr, $peer_close:expr) => {
+        FrameCtx {
+            id: $id,
+            stats: &mut $server.stats,
+            pool: &mut $server.pool,
+            hub: &mut $server.hub,
+            outbox: &mut $server.outbox,
+            wall_now: $server.wall_now,
+            ctrl: &mut $server.ctrl,
+            deflaters: &mut $server.deflaters,
+            deflate_cache: &mut $server.deflate_cache,
+            app: $app,
+            peer_close: $peer_close,
+        }
+    };
+}
+
 impl Server {
     /// Reads from a connection until `WouldBlock` (or a short read, see [`ReadUntil`]), EOF,
     /// backpressure or the budget.
@@ -157,19 +177,8 @@ impl Server {
             Phase::Open(open) => match open.endpoint {
                 Endpoint::Echo | Endpoint::Hub => {
                     let mut peer_close = None;
-                    let mut ctx = FrameCtx {
-                        id,
-                        stats: &mut self.stats,
-                        pool: &mut self.pool,
-                        hub: &mut self.hub,
-                        outbox: &mut self.outbox,
-                        wall_now: self.wall_now,
-                        ctrl: &mut self.ctrl,
-                        deflaters: &mut self.deflaters,
-                        deflate_cache: &mut self.deflate_cache,
-                        app: self.app_input.get_or_insert_default(),
-                        peer_close: &mut peer_close,
-                    };
+                    let found = self.app_input.get_or_insert_default();
+                    let mut ctx = frame_ctx!(self, id, found, &mut peer_close);
                     let input = &mut self.scratch[start..len];
                     read_frames(open, &mut conn.out, input, &mut ctx).0
                 }
@@ -228,19 +237,7 @@ impl Server {
             };
             found.clear();
             let mut peer_close = None;
-            let mut ctx = FrameCtx {
-                id,
-                stats: &mut self.stats,
-                pool: &mut self.pool,
-                hub: &mut self.hub,
-                outbox: &mut self.outbox,
-                wall_now: self.wall_now,
-                ctrl: &mut self.ctrl,
-                deflaters: &mut self.deflaters,
-                deflate_cache: &mut self.deflate_cache,
-                app: &mut found,
-                peer_close: &mut peer_close,
-            };
+            let mut ctx = frame_ctx!(self, id, &mut found, &mut peer_close);
             let rest = &mut input[used..];
             let (consumed, more) = read_frames(open, &mut conn.out, rest, &mut ctx);
             let failing = !found.failure.is_empty();
