@@ -192,7 +192,11 @@ impl Read for Stream {
 
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_vectored(&[IoSlice::new(buf)])
+        match self {
+            // send(2): one slice skips the iovec import and the VFS layer of a writev.
+            Self::Plain(tcp) => tcp.write(buf),
+            Self::Tls(_) => self.write_vectored(&[IoSlice::new(buf)]),
+        }
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {

@@ -11,7 +11,6 @@ use super::outbound::Flushed;
 use super::reading::HIGH_WATER;
 use super::stall::track_stall;
 use super::tokens::token_of;
-use crate::transport::Stream;
 
 /// Reading resumes once a paused connection's queue drains below this.
 const LOW_WATER: usize = HIGH_WATER / 4;
@@ -43,17 +42,16 @@ impl Server {
             return;
         };
         let before = conn.out.len();
-        let written = match &mut conn.socket {
-            // `TcpStream::write` is send(2): for the usual single slice it skips the VFS
-            // layer and the iovec import that `Stream::write` (a writev) goes through.
-            Stream::Plain(tcp) => conn.out.flush(tcp, &mut self.pool),
-            Stream::Tls(_) => conn.out.flush(&mut conn.socket, &mut self.pool),
-        };
-        let result = written.and_then(|f| match (f, conn.socket.flush_transport()) {
-            (Flushed::All, Err(e)) if e.kind() == io::ErrorKind::WouldBlock => Ok(Flushed::Blocked),
-            (_, Err(e)) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
-            (f, _) => Ok(f),
-        });
+        let result = conn
+            .out
+            .flush(&mut conn.socket, &mut self.pool)
+            .and_then(|f| match (f, conn.socket.flush_transport()) {
+                (Flushed::All, Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    Ok(Flushed::Blocked)
+                }
+                (_, Err(e)) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
+                (f, _) => Ok(f),
+            });
         self.stats.bytes_out += (before - conn.out.len()) as u64;
         track_stall(
             conn,
