@@ -96,7 +96,7 @@ pub(super) fn queue_hub_frame(
 }
 
 fn push(out: &mut OutQueue, pool: &mut BufPool, frame: &SharedFrame) -> usize {
-    out.push_frame(pool, frame);
+    out.push_shared(pool, frame.clone());
     frame.len()
 }
 

@@ -44,9 +44,9 @@ impl Server {
             return Queued::Skipped;
         };
         if open.session.deflate().is_none() {
-            // The common case, once per recipient of every broadcast: kept to a copy (or a
-            // reference) and a few checks.
-            conn.out.push_frame(&mut self.pool, frame);
+            // The common case, once per recipient of every broadcast: a reference queued,
+            // without building the compression context `queue_hub_frame` takes.
+            conn.out.push_shared(&mut self.pool, frame.clone());
         } else {
             let mut compression = Compression {
                 pool: &mut self.pool,

@@ -158,15 +158,10 @@ impl OutQueue {
         result
     }
 
-    /// Queues a frame shared with other connections, by reference (its storage from the
-    /// pool when the queue had none).
-    pub(super) fn push_frame(&mut self, pool: &mut BufPool, frame: &SharedFrame) {
+    /// Queues a frame shared with other connections, by reference: no bytes are copied
+    /// (the queue's storage comes from the pool when it had none).
+    pub(super) fn push_shared(&mut self, pool: &mut BufPool, frame: SharedFrame) {
         self.reserve_slot(pool);
-        self.push_shared(frame.clone());
-    }
-
-    /// Queues a frame shared with other connections; no bytes are copied.
-    pub(super) fn push_shared(&mut self, frame: SharedFrame) {
         self.len += frame.len();
         self.chunks.push_back(Chunk::Shared(frame));
     }
@@ -354,9 +349,9 @@ mod tests {
         let mut q = OutQueue::default();
         let shared: SharedFrame = Rc::from(&b"shared-frame"[..]);
         q.append(&mut pool, |out| out.extend_from_slice(b"own-1|"));
-        q.push_shared(shared.clone());
+        q.push_shared(&mut pool, shared.clone());
         q.append(&mut pool, |out| out.extend_from_slice(b"|own-2"));
-        q.push_shared(shared);
+        q.push_shared(&mut pool, shared);
         assert_eq!(q.len(), 6 + 12 + 6 + 12);
         let mut w = Trickle {
             data: vec![],
@@ -419,9 +414,9 @@ mod tests {
         let mut pool = BufPool::default();
         let mut q = OutQueue::default();
         let shared: SharedFrame = Rc::from(&b"shared-frame"[..]);
-        q.push_shared(shared.clone());
+        q.push_shared(&mut pool, shared.clone());
         q.append(&mut pool, |out| out.extend_from_slice(b"|own"));
-        q.push_shared(shared);
+        q.push_shared(&mut pool, shared);
         let mut w = Trickle {
             data: vec![],
             limit: 5,
@@ -434,7 +429,7 @@ mod tests {
         assert_eq!(q.flush(&mut w, &mut pool).unwrap(), Flushed::All);
         assert_eq!(w.data, b"shared-frame|close");
         let mut fresh = OutQueue::default();
-        fresh.push_shared(Rc::from(&b"x"[..]));
+        fresh.push_shared(&mut pool, Rc::from(&b"x"[..]));
         assert_eq!(fresh.drop_unstarted(&mut pool), 1);
         assert!(fresh.is_empty());
     }
@@ -466,7 +461,7 @@ mod tests {
         let mut q = OutQueue::default();
         let frame: SharedFrame = Rc::from(&[1u8; 34][..]);
         for _ in 0..16 {
-            q.push_frame(&mut pool, &frame);
+            q.push_shared(&mut pool, frame.clone());
         }
         q.append(&mut pool, |out| out.push(2));
         let mut w = Calls::default();
@@ -478,8 +473,8 @@ mod tests {
         assert_eq!(Rc::strong_count(&frame), 1, "the references are dropped");
 
         let big: SharedFrame = Rc::from(&[3u8; CORK_MAX][..]);
-        q.push_frame(&mut pool, &frame);
-        q.push_frame(&mut pool, &big);
+        q.push_shared(&mut pool, frame.clone());
+        q.push_shared(&mut pool, big);
         let mut w = Calls::default();
         assert_eq!(q.flush(&mut w, &mut pool).unwrap(), Flushed::All);
         assert_eq!(w.slices, vec![2], "past the cork's size: writev");
@@ -506,7 +501,7 @@ mod tests {
         // Large enough that the cork does not take them: 64 per writev.
         let frame: SharedFrame = Rc::from(&[7u8; CORK_MAX / 32][..]);
         for _ in 0..(MAX_IOVECS * 2 + 1) {
-            q.push_shared(frame.clone());
+            q.push_shared(&mut pool, frame.clone());
         }
         let mut w = Trickle {
             data: vec![],
