@@ -8,30 +8,32 @@ use super::app::{HttpReply, HttpRequest, HttpTicket};
 use super::apps::AppId;
 use super::conn::{ConnId, Phase, Waiting, conn_mut};
 use super::event_loop::Server;
-use super::request::{Answer, BodyFor};
+use super::request::{Answer, BodyFor, BodyFraming, body_framing};
 use crate::protocol::handshake::{Rejection, RequestHead, validate_upgrade};
 use crate::protocol::http::Response;
 
 /// Decides how to read a plain request for `app`: its body's length, or a refusal.
 pub(super) fn start(server: &Server, head: &RequestHead, app: AppId) -> Answer {
-    // RFC 9112 §6: a body is framed by Content-Length here; chunked bodies are refused.
-    if head.header("transfer-encoding").is_some() {
-        return Answer::Respond(Response::text(411, "send the body with Content-Length"));
-    }
-    let length = match head.header("content-length").map(str::parse::<usize>) {
-        None => 0,
-        Some(Ok(length)) => length,
-        Some(Err(_)) => return Answer::Respond(Response::text(400, "bad Content-Length")),
-    };
     let max = server.config.api.max_body_bytes;
-    if length > max {
-        return Answer::Respond(Response::text(413, &format!("body exceeds {max} bytes")));
-    }
+    let (length, send_continue) = match body_framing(head, max) {
+        BodyFraming::Length {
+            length,
+            send_continue,
+        } => (length, send_continue),
+        BodyFraming::Unstated => (0, false),
+        BodyFraming::Chunked => {
+            return Answer::Respond(Response::text(411, "send the body with Content-Length"));
+        }
+        BodyFraming::Malformed => {
+            return Answer::Respond(Response::text(400, "bad Content-Length"));
+        }
+        BodyFraming::TooLarge => {
+            return Answer::Respond(Response::text(413, &format!("body exceeds {max} bytes")));
+        }
+    };
     Answer::ReadBody {
         length,
-        send_continue: head
-            .header("expect")
-            .is_some_and(|v| v.eq_ignore_ascii_case("100-continue")),
+        send_continue,
         purpose: BodyFor::App(app, Box::new(head.clone())),
     }
 }

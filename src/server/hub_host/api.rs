@@ -24,7 +24,7 @@ use crate::protocol::handshake::RequestHead;
 use crate::protocol::http::Response;
 use crate::server::conn::{BodyRequest, ConnId, Phase, Waiting, conn_mut};
 use crate::server::event_loop::Server;
-use crate::server::request::BodyFor;
+use crate::server::request::{BodyFor, BodyFraming, body_framing};
 
 /// What to do with a publish request once its head is in.
 #[derive(Debug)]
@@ -96,35 +96,28 @@ pub(in crate::server) fn check_key(server: &Server, head: &RequestHead) -> Resul
 /// Checks a request body's framing: a `Content-Length` (411) within `max_body_bytes`
 /// (413); what to read.
 pub(in crate::server) fn body_to_read(server: &Server, head: &RequestHead) -> ApiStart {
-    let api = &server.config.api;
-    if head.header("transfer-encoding").is_some() {
-        return ApiStart::Refuse(json_error(
-            411,
-            "length_required",
-            "send the body with Content-Length",
-        ));
-    }
-    let Some(length) = head
-        .header("content-length")
-        .and_then(|v| v.parse::<usize>().ok())
-    else {
-        return ApiStart::Refuse(json_error(
-            411,
-            "length_required",
-            "Content-Length is required",
-        ));
+    let max = server.config.api.max_body_bytes;
+    let refusal = match body_framing(head, max) {
+        BodyFraming::Length {
+            length,
+            send_continue,
+        } => {
+            return ApiStart::ReadBody {
+                length,
+                send_continue,
+            };
+        }
+        BodyFraming::Chunked => {
+            json_error(411, "length_required", "send the body with Content-Length")
+        }
+        BodyFraming::Unstated | BodyFraming::Malformed => {
+            json_error(411, "length_required", "Content-Length is required")
+        }
+        BodyFraming::TooLarge => {
+            json_error(413, "body_too_large", &format!("body exceeds {max} bytes"))
+        }
     };
-    if length > api.max_body_bytes {
-        let message = format!("body exceeds {} bytes", api.max_body_bytes);
-        return ApiStart::Refuse(json_error(413, "body_too_large", &message));
-    }
-    let send_continue = head
-        .header("expect")
-        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
-    ApiStart::ReadBody {
-        length,
-        send_continue,
-    }
+    ApiStart::Refuse(refusal)
 }
 
 /// Checks a publish request's head: key, method, length.
