@@ -33,11 +33,18 @@ use crate::protocol::handshake::RequestHead;
 use crate::protocol::http::Response;
 
 use super::app_ctx::Ctx;
+use super::app_metrics::AppMetrics;
 use super::conn::ConnId;
 
 /// A WebSocket application. Every method runs on the loop's thread and must not block: a
 /// slow callback delays every connection. A panic in one closes that connection only.
 pub trait App {
+    /// The loop is starting, before its first poll: arm the app's first
+    /// [`Ctx::tick`], start a producer thread with [`Ctx::waker`].
+    fn on_start(&mut self, ctx: &mut Ctx<'_>) {
+        let _ = ctx;
+    }
+
     /// Decides an upgrade before the `101`: `Err` refuses it with that HTTP status and
     /// reason. The default accepts every request the engine found valid.
     fn on_upgrade(&mut self, request: &Request<'_>) -> Result<(), Refusal> {
@@ -63,6 +70,17 @@ pub trait App {
     /// A timer armed with [`Ctx::timer`] is due.
     fn on_timer(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, token: u64) {
         let _ = (ctx, conn, token);
+    }
+
+    /// A tick armed with [`Ctx::tick`] is due.
+    fn on_tick(&mut self, ctx: &mut Ctx<'_>, token: u64) {
+        let _ = (ctx, token);
+    }
+
+    /// The app's figures for a scrape of `/metrics`, added to the engine's (see
+    /// [`AppMetrics`]). Keep it cheap: it runs on the loop's thread.
+    fn metrics(&self, out: &mut AppMetrics) {
+        let _ = out;
     }
 
     /// The connection's buffered output, once past the high-water mark (1 MiB, where the

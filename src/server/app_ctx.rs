@@ -4,13 +4,13 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::app::{HttpTicket, MAX_TIMER, Message};
+use super::app_waker::AppWaker;
 use super::apps::AppId;
 use super::conn::{ConnId, Phase, conn_mut};
 use super::event_loop::Server;
-use super::fan_out::Queued;
 use super::routes::Endpoint;
 use super::timers::{TimerKind, after};
-use crate::protocol::frame::{FrameHeader, encode_frame, shared_frame};
+use crate::protocol::frame::{FrameHeader, encode_frame};
 use crate::protocol::http::Response;
 use crate::protocol::{CloseCode, MessageKind, OpCode};
 
@@ -88,33 +88,11 @@ impl Ctx<'_> {
     /// permessage-deflate and no server context takeover). Subscribers over the
     /// slow-consumer cap are closed 1008. Returns how many it was queued for.
     pub fn publish(&mut self, topic: &str, message: Message<'_>) -> usize {
-        let (_, opcode) = kind_of(message);
-        let Some(subscribers) = self.server.apps.take_subscribers(self.app, topic) else {
-            return 0;
-        };
-        let frame = shared_frame(opcode, message.as_bytes());
-        let mut queued = 0;
-        let mut slow = Vec::new();
-        let mut failed = Vec::new();
-        for &to in &subscribers {
-            match self.server.queue_shared(to, &frame) {
-                Queued::Sent => queued += 1,
-                Queued::Skipped => {}
-                Queued::TooSlow => slow.push(to),
-                Queued::Failed => failed.push(to),
-            }
+        if self.subscribers(topic) == 0 {
+            return 0; // nothing to encode for
         }
-        self.server
-            .apps
-            .restore_subscribers(self.app, topic, subscribers);
-        self.server.deflate_cache.clear();
-        for to in slow {
-            self.slow(to);
-        }
-        for to in failed {
-            self.server.compressor_failed(to, self.now);
-        }
-        queued
+        let prepared = self.prepare(message);
+        self.publish_prepared(topic, &prepared)
     }
 
     /// Subscribes `conn` to `topic` (of this app); `false` if it already was, or is not
@@ -161,6 +139,20 @@ impl Ctx<'_> {
         }
     }
 
+    /// Calls [`super::App::on_tick`] with `token` after `delay` (clamped to [`MAX_TIMER`]):
+    /// a timer of the app's own, tied to no connection (a periodic cleanup, a game's
+    /// tick). Ticks are not cancelled and do not repeat: `on_tick` re-arms.
+    pub fn tick(&mut self, delay: Duration, token: u64) {
+        let at = after(self.now, delay.min(MAX_TIMER));
+        self.server.timers.arm_tick(at, self.app, token);
+    }
+
+    /// A waker for this app, for a thread it starts (from [`super::App::on_start`], say):
+    /// [`AppWaker::wake`] there calls [`super::App::on_wake`] here.
+    pub fn waker(&self) -> AppWaker {
+        self.server.waker_of(self.app)
+    }
+
     /// Answers a plain HTTP request the app said it would answer later
     /// ([`super::HttpReply::Later`]); `false` if it is no longer waiting: answered already,
     /// past the handshake timeout (the client got 504), or the client left.
@@ -181,12 +173,12 @@ impl Ctx<'_> {
 }
 
 /// Whether `conn` is an open connection of `app`.
-fn app_conn(conn: &super::conn::Conn, app: AppId) -> bool {
+pub(super) fn app_conn(conn: &super::conn::Conn, app: AppId) -> bool {
     matches!(&conn.phase, Phase::Open(open) if open.endpoint == Endpoint::App(app))
 }
 
 /// The frame kind and opcode of a message.
-fn kind_of(message: Message<'_>) -> (MessageKind, OpCode) {
+pub(super) fn kind_of(message: Message<'_>) -> (MessageKind, OpCode) {
     match message {
         Message::Text(_) => (MessageKind::Text, OpCode::Text),
         Message::Binary(_) => (MessageKind::Binary, OpCode::Binary),

@@ -13,13 +13,14 @@ use std::time::Instant;
 
 use super::app::{App, Message, Request};
 use super::app_ctx::{Ctx, Topic};
+use super::app_metrics::AppMetrics;
 use super::app_waker::{AppWaker, take_wake};
 use super::conn::{ConnId, Phase, conn_mut};
 use super::event_loop::Server;
 use super::handle::ServerHandle;
 
 /// An application's index in the table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AppId(pub(super) u16);
 
 /// One app and its topics.
@@ -58,7 +59,18 @@ impl std::fmt::Debug for Apps {
 impl Apps {
     /// Adds `app` at `path` (`/x/*` routes every path under `/x/`; `/*` every path).
     pub(super) fn route(&mut self, path: &str, app: Box<dyn App>) {
+        self.route_paths(&[path], app);
+    }
+
+    /// Adds one `app` at every path of `paths` (each as in [`Apps::route`]).
+    pub(super) fn route_paths(&mut self, paths: &[&str], app: Box<dyn App>) {
         let id = self.add(app);
+        for path in paths {
+            self.map(path, id);
+        }
+    }
+
+    fn map(&mut self, path: &str, id: AppId) {
         match path.strip_suffix('*') {
             Some(prefix) => {
                 self.prefixes.push((prefix.to_owned(), id));
@@ -93,10 +105,19 @@ impl Apps {
             .map(|(_, id)| *id)
     }
 
-    /// A waker for `app`'s `on_wake`.
+    /// A waker for `app`'s `on_wake`, if `app` is in the table.
     pub(super) fn waker(&self, app: AppId, handle: ServerHandle) -> Option<AppWaker> {
         let slot = self.slots.get(usize::from(app.0))?;
         Some(AppWaker::new(slot.woken.clone(), handle))
+    }
+
+    /// Every app's figures for a scrape ([`super::App::metrics`]).
+    pub(super) fn metrics(&self) -> AppMetrics {
+        let mut out = AppMetrics::default();
+        for app in self.slots.iter().filter_map(|slot| slot.app.as_deref()) {
+            out.collect(app);
+        }
+        out
     }
 
     fn slot(&mut self, app: AppId) -> Option<&mut Slot> {
@@ -213,6 +234,8 @@ impl Server {
         if let Some(slot) = self.apps.slot(app) {
             slot.app = Some(taken);
         }
+        // The batch of shared frames compressed during the call (prepared messages).
+        self.deflate_cache.clear();
         if let Err(panic) = result {
             panic::resume_unwind(panic);
         }
@@ -319,6 +342,7 @@ impl Server {
         {
             slot.app = held;
         }
+        self.deflate_cache.clear();
         if let Err(panic) = result {
             panic::resume_unwind(panic);
         }
@@ -348,6 +372,25 @@ impl Server {
                     s.with_app(app, None, now, |a, ctx| a.on_wake(ctx))
                 });
             }
+        }
+    }
+
+    /// Calls `on_start` on every app, before the loop's first poll.
+    pub(super) fn start_apps(&mut self, now: Instant) {
+        for index in 0..self.apps.slots.len() {
+            let app = AppId(u16::try_from(index).unwrap_or(u16::MAX));
+            self.isolated_shared("app start", |s| {
+                s.with_app(app, None, now, |a, ctx| a.on_start(ctx))
+            });
+        }
+    }
+
+    /// Calls `on_tick` for every app tick due at `now`.
+    pub(super) fn fire_ticks(&mut self, now: Instant) {
+        while let Some((app, token)) = self.timers.pop_due_tick(now) {
+            self.isolated_shared("app tick", |s| {
+                s.with_app(app, None, now, |a, ctx| a.on_tick(ctx, token))
+            });
         }
     }
 
@@ -411,6 +454,12 @@ mod tests {
         let mut none = Apps::default();
         none.route("/a", Box::new(Nop));
         assert_eq!(none.find("/b"), None);
+        let mut shared = Apps::default();
+        shared.route_paths(&["/ws", "/api/*"], Box::new(Nop));
+        shared.route("/other", Box::new(Nop));
+        assert_eq!(shared.find("/ws"), Some(AppId(0)));
+        assert_eq!(shared.find("/api/rooms"), Some(AppId(0)));
+        assert_eq!(shared.find("/other"), Some(AppId(1)));
     }
 
     #[test]

@@ -38,7 +38,9 @@ pub(super) struct FrameCache {
 impl FrameCache {
     /// Forgets the batch.
     pub(super) fn clear(&mut self) {
-        self.entries.clear();
+        if !self.entries.is_empty() {
+            self.entries.clear();
+        }
     }
 }
 

@@ -20,7 +20,7 @@ use slab::Slab;
 use super::admission::{PerIp, SWEEP_EVERY};
 use super::app::App;
 use super::app_waker::AppWaker;
-use super::apps::Apps;
+use super::apps::{AppId, Apps};
 use super::client_addr::Pending;
 use super::compress::FrameCache;
 use super::config::ServerConfig;
@@ -336,10 +336,22 @@ impl Server {
         self.apps.waker(app, self.handle.clone())
     }
 
+    /// The waker of an app in the table (a [`Ctx`](super::Ctx)'s own: the table never
+    /// shrinks, so its id stays valid).
+    pub(super) fn waker_of(&self, app: AppId) -> AppWaker {
+        match self.apps.waker(app, self.handle.clone()) {
+            Some(waker) => waker,
+            // Unreachable: ids come from the table. A waker that wakes the loop and no
+            // app is the harmless answer, not a panic in the loop.
+            None => AppWaker::new(Arc::default(), self.handle.clone()),
+        }
+    }
+
     /// Serves until a shutdown completes. Returns after the drain, or at once on `exit_now`.
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         log::info!("listening on {}", self.local_addr);
+        self.start_apps(Instant::now());
         notify::notify(notify::READY);
         loop {
             let now = Instant::now();
@@ -564,9 +576,18 @@ pub struct ServerBuilder {
 }
 
 impl ServerBuilder {
-    /// Routes upgrade requests for `path` to `app`.
+    /// Routes requests for `path` to `app`: upgrades to its WebSocket callbacks, plain
+    /// HTTP to [`App::on_http`]. A path ending in `/*` routes every path under it (`/*`:
+    /// every path); an exact route wins over a prefix, a longer prefix over a shorter.
     pub fn route(mut self, path: &str, app: impl App + 'static) -> Self {
         self.apps.route(path, Box::new(app));
+        self
+    }
+
+    /// Routes every path of `paths` to one `app` (its WebSocket at one path and an HTTP
+    /// API under another, say), each path as in [`ServerBuilder::route`].
+    pub fn route_paths(mut self, paths: &[&str], app: impl App + 'static) -> Self {
+        self.apps.route_paths(paths, Box::new(app));
         self
     }
 

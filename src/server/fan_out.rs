@@ -29,14 +29,24 @@ impl Server {
     /// Queues `frame` for `to` unless that would pass the outbound cap, and marks the
     /// connection for a flush when its queue was empty.
     pub(super) fn queue_shared(&mut self, to: ConnId, frame: &SharedFrame) -> Queued {
-        let cap = self.config.max_outbound_bytes;
+        self.queue_shared_within(to, frame, self.config.max_outbound_bytes)
+    }
+
+    /// [`Server::queue_shared`] with the recipient's unsent bytes held to `cap`.
+    #[inline]
+    pub(super) fn queue_shared_within(
+        &mut self,
+        to: ConnId,
+        frame: &SharedFrame,
+        cap: usize,
+    ) -> Queued {
         let Some(conn) = conn_mut(&mut self.conns, to) else {
             return Queued::Skipped;
         };
         if !conn.can_send() {
             return Queued::Skipped;
         }
-        if conn.out.len() + frame.len() > cap {
+        if conn.out.len().saturating_add(frame.len()) > cap {
             return Queued::TooSlow;
         }
         let was_empty = conn.out.is_empty();

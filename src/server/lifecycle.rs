@@ -32,6 +32,7 @@ impl Server {
                 self.isolated(id, |s| s.fire_timer(id, kind, now));
             }
         }
+        self.fire_ticks(now);
     }
 
     /// Acts on one deadline that applies.

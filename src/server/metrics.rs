@@ -14,6 +14,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
+use super::app_metrics::AppMetrics;
 use super::event_loop::Server;
 use super::stats::{LOOP_BUCKETS, Stats};
 use crate::hub::HubCounts;
@@ -41,6 +42,8 @@ pub(super) struct Snapshot {
     pub(super) cluster_gaps: usize,
     /// Other nodes' presence entries not mirrored because the mirror was full.
     pub(super) presence_dropped: u64,
+    /// What the apps reported.
+    pub(super) apps: AppMetrics,
 }
 
 impl Snapshot {
@@ -346,6 +349,7 @@ impl Collector for Snapshot {
                 self.presence_dropped,
             )?;
         }
+        self.apps.encode(&mut e)?;
         self.encode_loop_time(&mut e)?;
         let uptime = e.encode_descriptor(
             "uptime_seconds",
@@ -390,6 +394,7 @@ impl Server {
             timer_entries: self.timers.len(),
             cluster_gaps: self.hub.gap_count(),
             presence_dropped: self.hub.presence_overflowed(),
+            apps: self.apps.metrics(),
         }
     }
 }

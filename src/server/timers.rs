@@ -19,6 +19,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
+use super::apps::AppId;
 use super::conn::ConnId;
 
 /// The heap is pruned when it holds more than this many entries per connection...
@@ -61,10 +62,13 @@ pub(super) fn after(at: Instant, wait: Duration) -> Instant {
     at.checked_add(wait.min(FAR_FUTURE)).unwrap_or(at)
 }
 
-/// A min-heap of (deadline, connection, kind), plus the listener's retry deadline.
+/// A min-heap of (deadline, connection, kind), the apps' own ticks, plus the listener's
+/// retry deadline.
 #[derive(Debug, Default)]
 pub(super) struct Timers {
     heap: BinaryHeap<Reverse<(Instant, ConnId, TimerKind)>>,
+    /// Ticks apps armed for themselves, tied to no connection ([`super::Ctx::tick`]).
+    ticks: BinaryHeap<Reverse<(Instant, AppId, u64)>>,
     /// When to try `accept` again after it failed for want of descriptors.
     accept_retry: Option<Instant>,
 }
@@ -73,6 +77,22 @@ impl Timers {
     /// Arms a deadline.
     pub(super) fn arm(&mut self, at: Instant, conn: ConnId, kind: TimerKind) {
         self.heap.push(Reverse((at, conn, kind)));
+    }
+
+    /// Arms an app's tick.
+    pub(super) fn arm_tick(&mut self, at: Instant, app: AppId, token: u64) {
+        self.ticks.push(Reverse((at, app, token)));
+    }
+
+    /// Removes and returns one app tick that is due at `now`.
+    pub(super) fn pop_due_tick(&mut self, now: Instant) -> Option<(AppId, u64)> {
+        match self.ticks.peek() {
+            Some(Reverse((at, _, _))) if *at <= now => self
+                .ticks
+                .pop()
+                .map(|Reverse((_, app, token))| (app, token)),
+            _ => None,
+        }
     }
 
     /// Arms the listener's retry (the earlier deadline wins).
@@ -89,18 +109,16 @@ impl Timers {
         due
     }
 
-    /// Entries in the heap, live or stale.
+    /// Entries in the heaps, live or stale.
     pub(super) fn len(&self) -> usize {
-        self.heap.len()
+        self.heap.len() + self.ticks.len()
     }
 
     /// The earliest deadline, if any.
     pub(super) fn next_deadline(&self) -> Option<Instant> {
         let conn = self.heap.peek().map(|Reverse((at, _, _))| *at);
-        match (conn, self.accept_retry) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let tick = self.ticks.peek().map(|Reverse((at, _, _))| *at);
+        [conn, tick, self.accept_retry].into_iter().flatten().min()
     }
 
     /// How long `mio::Poll` may sleep before the next deadline (`None`: forever).
@@ -163,6 +181,23 @@ mod tests {
         assert_eq!(timers.pop_due(later), Some((three, a, TimerKind::Linger)));
         assert_eq!(timers.pop_due(later), None);
         assert_eq!(timers.next_deadline(), None);
+    }
+
+    #[test]
+    fn app_ticks_count_as_deadlines_and_come_out_in_order() {
+        let t0 = Instant::now();
+        let mut timers = Timers::default();
+        let (one, two) = (t0 + Duration::from_secs(1), t0 + Duration::from_secs(2));
+        timers.arm(two, ConnId::new(1, 1), TimerKind::Linger);
+        timers.arm_tick(two, AppId(0), 7);
+        timers.arm_tick(one, AppId(1), 9);
+        assert_eq!(timers.poll_timeout(t0), Some(Duration::from_secs(1)));
+        assert_eq!(timers.len(), 3);
+        assert_eq!(timers.pop_due_tick(t0), None);
+        assert_eq!(timers.pop_due_tick(two), Some((AppId(1), 9)));
+        assert_eq!(timers.pop_due_tick(two), Some((AppId(0), 7)));
+        assert_eq!(timers.pop_due_tick(two), None);
+        assert_eq!(timers.poll_timeout(t0), Some(Duration::from_secs(2)));
     }
 
     #[test]

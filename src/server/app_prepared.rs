@@ -1,0 +1,115 @@
+//! Prepared messages: a message encoded once as a frame, then sent to any connections the
+//! app chooses, by reference ([`Ctx::prepare`], [`Ctx::send_prepared`]).
+//!
+//! Topics ([`Ctx::publish`]) suit an app whose audiences are named sets. An app that keeps
+//! its own audiences (a game's area of interest, a room with members in recovery, a
+//! filter per subscriber) picks the recipients itself and still pays for the encoding
+//! once: the frame is one reference-counted buffer queued to each recipient, compressed
+//! once per window size for recipients with permessage-deflate and no server context
+//! takeover (see `compress`). uWebSockets' `PreparedMessage` is the same idea.
+
+use super::app::Message;
+use super::app_ctx::{Ctx, app_conn, kind_of};
+use super::conn::ConnId;
+use super::fan_out::Queued;
+use super::outbound::SharedFrame;
+use crate::protocol::CloseCode;
+use crate::protocol::frame::shared_frame;
+
+/// A message encoded once as an unmasked, unfragmented frame (RFC 6455 §5.2), to be sent
+/// to many connections. Cloning it is a reference count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    frame: SharedFrame,
+}
+
+impl Prepared {
+    /// The encoded frame's length in bytes (what each recipient's buffer grows by, before
+    /// any compression).
+    pub fn len(&self) -> usize {
+        self.frame.len()
+    }
+
+    /// Always `false`: a frame has at least its two-byte header.
+    pub fn is_empty(&self) -> bool {
+        self.frame.is_empty()
+    }
+}
+
+impl Ctx<'_> {
+    /// Encodes `message` once for [`Ctx::send_prepared`] and [`Ctx::publish_prepared`].
+    pub fn prepare(&self, message: Message<'_>) -> Prepared {
+        let (_, opcode) = kind_of(message);
+        Prepared {
+            frame: shared_frame(opcode, message.as_bytes()),
+        }
+    }
+
+    /// Queues a prepared message for `conn`; the same answers as [`Ctx::send`]: `false` if
+    /// the connection is gone, closing or not this app's, if it was over the slow-consumer
+    /// cap (closed 1008), or if its compressor failed (closed 1011).
+    pub fn send_prepared(&mut self, conn: ConnId, prepared: &Prepared) -> bool {
+        let ours = self.server.get(conn).is_some_and(|c| app_conn(c, self.app));
+        ours && self.deliver(conn, &prepared.frame)
+    }
+
+    /// Queues a prepared message for every subscriber of `topic`, as [`Ctx::publish`]
+    /// does; returns how many it was queued for.
+    pub fn publish_prepared(&mut self, topic: &str, prepared: &Prepared) -> usize {
+        let Some(subscribers) = self.server.apps.take_subscribers(self.app, topic) else {
+            return 0;
+        };
+        let mut queued = 0;
+        let mut refused = Vec::new();
+        for &to in &subscribers {
+            match self.queue(to, &prepared.frame) {
+                Queued::Sent => queued += 1,
+                Queued::Skipped => {}
+                outcome => refused.push((to, outcome)),
+            }
+        }
+        // Closing a subscriber unsubscribes it: not while the list is taken out.
+        self.server
+            .apps
+            .restore_subscribers(self.app, topic, subscribers);
+        for (to, outcome) in refused {
+            self.refused(to, outcome);
+        }
+        queued
+    }
+
+    /// One shared frame to one recipient, and what follows when it cannot take it.
+    pub(super) fn deliver(&mut self, to: ConnId, frame: &SharedFrame) -> bool {
+        match self.queue(to, frame) {
+            Queued::Sent => true,
+            Queued::Skipped => false,
+            outcome => self.refused(to, outcome),
+        }
+    }
+
+    /// Queues a shared frame. The connection being handled is not held to the
+    /// slow-consumer cap (the engine bounds it by pausing its reads), as with
+    /// [`Ctx::send`].
+    fn queue(&mut self, to: ConnId, frame: &SharedFrame) -> Queued {
+        let cap = match self.current {
+            Some(current) if current == to => usize::MAX,
+            _ => self.server.config.max_outbound_bytes,
+        };
+        self.server.queue_shared_within(to, frame, cap)
+    }
+
+    /// A recipient that could not take a frame: over the cap (closed 1008), or its
+    /// compressor failed (closed 1011). Returns `false`, for the callers' answers.
+    fn refused(&mut self, to: ConnId, outcome: Queued) -> bool {
+        match outcome {
+            Queued::TooSlow => self.server.close_slow_consumer(to, self.now),
+            Queued::Failed if self.current == Some(to) => {
+                // Moved on after its input, as `Ctx::send` leaves it.
+                self.server.stats.close_sent(CloseCode::INTERNAL_ERROR.0);
+            }
+            Queued::Failed => self.server.compressor_failed(to, self.now),
+            Queued::Sent | Queued::Skipped => {}
+        }
+        false
+    }
+}
