@@ -114,7 +114,7 @@ impl FrameHeader {
     /// Returns the bytes and how many of them are used (2 to [`MAX_HEADER_LEN`]).
     pub fn encode(&self) -> ([u8; MAX_HEADER_LEN], usize) {
         let mut out = [0u8; MAX_HEADER_LEN];
-        out[0] = if self.fin { FIN_BIT } else { 0 } | (self.rsv & RSV_BITS) | self.opcode.bits();
+        out[0] = self.first_byte();
         let mask_bit = if self.mask.is_some() { MASK_BIT } else { 0 };
         let mut len = 2;
         if self.payload_len < u64::from(LEN_MARKER_16) {
@@ -136,6 +136,12 @@ impl FrameHeader {
         (out, len)
     }
 
+    /// The first byte on the wire: FIN, the RSV bits and the opcode.
+    fn first_byte(&self) -> u8 {
+        let fin = if self.fin { FIN_BIT } else { 0 };
+        fin | (self.rsv & RSV_BITS) | self.opcode.bits()
+    }
+
     /// A header for a final, unfragmented frame with no RSV bits.
     pub fn single(opcode: OpCode, payload_len: usize, mask: Option<[u8; 4]>) -> Self {
         Self {
@@ -152,7 +158,22 @@ impl FrameHeader {
 ///
 /// This is the one place frames are written; every send path goes through it or through
 /// [`FrameHeader::encode`].
+#[inline]
 pub fn encode_frame(header: &FrameHeader, payload: &[u8], out: &mut Vec<u8>) {
+    // The common case of a server's frame: unmasked, with a 7-bit length (two header
+    // bytes). Written directly, it costs about half the instructions of the general path.
+    if header.mask.is_none() && header.payload_len < u64::from(LEN_MARKER_16) {
+        out.reserve(2 + payload.len());
+        // The comparison above makes the narrowing exact.
+        out.extend_from_slice(&[header.first_byte(), header.payload_len as u8]);
+        out.extend_from_slice(payload);
+        return;
+    }
+    encode_frame_general(header, payload, out);
+}
+
+/// [`encode_frame`] for any header: masked, or with a 16- or 64-bit length.
+fn encode_frame_general(header: &FrameHeader, payload: &[u8], out: &mut Vec<u8>) {
     let (head, head_len) = header.encode();
     out.reserve(head_len + payload.len());
     // A copy of a known length compiles to a store, not a `memcpy` call (one per frame
@@ -380,6 +401,22 @@ mod tests {
             for cut in 0..n {
                 prop_assert_eq!(FrameHeader::decode(&bytes[..cut]), Ok(Decoded::Partial));
             }
+        }
+
+        /// The short path of `encode_frame` writes what the general one does.
+        #[test]
+        fn encode_frame_fast_path_matches_general(
+            fin in any::<bool>(),
+            rsv in 0u8..8,
+            opcode in any_opcode(),
+            mask in proptest::option::of(any::<[u8; 4]>()),
+            payload in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            let header = FrameHeader { fin, rsv: rsv << 4, opcode, mask, payload_len: payload.len() as u64 };
+            let (mut fast, mut general) = (b"x".to_vec(), b"x".to_vec());
+            encode_frame(&header, &payload, &mut fast);
+            encode_frame_general(&header, &payload, &mut general);
+            prop_assert_eq!(fast, general);
         }
 
         /// Arbitrary bytes never panic the decoder and a Complete length never exceeds input.
