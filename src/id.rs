@@ -17,6 +17,7 @@ impl ConnId {
     }
 
     /// The slab slot.
+    #[inline]
     pub fn index(self) -> usize {
         self.index as usize
     }

@@ -52,6 +52,7 @@ impl CloseState {
     }
 
     /// Whether data frames may still be sent.
+    #[inline]
     pub fn is_open(self) -> bool {
         self == Self::Open
     }

@@ -171,6 +171,7 @@ impl Session {
     }
 
     /// The permessage-deflate state, if the extension was agreed.
+    #[inline]
     pub fn deflate(&self) -> Option<&PerMessageDeflate> {
         self.deflate.as_deref()
     }
@@ -186,6 +187,7 @@ impl Session {
     }
 
     /// Whether data may still be sent (no close frame sent or received).
+    #[inline]
     pub fn can_send(&self) -> bool {
         self.close.is_open()
     }

@@ -129,6 +129,7 @@ pub enum Message<'a> {
 
 impl<'a> Message<'a> {
     /// The payload bytes.
+    #[inline]
     pub fn as_bytes(&self) -> &'a [u8] {
         match self {
             Self::Text(text) => text.as_bytes(),

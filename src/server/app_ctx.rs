@@ -34,52 +34,110 @@ impl Ctx<'_> {
     /// compressor failed (it is closed with 1011 instead). A connection
     /// other than the one whose message is being handled that already holds more than
     /// `server.max_outbound_bytes` unsent is closed with 1008 "slow consumer" instead.
+    #[inline]
     pub fn send(&mut self, conn: ConnId, message: Message<'_>) -> bool {
-        let (kind, opcode) = kind_of(message);
+        if self.current == Some(conn) {
+            self.reply(conn, message)
+        } else {
+            self.send_other(conn, message)
+        }
+    }
+
+    /// [`Ctx::send`] to the connection whose message is being handled (the common case: a
+    /// reply). No slow-consumer cap (the engine pausing its reads bounds it) and no flush
+    /// to schedule (it is flushed right after its input, `after_input`), so an
+    /// uncompressed reply is a lookup, two checks and the frame written into its queue.
+    #[inline]
+    fn reply(&mut self, conn: ConnId, message: Message<'_>) -> bool {
+        let server = &mut *self.server;
+        let Some(target) = conn_mut(&mut server.conns, conn) else {
+            return false;
+        };
+        let Phase::Open(open) = &mut target.phase else {
+            return false;
+        };
+        // A connection that failed on input read after this message may still be
+        // replied to: its close frame is queued after this call.
+        if open.endpoint != Endpoint::App(self.app) || !(open.session.can_send() || self.failing)
+        {
+            return false;
+        }
+        if open.session.deflate().is_some() {
+            return self.send_compressed(conn, message);
+        }
+        let (_, opcode) = kind_of(message);
+        let payload = message.as_bytes();
+        let header = FrameHeader::single(opcode, payload.len(), None);
+        target
+            .out
+            .append(&mut server.pool, |buf| encode_frame(&header, payload, buf));
+        server.stats.messages_out += 1;
+        true
+    }
+
+    /// [`Ctx::send`] to any other connection of the app.
+    fn send_other(&mut self, conn: ConnId, message: Message<'_>) -> bool {
         let payload = message.as_bytes();
         let cap = self.server.config.max_outbound_bytes;
         let server = &mut *self.server;
         let Some(target) = conn_mut(&mut server.conns, conn) else {
             return false;
         };
-        let replying_before_failure = self.failing && self.current == Some(conn);
-        if !app_conn(target, self.app) || !(target.can_send() || replying_before_failure) {
+        if !app_conn(target, self.app) || !target.can_send() {
             return false;
         }
-        if self.current != Some(conn) && target.out.len() + payload.len() > cap {
+        if target.out.len() + payload.len() > cap {
             return self.slow(conn);
         }
         let Phase::Open(open) = &mut target.phase else {
             return false;
         };
         let was_empty = target.out.is_empty();
-        let session = &mut open.session;
-        if session.deflate().is_none() {
+        if open.session.deflate().is_some() {
+            if !self.send_compressed(conn, message) {
+                return false;
+            }
+        } else {
+            let (_, opcode) = kind_of(message);
             let header = FrameHeader::single(opcode, payload.len(), None);
             target
                 .out
                 .append(&mut server.pool, |buf| encode_frame(&header, payload, buf));
-        } else {
-            let deflaters = &mut server.deflaters;
-            let sent = target.out.append(&mut server.pool, |buf| {
-                session.send_pooled(kind, payload, deflaters, buf)
-            });
-            if sent.is_err() {
-                // The session failed with 1011 in place of the message. The connection
-                // being read moves on after its input (`after_input`); another now.
-                if self.current == Some(conn) {
-                    server.stats.close_sent(CloseCode::INTERNAL_ERROR.0);
-                } else {
-                    server.compressor_failed(conn, self.now);
-                }
-                return false;
+            server.stats.messages_out += 1;
+        }
+        if was_empty {
+            self.server.dirty.push(conn);
+        }
+        true
+    }
+
+    /// Compresses `message` into the queue of `conn`, an open connection of this app with
+    /// permessage-deflate; `false` if the compressor failed (the session then failed with
+    /// 1011 in place of the message).
+    fn send_compressed(&mut self, conn: ConnId, message: Message<'_>) -> bool {
+        let (kind, _) = kind_of(message);
+        let server = &mut *self.server;
+        let Some(target) = conn_mut(&mut server.conns, conn) else {
+            return false;
+        };
+        let Phase::Open(open) = &mut target.phase else {
+            return false;
+        };
+        let (session, deflaters) = (&mut open.session, &mut server.deflaters);
+        let sent = target.out.append(&mut server.pool, |buf| {
+            session.send_pooled(kind, message.as_bytes(), deflaters, buf)
+        });
+        if sent.is_err() {
+            // The connection being read moves on after its input (`after_input`); another
+            // now.
+            if self.current == Some(conn) {
+                server.stats.close_sent(CloseCode::INTERNAL_ERROR.0);
+            } else {
+                server.compressor_failed(conn, self.now);
             }
+            return false;
         }
         server.stats.messages_out += 1;
-        // The connection being read is flushed right after its input (`after_input`).
-        if was_empty && self.current != Some(conn) {
-            server.dirty.push(conn);
-        }
         true
     }
 
@@ -173,11 +231,13 @@ impl Ctx<'_> {
 }
 
 /// Whether `conn` is an open connection of `app`.
+#[inline]
 pub(super) fn app_conn(conn: &super::conn::Conn, app: AppId) -> bool {
     matches!(&conn.phase, Phase::Open(open) if open.endpoint == Endpoint::App(app))
 }
 
 /// The frame kind and opcode of a message.
+#[inline]
 pub(super) fn kind_of(message: Message<'_>) -> (MessageKind, OpCode) {
     match message {
         Message::Text(_) => (MessageKind::Text, OpCode::Text),

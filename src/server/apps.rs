@@ -307,30 +307,32 @@ impl Server {
         if held.is_none() {
             return;
         }
+        // One context for the whole run: the engine is lent once, not once per message.
+        let mut ctx = Ctx {
+            server: self,
+            app,
+            current: Some(id),
+            failing,
+            now,
+        };
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
             for (i, message) in messages.enumerate() {
                 if i > 0 {
-                    if self.get(id).is_none_or(|c| c.app.is_none()) {
+                    let server = &mut *ctx.server;
+                    if server.get(id).is_none_or(|c| c.app.is_none()) {
                         break; // closed while handling an earlier message
                     }
-                    if !self.apps.closing.is_empty() {
+                    if !server.apps.closing.is_empty() {
                         // Told between two calls, as they would be with a call per message.
-                        if let Some(slot) = self.apps.slot(app) {
+                        if let Some(slot) = server.apps.slot(app) {
                             slot.app = held.take();
                         }
-                        self.tell_closes(now);
-                        held = self.apps.slot(app).and_then(|slot| slot.app.take());
+                        server.tell_closes(now);
+                        held = server.apps.slot(app).and_then(|slot| slot.app.take());
                     }
                 }
                 let Some(taken) = held.as_mut() else {
                     break;
-                };
-                let mut ctx = Ctx {
-                    server: self,
-                    app,
-                    current: Some(id),
-                    failing,
-                    now,
                 };
                 taken.on_message(&mut ctx, id, message);
             }

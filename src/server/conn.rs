@@ -128,6 +128,7 @@ pub(super) struct Conn {
 
 impl Conn {
     /// Whether the connection is upgraded and may still send data.
+    #[inline]
     pub(crate) fn can_send(&self) -> bool {
         matches!(&self.phase, Phase::Open(open) if open.session.can_send())
     }
@@ -136,6 +137,7 @@ impl Conn {
 /// The connection with this id in `conns`, if it still exists (same slot, same generation).
 ///
 /// A free function over the slab so callers can borrow other fields of the loop alongside.
+#[inline]
 pub(super) fn conn_mut(conns: &mut slab::Slab<Conn>, id: ConnId) -> Option<&mut Conn> {
     conns.get_mut(id.index()).filter(|c| c.id == id)
 }
