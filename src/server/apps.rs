@@ -316,20 +316,21 @@ impl Server {
             now,
         };
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
-            for (i, message) in messages.enumerate() {
-                if i > 0 {
-                    let server = &mut *ctx.server;
+            for message in messages {
+                // A connection that closes (or goes) queues its app's `on_close`, and
+                // while this app is held that entry stays queued: an empty queue means
+                // the connection is still this app's, with nothing to tell first.
+                let server = &mut *ctx.server;
+                if !server.apps.closing.is_empty() {
                     if server.get(id).is_none_or(|c| c.app.is_none()) {
                         break; // closed while handling an earlier message
                     }
-                    if !server.apps.closing.is_empty() {
-                        // Told between two calls, as they would be with a call per message.
-                        if let Some(slot) = server.apps.slot(app) {
-                            slot.app = held.take();
-                        }
-                        server.tell_closes(now);
-                        held = server.apps.slot(app).and_then(|slot| slot.app.take());
+                    // Told between two calls, as they would be with a call per message.
+                    if let Some(slot) = server.apps.slot(app) {
+                        slot.app = held.take();
                     }
+                    server.tell_closes(now);
+                    held = server.apps.slot(app).and_then(|slot| slot.app.take());
                 }
                 let Some(taken) = held.as_mut() else {
                     break;
