@@ -10,7 +10,6 @@ use super::conn::{ConnId, Phase, conn_mut};
 use super::event_loop::Server;
 use super::routes::Endpoint;
 use super::timers::{TimerKind, after};
-use crate::protocol::frame::{FrameHeader, encode_frame};
 use crate::protocol::http::Response;
 use crate::protocol::{CloseCode, MessageKind, OpCode};
 
@@ -67,10 +66,7 @@ impl Ctx<'_> {
         }
         let (_, opcode) = kind_of(message);
         let payload = message.as_bytes();
-        let header = FrameHeader::single(opcode, payload.len(), None);
-        target
-            .out
-            .append(&mut server.pool, |buf| encode_frame(&header, payload, buf));
+        target.out.append_frame(&mut server.pool, opcode, payload);
         server.stats.messages_out += 1;
         true
     }
@@ -99,10 +95,7 @@ impl Ctx<'_> {
             }
         } else {
             let (_, opcode) = kind_of(message);
-            let header = FrameHeader::single(opcode, payload.len(), None);
-            target
-                .out
-                .append(&mut server.pool, |buf| encode_frame(&header, payload, buf));
+            target.out.append_frame(&mut server.pool, opcode, payload);
             server.stats.messages_out += 1;
         }
         if was_empty {

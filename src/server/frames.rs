@@ -10,7 +10,7 @@ use super::routes::Endpoint;
 use super::stats::Stats;
 use crate::hub::{Hub, Outbox};
 use crate::protocol::deflate::DeflaterPool;
-use crate::protocol::frame::{FrameHeader, encode_frame, starts_control_frame};
+use crate::protocol::frame::starts_control_frame;
 use crate::protocol::{CloseCode, Event, MessageKind, OpCode, Read, Session};
 
 /// What frame processing needs from the loop, borrowed field by field.
@@ -171,12 +171,22 @@ pub(super) fn read_frames(
 }
 
 /// Queues what the session wrote (a pong, or the close frame) after everything before it.
-#[inline]
+///
+/// Called after every event, nearly always with nothing to queue: the check is inlined
+/// and the queueing is not (a call per message cost ~18 instructions under callgrind).
+#[inline(always)]
 fn send_ctrl(out: &mut OutQueue, ctx: &mut FrameCtx<'_>) {
     if !ctx.ctrl.is_empty() {
-        let ctrl = &*ctx.ctrl;
-        out.append(ctx.pool, |buf| buf.extend_from_slice(ctrl));
+        queue_ctrl(out, ctx);
     }
+}
+
+/// [`send_ctrl`] when the session wrote something.
+#[cold]
+#[inline(never)]
+fn queue_ctrl(out: &mut OutQueue, ctx: &mut FrameCtx<'_>) {
+    let ctrl = &*ctx.ctrl;
+    out.append(ctx.pool, |buf| buf.extend_from_slice(ctrl));
 }
 
 /// Moves the hub's pending replies to this connection ahead of its close frame, so answers
@@ -224,8 +234,7 @@ fn echo(event: Event<'_>, out: &mut OutQueue, pool: &mut BufPool, stats: &mut St
     };
     inject_panic(payload);
     stats.messages_out += 1;
-    let header = FrameHeader::single(opcode, payload.len(), None);
-    out.append(pool, |buf| encode_frame(&header, payload, buf));
+    out.append_frame(pool, opcode, payload);
     After::Nothing
 }
 

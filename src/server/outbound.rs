@@ -14,6 +14,9 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
 
+use crate::protocol::OpCode;
+use crate::protocol::frame::{FrameHeader, encode_frame};
+
 /// The most chunks handed to one `writev` call (Linux allows 1024; 64 covers a burst).
 pub(super) const MAX_IOVECS: usize = 64;
 
@@ -146,6 +149,31 @@ impl OutQueue {
             self.len += tail.len() - before;
             return result;
         }
+        self.append_new(pool, write)
+    }
+
+    /// Appends a final, unmasked data frame of `opcode` carrying `payload` (an echo, an
+    /// app's reply). [`OutQueue::append`] with the frame's encoding written in place: the
+    /// common case (room in the tail) inlined, with no closure call.
+    #[inline]
+    pub(super) fn append_frame(&mut self, pool: &mut BufPool, opcode: OpCode, payload: &[u8]) {
+        let header = FrameHeader::single(opcode, payload.len(), None);
+        if let Some(Chunk::Owned(tail)) = self.chunks.back_mut()
+            && tail.len() < OWNED_CHUNK_FULL
+        {
+            let before = tail.len();
+            encode_frame(&header, payload, tail);
+            self.len += tail.len() - before;
+            return;
+        }
+        self.append_new(pool, |buf| encode_frame(&header, payload, buf));
+    }
+
+    /// [`OutQueue::append`] into a new chunk from the pool: once per flushed queue, so
+    /// kept out of line, off the path of the appends that fill the tail in place (which
+    /// then need fewer registers saved).
+    #[inline(never)]
+    fn append_new<R>(&mut self, pool: &mut BufPool, write: impl FnOnce(&mut Vec<u8>) -> R) -> R {
         let mut tail = pool.take();
         let result = write(&mut tail);
         self.len += tail.len();
