@@ -55,10 +55,11 @@ impl Ctx<'_> {
         let Phase::Open(open) = &mut target.phase else {
             return false;
         };
-        // A connection that failed on input read after this message may still be
-        // replied to: its close frame is queued after this call.
-        if open.endpoint != Endpoint::App(self.app) || !(open.session.can_send() || self.failing)
-        {
+        // It is this app's (the engine reads it for this app, and an open connection's
+        // endpoint never changes). One that failed on input read after this message may
+        // still be replied to: its close frame is queued after this call.
+        debug_assert!(open.endpoint == Endpoint::App(self.app));
+        if !(open.session.can_send() || self.failing) {
             return false;
         }
         if open.session.deflate().is_some() {
