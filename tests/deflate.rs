@@ -9,6 +9,7 @@ use common::{FIN, OP_TEXT, RSV1, Request, TestServer, fresh_key};
 use serde_json::{Value, json};
 use wsloop::client::{Client, ClientOptions, Message};
 use wsloop::protocol::deflate::{DeflateConfig, DeflateParams};
+use wsloop::server::{App, ConnId, Ctx, Message as AppMessage, Server, ServerConfig};
 
 fn compressing(config: DeflateConfig) -> TestServer {
     TestServer::start_with(|c| c.compression = Some(config))
@@ -191,4 +192,78 @@ fn metric(server: &TestServer, name: &str) -> f64 {
     body.lines()
         .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
         .unwrap_or_else(|| panic!("{name} not in /metrics:\n{body}"))
+}
+
+/// Sends each message back, and to the connection that sent the one before it.
+struct Relay {
+    last: Option<ConnId>,
+}
+
+impl App for Relay {
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, message: AppMessage<'_>) {
+        assert!(ctx.send(conn, message), "the reply is queued");
+        if let Some(other) = self.last.filter(|other| *other != conn) {
+            // `false` once `other` has gone (the previous pair of clients).
+            ctx.send(other, message);
+        }
+        self.last = Some(conn);
+    }
+}
+
+/// An app's `Ctx::send` compresses for connections that agreed to permessage-deflate: a
+/// reply to the connection being read (its short path) and a send to another one, with
+/// and without context takeover.
+#[test]
+fn an_apps_sends_are_compressed_to_the_connection_read_and_to_others() {
+    let lenient = DeflateConfig {
+        server_no_context_takeover: false,
+        client_no_context_takeover: false,
+        min_size: 0,
+        ..DeflateConfig::default()
+    };
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let config = ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            max_connections_per_ip: 0,
+            handshake_rate: None,
+            compression: Some(lenient),
+            ..ServerConfig::default()
+        };
+        let mut server = Server::builder(config)
+            .route("/relay", Relay { last: None })
+            .bind()
+            .expect("bind");
+        addr_tx.send(server.local_addr()).expect("address");
+        server.run().expect("run");
+    });
+    let addr = addr_rx.recv().expect("the server's address");
+    for takeover in [false, true] {
+        let config = DeflateConfig {
+            server_no_context_takeover: !takeover,
+            client_no_context_takeover: !takeover,
+            ..lenient
+        };
+        let connect = || {
+            let client = Client::connect(&url(addr, "/relay"), &client_options(config));
+            let client = client.expect("connects");
+            assert!(client.compression().is_some(), "compression agreed");
+            let timeout = Some(std::time::Duration::from_secs(5));
+            client.set_read_timeout(timeout).expect("timeout");
+            client
+        };
+        let (mut a, mut b) = (connect(), connect());
+        for round in 0..3 {
+            let from_a = format!("a {round} {}", "compressible ".repeat(20));
+            a.send_text(&from_a).expect("send");
+            assert_eq!(a.recv().expect("reply"), Message::Text(from_a.clone()));
+            if round > 0 {
+                assert_eq!(b.recv().expect("relay"), Message::Text(from_a));
+            }
+            let from_b = vec![7u8; 300 + round];
+            b.send_binary(&from_b).expect("send");
+            assert_eq!(b.recv().expect("reply"), Message::Binary(from_b.clone()));
+            assert_eq!(a.recv().expect("relay"), Message::Binary(from_b));
+        }
+    }
 }
