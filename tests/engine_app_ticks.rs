@@ -2,7 +2,7 @@
 //! own ([`Ctx::tick`], tied to no connection), a producer thread started with
 //! [`Ctx::waker`], one app routed at two paths ([`ServerBuilder::route_paths`]: its
 //! WebSocket and its HTTP API share its state), and its figures in `/metrics`
-//! ([`App::metrics`]).
+//! ([`App::metrics`]) and `/stats`.
 //!
 //! The faults: a tick that panics (the loop and the app's later ticks go on, the panic is
 //! counted), a `metrics()` that panics (the scrape still answers, with the engine's
@@ -84,6 +84,8 @@ impl App for Clock {
 
     fn metrics(&self, out: &mut AppMetrics) {
         out.counter("clock_ticks", "Ticks handled", self.ticks);
+        // A name the engine's `/stats` document has (not a `/metrics` one).
+        out.gauge("websocket_connections", "not the engine's", -7);
         out.gauge("clock bad name", "left out", 1);
         out.gauge(
             "clock_words",
@@ -202,4 +204,14 @@ fn ticks_a_thread_two_paths_and_metrics() {
     assert!(metrics.contains("wsloop_connections"), "the engine's own");
     let panics = line("wsloop_panics_total ").expect("the panic counter");
     assert_eq!(panics, "wsloop_panics_total 1", "the tick's panic");
+
+    // The same figures in `/stats`, by their bare names, beside the engine's; a name the
+    // engine's document has keeps the engine's value.
+    let (status, stats) = get(addr, "/stats");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let stats: serde_json::Value = serde_json::from_str(&stats).expect("JSON");
+    assert_eq!(stats["clock_ticks"], TICKS, "{stats}");
+    assert_eq!(stats["clock_words"], 1, "{stats}");
+    assert_eq!(stats["websocket_connections"], 1, "the engine's: {stats}");
+    assert!(stats.get("broken_before_panic").is_none(), "{stats}");
 }

@@ -29,6 +29,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::auth::Identity;
+use crate::protocol::Limits;
 use crate::protocol::handshake::RequestHead;
 use crate::protocol::http::Response;
 
@@ -67,6 +68,29 @@ pub trait App {
         let _ = (ctx, conn, code, reason);
     }
 
+    /// Several connections closed: every close of this app's connections queued since it
+    /// was last told, in the order they happened (one at a time for a peer that left; a
+    /// whole wave for closes caused together: a shutdown, a publish that closed slow
+    /// subscribers, closes made from an earlier `on_closes`). The default tells each to
+    /// [`App::on_close`]. An app that tells its other connections of a departure (a
+    /// presence list) overrides this to send once per batch instead of once per leaver:
+    /// for a room of N that is N frames where one per leaver would be N².
+    ///
+    /// Closes made from inside this call are told in the next batch, after it returns:
+    /// a cascade is a loop of batches, never a recursion.
+    fn on_closes(&mut self, ctx: &mut Ctx<'_>, closed: &[Closed<'_>]) {
+        for close in closed {
+            self.on_close(ctx, close.conn, close.code, close.reason);
+        }
+    }
+
+    /// Frame and message size limits for this app's connections (over them: close 1009),
+    /// asked once, when the app is routed. The default, `None`, keeps the server's
+    /// (`ServerConfig::limits`).
+    fn limits(&self) -> Option<Limits> {
+        None
+    }
+
     /// A timer armed with [`Ctx::timer`] is due.
     fn on_timer(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, token: u64) {
         let _ = (ctx, conn, token);
@@ -77,8 +101,8 @@ pub trait App {
         let _ = (ctx, token);
     }
 
-    /// The app's figures for a scrape of `/metrics`, added to the engine's (see
-    /// [`AppMetrics`]). Keep it cheap: it runs on the loop's thread.
+    /// The app's figures for a scrape of `/metrics`, and for `/stats`, added to the
+    /// engine's (see [`AppMetrics`]). Keep it cheap: it runs on the loop's thread.
     fn metrics(&self, out: &mut AppMetrics) {
         let _ = out;
     }
@@ -116,6 +140,18 @@ pub trait App {
     fn on_shutdown(&mut self, ctx: &mut Ctx<'_>) {
         let _ = ctx;
     }
+}
+
+/// A connection's close, as [`App::on_closes`] is told it: what [`App::on_close`] gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed<'a> {
+    /// The connection; it can no longer be sent to.
+    pub conn: ConnId,
+    /// The peer's close code, the code the server closed with, or 1006 when the
+    /// connection ended without a close frame.
+    pub code: u16,
+    /// The close reason that went with `code` (empty for 1006).
+    pub reason: &'a str,
 }
 
 /// A whole message.
@@ -233,13 +269,23 @@ impl<'a> HttpRequest<'a> {
     }
 }
 
-/// An app's refusal of an upgrade: the HTTP status and a plain-text reason.
+/// An app's refusal of an upgrade: the HTTP status, a plain-text reason, and any headers
+/// the client should act on (`Retry-After` with a 429 or 503).
+///
+/// ```
+/// use wsloop::server::Refusal;
+///
+/// let busy = Refusal::new(429, "user already has 8 connections").header("Retry-After", "5");
+/// assert_eq!(busy.status, 429);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     /// The status, 400–599.
     pub status: u16,
     /// The reason, sent as the body.
     pub reason: String,
+    /// Headers sent with it.
+    headers: Vec<(&'static str, String)>,
 }
 
 impl Refusal {
@@ -248,7 +294,25 @@ impl Refusal {
         Self {
             status: status.clamp(400, 599),
             reason: reason.into(),
+            headers: Vec::new(),
         }
+    }
+
+    /// Adds a header to the response (the engine's own, such as `Content-Length`, are not
+    /// to be given here).
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// The HTTP response it is sent as.
+    pub(super) fn into_response(self) -> Response {
+        let response = Response::text(self.status, &self.reason);
+        self.headers
+            .into_iter()
+            .fold(response, |response, (name, value)| {
+                response.header(name, value)
+            })
     }
 }
 

@@ -1,8 +1,10 @@
-//! [`AppMetrics`]: an app's own figures in `GET /metrics`, beside the engine's.
+//! [`AppMetrics`]: an app's own figures in `GET /metrics` and `GET /stats`, beside the
+//! engine's.
 //!
 //! At a scrape the engine asks every app ([`super::App::metrics`]) for its counters and
 //! gauges, copies them into the snapshot it renders, and encodes them with the same
 //! `wsloop_` prefix as its own (a counter gains `_total`, as Prometheus names counters).
+//! `/stats` shows them under their bare names, beside the engine's own.
 
 use std::panic::{self, AssertUnwindSafe};
 
@@ -90,6 +92,17 @@ impl AppMetrics {
             self.entries.truncate(before);
             log::error!("an app's metrics() panicked; its figures are left out of this scrape");
         }
+    }
+
+    /// Every figure by name, as `/stats` shows them (counters without `_total`).
+    pub(super) fn figures(&self) -> impl Iterator<Item = (&str, serde_json::Value)> {
+        self.entries.iter().map(|metric| {
+            let value = match metric.value {
+                Value::Counter(v) => serde_json::Value::from(v),
+                Value::Gauge(v) => serde_json::Value::from(v),
+            };
+            (metric.name.as_str(), value)
+        })
     }
 
     /// Encodes every figure.

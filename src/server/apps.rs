@@ -11,13 +11,14 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use super::app::{App, Message, Request};
+use super::app::{App, Closed, Message, Request};
 use super::app_ctx::{Ctx, Topic};
 use super::app_metrics::AppMetrics;
 use super::app_waker::{AppWaker, take_wake};
 use super::conn::{ConnId, Phase, conn_mut};
 use super::event_loop::Server;
 use super::handle::ServerHandle;
+use crate::protocol::Limits;
 
 /// An application's index in the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -33,6 +34,8 @@ struct Slot {
     subscribed: HashMap<ConnId, Vec<Topic>>,
     /// Set by the app's [`AppWaker`]s, cleared when `on_wake` is called.
     woken: Arc<AtomicBool>,
+    /// The app's own frame and message limits ([`App::limits`]), if it has them.
+    limits: Option<Limits>,
 }
 
 /// Every app, the paths routed to them, and closes waiting to be told.
@@ -44,6 +47,9 @@ pub(super) struct Apps {
     prefixes: Vec<(String, AppId)>,
     /// Connections that closed and whose app has yet to hear it: (app, conn, code, reason).
     closing: VecDeque<(AppId, ConnId, u16, String)>,
+    /// Closes are being told (or held to be told together): a close queued meanwhile
+    /// waits for that loop, so telling never recurses.
+    telling: bool,
 }
 
 impl std::fmt::Debug for Apps {
@@ -86,6 +92,7 @@ impl Apps {
     fn add(&mut self, app: Box<dyn App>) -> AppId {
         let id = AppId(u16::try_from(self.slots.len()).unwrap_or(u16::MAX));
         self.slots.push(Slot {
+            limits: app.limits(),
             app: Some(app),
             topics: HashMap::new(),
             subscribed: HashMap::new(),
@@ -105,6 +112,13 @@ impl Apps {
             .map(|(_, id)| *id)
     }
 
+    /// The frame and message limits of `app`'s connections, if it has its own.
+    pub(super) fn limits(&self, app: AppId) -> Option<Limits> {
+        self.slots
+            .get(usize::from(app.0))
+            .and_then(|slot| slot.limits)
+    }
+
     /// A waker for `app`'s `on_wake`, if `app` is in the table.
     pub(super) fn waker(&self, app: AppId, handle: ServerHandle) -> Option<AppWaker> {
         let slot = self.slots.get(usize::from(app.0))?;
@@ -118,6 +132,20 @@ impl Apps {
             out.collect(app);
         }
         out
+    }
+
+    /// Takes every queued close of `app` out of the queue, in order; the others keep
+    /// theirs.
+    fn take_closes_of(&mut self, app: AppId) -> Vec<(ConnId, u16, String)> {
+        let mut taken = Vec::new();
+        self.closing.retain_mut(|(of, conn, code, reason)| {
+            if *of != app {
+                return true;
+            }
+            taken.push((*conn, *code, std::mem::take(reason)));
+            false
+        });
+        taken
     }
 
     fn slot(&mut self, app: AppId) -> Option<&mut Slot> {
@@ -251,19 +279,52 @@ impl Server {
         self.tell_queued_closes(now);
     }
 
-    /// [`Server::tell_closes`] once there is something to tell.
+    /// [`Server::tell_closes`] once there is something to tell. A call made while closes
+    /// are being told (from an `on_closes` that closed more) returns at once: the running
+    /// loop tells those in its next batch.
     fn tell_queued_closes(&mut self, now: Instant) {
-        while let Some((app, conn, code, reason)) = self.apps.closing.pop_front() {
+        if std::mem::replace(&mut self.apps.telling, true) {
+            return;
+        }
+        let told = panic::catch_unwind(AssertUnwindSafe(|| self.tell_batches(now)));
+        self.apps.telling = false;
+        if let Err(panic) = told {
+            panic::resume_unwind(panic);
+        }
+    }
+
+    /// Tells the queued closes, each app every close of its own queued so far in one
+    /// [`App::on_closes`], until none is left (a wave's closes queue the next wave).
+    fn tell_batches(&mut self, now: Instant) {
+        while let Some(&(app, ..)) = self.apps.closing.front() {
             let busy = self.apps.slot(app).is_some_and(|slot| slot.app.is_none());
             if busy {
                 // Inside that app's own call: told when the call returns.
-                self.apps.closing.push_front((app, conn, code, reason));
                 return;
             }
-            self.with_app(app, None, now, |a, ctx| {
-                a.on_close(ctx, conn, code, &reason)
-            });
+            let batch = self.apps.take_closes_of(app);
+            let closed: Vec<Closed<'_>> = batch
+                .iter()
+                .map(|(conn, code, reason)| Closed {
+                    conn: *conn,
+                    code: *code,
+                    reason,
+                })
+                .collect();
+            self.with_app(app, None, now, |a, ctx| a.on_closes(ctx, &closed));
         }
+    }
+
+    /// Runs `work`, which may close many connections (a shutdown), then tells each app
+    /// its closes together, in one [`App::on_closes`].
+    pub(super) fn closes_together(&mut self, now: Instant, work: impl FnOnce(&mut Self)) {
+        let outer = std::mem::replace(&mut self.apps.telling, true);
+        let done = panic::catch_unwind(AssertUnwindSafe(|| work(self)));
+        self.apps.telling = outer;
+        if let Err(panic) = done {
+            panic::resume_unwind(panic);
+        }
+        self.tell_closes(now);
     }
 
     /// Asks the app whether it takes this upgrade.

@@ -21,7 +21,8 @@ pub struct ServerConfig {
     /// A second address for operators: `/metrics`, `/stats` and the publish API are served
     /// there only, not on `listen`. Default: `None` (everything on `listen`).
     pub internal_listen: Option<SocketAddr>,
-    /// Frame and message size limits on `/echo`. Default: 16 MiB each.
+    /// Frame and message size limits on `/echo` and on apps without their own
+    /// ([`super::App::limits`]). Default: 16 MiB each.
     pub limits: Limits,
     /// Request head limits. Default: 8 KiB, 32 headers.
     pub head: HeadLimits,

@@ -52,7 +52,9 @@ pub use config::{ApiConfig, ServerConfig};
 pub use tls::TlsFiles;
 
 pub use crate::protocol::http::Response;
-pub use app::{App, HttpReply, HttpRequest, HttpTicket, MAX_TIMER, Message, Refusal, Request};
+pub use app::{
+    App, Closed, HttpReply, HttpRequest, HttpTicket, MAX_TIMER, Message, Refusal, Request,
+};
 pub use app_ctx::Ctx;
 pub use app_metrics::AppMetrics;
 pub use app_prepared::Prepared;

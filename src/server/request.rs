@@ -146,9 +146,10 @@ pub(super) fn answer_request(
                 .iter()
                 .filter(|(_, c)| c.admitted && matches!(c.phase, Phase::Open(_)))
                 .count();
+            let apps = server.apps.metrics();
             let body = server
                 .stats
-                .to_json(now, server.admitted, websockets, server.hub.counts())
+                .to_json(now, server.admitted, websockets, server.hub.counts(), &apps)
                 .into_bytes();
             Response::with_body(200, "application/json", body)
         }),
@@ -256,7 +257,8 @@ fn upgrade(server: &Server, head: &RequestHead, endpoint: Endpoint) -> Answer {
         (None, user) => user,
     };
     let limits = match endpoint {
-        Endpoint::Echo | Endpoint::App(_) => server.config.limits,
+        Endpoint::Echo => server.config.limits,
+        Endpoint::App(app) => server.apps.limits(app).unwrap_or(server.config.limits),
         Endpoint::Hub => {
             let max = server.config.max_connections_per_user;
             if let Some(user) = &user

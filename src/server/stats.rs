@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::app_metrics::AppMetrics;
 use crate::hub::HubCounts;
 
 /// Upper bounds (seconds) of the event-loop iteration time histogram.
@@ -176,13 +177,15 @@ impl Stats {
     }
 
     /// The `/stats` JSON document. `active` counts every admitted connection, `websockets`
-    /// the upgraded ones among them.
+    /// the upgraded ones among them; the apps' figures ([`super::App::metrics`]) are added
+    /// beside the engine's, each under its name (one that names an engine figure is left out).
     pub(super) fn to_json(
         &self,
         now: Instant,
         active: usize,
         websockets: usize,
         hub: HubCounts,
+        apps: &AppMetrics,
     ) -> String {
         let view = StatsView {
             active_connections: active,
@@ -209,7 +212,17 @@ impl Stats {
             close_received: &self.close_received,
             uptime_seconds: self.uptime(now),
         };
-        serde_json::to_string(&view).unwrap_or_else(|_| "{}".to_owned())
+        let Ok(serde_json::Value::Object(mut document)) = serde_json::to_value(&view) else {
+            return "{}".to_owned();
+        };
+        for (name, value) in apps.figures() {
+            if document.contains_key(name) {
+                log::warn!("app figure {name:?} left out of /stats: the engine's has that name");
+                continue;
+            }
+            document.insert(name.to_owned(), value);
+        }
+        serde_json::Value::Object(document).to_string()
     }
 }
 

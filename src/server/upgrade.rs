@@ -13,7 +13,6 @@ use crate::auth::user_id::new_guest_id;
 use crate::hub::Credentials;
 use crate::protocol::Session;
 use crate::protocol::handshake::RequestHead;
-use crate::protocol::http::Response;
 
 impl Server {
     /// Answers a complete request head: upgrade, plain HTTP answer, or refusal.
@@ -28,7 +27,7 @@ impl Server {
                 {
                     self.stats.http_requests += 1;
                     self.stats.rejected(refusal.status);
-                    return self.respond(id, Response::text(refusal.status, &refusal.reason));
+                    return self.respond(id, refusal.into_response());
                 }
                 self.upgrade(id, head, accepted, now);
             }

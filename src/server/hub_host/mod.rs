@@ -11,17 +11,15 @@
 //! | here | on the App API |
 //! |---|---|
 //! | `Endpoint::Hub`, `/api/*` routes | `ServerBuilder::route_paths(&["/ws", "/api/*"], hub)` |
-//! | per-user connection limit and `user_id` at the upgrade (`request.rs`) | `App::on_upgrade` with the request's identity |
+//! | per-user connection limit and `user_id` at the upgrade (`request.rs`) | `App::on_upgrade` with the request's identity; the 429's `Retry-After` is `Refusal::header` |
+//! | `hub_limits` (`request.rs`) | `App::limits` |
 //! | `Outbox::sends` through `queue_shared` ([`delivery`]) | `Ctx::prepare` and `Ctx::send_prepared` |
-//! | `Outbox::closes`, `leaving` and [`settle`]'s batching | `Ctx::close` and `App::on_close` (batching departures needs the app to defer its presence frames to the end of the callback) |
+//! | `Outbox::closes`, `leaving` and [`settle`]'s batching | `Ctx::close` and `App::on_closes` (a wave of departures in one call: `Hub::disconnect_all`) |
 //! | token expiry (`TimerKind::TokenExpiry`) | `Ctx::timer` and `App::on_timer` |
 //! | history expiry at the loop's sweep | `Ctx::tick` and `App::on_tick` |
 //! | the cluster's wake-ups (`drain_cluster` on the waker) | `App::on_start`, `Ctx::waker`, `App::on_wake` |
 //! | [`api`], [`server_api`], [`gather`] | `App::on_http`, `HttpReply::Later`, `Ctx::respond` |
-//! | hub counts in `/metrics` (`metrics.rs`) | `App::metrics` |
-//!
-//! Still without an API: the hub's counts in `/stats`, and per-route limits (the hub's
-//! `hub_limits` on message size and rate).
+//! | hub counts in `/metrics` (`metrics.rs`) and `/stats` (`stats.rs`) | `App::metrics` (gauges named `hub_connections`, `users`, `rooms`: the names both show today) |
 
 pub(super) mod api;
 pub(super) mod cluster_link;

@@ -39,11 +39,11 @@ impl Server {
         self.settling = false;
     }
 
-    /// Runs `work` (which may close many connections), then settles once, so the hub hears
-    /// of all the departures together.
+    /// Runs `work` (which may close many connections), then settles once, so the hub (and
+    /// every app, [`Server::closes_together`]) hears of all the departures together.
     pub(in crate::server) fn settle_after(&mut self, now: Instant, work: impl FnOnce(&mut Self)) {
         let outer = std::mem::replace(&mut self.settling, true);
-        work(self);
+        self.closes_together(now, work);
         self.settling = outer;
         self.apply_outbox(now);
     }
