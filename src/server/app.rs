@@ -84,6 +84,22 @@ pub trait App {
         }
     }
 
+    /// Whether the app can serve, for `GET /readyz` (load balancers and orchestrators ask
+    /// it): [`Health::NotReady`] takes the node out of the pool (503), as while it has not
+    /// reached a backend it needs; [`Health::Degraded`] keeps it in (200) and says why.
+    /// The default is [`Health::Ready`]. Keep it cheap: it runs on the loop's thread.
+    fn health(&self) -> Health {
+        Health::Ready
+    }
+
+    /// Whether the app still has work in flight that must finish before the process
+    /// exits (messages on their way to a database or a broker). A graceful shutdown,
+    /// once every connection has closed, waits until no app has, up to
+    /// `server.drain_timeout`. The default is `false`.
+    fn has_work_in_flight(&self) -> bool {
+        false
+    }
+
     /// Frame and message size limits for this app's connections (over them: close 1009),
     /// asked once, when the app is routed. The default, `None`, keeps the server's
     /// (`ServerConfig::limits`).
@@ -140,6 +156,19 @@ pub trait App {
     fn on_shutdown(&mut self, ctx: &mut Ctx<'_>) {
         let _ = ctx;
     }
+}
+
+/// An app's answer to `GET /readyz` ([`App::health`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// Serving: 200 `ready` (unless another app says otherwise).
+    Ready,
+    /// Serving, with less than its whole service (a backend lost after it was reached):
+    /// 200 `degraded: <why>`, so the node stays in its load balancer's pool.
+    Degraded(String),
+    /// Not serving yet: 503 `not ready: <why>` with `Retry-After`, so the load balancer
+    /// sends clients elsewhere.
+    NotReady(String),
 }
 
 /// A connection's close, as [`App::on_closes`] is told it: what [`App::on_close`] gets.

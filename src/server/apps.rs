@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use super::app::{App, Closed, Message, Request};
+use super::app::{App, Closed, Health, Message, Request};
 use super::app_ctx::{Ctx, Topic};
 use super::app_metrics::AppMetrics;
 use super::app_waker::{AppWaker, take_wake};
@@ -123,6 +123,32 @@ impl Apps {
     pub(super) fn waker(&self, app: AppId, handle: ServerHandle) -> Option<AppWaker> {
         let slot = self.slots.get(usize::from(app.0))?;
         Some(AppWaker::new(slot.woken.clone(), handle))
+    }
+
+    /// The worst of the apps' health ([`App::health`]): the first app not ready, else
+    /// the first degraded one, else ready.
+    pub(super) fn health(&self) -> Health {
+        let mut worst = Health::Ready;
+        for app in self.slots.iter().filter_map(|slot| slot.app.as_deref()) {
+            match app.health() {
+                Health::Ready => {}
+                not_ready @ Health::NotReady(_) => return not_ready,
+                degraded @ Health::Degraded(_) => {
+                    if worst == Health::Ready {
+                        worst = degraded;
+                    }
+                }
+            }
+        }
+        worst
+    }
+
+    /// Whether any app has work in flight ([`App::has_work_in_flight`]).
+    pub(super) fn work_in_flight(&self) -> bool {
+        self.slots
+            .iter()
+            .filter_map(|slot| slot.app.as_deref())
+            .any(|app| app.has_work_in_flight())
     }
 
     /// Every app's figures for a scrape ([`super::App::metrics`]).

@@ -143,8 +143,9 @@ impl Server {
                     .conns
                     .iter()
                     .any(|(_, c)| matches!(c.phase, Phase::Open(_)));
-                // Messages still on their way to Redis are published before exit.
-                (!open && self.cluster_idle()) || self.drain_deadline.is_some_and(|d| now >= d)
+                // Messages still on their way to Redis (or an app's backend) go before exit.
+                let settled = self.cluster_idle() && !self.apps.work_in_flight();
+                (!open && settled) || self.drain_deadline.is_some_and(|d| now >= d)
             }
         }
     }

@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use super::app::Health;
 use super::app_http;
 use super::apps::AppId;
 use super::conn::Phase;
@@ -195,7 +196,13 @@ pub(super) fn answer_request(
                 };
                 Response::text(200, text)
             } else {
-                Response::text(200, "ready")
+                match server.apps.health() {
+                    Health::Ready => Response::text(200, "ready"),
+                    Health::Degraded(why) => Response::text(200, &format!("degraded: {why}")),
+                    Health::NotReady(why) => {
+                        Response::text(503, &format!("not ready: {why}")).header("Retry-After", "5")
+                    }
+                }
             }
         }),
         Route::Publish => match api::start(server, head) {

@@ -19,6 +19,8 @@
 //! | history expiry at the loop's sweep | `Ctx::tick` and `App::on_tick` |
 //! | the cluster's wake-ups (`drain_cluster` on the waker) | `App::on_start`, `Ctx::waker`, `App::on_wake` |
 //! | [`api`], [`server_api`], [`gather`] | `App::on_http`, `HttpReply::Later`, `Ctx::respond` |
+//! | `/readyz` on the cluster's state (`degraded`, `cluster_never_up`) | `App::health` |
+//! | the drain waiting for `cluster_idle` | `App::has_work_in_flight` |
 //! | hub counts in `/metrics` (`metrics.rs`) and `/stats` (`stats.rs`) | `App::metrics` (gauges named `hub_connections`, `users`, `rooms`: the names both show today) |
 
 pub(super) mod api;

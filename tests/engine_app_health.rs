@@ -1,0 +1,186 @@
+//! What an app tells the engine about itself, for operators: its health in `GET /readyz`
+//! ([`App::health`]: not ready takes the node out of a load balancer's pool with a 503,
+//! degraded keeps it in with the reason), and work still in flight that a graceful
+//! shutdown waits for ([`App::has_work_in_flight`]).
+//!
+//! The fault: a shutdown while the app's work is in flight (a write to its backend that
+//! finishes 400 ms later). Without the wait the loop returned as soon as the last
+//! connection closed, and the work was lost with the process.
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+#[allow(clippy::disallowed_types)]
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use wsloop::client::{Client, ClientError, ClientOptions, Message as Received};
+use wsloop::server::{App, ConnId, Ctx, Health, Message, Server, ServerConfig, ServerHandle};
+
+/// How long the app's work takes once started.
+const WORK: Duration = Duration::from_millis(400);
+
+/// Its health is set by messages ("heal", "degrade", "fail"); "work" starts work that
+/// finishes at a tick `WORK` later.
+struct Backend {
+    health: Health,
+    in_flight: bool,
+    /// When the work finished, for the test.
+    #[allow(clippy::disallowed_types)]
+    finished: std::sync::mpsc::Sender<Instant>,
+}
+
+impl App for Backend {
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, message: Message<'_>) {
+        match message {
+            Message::Text("heal") => self.health = Health::Ready,
+            Message::Text("degrade") => self.health = Health::Degraded("backend lost".into()),
+            Message::Text("fail") => self.health = Health::NotReady("backend down".into()),
+            Message::Text("work") => {
+                self.in_flight = true;
+                ctx.tick(WORK, 1);
+            }
+            _ => return,
+        }
+        ctx.send(conn, Message::Text("done"));
+    }
+
+    fn on_tick(&mut self, _: &mut Ctx<'_>, _: u64) {
+        self.in_flight = false;
+        self.finished.send(Instant::now()).expect("the test's end");
+    }
+
+    fn health(&self) -> Health {
+        self.health.clone()
+    }
+
+    fn has_work_in_flight(&self) -> bool {
+        self.in_flight
+    }
+}
+
+/// A loop with [`Backend`] at `/app` (not ready at first), on its own thread: its
+/// address, a handle, when the work finished, and when `run` returned.
+#[allow(clippy::disallowed_types)]
+fn start() -> (
+    SocketAddr,
+    ServerHandle,
+    Receiver<Instant>,
+    Receiver<Instant>,
+) {
+    let (parts_tx, parts_rx) = channel();
+    let (finished, finished_rx) = channel();
+    let (returned, returned_rx) = channel();
+    std::thread::spawn(move || {
+        let config = ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            drain_timeout: Duration::from_secs(10),
+            ..ServerConfig::default()
+        };
+        let backend = Backend {
+            health: Health::NotReady("backend not reached yet".into()),
+            in_flight: false,
+            finished,
+        };
+        let mut server = Server::builder(config)
+            .route("/app", backend)
+            .bind()
+            .expect("bind");
+        parts_tx
+            .send((server.local_addr(), server.handle()))
+            .expect("parts");
+        server.run().expect("run");
+        returned.send(Instant::now()).expect("the test's end");
+    });
+    let (addr, handle) = parts_rx.recv().expect("the server's parts");
+    (addr, handle, finished_rx, returned_rx)
+}
+
+/// `GET /readyz`: the status line, the `Retry-After` header if any, and the body.
+fn readyz(addr: SocketAddr) -> (String, Option<String>, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let request = "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let (head, body) = response.split_once("\r\n\r\n").expect("a head");
+    let status = head.lines().next().unwrap_or_default().to_owned();
+    let retry = head.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("retry-after: ")
+            .map(str::to_owned)
+    });
+    (status, retry, body.trim_end().to_owned())
+}
+
+fn tell(client: &mut Client, what: &str) {
+    client.send_text(what).expect("send");
+    assert_eq!(
+        client.recv().expect("an answer"),
+        Received::Text("done".into())
+    );
+}
+
+#[test]
+fn readyz_says_what_the_app_says() {
+    let (addr, handle, _, _) = start();
+    assert_eq!(
+        readyz(addr),
+        (
+            "HTTP/1.1 503 Service Unavailable".into(),
+            Some("5".into()),
+            "not ready: backend not reached yet".into()
+        )
+    );
+    let mut client =
+        Client::connect(&format!("ws://{addr}/app"), &ClientOptions::default()).expect("ws");
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    tell(&mut client, "heal");
+    assert_eq!(
+        readyz(addr),
+        ("HTTP/1.1 200 OK".into(), None, "ready".into())
+    );
+    tell(&mut client, "degrade");
+    assert_eq!(
+        readyz(addr),
+        (
+            "HTTP/1.1 200 OK".into(),
+            None,
+            "degraded: backend lost".into()
+        )
+    );
+    tell(&mut client, "fail");
+    assert_eq!(readyz(addr).2, "not ready: backend down");
+    handle.exit_now().expect("stop");
+}
+
+#[test]
+fn a_shutdown_waits_for_work_in_flight() {
+    let (addr, handle, finished, returned) = start();
+    let mut client =
+        Client::connect(&format!("ws://{addr}/app"), &ClientOptions::default()).expect("ws");
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    tell(&mut client, "work");
+    handle.shutdown().expect("shutdown");
+    match client.recv() {
+        Err(ClientError::Closed { code, .. }) => assert_eq!(code, 1001),
+        other => panic!("expected the shutdown's close, got {other:?}"),
+    }
+    let returned = returned
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the loop returns");
+    let finished = finished
+        .recv_timeout(Duration::from_secs(1))
+        .expect("the work finished before the loop returned");
+    assert!(
+        returned >= finished,
+        "the loop returned {:?} before the work finished",
+        finished - returned
+    );
+}
