@@ -5,7 +5,7 @@
 //! Calls never nest: a close an app causes from inside a callback (its own, or a slow
 //! subscriber's) is queued and its `on_close` runs once the callback has returned.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -23,6 +23,15 @@ use crate::protocol::Limits;
 /// An application's index in the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AppId(pub(super) u16);
+
+/// Who a route is for, when the server has an internal listener (`internal_listen`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Exposure {
+    /// Clients: the public listener.
+    Public,
+    /// Operators: the internal listener, beside `/metrics` and `/stats`.
+    Operator,
+}
 
 /// One app and its topics.
 struct Slot {
@@ -45,6 +54,9 @@ pub(super) struct Apps {
     /// Exact paths, and prefixes (a route ending in `/*`) longest first.
     exact: HashMap<String, AppId>,
     prefixes: Vec<(String, AppId)>,
+    /// Routes (as given, `/x/*` for a prefix) for operators: served on the internal
+    /// listener when there is one ([`Apps::mark_operator`]).
+    operator: HashSet<String>,
     /// Connections that closed and whose app has yet to hear it: (app, conn, code, reason).
     closing: VecDeque<(AppId, ConnId, u16, String)>,
     /// Closes are being told (or held to be told together): a close queued meanwhile
@@ -101,15 +113,31 @@ impl Apps {
         id
     }
 
+    /// Serves the route `route` (exact, or a prefix ending in `/*`, as routed) on the
+    /// internal listener, beside `/metrics`, when `internal_listen` is set.
+    pub(super) fn mark_operator(&mut self, route: &str) {
+        self.operator.insert(route.to_owned());
+    }
+
     /// The app routed `path`, if any.
     pub(super) fn find(&self, path: &str) -> Option<AppId> {
+        self.find_route(path).map(|(id, _)| id)
+    }
+
+    /// The app routed `path`, if any, and whether the route is for operators.
+    pub(super) fn find_route(&self, path: &str) -> Option<(AppId, Exposure)> {
+        let exposure = |route: &str| match self.operator.contains(route) {
+            true => Exposure::Operator,
+            false => Exposure::Public,
+        };
         if let Some(id) = self.exact.get(path) {
-            return Some(*id);
+            return Some((*id, exposure(path)));
         }
-        self.prefixes
+        let (prefix, id) = self
+            .prefixes
             .iter()
-            .find(|(prefix, _)| path.starts_with(prefix.as_str()))
-            .map(|(_, id)| *id)
+            .find(|(prefix, _)| path.starts_with(prefix.as_str()))?;
+        Some((*id, exposure(&format!("{prefix}*"))))
     }
 
     /// The frame and message limits of `app`'s connections, if it has its own.
@@ -550,6 +578,17 @@ mod tests {
         assert_eq!(shared.find("/ws"), Some(AppId(0)));
         assert_eq!(shared.find("/api/rooms"), Some(AppId(0)));
         assert_eq!(shared.find("/other"), Some(AppId(1)));
+        shared.mark_operator("/api/*");
+        shared.mark_operator("/other");
+        assert_eq!(shared.find_route("/ws"), Some((AppId(0), Exposure::Public)));
+        assert_eq!(
+            shared.find_route("/api/rooms"),
+            Some((AppId(0), Exposure::Operator))
+        );
+        assert_eq!(
+            shared.find_route("/other"),
+            Some((AppId(1), Exposure::Operator))
+        );
     }
 
     #[test]

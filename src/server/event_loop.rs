@@ -591,6 +591,28 @@ impl ServerBuilder {
         self
     }
 
+    /// Serves the route `route` (a path or prefix as given to [`ServerBuilder::route`])
+    /// for operators: when `server.internal_listen` is set, on that listener only, beside
+    /// `/metrics` and `/stats` (404 on the public one); otherwise on the one listener. An
+    /// app's admin API, say, while its WebSocket stays public:
+    ///
+    /// ```no_run
+    /// # use wsloop::server::{App, ConnId, Ctx, Message, Server, ServerConfig};
+    /// # struct Game;
+    /// # impl App for Game {
+    /// #     fn on_message(&mut self, _: &mut Ctx<'_>, _: ConnId, _: Message<'_>) {}
+    /// # }
+    /// let server = Server::builder(ServerConfig::default())
+    ///     .route_paths(&["/game", "/game-admin/*"], Game)
+    ///     .for_operators("/game-admin/*")
+    ///     .bind()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn for_operators(mut self, route: &str) -> Self {
+        self.apps.mark_operator(route);
+        self
+    }
+
     /// Binds the listeners and prepares the loop; call [`Server::run`] to serve.
     pub fn bind(self) -> io::Result<Server> {
         Ok(Server::from_parts(Bound::bind(self.config)?, self.apps))

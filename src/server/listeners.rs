@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use mio::net::TcpListener;
 use mio::{Interest, Registry, Token};
 
+use super::apps::Exposure;
 use super::config::ServerConfig;
 use super::routes::Route;
 
@@ -82,19 +83,47 @@ impl Listeners {
     pub(super) fn serves(&self, port: Port, route: Route) -> bool {
         serves(port, route, self.internal.is_some())
     }
+
+    /// Whether an app's route for `exposure` is served on `port`: a public one on the
+    /// public listener, an operators' one where `/metrics` is.
+    pub(super) fn serves_app(&self, port: Port, exposure: Exposure) -> bool {
+        let audience = match exposure {
+            Exposure::Public => Audience::Clients,
+            Exposure::Operator => Audience::Operators,
+        };
+        served(port, audience, self.internal.is_some())
+    }
+}
+
+/// Who an endpoint is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Audience {
+    /// WebSockets, the page: the public listener.
+    Clients,
+    /// Metrics, stats, the APIs: the internal listener when there is one.
+    Operators,
+    /// Health probes (and 404s): both.
+    Probes,
 }
 
 /// Whether `route` is served on `port`, when an internal port exists (`split`) or not.
 fn serves(port: Port, route: Route, split: bool) -> bool {
-    let operator = matches!(
-        route,
-        Route::Metrics | Route::Stats | Route::Publish | Route::Api | Route::Admin
-    );
-    let probe = matches!(route, Route::Health | Route::Ready | Route::NotFound);
+    let audience = match route {
+        Route::Metrics | Route::Stats | Route::Publish | Route::Api | Route::Admin => {
+            Audience::Operators
+        }
+        Route::Health | Route::Ready | Route::NotFound => Audience::Probes,
+        Route::WebSocket(_) | Route::Page | Route::Sdk => Audience::Clients,
+    };
+    served(port, audience, split)
+}
+
+/// Whether an endpoint for `audience` is served on `port`.
+fn served(port: Port, audience: Audience, split: bool) -> bool {
     match (port, split) {
         (Port::Public, false) => true,
-        (Port::Public, true) => !operator,
-        (Port::Internal, _) => operator || probe,
+        (Port::Public, true) => audience != Audience::Operators,
+        (Port::Internal, _) => audience != Audience::Clients,
     }
 }
 

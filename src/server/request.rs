@@ -127,11 +127,17 @@ pub(super) fn answer_request(
     now: Instant,
 ) -> Answer {
     // Application routes first: an embedder's `/*` takes every path.
-    let route = server.apps.find(&head.path).map_or_else(
-        || route(&head.path),
-        |app| Route::WebSocket(Endpoint::App(app)),
-    );
-    if !server.listeners.serves(port, route) {
+    let (route, served) = match server.apps.find_route(&head.path) {
+        Some((app, exposure)) => (
+            Route::WebSocket(Endpoint::App(app)),
+            server.listeners.serves_app(port, exposure),
+        ),
+        None => {
+            let route = route(&head.path);
+            (route, server.listeners.serves(port, route))
+        }
+    };
+    if !served {
         return Answer::Respond(Rejection::NotFound.response());
     }
     match route {
