@@ -84,6 +84,14 @@ impl App for Clock {
 
     fn metrics(&self, out: &mut AppMetrics) {
         out.counter("clock_ticks", "Ticks handled", self.ticks);
+        out.counters(
+            "clock_events",
+            "Events, by kind",
+            "kind",
+            [("tick", self.ticks), ("wake", self.woken.len() as u64)],
+        );
+        // A family the engine's `/metrics` has (its counter `wsloop_upgrades_total`).
+        out.gauge("upgrades", "not the engine's", -5);
         // A name the engine's `/stats` document has (not a `/metrics` one).
         out.gauge("websocket_connections", "not the engine's", -7);
         out.gauge("clock bad name", "left out", 1);
@@ -199,7 +207,24 @@ fn ticks_a_thread_two_paths_and_metrics() {
         line("wsloop_clock_words "),
         Some("wsloop_clock_words 1".into())
     );
+    assert_eq!(
+        line("wsloop_clock_events_total{kind=\"tick\"}"),
+        Some(format!(
+            "wsloop_clock_events_total{{kind=\"tick\"}} {TICKS}"
+        ))
+    );
+    assert_eq!(
+        line("wsloop_clock_events_total{kind=\"wake\"}"),
+        Some("wsloop_clock_events_total{kind=\"wake\"} 1".into())
+    );
     assert!(!metrics.contains("bad name"), "{metrics}");
+    // A family of the engine's name stays the engine's, once.
+    assert_eq!(
+        metrics.matches("# TYPE wsloop_upgrades ").count(),
+        1,
+        "{metrics}"
+    );
+    assert!(!metrics.contains("-5"), "{metrics}");
     assert!(!metrics.contains("broken_before_panic"), "{metrics}");
     assert!(metrics.contains("wsloop_connections"), "the engine's own");
     let panics = line("wsloop_panics_total ").expect("the panic counter");
@@ -212,6 +237,11 @@ fn ticks_a_thread_two_paths_and_metrics() {
     let stats: serde_json::Value = serde_json::from_str(&stats).expect("JSON");
     assert_eq!(stats["clock_ticks"], TICKS, "{stats}");
     assert_eq!(stats["clock_words"], 1, "{stats}");
+    assert_eq!(
+        stats["clock_events"],
+        serde_json::json!({"tick": TICKS, "wake": 1}),
+        "{stats}"
+    );
     assert_eq!(stats["websocket_connections"], 1, "the engine's: {stats}");
     assert!(stats.get("broken_before_panic").is_none(), "{stats}");
 }

@@ -45,10 +45,15 @@ struct Metric {
     value: Value,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Value {
     Counter(u64),
     Gauge(i64),
+    /// One counter per value of `label`, by key.
+    Counters {
+        label: String,
+        values: Vec<(String, u64)>,
+    },
 }
 
 impl AppMetrics {
@@ -63,6 +68,37 @@ impl AppMetrics {
     /// [`AppMetrics::counter`].
     pub fn gauge(&mut self, name: &str, help: &str, value: i64) {
         self.add(name, help, Value::Gauge(value));
+    }
+
+    /// A family of counters told apart by one label: one sample per key, exposed as
+    /// `wsloop_<name>_total{<label>="<key>"}` (errors by code, requests by status). Names
+    /// as for [`AppMetrics::counter`]; a `label` that is not a Prometheus label name
+    /// (`[a-zA-Z_][a-zA-Z0-9_]*`, not starting with `__`) leaves the family out with a
+    /// warning. `/stats` shows the family as an object of its keys.
+    ///
+    /// ```
+    /// use wsloop::server::AppMetrics;
+    ///
+    /// let mut out = AppMetrics::default();
+    /// out.counters("game_errors", "Errors answered, by code", "code", [("bad_move", 3), ("timeout", 1)]);
+    /// ```
+    pub fn counters<K: std::fmt::Display>(
+        &mut self,
+        name: &str,
+        help: &str,
+        label: &str,
+        values: impl IntoIterator<Item = (K, u64)>,
+    ) {
+        if !valid_name(label) || label.starts_with("__") {
+            log::warn!("app metric {name:?} left out: {label:?} is not a label name");
+            return;
+        }
+        let values = values
+            .into_iter()
+            .map(|(key, value)| (key.to_string(), value))
+            .collect();
+        let label = label.to_owned();
+        self.add(name, help, Value::Counters { label, values });
     }
 
     fn add(&mut self, name: &str, help: &str, value: Value) {
@@ -94,12 +130,22 @@ impl AppMetrics {
         }
     }
 
+    /// Keeps the figures whose name `keep` accepts.
+    pub(super) fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.entries.retain(|metric| keep(&metric.name));
+    }
+
     /// Every figure by name, as `/stats` shows them (counters without `_total`).
     pub(super) fn figures(&self) -> impl Iterator<Item = (&str, serde_json::Value)> {
         self.entries.iter().map(|metric| {
-            let value = match metric.value {
-                Value::Counter(v) => serde_json::Value::from(v),
-                Value::Gauge(v) => serde_json::Value::from(v),
+            let value = match &metric.value {
+                Value::Counter(v) => serde_json::Value::from(*v),
+                Value::Gauge(v) => serde_json::Value::from(*v),
+                Value::Counters { values, .. } => values
+                    .iter()
+                    .map(|(key, value)| (key.clone(), serde_json::Value::from(*value)))
+                    .collect::<serde_json::Map<_, _>>()
+                    .into(),
             };
             (metric.name.as_str(), value)
         })
@@ -108,19 +154,27 @@ impl AppMetrics {
     /// Encodes every figure.
     pub(super) fn encode(&self, e: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         for metric in &self.entries {
-            match metric.value {
-                Value::Counter(v) => ConstCounter::new(v).encode(e.encode_descriptor(
+            match &metric.value {
+                Value::Counter(v) => ConstCounter::new(*v).encode(e.encode_descriptor(
                     &metric.name,
                     &metric.help,
                     None,
                     MetricType::Counter,
                 )?)?,
-                Value::Gauge(v) => ConstGauge::new(v).encode(e.encode_descriptor(
+                Value::Gauge(v) => ConstGauge::new(*v).encode(e.encode_descriptor(
                     &metric.name,
                     &metric.help,
                     None,
                     MetricType::Gauge,
                 )?)?,
+                Value::Counters { label, values } => {
+                    let mut family =
+                        e.encode_descriptor(&metric.name, &metric.help, None, MetricType::Counter)?;
+                    for (key, value) in values {
+                        let labels = [(label.as_str(), key.as_str())];
+                        ConstCounter::new(*value).encode(family.encode_family(&labels)?)?;
+                    }
+                }
             }
         }
         Ok(())
@@ -151,5 +205,10 @@ mod tests {
         m.gauge("_ok9", "", 4);
         let names: Vec<_> = m.entries.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(names, ["moves", "_ok9"]);
+        m.counters("errors", "", "__reserved", [("a", 1)]);
+        m.counters("errors", "", "bad label", [("a", 1)]);
+        m.counters("errors", "", "code", [("a", 1), ("b", 2)]);
+        let names: Vec<_> = m.entries.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["moves", "_ok9", "errors"]);
     }
 }

@@ -47,15 +47,53 @@ pub(super) struct Snapshot {
 }
 
 impl Snapshot {
-    /// Renders the Prometheus text exposition.
-    pub(super) fn render(self) -> String {
-        let mut registry = Registry::with_prefix("wsloop");
-        registry.register_collector(Box::new(self));
-        let mut text = String::new();
-        if prometheus_client::encoding::text::encode(&mut text, &registry).is_err() {
-            text.clear();
+    /// Renders the Prometheus text exposition: the engine's families, then the apps'
+    /// (one that names a family of the engine's is left out, and logged: two families of
+    /// one name make the whole scrape invalid).
+    pub(super) fn render(mut self) -> String {
+        let mut apps = std::mem::take(&mut self.apps);
+        let mut text = exposition(self);
+        let engine: Vec<&str> = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("# TYPE wsloop_"))
+            .filter_map(|rest| rest.split(' ').next())
+            .collect();
+        apps.retain(|name| {
+            // A counter's samples are `<name>_total`: that name is taken too.
+            let clash = engine
+                .iter()
+                .any(|e| name == *e || name.strip_suffix("_total") == Some(e));
+            if clash {
+                log::warn!("app metric {name:?} left out: the engine has a metric of that name");
+            }
+            !clash
+        });
+        let apps = exposition(AppFamilies(apps));
+        if let Some(end) = text.rfind("# EOF") {
+            text.truncate(end);
         }
-        text
+        text + &apps
+    }
+}
+
+/// The text exposition of one collector's families, with the `wsloop_` prefix.
+fn exposition(collector: impl Collector + 'static) -> String {
+    let mut registry = Registry::with_prefix("wsloop");
+    registry.register_collector(Box::new(collector));
+    let mut text = String::new();
+    if prometheus_client::encoding::text::encode(&mut text, &registry).is_err() {
+        text.clear();
+    }
+    text
+}
+
+/// The apps' figures, encoded after the engine's.
+#[derive(Debug)]
+struct AppFamilies(AppMetrics);
+
+impl Collector for AppFamilies {
+    fn encode(&self, mut e: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        self.0.encode(&mut e)
     }
 }
 
@@ -349,7 +387,6 @@ impl Collector for Snapshot {
                 self.presence_dropped,
             )?;
         }
-        self.apps.encode(&mut e)?;
         self.encode_loop_time(&mut e)?;
         let uptime = e.encode_descriptor(
             "uptime_seconds",

@@ -10,7 +10,7 @@
 //!
 //! | here | on the App API |
 //! |---|---|
-//! | `Endpoint::Hub`, `/api/*` routes | `ServerBuilder::route_paths(&["/ws", "/api/*"], hub)` |
+//! | `Endpoint::Hub`, `/api/*` routes (internal listener only) | `ServerBuilder::route_paths(&["/ws", "/api/*"], hub)`, `.for_operators("/api/*")` |
 //! | per-user connection limit and `user_id` at the upgrade (`request.rs`) | `App::on_upgrade` with the request's identity; the 429's `Retry-After` is `Refusal::header` |
 //! | `hub_limits` (`request.rs`) | `App::limits` |
 //! | `Outbox::sends` through `queue_shared` ([`delivery`]) | `Ctx::prepare` and `Ctx::send_prepared` |
@@ -21,7 +21,7 @@
 //! | [`api`], [`server_api`], [`gather`] | `App::on_http`, `HttpReply::Later`, `Ctx::respond` |
 //! | `/readyz` on the cluster's state (`degraded`, `cluster_never_up`) | `App::health` |
 //! | the drain waiting for `cluster_idle` | `App::has_work_in_flight` |
-//! | hub counts in `/metrics` (`metrics.rs`) and `/stats` (`stats.rs`) | `App::metrics` (gauges named `hub_connections`, `users`, `rooms`: the names both show today) |
+//! | hub counts in `/metrics` (`metrics.rs`) and `/stats` (`stats.rs`) | `App::metrics` (gauges named `hub_connections`, `users`, `rooms`: the names both show today; `hub_errors` and `api_requests` by label with `AppMetrics::counters`) |
 
 pub(super) mod api;
 pub(super) mod cluster_link;
