@@ -1,4 +1,5 @@
 //! What an app tells the engine about itself, for operators: its health in `GET /readyz`
+//! (and in this node's `status` in `GET /api/info`)
 //! ([`App::health`]: not ready takes the node out of a load balancer's pool with a 503,
 //! degraded keeps it in with the reason), and work still in flight that a graceful
 //! shutdown waits for ([`App::has_work_in_flight`]).
@@ -71,11 +72,12 @@ fn start() -> (
     let (finished, finished_rx) = channel();
     let (returned, returned_rx) = channel();
     std::thread::spawn(move || {
-        let config = ServerConfig {
+        let mut config = ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             drain_timeout: Duration::from_secs(10),
             ..ServerConfig::default()
         };
+        config.api.keys = vec![KEY.to_owned()];
         let backend = Backend {
             health: Health::NotReady("backend not reached yet".into()),
             in_flight: false,
@@ -95,13 +97,35 @@ fn start() -> (
     (addr, handle, finished_rx, returned_rx)
 }
 
+/// The server API's key.
+const KEY: &str = "test-key";
+
 /// `GET /readyz`: the status line, the `Retry-After` header if any, and the body.
 fn readyz(addr: SocketAddr) -> (String, Option<String>, String) {
+    get(addr, "/readyz")
+}
+
+/// This node's `status` in `GET /api/info`.
+fn info_status(addr: SocketAddr) -> String {
+    let (status, _, body) = get(addr, "/api/info");
+    assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+    let info: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    info["nodes"][0]["status"]
+        .as_str()
+        .expect("a status")
+        .to_owned()
+}
+
+/// A GET with the API key: the status line, `Retry-After` if any, and the body.
+fn get(addr: SocketAddr, target: &str) -> (String, Option<String>, String) {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
-    let request = "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let request = format!(
+        "GET {target} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n\
+         Connection: close\r\n\r\n"
+    );
     stream.write_all(request.as_bytes()).expect("write");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("read");
@@ -139,11 +163,13 @@ fn readyz_says_what_the_app_says() {
     client
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
+    assert_eq!(info_status(addr), "not_ready", "/api/info says the same");
     tell(&mut client, "heal");
     assert_eq!(
         readyz(addr),
         ("HTTP/1.1 200 OK".into(), None, "ready".into())
     );
+    assert_eq!(info_status(addr), "ready");
     tell(&mut client, "degrade");
     assert_eq!(
         readyz(addr),
@@ -153,6 +179,7 @@ fn readyz_says_what_the_app_says() {
             "degraded: backend lost".into()
         )
     );
+    assert_eq!(info_status(addr), "degraded");
     tell(&mut client, "fail");
     assert_eq!(readyz(addr).2, "not ready: backend down");
     handle.exit_now().expect("stop");

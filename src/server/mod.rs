@@ -33,6 +33,7 @@ mod metrics;
 mod notify;
 mod outbound;
 mod proxied;
+mod readiness;
 mod reading;
 
 mod request;

@@ -2,7 +2,6 @@
 
 use std::time::Instant;
 
-use super::app::Health;
 use super::app_http;
 use super::apps::AppId;
 use super::conn::Phase;
@@ -183,34 +182,7 @@ pub(super) fn answer_request(
             let kind = "application/openmetrics-text; version=1.0.0; charset=utf-8";
             Response::with_body(200, kind, body)
         }),
-        Route::Ready => plain_get(head, || {
-            if server.drain_deadline.is_some() {
-                Response::text(503, "draining").header("Retry-After", "5")
-            } else if server.cluster_never_up() {
-                // Clients sent here could not reach the rest of the cluster.
-                Response::text(503, "not ready: redis not reached yet").header("Retry-After", "5")
-            } else if server.degraded() {
-                // Still serving its own clients: do not take the node out of the pool.
-                let local = server
-                    .cluster
-                    .as_ref()
-                    .is_some_and(|c| c.when_down() == crate::cluster::WhenDown::Local);
-                let text = if local {
-                    "degraded: redis unavailable, serving local clients only"
-                } else {
-                    "degraded: redis unavailable, refusing new messages"
-                };
-                Response::text(200, text)
-            } else {
-                match server.apps.health() {
-                    Health::Ready => Response::text(200, "ready"),
-                    Health::Degraded(why) => Response::text(200, &format!("degraded: {why}")),
-                    Health::NotReady(why) => {
-                        Response::text(503, &format!("not ready: {why}")).header("Retry-After", "5")
-                    }
-                }
-            }
-        }),
+        Route::Ready => plain_get(head, || server.readiness().response()),
         Route::Publish => match api::start(server, head) {
             ApiStart::ReadBody {
                 length,

@@ -277,21 +277,12 @@ impl Server {
             .iter()
             .filter(|(_, c)| c.admitted && matches!(c.phase, crate::server::conn::Phase::Open(_)))
             .count();
-        let status = if self.drain_deadline.is_some() {
-            "draining"
-        } else if self.cluster_never_up() {
-            "not_ready"
-        } else if self.degraded() {
-            "degraded"
-        } else {
-            "ready"
-        };
         NodeInfo {
             node: self.node_id().to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             uptime_s: now.saturating_duration_since(self.stats.started).as_secs(),
             connections,
-            status: status.to_owned(),
+            status: self.readiness().status().to_owned(),
         }
     }
 }
