@@ -54,6 +54,9 @@ pub(super) struct Apps {
     /// Exact paths, and prefixes (a route ending in `/*`) longest first.
     exact: HashMap<String, AppId>,
     prefixes: Vec<(String, AppId)>,
+    /// The engine's own apps (the hub at `/ws`), by exact path: found only when no route
+    /// of the embedder's (a `/*`, say) takes the path first.
+    builtins: Vec<(&'static str, AppId)>,
     /// Routes (as given, `/x/*` for a prefix) for operators: served on the internal
     /// listener when there is one ([`Apps::mark_operator`]).
     operator: HashSet<String>,
@@ -101,6 +104,13 @@ impl Apps {
         }
     }
 
+    /// Adds a built-in app at `path`, below every route of the embedder's.
+    pub(super) fn route_builtin(&mut self, path: &'static str, app: Box<dyn App>) -> AppId {
+        let id = self.add(app);
+        self.builtins.push((path, id));
+        id
+    }
+
     fn add(&mut self, app: Box<dyn App>) -> AppId {
         let id = AppId(u16::try_from(self.slots.len()).unwrap_or(u16::MAX));
         self.slots.push(Slot {
@@ -133,11 +143,15 @@ impl Apps {
         if let Some(id) = self.exact.get(path) {
             return Some((*id, exposure(path)));
         }
-        let (prefix, id) = self
+        let prefix = self
             .prefixes
             .iter()
-            .find(|(prefix, _)| path.starts_with(prefix.as_str()))?;
-        Some((*id, exposure(&format!("{prefix}*"))))
+            .find(|(prefix, _)| path.starts_with(prefix.as_str()));
+        if let Some((prefix, id)) = prefix {
+            return Some((*id, exposure(&format!("{prefix}*"))));
+        }
+        let (_, id) = self.builtins.iter().find(|(route, _)| *route == path)?;
+        Some((*id, Exposure::Public))
     }
 
     /// The frame and message limits of `app`'s connections, if it has its own.
@@ -569,6 +583,16 @@ mod tests {
         assert_eq!(apps.find("/rooms/7"), Some(AppId(2)));
         assert_eq!(apps.find("/"), Some(AppId(1)));
         assert_eq!(apps.find("/echo/x"), Some(AppId(1)));
+        apps.route_builtin("/built-in", Box::new(Nop));
+        assert_eq!(
+            apps.find("/built-in"),
+            Some(AppId(1)),
+            "an embedder's /* first"
+        );
+        let mut builtin = Apps::default();
+        builtin.route_builtin("/ws", Box::new(Nop));
+        assert_eq!(builtin.find("/ws"), Some(AppId(0)));
+        assert_eq!(builtin.find("/ws/x"), None);
         let mut none = Apps::default();
         none.route("/a", Box::new(Nop));
         assert_eq!(none.find("/b"), None);

@@ -66,7 +66,6 @@ impl Server {
         self.stats.budget_closes += 1;
         self.timers.arm(until, id, TimerKind::Linger);
         self.dirty.push(id);
-        self.leave_hub(id, now);
         self.app_closed(id, CloseCode::TRY_AGAIN_LATER.0, "", now);
     }
 }

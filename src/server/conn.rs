@@ -110,8 +110,6 @@ pub(super) struct Conn {
     pub last_seen: Instant,
     /// Counts towards `max_connections` (false for connections only here to be refused).
     pub admitted: bool,
-    /// Registered with the hub (so removal must tell it).
-    pub in_hub: bool,
     /// The app it was opened with, until that app has been told of its close.
     pub(super) app: Option<super::apps::AppId>,
     /// When the live token-expiry check fires; earlier `TokenExpiry` timers still in the

@@ -28,6 +28,7 @@ use super::conn::{Conn, ConnId, Phase};
 use super::fd_limit::{AcceptError, Reserve, raise_nofile};
 use super::frames::AppInput;
 use super::handle::ServerHandle;
+use super::hub_host::app::{HUB_PATH, HubApp};
 use super::hub_host::gather::Gathers;
 use super::hub_host::history_log::{HistoryLog, Loaded};
 use super::listeners::{Listeners, Port};
@@ -151,11 +152,10 @@ pub struct Server {
     pub(super) drain_deadline: Option<Instant>,
     /// The chat/pub-sub state of `/ws`.
     pub(super) hub: Hub,
+    /// The hub's place in the app table (`/ws`).
+    pub(super) hub_app: AppId,
     /// What the hub asked for during the current event; drained by `apply_outbox`.
     pub(super) outbox: Outbox,
-    /// Connections that left the hub and whose departure the hub has yet to hear
-    /// (see [`super::hub_host::settle`]).
-    pub(super) leaving: Vec<ConnId>,
     /// Set while `apply_outbox` runs: closes it causes are queued, not recursed into.
     pub(super) settling: bool,
     /// Wall-clock time of the current turn (for message timestamps).
@@ -226,7 +226,7 @@ impl Server {
         })
     }
 
-    fn from_parts(bound: Bound, apps: Apps) -> Self {
+    fn from_parts(bound: Bound, mut apps: Apps) -> Self {
         let Bound {
             poll,
             listeners,
@@ -253,6 +253,8 @@ impl Server {
         let node = cluster
             .as_ref()
             .map_or_else(crate::cluster::default_node_id, |c| c.node().to_owned());
+        // The hub is an app like the embedder's, below their routes.
+        let hub_app = apps.route_builtin(HUB_PATH, Box::new(HubApp::new(config.hub_limits)));
 
         Self {
             local_addr,
@@ -286,8 +288,8 @@ impl Server {
                 }
                 hub
             },
+            hub_app,
             outbox: Outbox::default(),
-            leaving: Vec::new(),
             settling: false,
             wall_now: Now::current(),
             ctrl: Vec::with_capacity(256),
@@ -507,7 +509,6 @@ impl Server {
             opened: now,
             last_seen: now,
             admitted: admission.is_ok(),
-            in_hub: false,
             app: None,
             token_check: None,
             write_progress: now,

@@ -1,14 +1,12 @@
 //! What an open connection's events turn into: messages for its app, hub requests on `/ws`.
 
-use crate::hub::Now;
-
 use super::compress::{Compression, FrameCache, queue_hub_frame};
 use super::conn::{ConnId, OpenConn};
 use super::isolation::inject_panic;
 use super::outbound::{BufPool, OutQueue};
 use super::routes::Endpoint;
 use super::stats::Stats;
-use crate::hub::{Hub, Outbox};
+use crate::hub::Outbox;
 use crate::protocol::deflate::DeflaterPool;
 use crate::protocol::frame::starts_control_frame;
 use crate::protocol::{CloseCode, Event, MessageKind, OpCode, Read, Session};
@@ -18,9 +16,7 @@ pub(super) struct FrameCtx<'a> {
     pub(super) id: ConnId,
     pub(super) stats: &'a mut Stats,
     pub(super) pool: &'a mut BufPool,
-    pub(super) hub: &'a mut Hub,
     pub(super) outbox: &'a mut Outbox,
-    pub(super) wall_now: Now,
     /// Scratch space for the control frames a read produces (pong, close reply).
     pub(super) ctrl: &'a mut Vec<u8>,
     /// Shared compressors (permessage-deflate without context takeover).
@@ -123,7 +119,6 @@ pub(super) fn read_frames(
                     (event, Endpoint::Echo) if compresses => copy_for_echo(event, ctx.app),
                     (event, Endpoint::Echo) => echo(event, out, ctx.pool, ctx.stats),
                     (event, Endpoint::App(_)) => for_app(event, base, len, ctx),
-                    (event, Endpoint::Hub) => to_hub(event, ctx),
                 }
             }
             Err(error) => {
@@ -276,17 +271,4 @@ fn for_app(event: Event<'_>, base: usize, len: usize, ctx: &mut FrameCtx<'_>) ->
     };
     app.batch.push(message);
     After::App
-}
-
-/// The `/ws` endpoint: data messages are hub requests.
-fn to_hub(event: Event<'_>, ctx: &mut FrameCtx<'_>) -> After {
-    match event {
-        Event::Text(text) => {
-            inject_panic(text.as_bytes());
-            ctx.hub.on_text(ctx.id, text, ctx.wall_now, ctx.outbox);
-        }
-        Event::Binary(_) => ctx.hub.on_binary(ctx.id, ctx.wall_now, ctx.outbox),
-        _ => {}
-    }
-    After::Nothing
 }

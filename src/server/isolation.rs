@@ -96,14 +96,15 @@ impl Server {
         }
         self.timers.arm(until, id, TimerKind::Linger);
         self.dirty.push(id);
-        self.leave_hub(id, now);
         self.app_closed(id, CloseCode::INTERNAL_ERROR.0, "internal error", now);
     }
 
     /// Drops a connection without asking the hub (whose state for it may be what panics).
     fn forget(&mut self, id: ConnId) {
-        if let Some(conn) = conn_mut(&mut self.conns, id) {
-            conn.in_hub = false;
+        if let Some(conn) = conn_mut(&mut self.conns, id)
+            && conn.app == Some(self.hub_app)
+        {
+            conn.app = None;
         }
         self.remove(id);
     }

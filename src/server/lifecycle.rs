@@ -117,11 +117,6 @@ impl Server {
         if let Some(ip) = conn.counted_ip {
             self.uncount_ip(ip);
         }
-        if conn.in_hub {
-            // Not through `leave_hub`: the connection has already left the slab.
-            self.leaving.push(id);
-            self.apply_outbox(Instant::now());
-        }
         if let Some(app) = conn.app {
             // Ended without a close frame (or before the app heard of one).
             self.leave_app(id, app, 1006, "");
@@ -191,7 +186,6 @@ impl Server {
                         TimerKind::CloseReply,
                     );
                     self.dirty.push(id);
-                    self.leave_hub(id, now);
                     self.app_closed(id, code.0, reason, now);
                 }
             }

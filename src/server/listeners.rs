@@ -134,7 +134,7 @@ mod tests {
 
     #[test]
     fn what_each_port_serves() {
-        let ws = Route::WebSocket(Endpoint::Hub);
+        let ws = Route::WebSocket(Endpoint::Echo);
         for r in [
             ws,
             Route::Page,

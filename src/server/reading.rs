@@ -49,9 +49,7 @@ macro_rules! frame_ctx {
             id: $id,
             stats: &mut $server.stats,
             pool: &mut $server.pool,
-            hub: &mut $server.hub,
             outbox: &mut $server.outbox,
-            wall_now: $server.wall_now,
             ctrl: &mut $server.ctrl,
             deflaters: &mut $server.deflaters,
             deflate_cache: &mut $server.deflate_cache,
@@ -175,7 +173,7 @@ impl Server {
         }
         let used = match &mut conn.phase {
             Phase::Open(open) => match open.endpoint {
-                Endpoint::Echo | Endpoint::Hub => {
+                Endpoint::Echo => {
                     let mut peer_close = None;
                     let found = self.app_input.get_or_insert_default();
                     let mut ctx = frame_ctx!(self, id, found, &mut peer_close);
@@ -247,6 +245,10 @@ impl Server {
                 AppMessage::BinaryCopied(from, to) => Message::Binary(&found.binary[from..to]),
             });
             self.app_messages(app, id, messages, failing, now);
+            if failing {
+                // The hub's answers to the run go before the close frame.
+                self.queue_own_replies(id);
+            }
             if failing && let Some(conn) = conn_mut(&mut self.conns, id) {
                 let failure = &found.failure;
                 conn.out
@@ -343,7 +345,6 @@ impl Server {
             self.dirty.push(id);
         }
         if finished {
-            self.leave_hub(id, now);
             // A protocol error (or a close that was not the peer's): no close code to pass.
             self.app_closed(id, 1006, "", now);
         }

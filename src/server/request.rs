@@ -40,8 +40,6 @@ pub(super) struct Accepted {
     pub(super) endpoint: Endpoint,
     /// Size limits for its session.
     pub(super) limits: Limits,
-    /// The user id: from the token, or `?user_id=` when auth is off; `None` to assign one.
-    pub(super) user: Option<String>,
     /// The verified token's contents, when auth is on.
     pub(super) identity: Option<Identity>,
     /// permessage-deflate, when both sides agreed (RFC 7692).
@@ -241,20 +239,19 @@ fn upgrade(server: &Server, head: &RequestHead, endpoint: Endpoint) -> Answer {
         }
         (None, user) => user,
     };
+    // The hub's per-user limit (its state is still the engine's; see `hub_host`).
+    let max = server.config.max_connections_per_user;
+    if endpoint == Endpoint::App(server.hub_app)
+        && let Some(user) = &user
+        && max > 0
+        && server.hub.connections_of(user) >= max
+    {
+        let reason = format!("user already has {max} connections");
+        return Answer::Respond(Response::text(429, &reason).header("Retry-After", "5"));
+    }
     let limits = match endpoint {
         Endpoint::Echo => server.config.limits,
         Endpoint::App(app) => server.apps.limits(app).unwrap_or(server.config.limits),
-        Endpoint::Hub => {
-            let max = server.config.max_connections_per_user;
-            if let Some(user) = &user
-                && max > 0
-                && server.hub.connections_of(user) >= max
-            {
-                let reason = format!("user already has {max} connections");
-                return Answer::Respond(Response::text(429, &reason).header("Retry-After", "5"));
-            }
-            server.config.hub_limits
-        }
     };
     let agreement = server.config.compression.as_ref().and_then(|config| {
         deflate::negotiate(upgrade.extensions.iter().map(String::as_str), config)
@@ -269,7 +266,6 @@ fn upgrade(server: &Server, head: &RequestHead, endpoint: Endpoint) -> Answer {
         accept,
         endpoint,
         limits,
-        user,
         identity,
         deflate: agreement.map(|a| a.params),
     })

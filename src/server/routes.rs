@@ -12,8 +12,6 @@ pub(super) enum Endpoint {
     Echo,
     /// An application routed by path ([`super::app::App`]).
     App(AppId),
-    /// `/ws`: the JSON chat/pub-sub hub.
-    Hub,
 }
 
 /// Where a request goes.
@@ -49,7 +47,6 @@ pub(super) enum Route {
 pub(super) fn route(path: &str) -> Route {
     match path {
         "/echo" => Route::WebSocket(Endpoint::Echo),
-        "/ws" => Route::WebSocket(Endpoint::Hub),
         "/healthz" => Route::Health,
         "/stats" => Route::Stats,
         "/metrics" => Route::Metrics,

@@ -9,8 +9,6 @@ use super::event_loop::Server;
 use super::request::{Accepted, Answer, answer_request};
 use super::routes::{Endpoint, Route, route};
 use super::timers::{TimerKind, after};
-use crate::auth::user_id::new_guest_id;
-use crate::hub::Credentials;
 use crate::protocol::Session;
 use crate::protocol::handshake::RequestHead;
 
@@ -80,13 +78,12 @@ impl Server {
         self.app_upgrade(app, &request)
     }
 
-    /// Switches the connection to WebSocket: 101, session, heartbeat, hub registration.
+    /// Switches the connection to WebSocket: 101, session, heartbeat, its app's `on_open`.
     fn upgrade(&mut self, id: ConnId, head: &RequestHead, accepted: Accepted, now: Instant) {
         let Accepted {
             accept,
             endpoint,
             limits,
-            user,
             identity,
             deflate,
         } = accepted;
@@ -106,7 +103,6 @@ impl Server {
         conn.phase = Phase::Open(OpenConn { session, endpoint });
         conn.out
             .append(&mut self.pool, |out| out.extend_from_slice(&accept));
-        conn.in_hub = endpoint == Endpoint::Hub;
         let client = conn.client;
         self.stats.upgrades_total += 1;
         self.dirty.push(id);
@@ -119,26 +115,6 @@ impl Server {
                 identity: identity.as_ref(),
             };
             self.app_open(app, id, &request, now);
-            return;
-        }
-        if endpoint == Endpoint::Hub {
-            let user = user.unwrap_or_else(new_guest_id);
-            let credentials = match identity {
-                Some(identity) => Credentials {
-                    authenticated: true,
-                    claims: identity.rooms,
-                    expires_at: Some(identity.expires_at),
-                },
-                None if self.config.auth.anonymous_is_guest() => Credentials::default(),
-                None => Credentials::trusted(),
-            };
-            if let Some(expiry) = credentials.expires_at {
-                log::debug!("{id}: user {user}, token expires at {expiry}");
-                self.arm_token_expiry(id, expiry, now);
-            }
-            self.hub
-                .connect_with(id, &user, credentials, self.wall_now, &mut self.outbox);
-            self.apply_outbox(now);
         }
     }
 }

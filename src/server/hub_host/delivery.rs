@@ -7,7 +7,8 @@ use crate::auth::time_left;
 use crate::hub::Outbox;
 use crate::protocol::CloseCode;
 use crate::protocol::frame::SharedFrame;
-use crate::server::conn::{ConnId, conn_mut};
+use crate::server::compress::{Compression, queue_hub_frame};
+use crate::server::conn::{ConnId, Phase, conn_mut};
 use crate::server::event_loop::Server;
 use crate::server::fan_out::Queued;
 use crate::server::timers::{TimerKind, after};
@@ -89,6 +90,38 @@ impl Server {
         for record in records.iter().rev() {
             self.hub.unrecord(record, outbox);
         }
+    }
+}
+
+impl Server {
+    /// Queues the hub's answers to `id` now, ahead of anything queued after this (its
+    /// close frame, after a protocol error that followed the requests they answer), even
+    /// though its session no longer sends.
+    pub(in crate::server) fn queue_own_replies(&mut self, id: ConnId) {
+        if self.outbox.sends.iter().all(|(to, _)| *to != id) {
+            return;
+        }
+        let Some(conn) = conn_mut(&mut self.conns, id) else {
+            return;
+        };
+        let Phase::Open(open) = &mut conn.phase else {
+            return;
+        };
+        let mut compression = Compression {
+            pool: &mut self.pool,
+            deflaters: &mut self.deflaters,
+            cache: &mut self.deflate_cache,
+            stats: &mut self.stats,
+        };
+        self.outbox.sends.retain(|(to, frame)| {
+            if *to != id {
+                return true;
+            }
+            queue_hub_frame(&mut open.session, &mut conn.out, frame, &mut compression);
+            compression.stats.messages_out += 1;
+            false
+        });
+        self.deflate_cache.clear();
     }
 }
 

@@ -3,18 +3,21 @@
 //! [`history_read`]), its link to the cluster ([`cluster_link`], [`gather`]) and its HTTP
 //! API ([`api`], [`server_api`]).
 //!
-//! The hub is not yet an application on the App API ([`super::App`]): these are `impl
-//! Server` blocks with the run of the loop's state. They live here, apart from the engine
-//! proper, so that the boundary is visible and moving the hub has one place to empty. What
-//! each piece becomes on the API, which now has all of it:
+//! The hub's WebSocket is an application on the App API ([`super::App`]): [`app`] is told
+//! of opens, messages and closes (departures in batches) like any app. Its state is not
+//! yet its own: the rest are `impl Server` blocks with the run of the loop's state, and
+//! the app reaches them through the `Ctx` it is lent. They live here, apart from the
+//! engine proper, so that the boundary is visible and moving the hub's state into
+//! [`app::HubApp`] has one place to empty. What each piece becomes on the API, which now
+//! has all of it:
 //!
 //! | here | on the App API |
 //! |---|---|
-//! | `Endpoint::Hub`, `/api/*` routes (internal listener only) | `ServerBuilder::route_paths(&["/ws", "/api/*"], hub)`, `.for_operators("/api/*")` |
+//! | `/api/*` routes (internal listener only) | `route_paths(&["/ws", "/api/*"], hub)`, `.for_operators("/api/*")` |
 //! | per-user connection limit and `user_id` at the upgrade (`request.rs`) | `App::on_upgrade` with the request's identity; the 429's `Retry-After` is `Refusal::header` |
-//! | `hub_limits` (`request.rs`) | `App::limits` |
 //! | `Outbox::sends` through `queue_shared` ([`delivery`]) | `Ctx::prepare` and `Ctx::send_prepared` |
-//! | `Outbox::closes`, `leaving` and [`settle`]'s batching | `Ctx::close` and `App::on_closes` (a wave of departures in one call: `Hub::disconnect_all`) |
+//! | `Outbox::closes` and [`settle`]'s waves | `Ctx::close`; the app's `on_closes` already takes each wave's departures |
+//! | replies queued ahead of a close frame (`take_own_replies`, `queue_own_replies`) | `Ctx::send` during `on_message`, which comes before the close is read |
 //! | token expiry (`TimerKind::TokenExpiry`) | `Ctx::timer` and `App::on_timer` |
 //! | history expiry at the loop's sweep | `Ctx::tick` and `App::on_tick` |
 //! | the cluster's wake-ups (`drain_cluster` on the waker) | `App::on_start`, `Ctx::waker`, `App::on_wake` |
@@ -24,6 +27,7 @@
 //! | hub counts in `/metrics` (`metrics.rs`) and `/stats` (`stats.rs`) | `App::metrics` (gauges named `hub_connections`, `users`, `rooms`: the names both show today; `hub_errors` and `api_requests` by label with `AppMetrics::counters`) |
 
 pub(super) mod api;
+pub(super) mod app;
 pub(super) mod cluster_link;
 pub(super) mod delivery;
 pub(super) mod gather;
