@@ -395,3 +395,24 @@ fn replies_to_requests_pipelined_with_the_close_are_not_dropped() {
     );
     client.expect_eof();
 }
+
+// The same when what follows the requests is a protocol error (a reserved opcode, §5.2):
+// the server's close frame (1002) comes after the replies to the requests read before it.
+#[test]
+fn replies_to_requests_before_a_protocol_error_precede_its_close() {
+    let server = rate_limited_server(1.0, 100);
+    let mut client = server.open("/ws?user_id=bad-frame");
+    expect_welcome(&mut client);
+    let request = leave_nowhere().to_string();
+    let mut bytes = common::frame(common::FIN | common::OP_TEXT, request.as_bytes()).repeat(2);
+    bytes.extend_from_slice(&common::frame(common::FIN | 0x3, b"reserved"));
+    client.send(&bytes); // one write: both requests and the bad frame are read at once
+    let (replies, code, _) = read_until_close(&mut client);
+    assert_eq!(code, Some(1002));
+    let codes: Vec<&str> = replies.iter().filter_map(|r| r["code"].as_str()).collect();
+    assert_eq!(
+        codes,
+        ["not_member", "rate_limited"],
+        "replies before the close: {replies:?}"
+    );
+}
