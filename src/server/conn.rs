@@ -112,9 +112,6 @@ pub(super) struct Conn {
     pub admitted: bool,
     /// The app it was opened with, until that app has been told of its close.
     pub(super) app: Option<super::apps::AppId>,
-    /// When the live token-expiry check fires; earlier `TokenExpiry` timers still in the
-    /// heap are stale and ignored. `None` while no token expiry is tracked.
-    pub(super) token_check: Option<Instant>,
     /// The last time the connection had nothing queued or a write made progress.
     pub(super) write_progress: Instant,
     /// When the live stall check fires (see [`super::stall`]); `None` while none is armed.

@@ -406,7 +406,6 @@ impl Server {
             self.fire_timers(now);
             if now >= self.next_sweep {
                 self.isolated_shared("sweep", |s| s.sweep_buckets(now));
-                self.isolated_shared("history expiry", |s| s.hub.expire_history(s.wall_now));
                 self.next_sweep = now + SWEEP_EVERY;
             }
             self.flush_dirty(now);
@@ -510,7 +509,6 @@ impl Server {
             last_seen: now,
             admitted: admission.is_ok(),
             app: None,
-            token_check: None,
             write_progress: now,
             stall_check: None,
             buffered: 0,

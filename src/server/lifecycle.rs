@@ -58,7 +58,6 @@ impl Server {
                 self.remove(id);
             }
             TimerKind::Heartbeat => self.heartbeat(id, now),
-            TimerKind::TokenExpiry => self.check_token_expiry(id, now),
             TimerKind::HandshakeRate => self.check_handshake_rate(id, now),
             TimerKind::Stall => self.check_stall(id, now),
             TimerKind::Gather => self.gather_due(id, now),
@@ -84,8 +83,6 @@ impl Server {
             (TimerKind::CloseReply, Phase::Open(open)) => !open.session.can_send(),
             (TimerKind::Linger, Phase::Lingering { until, .. }) => *until == at,
             (TimerKind::Heartbeat, Phase::Open(_)) => true,
-            // Earlier checks superseded by a later live one are stale (`check_token_expiry`).
-            (TimerKind::TokenExpiry, Phase::Open(_)) => conn.token_check.is_none_or(|l| at >= l),
             (TimerKind::App(_), Phase::Open(_)) => conn.app.is_some(),
             (TimerKind::Gather, Phase::Body(request)) => {
                 matches!(request.waiting, Some(super::conn::Waiting::Gather))

@@ -42,8 +42,6 @@ pub(super) enum TimerKind {
     Heartbeat,
     /// Time to check that a handshake in progress is not sending too slowly.
     HandshakeRate,
-    /// The connection's token expires now, unless it was refreshed.
-    TokenExpiry,
     /// Time to check that output queued for the connection is still moving.
     Stall,
     /// An API request waiting for the other nodes' parts is answered now with what is in.

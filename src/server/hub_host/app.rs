@@ -5,8 +5,10 @@
 //! lives in [`Server`], reached through the [`Ctx`] it is lent: the step before the
 //! state moves into this struct (see the table in [`super`]).
 
-use std::time::Instant;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
+use crate::auth::time_left;
 use crate::auth::user_id::new_guest_id;
 use crate::hub::Credentials;
 use crate::protocol::Limits;
@@ -15,6 +17,25 @@ use crate::server::app_ctx::Ctx;
 use crate::server::conn::ConnId;
 use crate::server::event_loop::Server;
 use crate::server::isolation::inject_panic;
+use crate::server::timers::after;
+
+/// Close code for a connection whose token expired (README, "Close codes"): 4000–4499 are
+/// terminal, so a client must get a fresh token before reconnecting.
+const TOKEN_EXPIRED: u16 = 4001;
+
+/// The longest a token-expiry timer sleeps before it looks at the wall clock again: a far
+/// `exp` never becomes a far (or overflowing) deadline, and a step of the wall clock is
+/// noticed within this.
+const TOKEN_RECHECK: Duration = Duration::from_secs(3600);
+
+/// The token of the hub's connection timers: a token-expiry check.
+const TOKEN_CHECK: u64 = 1;
+
+/// The token of the hub's tick: expiring old history.
+const HISTORY_EXPIRY: u64 = 1;
+
+/// How often history past its TTL is dropped.
+const HISTORY_EXPIRY_EVERY: Duration = Duration::from_secs(60);
 
 /// The path the hub is routed at, unless an embedder's route takes it first.
 pub(in crate::server) const HUB_PATH: &str = "/ws";
@@ -24,18 +45,88 @@ pub(in crate::server) const HUB_PATH: &str = "/ws";
 pub(in crate::server) struct HubApp {
     /// Frame and message limits of its connections (`server.hub_limits`).
     limits: Limits,
+    /// When each connection's live token-expiry check fires: timers armed for an earlier
+    /// deadline and superseded since are stale and ignored, so each connection has one
+    /// live check however often it refreshes.
+    token_checks: HashMap<ConnId, Instant>,
 }
 
 impl HubApp {
     /// The hub with its connections' frame and message limits.
     pub(in crate::server) fn new(limits: Limits) -> Self {
-        Self { limits }
+        Self {
+            limits,
+            token_checks: HashMap::new(),
+        }
+    }
+
+    /// Arms the expiry check for a token expiring at `expires_at` (Unix seconds); it
+    /// becomes the live one. It fires when the token stops being accepted at a handshake
+    /// (`exp` plus the verifier's leeway), or after [`TOKEN_RECHECK`], whichever is
+    /// sooner. The arithmetic is checked: `exp` comes from outside.
+    fn arm_token_check(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, expires_at: u64) {
+        let leeway = ctx.server.config.auth.leeway_secs();
+        let left = time_left(expires_at, leeway, ctx.server.wall_now.wall);
+        let delay = left.min(TOKEN_RECHECK);
+        self.token_checks.insert(conn, after(ctx.now(), delay));
+        ctx.timer(conn, delay, TOKEN_CHECK);
+    }
+
+    /// A `refresh` replaced the connection's token. A later expiry needs nothing yet (the
+    /// live check re-arms when it fires); an earlier one gets its own check now.
+    fn token_renewed(&mut self, ctx: &mut Ctx<'_>, conn: ConnId) {
+        let Some(expires_at) = ctx.server.hub.token_expiry(conn) else {
+            return;
+        };
+        let leeway = ctx.server.config.auth.leeway_secs();
+        let left = time_left(expires_at, leeway, ctx.server.wall_now.wall);
+        let at = after(ctx.now(), left.min(TOKEN_RECHECK));
+        if self.token_checks.get(&conn).is_none_or(|live| at < *live) {
+            self.arm_token_check(ctx, conn, expires_at);
+        }
+    }
+
+    /// A token check fired: close with 4001 unless a `refresh` moved the expiry later
+    /// (then check again at the new one). A check superseded by an earlier one is stale.
+    fn check_token(&mut self, ctx: &mut Ctx<'_>, conn: ConnId) {
+        if self
+            .token_checks
+            .get(&conn)
+            .is_none_or(|live| ctx.now() < *live)
+        {
+            return;
+        }
+        let Some(expires_at) = ctx.server.hub.token_expiry(conn) else {
+            return;
+        };
+        let leeway = ctx.server.config.auth.leeway_secs();
+        if time_left(expires_at, leeway, ctx.server.wall_now.wall).is_zero() {
+            log::debug!("{conn}: token expired");
+            ctx.close(conn, TOKEN_EXPIRED, "token expired");
+        } else {
+            self.arm_token_check(ctx, conn, expires_at);
+        }
     }
 }
 
 impl App for HubApp {
     fn limits(&self) -> Option<Limits> {
         Some(self.limits)
+    }
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_>) {
+        ctx.tick(HISTORY_EXPIRY_EVERY, HISTORY_EXPIRY);
+    }
+
+    /// Drops history past its TTL.
+    fn on_tick(&mut self, ctx: &mut Ctx<'_>, _: u64) {
+        ctx.tick(HISTORY_EXPIRY_EVERY, HISTORY_EXPIRY);
+        let server = &mut *ctx.server;
+        server.hub.expire_history(server.wall_now);
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, _: u64) {
+        self.check_token(ctx, conn);
     }
 
     fn on_open(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, request: &Request<'_>) {
@@ -58,10 +149,7 @@ impl App for HubApp {
             None if server.config.auth.anonymous_is_guest() => Credentials::default(),
             None => Credentials::trusted(),
         };
-        if let Some(expiry) = credentials.expires_at {
-            log::debug!("{conn}: user {user}, token expires at {expiry}");
-            server.arm_token_expiry(conn, expiry, now);
-        }
+        let expiry = credentials.expires_at;
         server.hub.connect_with(
             conn,
             &user,
@@ -70,6 +158,10 @@ impl App for HubApp {
             &mut server.outbox,
         );
         server.apply_outbox(now);
+        if let Some(expiry) = expiry {
+            log::debug!("{conn}: user {user}, token expires at {expiry}");
+            self.arm_token_check(ctx, conn, expiry);
+        }
     }
 
     /// The hub's answers go to the outbox, which the engine applies once the whole input
@@ -87,6 +179,10 @@ impl App for HubApp {
                 .hub
                 .on_binary(conn, server.wall_now, &mut server.outbox),
         }
+        // A `refresh` answered here is the only source of renewed tokens.
+        for renewed in std::mem::take(&mut server.outbox.renewed) {
+            self.token_renewed(ctx, renewed);
+        }
     }
 
     /// Every departure of the batch at once: one presence frame per remaining member per
@@ -94,6 +190,9 @@ impl App for HubApp {
     fn on_closes(&mut self, ctx: &mut Ctx<'_>, closed: &[Closed<'_>]) {
         let now = ctx.now();
         let leaving: Vec<ConnId> = closed.iter().map(|c| c.conn).collect();
+        for conn in &leaving {
+            self.token_checks.remove(conn);
+        }
         depart(ctx.server, &leaving, now);
     }
 }

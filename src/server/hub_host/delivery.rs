@@ -1,17 +1,14 @@
-//! Applying the hub's outbox to connections (with the slow-consumer cap), its history
-//! writes, and the expiry of its connections' tokens.
+//! Applying the hub's outbox to connections (with the slow-consumer cap), and its history
+//! writes.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::auth::time_left;
 use crate::hub::Outbox;
-use crate::protocol::CloseCode;
 use crate::protocol::frame::SharedFrame;
 use crate::server::compress::{Compression, queue_hub_frame};
 use crate::server::conn::{ConnId, Phase, conn_mut};
 use crate::server::event_loop::Server;
 use crate::server::fan_out::Queued;
-use crate::server::timers::{TimerKind, after};
 use std::rc::Rc;
 
 impl Server {
@@ -46,9 +43,8 @@ impl Server {
         for id in failed {
             self.compressor_failed(id, now);
         }
-        for id in outbox.renewed.drain(..) {
-            self.token_renewed(id, now);
-        }
+        // Renewed tokens are the hub app's, taken in its `on_message`.
+        outbox.renewed.clear();
         self.deflate_cache.clear();
         for close in outbox.closes.drain(..) {
             self.close_conn(close.to, close.code, close.reason, now);
@@ -122,77 +118,5 @@ impl Server {
             false
         });
         self.deflate_cache.clear();
-    }
-}
-
-/// Close code for a connection whose token expired (README, "Close codes"): 4000–4499 are
-/// terminal, so a client must get a fresh token before reconnecting.
-pub(in crate::server) const TOKEN_EXPIRED: CloseCode = CloseCode(4001);
-
-/// The longest a token-expiry timer sleeps before it looks at the wall clock again: a far
-/// `exp` never becomes a far (or overflowing) `Instant`, and a step of the wall clock is
-/// noticed within this.
-const TOKEN_RECHECK: Duration = Duration::from_secs(3600);
-
-impl Server {
-    /// When to check a token with `expires_at` (Unix seconds) next: when it stops being
-    /// accepted at a handshake (`exp` plus the verifier's leeway), or after
-    /// [`TOKEN_RECHECK`], whichever is sooner, as an instant of the loop's clock. All the
-    /// arithmetic is checked: `exp` comes from outside.
-    fn token_deadline(&self, expires_at: u64, now: Instant) -> Instant {
-        let leeway = self.config.auth.leeway_secs();
-        let left = time_left(expires_at, leeway, self.wall_now.wall);
-        after(now, left.min(TOKEN_RECHECK))
-    }
-
-    /// Arms the expiry check for a token expiring at `expires_at`; it becomes the live one.
-    pub(in crate::server) fn arm_token_expiry(
-        &mut self,
-        id: ConnId,
-        expires_at: u64,
-        now: Instant,
-    ) {
-        let at = self.token_deadline(expires_at, now);
-        let Some(conn) = conn_mut(&mut self.conns, id) else {
-            return;
-        };
-        conn.token_check = Some(at);
-        self.timers.arm(at, id, TimerKind::TokenExpiry);
-    }
-
-    /// A `refresh` replaced the connection's token. A later expiry needs nothing yet (the
-    /// live check re-arms when it fires); an earlier one gets its own check now.
-    fn token_renewed(&mut self, id: ConnId, now: Instant) {
-        let Some(expires_at) = self.hub.token_expiry(id) else {
-            return;
-        };
-        let at = self.token_deadline(expires_at, now);
-        let live = self.get(id).and_then(|c| c.token_check);
-        if live.is_none_or(|live| at < live) {
-            self.arm_token_expiry(id, expires_at, now);
-        }
-    }
-
-    /// A token expiry timer fired: close with 4001 unless a `refresh` moved the expiry
-    /// later (then check again at the new one). Timers superseded by an earlier check are
-    /// ignored, so each connection has one live check however often it refreshes.
-    pub(in crate::server) fn check_token_expiry(&mut self, id: ConnId, now: Instant) {
-        if self
-            .get(id)
-            .and_then(|c| c.token_check)
-            .is_some_and(|live| now < live)
-        {
-            return;
-        }
-        let Some(expires_at) = self.hub.token_expiry(id) else {
-            return;
-        };
-        let leeway = self.config.auth.leeway_secs();
-        if time_left(expires_at, leeway, self.wall_now.wall).is_zero() {
-            log::debug!("{id}: token expired");
-            self.close_conn(id, TOKEN_EXPIRED, "token expired", now);
-        } else {
-            self.arm_token_expiry(id, expires_at, now);
-        }
     }
 }

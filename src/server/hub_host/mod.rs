@@ -4,8 +4,9 @@
 //! API ([`api`], [`server_api`]).
 //!
 //! The hub's WebSocket is an application on the App API ([`super::App`]): [`app`] is told
-//! of opens, messages and closes (departures in batches) like any app. Its state is not
-//! yet its own: the rest are `impl Server` blocks with the run of the loop's state, and
+//! of opens, messages and closes (departures in batches) like any app, checks its
+//! connections' token expiry with its own timers and drops old history at its own tick.
+//! Its state is not yet its own: the rest are `impl Server` blocks with the run of the loop's state, and
 //! the app reaches them through the `Ctx` it is lent. They live here, apart from the
 //! engine proper, so that the boundary is visible and moving the hub's state into
 //! [`app::HubApp`] has one place to empty. What each piece becomes on the API, which now
@@ -18,8 +19,6 @@
 //! | `Outbox::sends` through `queue_shared` ([`delivery`]) | `Ctx::prepare` and `Ctx::send_prepared` |
 //! | `Outbox::closes` and [`settle`]'s waves | `Ctx::close`; the app's `on_closes` already takes each wave's departures |
 //! | replies queued ahead of a close frame (`take_own_replies`, `queue_own_replies`) | `Ctx::send` during `on_message`, which comes before the close is read |
-//! | token expiry (`TimerKind::TokenExpiry`) | `Ctx::timer` and `App::on_timer` |
-//! | history expiry at the loop's sweep | `Ctx::tick` and `App::on_tick` |
 //! | the cluster's wake-ups (`drain_cluster` on the waker) | `App::on_start`, `Ctx::waker`, `App::on_wake` |
 //! | [`api`], [`server_api`], [`gather`] | `App::on_http`, `HttpReply::Later`, `Ctx::respond` |
 //! | `/readyz` on the cluster's state (`degraded`, `cluster_never_up`) | `App::health` |
