@@ -1,7 +1,8 @@
 //! What an app decides about its connections before and at the upgrade: its own frame and
 //! message limits ([`App::limits`]: over them, close 1009, while another app on the same
-//! server keeps the server's), and a refusal with headers the client acts on
-//! ([`Refusal::header`]: a 429 with `Retry-After`).
+//! server keeps the server's), a refusal with headers the client acts on
+//! ([`Refusal::header`]: a 429 with `Retry-After`), and nothing of the hub's (a `user_id`
+//! the hub would refuse reaches the app).
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
@@ -89,7 +90,9 @@ fn an_apps_own_limits_hold_for_its_connections_only() {
         other => panic!("expected close 1009, got {other:?}"),
     }
 
-    let mut big = connect(addr, "/big");
+    // The engine has no notion of users: a `user_id` the hub would refuse is the app's
+    // business (it was a 400 from the engine while the hub's rules were its own).
+    let mut big = connect(addr, "/big?user_id=");
     big.send_text(&over).expect("send");
     assert_eq!(big.recv().expect("echo"), Received::Text(over));
 }

@@ -254,7 +254,7 @@ impl Server {
             .as_ref()
             .map_or_else(crate::cluster::default_node_id, |c| c.node().to_owned());
         // The hub is an app like the embedder's, below their routes.
-        let hub_app = apps.route_builtin(HUB_PATH, Box::new(HubApp::new(config.hub_limits)));
+        let hub_app = apps.route_builtin(HUB_PATH, Box::new(HubApp::new(&config)));
 
         Self {
             local_addr,

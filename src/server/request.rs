@@ -12,7 +12,6 @@ use super::listeners::Port;
 use super::hub_host::server_api::{self, ApiCall};
 use super::routes::{Endpoint, Route, route};
 use crate::auth::Identity;
-use crate::auth::user_id::{UserIdError, check_user_id};
 
 use crate::protocol::Limits;
 use crate::protocol::deflate::{self, DeflateParams};
@@ -222,33 +221,6 @@ fn upgrade(server: &Server, head: &RequestHead, endpoint: Endpoint) -> Answer {
             return Answer::Respond(response);
         }
     };
-    let user = match (&identity, head.query_param("user_id")) {
-        (Some(identity), _) => Some(identity.user_id.clone()),
-        // An anonymous guest may not name itself: that would impersonate a user.
-        (None, _) if server.config.auth.anonymous_is_guest() => None,
-        (None, Some(user)) => {
-            if let Err(refused) = check_user_id(&user, &server.config.api.sender_id) {
-                let reason = format!("user_id: {refused}");
-                return Answer::Respond(Response::text(400, &reason));
-            }
-            Some(user)
-        }
-        (None, None) if head.has_query_key("user_id") => {
-            let reason = format!("user_id: {}", UserIdError::Malformed);
-            return Answer::Respond(Response::text(400, &reason));
-        }
-        (None, user) => user,
-    };
-    // The hub's per-user limit (its state is still the engine's; see `hub_host`).
-    let max = server.config.max_connections_per_user;
-    if endpoint == Endpoint::App(server.hub_app)
-        && let Some(user) = &user
-        && max > 0
-        && server.hub.connections_of(user) >= max
-    {
-        let reason = format!("user already has {max} connections");
-        return Answer::Respond(Response::text(429, &reason).header("Retry-After", "5"));
-    }
     let limits = match endpoint {
         Endpoint::Echo => server.config.limits,
         Endpoint::App(app) => server.apps.limits(app).unwrap_or(server.config.limits),

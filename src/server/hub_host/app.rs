@@ -9,11 +9,12 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::auth::time_left;
-use crate::auth::user_id::new_guest_id;
+use crate::auth::user_id::{UserIdError, check_user_id, new_guest_id};
 use crate::hub::Credentials;
 use crate::protocol::Limits;
-use crate::server::app::{App, Closed, Message, Request};
+use crate::server::app::{App, Closed, Message, Refusal, Request};
 use crate::server::app_ctx::Ctx;
+use crate::server::config::ServerConfig;
 use crate::server::conn::ConnId;
 use crate::server::event_loop::Server;
 use crate::server::isolation::inject_panic;
@@ -45,6 +46,16 @@ pub(in crate::server) const HUB_PATH: &str = "/ws";
 pub(in crate::server) struct HubApp {
     /// Frame and message limits of its connections (`server.hub_limits`).
     limits: Limits,
+    /// Anonymous clients are guests (`auth.anonymous = "guest"`): none may name itself.
+    anonymous_is_guest: bool,
+    /// The id the publish API sends as, which no client may take.
+    sender_id: String,
+    /// Connections one user may have open (`server.max_connections_per_user`, 0: any).
+    max_per_user: usize,
+    /// Each open connection's user.
+    users: HashMap<ConnId, String>,
+    /// Open connections by user.
+    per_user: HashMap<String, usize>,
     /// When each connection's live token-expiry check fires: timers armed for an earlier
     /// deadline and superseded since are stale and ignored, so each connection has one
     /// live check however often it refreshes.
@@ -52,11 +63,36 @@ pub(in crate::server) struct HubApp {
 }
 
 impl HubApp {
-    /// The hub with its connections' frame and message limits.
-    pub(in crate::server) fn new(limits: Limits) -> Self {
+    /// The hub as `config` sets it up.
+    pub(in crate::server) fn new(config: &ServerConfig) -> Self {
         Self {
-            limits,
+            limits: config.hub_limits,
+            anonymous_is_guest: config.auth.anonymous_is_guest(),
+            sender_id: config.api.sender_id.clone(),
+            max_per_user: config.max_connections_per_user,
+            users: HashMap::new(),
+            per_user: HashMap::new(),
             token_checks: HashMap::new(),
+        }
+    }
+
+    /// The user a request is for: the token's, else (unless anonymous clients are guests)
+    /// `?user_id=`; `None` for a guest, who gets an id of its own. A `user_id` that is not
+    /// a valid id (or is the publish API's) is refused with 400.
+    fn user_of(&self, request: &Request<'_>) -> Result<Option<String>, Refusal> {
+        match (request.identity(), request.query_param("user_id")) {
+            (Some(identity), _) => Ok(Some(identity.user_id.clone())),
+            // An anonymous guest may not name itself: that would impersonate a user.
+            (None, _) if self.anonymous_is_guest => Ok(None),
+            (None, Some(user)) => match check_user_id(&user, &self.sender_id) {
+                Ok(()) => Ok(Some(user)),
+                Err(refused) => Err(Refusal::new(400, format!("user_id: {refused}"))),
+            },
+            (None, None) if request.head.has_query_key("user_id") => Err(Refusal::new(
+                400,
+                format!("user_id: {}", UserIdError::Malformed),
+            )),
+            (None, None) => Ok(None),
         }
     }
 
@@ -114,6 +150,20 @@ impl App for HubApp {
         Some(self.limits)
     }
 
+    /// Refuses a bad `user_id` (400), and a user with `max_connections_per_user` open
+    /// already (429, `Retry-After`).
+    fn on_upgrade(&mut self, request: &Request<'_>) -> Result<(), Refusal> {
+        let max = self.max_per_user;
+        if let Some(user) = self.user_of(request)?
+            && max > 0
+            && self.per_user.get(&user).copied().unwrap_or(0) >= max
+        {
+            let reason = format!("user already has {max} connections");
+            return Err(Refusal::new(429, reason).header("Retry-After", "5"));
+        }
+        Ok(())
+    }
+
     fn on_start(&mut self, ctx: &mut Ctx<'_>) {
         ctx.tick(HISTORY_EXPIRY_EVERY, HISTORY_EXPIRY);
     }
@@ -133,13 +183,11 @@ impl App for HubApp {
         let now = ctx.now();
         let server = &mut *ctx.server;
         let identity = request.identity();
-        // Checked at the upgrade (`request::upgrade`): a bad `user_id` never gets here.
-        let user = match identity {
-            Some(identity) => Some(identity.user_id.clone()),
-            None if server.config.auth.anonymous_is_guest() => None,
-            None => request.query_param("user_id"),
-        };
+        // Checked in `on_upgrade`: a bad `user_id` never gets here.
+        let user = self.user_of(request).ok().flatten();
         let user = user.unwrap_or_else(new_guest_id);
+        *self.per_user.entry(user.clone()).or_default() += 1;
+        self.users.insert(conn, user.clone());
         let credentials = match identity {
             Some(identity) => Credentials {
                 authenticated: true,
@@ -192,6 +240,14 @@ impl App for HubApp {
         let leaving: Vec<ConnId> = closed.iter().map(|c| c.conn).collect();
         for conn in &leaving {
             self.token_checks.remove(conn);
+            if let Some(user) = self.users.remove(conn)
+                && let Some(count) = self.per_user.get_mut(&user)
+            {
+                *count -= 1;
+                if *count == 0 {
+                    self.per_user.remove(&user);
+                }
+            }
         }
         depart(ctx.server, &leaving, now);
     }

@@ -4,8 +4,9 @@
 //! API ([`api`], [`server_api`]).
 //!
 //! The hub's WebSocket is an application on the App API ([`super::App`]): [`app`] is told
-//! of opens, messages and closes (departures in batches) like any app, checks its
-//! connections' token expiry with its own timers and drops old history at its own tick.
+//! of opens, messages and closes (departures in batches) like any app, decides its
+//! upgrades (`user_id`, the per-user limit), checks its connections' token expiry with
+//! its own timers and drops old history at its own tick.
 //! Its state is not yet its own: the rest are `impl Server` blocks with the run of the loop's state, and
 //! the app reaches them through the `Ctx` it is lent. They live here, apart from the
 //! engine proper, so that the boundary is visible and moving the hub's state into
@@ -15,7 +16,6 @@
 //! | here | on the App API |
 //! |---|---|
 //! | `/api/*` routes (internal listener only) | `route_paths(&["/ws", "/api/*"], hub)`, `.for_operators("/api/*")` |
-//! | per-user connection limit and `user_id` at the upgrade (`request.rs`) | `App::on_upgrade` with the request's identity; the 429's `Retry-After` is `Refusal::header` |
 //! | `Outbox::sends` through `queue_shared` ([`delivery`]) | `Ctx::prepare` and `Ctx::send_prepared` |
 //! | `Outbox::closes` and [`settle`]'s waves | `Ctx::close`; the app's `on_closes` already takes each wave's departures |
 //! | replies queued ahead of a close frame (`take_own_replies`, `queue_own_replies`) | `Ctx::send` during `on_message`, which comes before the close is read |
