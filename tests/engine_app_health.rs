@@ -8,12 +8,15 @@
 //! finishes 400 ms later). Without the wait the loop returned as soon as the last
 //! connection closed, and the work was lost with the process.
 
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
+mod common;
+
+use std::net::SocketAddr;
 #[allow(clippy::disallowed_types)]
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
+use common::Request as HttpGet;
+use common::guard::request_at;
 use wsloop::client::{Client, ClientError, ClientOptions, Message as Received};
 use wsloop::server::{App, ConnId, Ctx, Health, Message, Server, ServerConfig, ServerHandle};
 
@@ -101,14 +104,14 @@ fn start() -> (
 const KEY: &str = "test-key";
 
 /// `GET /readyz`: the status line, the `Retry-After` header if any, and the body.
-fn readyz(addr: SocketAddr) -> (String, Option<String>, String) {
+fn readyz(addr: SocketAddr) -> (u16, Option<String>, String) {
     get(addr, "/readyz")
 }
 
 /// This node's `status` in `GET /api/info`.
 fn info_status(addr: SocketAddr) -> String {
     let (status, _, body) = get(addr, "/api/info");
-    assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+    assert_eq!(status, 200, "{body}");
     let info: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     info["nodes"][0]["status"]
         .as_str()
@@ -116,27 +119,15 @@ fn info_status(addr: SocketAddr) -> String {
         .to_owned()
 }
 
-/// A GET with the API key: the status line, `Retry-After` if any, and the body.
-fn get(addr: SocketAddr, target: &str) -> (String, Option<String>, String) {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let request = format!(
-        "GET {target} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n\
-         Connection: close\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).expect("write");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    let (head, body) = response.split_once("\r\n\r\n").expect("a head");
-    let status = head.lines().next().unwrap_or_default().to_owned();
-    let retry = head.lines().find_map(|l| {
-        l.to_ascii_lowercase()
-            .strip_prefix("retry-after: ")
-            .map(str::to_owned)
-    });
-    (status, retry, body.trim_end().to_owned())
+/// A GET with the API key: the status, `Retry-After` if any, and the body.
+fn get(addr: SocketAddr, target: &str) -> (u16, Option<String>, String) {
+    let request = HttpGet::get(target).set("Authorization", &format!("Bearer {KEY}"));
+    let response = request_at(addr, &request);
+    let retry = response.header("Retry-After").map(str::to_owned);
+    let body = String::from_utf8_lossy(&response.body)
+        .trim_end()
+        .to_owned();
+    (response.status, retry, body)
 }
 
 fn tell(client: &mut Client, what: &str) {
@@ -153,7 +144,7 @@ fn readyz_says_what_the_app_says() {
     assert_eq!(
         readyz(addr),
         (
-            "HTTP/1.1 503 Service Unavailable".into(),
+            503,
             Some("5".into()),
             "not ready: backend not reached yet".into()
         )
@@ -165,20 +156,10 @@ fn readyz_says_what_the_app_says() {
         .expect("timeout");
     assert_eq!(info_status(addr), "not_ready", "/api/info says the same");
     tell(&mut client, "heal");
-    assert_eq!(
-        readyz(addr),
-        ("HTTP/1.1 200 OK".into(), None, "ready".into())
-    );
+    assert_eq!(readyz(addr), (200, None, "ready".into()));
     assert_eq!(info_status(addr), "ready");
     tell(&mut client, "degrade");
-    assert_eq!(
-        readyz(addr),
-        (
-            "HTTP/1.1 200 OK".into(),
-            None,
-            "degraded: backend lost".into()
-        )
-    );
+    assert_eq!(readyz(addr), (200, None, "degraded: backend lost".into()));
     assert_eq!(info_status(addr), "degraded");
     tell(&mut client, "fail");
     assert_eq!(readyz(addr).2, "not ready: backend down");

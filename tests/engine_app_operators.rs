@@ -6,11 +6,14 @@
 //! The fault: an admin API reachable by the public. Without the mark, `GET
 //! /game-admin/kick` on the public port reached the app.
 
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
+mod common;
+
+use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use common::Request as HttpGet;
+use common::guard::request_at;
 use wsloop::client::{Client, ClientOptions, Message as Received};
 use wsloop::server::{
     App, ConnId, Ctx, HttpReply, HttpRequest, Message, Response, Server, ServerConfig,
@@ -52,19 +55,13 @@ fn start(split: bool) -> (SocketAddr, Option<SocketAddr>) {
     rx.recv().expect("the server's addresses")
 }
 
-/// A plain GET: the status line and the body.
-fn get(addr: SocketAddr, target: &str) -> (String, String) {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let request = format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).expect("write");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    let (head, body) = response.split_once("\r\n\r\n").expect("a head");
-    let status = head.lines().next().unwrap_or_default().to_owned();
-    (status, body.trim_end().to_owned())
+/// A plain GET: the status and the body.
+fn get(addr: SocketAddr, target: &str) -> (u16, String) {
+    let response = request_at(addr, &HttpGet::get(target));
+    let body = String::from_utf8_lossy(&response.body)
+        .trim_end()
+        .to_owned();
+    (response.status, body)
 }
 
 fn echoes(addr: SocketAddr) -> bool {
@@ -83,14 +80,13 @@ fn echoes(addr: SocketAddr) -> bool {
 fn operator_routes_move_to_the_internal_listener() {
     let (public, internal) = start(true);
     let internal = internal.expect("an internal listener");
-    let ok = |path: &str| ("HTTP/1.1 200 OK".to_owned(), format!("admin {path}"));
     for path in ["/game-admin/kick", "/game-admin"] {
-        assert_eq!(get(public, path).0, "HTTP/1.1 404 Not Found", "{path}");
-        assert_eq!(get(internal, path), ok(path));
+        assert_eq!(get(public, path).0, 404, "{path}");
+        assert_eq!(get(internal, path), (200, format!("admin {path}")));
     }
     assert!(echoes(public), "the WebSocket stays public");
     assert!(!echoes(internal), "and is not served to operators");
-    assert_eq!(get(internal, "/metrics").0, "HTTP/1.1 200 OK");
+    assert_eq!(get(internal, "/metrics").0, 200);
 }
 
 #[test]
@@ -99,10 +95,7 @@ fn with_one_listener_operator_routes_are_on_it() {
     assert_eq!(internal, None);
     assert_eq!(
         get(public, "/game-admin/kick"),
-        (
-            "HTTP/1.1 200 OK".to_owned(),
-            "admin /game-admin/kick".to_owned()
-        )
+        (200, "admin /game-admin/kick".to_owned())
     );
     assert!(echoes(public));
 }

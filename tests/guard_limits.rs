@@ -371,28 +371,38 @@ fn handshake_that_never_finishes_is_cut_at_the_handshake_timeout() {
     assert_eq!(metrics.get("wsloop_slow_handshakes_total"), 0.0);
 }
 
-// §5.5.1 lets an endpoint finish what it is sending before its close reply, and forbids
-// data only *after* a close it sent. Requests that reach the server in the same read as the
-// client's close were accepted before the close, so their replies (a `rate_limited` error
-// included) must come out before the close reply, not be dropped.
-#[test]
-fn replies_to_requests_pipelined_with_the_close_are_not_dropped() {
+/// Sends two requests and then `last` in one write (so the server reads them together);
+/// asserts that both requests were answered (`not_member`, then `rate_limited`) before the
+/// server's close, whose code it returns. The client is left at its close (and the
+/// server running, until it is dropped).
+fn two_requests_then(user: &str, last: &[u8]) -> (TestServer, Client, Option<u16>) {
     let server = rate_limited_server(1.0, 100);
-    let mut client = server.open("/ws?user_id=last-words");
+    let mut client = server.open(&format!("/ws?user_id={user}"));
     expect_welcome(&mut client);
     let request = leave_nowhere().to_string();
     let mut bytes = common::frame(common::FIN | common::OP_TEXT, request.as_bytes()).repeat(2);
-    let close = common::close_body(1000, b"bye");
-    bytes.extend_from_slice(&common::frame(common::FIN | common::OP_CLOSE, &close));
-    client.send(&bytes); // one write: the server reads both requests and the close at once
+    bytes.extend_from_slice(last);
+    client.send(&bytes);
     let (replies, code, _) = read_until_close(&mut client);
-    assert_eq!(code, Some(1000));
     let codes: Vec<&str> = replies.iter().filter_map(|r| r["code"].as_str()).collect();
     assert_eq!(
         codes,
         ["not_member", "rate_limited"],
         "replies before the close: {replies:?}"
     );
+    (server, client, code)
+}
+
+// §5.5.1 lets an endpoint finish what it is sending before its close reply, and forbids
+// data only *after* a close it sent. Requests that reach the server in the same read as the
+// client's close were accepted before the close, so their replies (a `rate_limited` error
+// included) must come out before the close reply, not be dropped.
+#[test]
+fn replies_to_requests_pipelined_with_the_close_are_not_dropped() {
+    let close = common::close_body(1000, b"bye");
+    let close = common::frame(common::FIN | common::OP_CLOSE, &close);
+    let (_server, mut client, code) = two_requests_then("last-words", &close);
+    assert_eq!(code, Some(1000));
     client.expect_eof();
 }
 
@@ -400,19 +410,7 @@ fn replies_to_requests_pipelined_with_the_close_are_not_dropped() {
 // the server's close frame (1002) comes after the replies to the requests read before it.
 #[test]
 fn replies_to_requests_before_a_protocol_error_precede_its_close() {
-    let server = rate_limited_server(1.0, 100);
-    let mut client = server.open("/ws?user_id=bad-frame");
-    expect_welcome(&mut client);
-    let request = leave_nowhere().to_string();
-    let mut bytes = common::frame(common::FIN | common::OP_TEXT, request.as_bytes()).repeat(2);
-    bytes.extend_from_slice(&common::frame(common::FIN | 0x3, b"reserved"));
-    client.send(&bytes); // one write: both requests and the bad frame are read at once
-    let (replies, code, _) = read_until_close(&mut client);
+    let reserved = common::frame(common::FIN | 0x3, b"reserved");
+    let (_server, _, code) = two_requests_then("bad-frame", &reserved);
     assert_eq!(code, Some(1002));
-    let codes: Vec<&str> = replies.iter().filter_map(|r| r["code"].as_str()).collect();
-    assert_eq!(
-        codes,
-        ["not_member", "rate_limited"],
-        "replies before the close: {replies:?}"
-    );
 }
