@@ -39,7 +39,7 @@ pub use presence_store::{EXPIRY, HEARTBEAT};
 use redis_io::Outlet;
 pub use redis_io::{Command, Event, Outgoing, RedisSettings, Side};
 
-use crate::server::ServerHandle;
+use crate::server::AppWaker;
 
 /// The most commands waiting for the publisher thread; beyond it, messages are refused with
 /// `unavailable` (and counted), so a stuck Redis cannot grow the loop's memory.
@@ -80,12 +80,9 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Starts the publisher and subscriber threads; `waker` wakes the loop for events.
-    pub fn start(
-        mut settings: RedisSettings,
-        node: String,
-        waker: ServerHandle,
-    ) -> io::Result<Self> {
+    /// Starts the publisher and subscriber threads; `waker` wakes the app that drains
+    /// their events (the hub).
+    pub fn start(mut settings: RedisSettings, node: String, waker: AppWaker) -> io::Result<Self> {
         settings.node.clone_from(&node);
         let (commands, queue) = mpsc::sync_channel(QUEUE);
         let (events_tx, events) = mpsc::sync_channel(EVENT_QUEUE);

@@ -33,7 +33,7 @@ use crate::hub::remote::Fetched;
 use crate::hub::request::Since;
 use crate::hub::{Origin, PresenceChange};
 use crate::id::ConnId;
-use crate::server::ServerHandle;
+use crate::server::AppWaker;
 
 /// Which connection an `Up`/`Down` is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,7 +226,7 @@ impl RedisSettings {
 #[derive(Debug, Clone)]
 pub(super) struct Outlet {
     pub(super) events: SyncSender<Event>,
-    pub(super) waker: ServerHandle,
+    pub(super) waker: AppWaker,
     pub(super) stop: Arc<AtomicBool>,
 }
 

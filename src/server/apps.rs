@@ -104,9 +104,18 @@ impl Apps {
         }
     }
 
-    /// Adds a built-in app at `path`, below every route of the embedder's.
-    pub(super) fn route_builtin(&mut self, path: &'static str, app: Box<dyn App>) -> AppId {
+    /// Adds a built-in app at `path`, below every route of the embedder's, with the flag
+    /// its [`AppWaker`]s set (made before the app, for threads started before it).
+    pub(super) fn route_builtin(
+        &mut self,
+        path: &'static str,
+        app: Box<dyn App>,
+        woken: Arc<AtomicBool>,
+    ) -> AppId {
         let id = self.add(app);
+        if let Some(slot) = self.slot(id) {
+            slot.woken = woken;
+        }
         self.builtins.push((path, id));
         id
     }
@@ -583,14 +592,14 @@ mod tests {
         assert_eq!(apps.find("/rooms/7"), Some(AppId(2)));
         assert_eq!(apps.find("/"), Some(AppId(1)));
         assert_eq!(apps.find("/echo/x"), Some(AppId(1)));
-        apps.route_builtin("/built-in", Box::new(Nop));
+        apps.route_builtin("/built-in", Box::new(Nop), Arc::default());
         assert_eq!(
             apps.find("/built-in"),
             Some(AppId(1)),
             "an embedder's /* first"
         );
         let mut builtin = Apps::default();
-        builtin.route_builtin("/ws", Box::new(Nop));
+        builtin.route_builtin("/ws", Box::new(Nop), Arc::default());
         assert_eq!(builtin.find("/ws"), Some(AppId(0)));
         assert_eq!(builtin.find("/ws/x"), None);
         let mut none = Apps::default();

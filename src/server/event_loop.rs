@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant, SystemTime};
 
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -70,7 +71,9 @@ struct Bound {
 }
 
 impl Bound {
-    fn bind(config: ServerConfig) -> io::Result<Self> {
+    /// Binds, and starts the Redis threads (when clustered), which wake the hub's app
+    /// through its flag `hub_woken`.
+    fn bind(config: ServerConfig, hub_woken: Arc<AtomicBool>) -> io::Result<Self> {
         raise_nofile(config.max_connections);
         let tls = config.tls.as_ref().map(TlsAcceptor::load).transpose()?;
         let poll = Poll::new()?;
@@ -88,11 +91,11 @@ impl Bound {
         };
         let handle = ServerHandle::new(waker);
         let cluster = match &config.cluster {
-            Some((settings, node)) => Some(Cluster::start(
-                settings.clone(),
-                node.clone(),
-                handle.clone(),
-            )?),
+            Some((settings, node)) => {
+                // The cluster's events are the hub's: they wake it (`HubApp::on_wake`).
+                let waker = AppWaker::new(hub_woken, handle.clone());
+                Some(Cluster::start(settings.clone(), node.clone(), waker)?)
+            }
             None => None,
         };
         Ok(Self {
@@ -211,13 +214,18 @@ impl Server {
     /// The loop's data is not `Send` (shared frames are reference-counted), so only the bound
     /// parts cross to the new thread and the loop is assembled there.
     pub fn spawn(config: ServerConfig) -> io::Result<Spawned> {
-        let bound = Bound::bind(config)?;
+        let hub_woken = Arc::<AtomicBool>::default();
+        let bound = Bound::bind(config, hub_woken.clone())?;
         let local_addr = bound.local_addr;
         let internal_addr = bound.internal_addr;
         let handle = bound.handle.clone();
         let thread = std::thread::Builder::new()
             .name("wsloop".into())
-            .spawn(move || Self::from_parts(bound, Apps::default()).run())?;
+            .spawn(move || {
+                let mut apps = Apps::default();
+                let hub_app = route_hub(&mut apps, &bound.config, hub_woken);
+                Self::from_parts(bound, apps, hub_app).run()
+            })?;
         Ok(Spawned {
             local_addr,
             internal_addr,
@@ -226,7 +234,7 @@ impl Server {
         })
     }
 
-    fn from_parts(bound: Bound, mut apps: Apps) -> Self {
+    fn from_parts(bound: Bound, apps: Apps, hub_app: AppId) -> Self {
         let Bound {
             poll,
             listeners,
@@ -253,8 +261,6 @@ impl Server {
         let node = cluster
             .as_ref()
             .map_or_else(crate::cluster::default_node_id, |c| c.node().to_owned());
-        // The hub is an app like the embedder's, below their routes.
-        let hub_app = apps.route_builtin(HUB_PATH, Box::new(HubApp::new(&config)));
 
         Self {
             local_addr,
@@ -386,10 +392,7 @@ impl Server {
                             self.accept_all(port, now);
                         }
                     }
-                    WAKER => {
-                        self.drain_cluster(now);
-                        self.wake_apps(now);
-                    }
+                    WAKER => self.wake_apps(now),
                     SIGNALS => self.on_signals(),
                     token => {
                         let hangup = event.is_read_closed() || event.is_error();
@@ -613,9 +616,18 @@ impl ServerBuilder {
     }
 
     /// Binds the listeners and prepares the loop; call [`Server::run`] to serve.
-    pub fn bind(self) -> io::Result<Server> {
-        Ok(Server::from_parts(Bound::bind(self.config)?, self.apps))
+    pub fn bind(mut self) -> io::Result<Server> {
+        let hub_woken = Arc::<AtomicBool>::default();
+        let hub_app = route_hub(&mut self.apps, &self.config, hub_woken.clone());
+        let bound = Bound::bind(self.config, hub_woken)?;
+        Ok(Server::from_parts(bound, self.apps, hub_app))
     }
+}
+
+/// Routes the built-in hub at `/ws`, an app like the embedder's, below their routes; its
+/// wake flag is `woken` (the cluster's threads set it).
+fn route_hub(apps: &mut Apps, config: &ServerConfig, woken: Arc<AtomicBool>) -> AppId {
+    apps.route_builtin(HUB_PATH, Box::new(HubApp::new(config)), woken)
 }
 
 impl std::fmt::Debug for ServerBuilder {

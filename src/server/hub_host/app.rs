@@ -175,6 +175,14 @@ impl App for HubApp {
         server.hub.expire_history(server.wall_now);
     }
 
+    /// The Redis threads reported something: messages for members here, acks, answers.
+    fn on_wake(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now();
+        if ctx.server.drain_cluster(now) {
+            let _ = ctx.waker().wake();
+        }
+    }
+
     fn on_timer(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, _: u64) {
         self.check_token(ctx, conn);
     }

@@ -150,10 +150,12 @@ impl Server {
         }
     }
 
-    /// Handles what the Redis threads reported since the last wake-up.
-    pub(in crate::server) fn drain_cluster(&mut self, now: Instant) {
+    /// Handles what the Redis threads reported since the last wake-up, at most
+    /// [`EVENTS_PER_TURN`]; returns whether more may be waiting (then wake again, so the
+    /// loop serves sockets in between).
+    pub(in crate::server) fn drain_cluster(&mut self, now: Instant) -> bool {
         let Some(cluster) = self.cluster.as_mut() else {
-            return;
+            return false;
         };
         let events = cluster.drain(EVENTS_PER_TURN);
         let more = events.len() == EVENTS_PER_TURN;
@@ -161,9 +163,7 @@ impl Server {
             self.isolated_shared("cluster event", |s| s.on_cluster_event(event));
         }
         self.isolated_shared("cluster delivery", |s| s.apply_outbox(now));
-        if more {
-            let _ = self.handle().wake();
-        }
+        more
     }
 
     fn on_cluster_event(&mut self, event: Event) {

@@ -6,7 +6,8 @@
 //! The hub's WebSocket is an application on the App API ([`super::App`]): [`app`] is told
 //! of opens, messages and closes (departures in batches) like any app, decides its
 //! upgrades (`user_id`, the per-user limit), checks its connections' token expiry with
-//! its own timers and drops old history at its own tick.
+//! its own timers, drops old history at its own tick, and is woken by the Redis threads
+//! (an [`super::AppWaker`]) to drain their events.
 //! Its state is not yet its own: the rest are `impl Server` blocks with the run of the loop's state, and
 //! the app reaches them through the `Ctx` it is lent. They live here, apart from the
 //! engine proper, so that the boundary is visible and moving the hub's state into
@@ -19,7 +20,6 @@
 //! | `Outbox::sends` through `queue_shared` ([`delivery`]) | `Ctx::prepare` and `Ctx::send_prepared` |
 //! | `Outbox::closes` and [`settle`]'s waves | `Ctx::close`; the app's `on_closes` already takes each wave's departures |
 //! | replies queued ahead of a close frame (`take_own_replies`, `queue_own_replies`) | `Ctx::send` during `on_message`, which comes before the close is read |
-//! | the cluster's wake-ups (`drain_cluster` on the waker) | `App::on_start`, `Ctx::waker`, `App::on_wake` |
 //! | [`api`], [`server_api`], [`gather`] | `App::on_http`, `HttpReply::Later`, `Ctx::respond` |
 //! | `/readyz` on the cluster's state (`degraded`, `cluster_never_up`) | `App::health` |
 //! | the drain waiting for `cluster_idle` | `App::has_work_in_flight` |
