@@ -111,13 +111,12 @@ impl Apps {
         path: &'static str,
         app: Box<dyn App>,
         woken: Arc<AtomicBool>,
-    ) -> AppId {
+    ) {
         let id = self.add(app);
         if let Some(slot) = self.slot(id) {
             slot.woken = woken;
         }
         self.builtins.push((path, id));
-        id
     }
 
     fn add(&mut self, app: Box<dyn App>) -> AppId {
@@ -290,7 +289,7 @@ impl Apps {
     }
 
     /// Forgets every subscription of `conn`.
-    fn unsubscribe_all(&mut self, app: AppId, conn: ConnId) {
+    pub(super) fn unsubscribe_all(&mut self, app: AppId, conn: ConnId) {
         let Some(slot) = self.slot(app) else {
             return;
         };
@@ -388,7 +387,14 @@ impl Server {
                     reason,
                 })
                 .collect();
-            self.with_app(app, None, now, |a, ctx| a.on_closes(ctx, &closed));
+            // A bug in `on_closes` concerns connections already closing: it is caught
+            // here, not blamed on the connection whose work caused the closes.
+            let told = panic::catch_unwind(AssertUnwindSafe(|| {
+                self.with_app(app, None, now, |a, ctx| a.on_closes(ctx, &closed));
+            }));
+            if let Err(payload) = told {
+                self.contain_close_panic(&*payload);
+            }
         }
     }
 

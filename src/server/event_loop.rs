@@ -155,8 +155,6 @@ pub struct Server {
     pub(super) drain_deadline: Option<Instant>,
     /// The chat/pub-sub state of `/ws`.
     pub(super) hub: Hub,
-    /// The hub's place in the app table (`/ws`).
-    pub(super) hub_app: AppId,
     /// What the hub asked for during the current event; drained by `apply_outbox`.
     pub(super) outbox: Outbox,
     /// Set while `apply_outbox` runs: closes it causes are queued, not recursed into.
@@ -223,8 +221,8 @@ impl Server {
             .name("wsloop".into())
             .spawn(move || {
                 let mut apps = Apps::default();
-                let hub_app = route_hub(&mut apps, &bound.config, hub_woken);
-                Self::from_parts(bound, apps, hub_app).run()
+                route_hub(&mut apps, &bound.config, hub_woken);
+                Self::from_parts(bound, apps).run()
             })?;
         Ok(Spawned {
             local_addr,
@@ -234,7 +232,7 @@ impl Server {
         })
     }
 
-    fn from_parts(bound: Bound, apps: Apps, hub_app: AppId) -> Self {
+    fn from_parts(bound: Bound, apps: Apps) -> Self {
         let Bound {
             poll,
             listeners,
@@ -294,7 +292,6 @@ impl Server {
                 }
                 hub
             },
-            hub_app,
             outbox: Outbox::default(),
             settling: false,
             wall_now: Now::current(),
@@ -618,16 +615,16 @@ impl ServerBuilder {
     /// Binds the listeners and prepares the loop; call [`Server::run`] to serve.
     pub fn bind(mut self) -> io::Result<Server> {
         let hub_woken = Arc::<AtomicBool>::default();
-        let hub_app = route_hub(&mut self.apps, &self.config, hub_woken.clone());
+        route_hub(&mut self.apps, &self.config, hub_woken.clone());
         let bound = Bound::bind(self.config, hub_woken)?;
-        Ok(Server::from_parts(bound, self.apps, hub_app))
+        Ok(Server::from_parts(bound, self.apps))
     }
 }
 
 /// Routes the built-in hub at `/ws`, an app like the embedder's, below their routes; its
 /// wake flag is `woken` (the cluster's threads set it).
-fn route_hub(apps: &mut Apps, config: &ServerConfig, woken: Arc<AtomicBool>) -> AppId {
-    apps.route_builtin(HUB_PATH, Box::new(HubApp::new(config)), woken)
+fn route_hub(apps: &mut Apps, config: &ServerConfig, woken: Arc<AtomicBool>) {
+    apps.route_builtin(HUB_PATH, Box::new(HubApp::new(config)), woken);
 }
 
 impl std::fmt::Debug for ServerBuilder {

@@ -9,7 +9,8 @@
 //! What the panic may have left half-done is dropped rather than trusted: the hub's outbox
 //! of the event (a fan-out that stopped midway), the compressed-frame cache and the
 //! connection's unparsed input. The connection stops reading, leaves the hub, and lingers
-//! until its close is out. If even that panics, the connection is forgotten outright. The
+//! until its close is out. If even that panics, the connection is forgotten outright (its
+//! app is not told: its `on_close` could panic again, outside the net). The
 //! release profile keeps `panic = "unwind"` for this (Cargo.toml).
 
 use std::any::Any;
@@ -53,6 +54,17 @@ impl Server {
         // of the loop, and the next `apply_outbox` tells the hub.
         self.settling = false;
         self.deflate_cache.clear();
+    }
+
+    /// Logs and counts a panic in an app's `on_closes`; the connections it was told of are
+    /// closing already, and the others go on.
+    pub(super) fn contain_close_panic(&mut self, payload: &(dyn Any + Send)) {
+        self.stats.panics += 1;
+        self.deflate_cache.clear();
+        log::error!(
+            "an app's on_close panicked: {}; serving the others",
+            panic_message(payload)
+        );
     }
 
     /// Closes a connection whose work panicked; forgets it if closing panics too.
@@ -99,12 +111,14 @@ impl Server {
         self.app_closed(id, CloseCode::INTERNAL_ERROR.0, "internal error", now);
     }
 
-    /// Drops a connection without asking the hub (whose state for it may be what panics).
+    /// Drops a connection without asking its app (whose state for it may be what panics:
+    /// its `on_close` would run outside any safety net here). The engine's own record of
+    /// it (its topics) goes; the app is not told.
     fn forget(&mut self, id: ConnId) {
         if let Some(conn) = conn_mut(&mut self.conns, id)
-            && conn.app == Some(self.hub_app)
+            && let Some(app) = conn.app.take()
         {
-            conn.app = None;
+            self.apps.unsubscribe_all(app, id);
         }
         self.remove(id);
     }

@@ -1,0 +1,97 @@
+//! An app's bugs stay with the connection they hit: a panic in `on_message` closes that
+//! connection with 1011, and an `on_close` that panics as well (told of that very close)
+//! is caught too. The loop goes on serving every other connection, each panic counted in
+//! `wsloop_panics_total`.
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use wsloop::client::{Client, ClientError, ClientOptions, Message as Received};
+use wsloop::server::{App, ConnId, Ctx, Message, Server, ServerConfig};
+
+/// Echoes, but panics on "boom"; its `on_close` panics for a connection that said it.
+#[derive(Default)]
+struct Fragile {
+    doomed: Vec<ConnId>,
+}
+
+impl App for Fragile {
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, message: Message<'_>) {
+        if message == Message::Text("boom") {
+            self.doomed.push(conn);
+            panic!("a bug in on_message");
+        }
+        ctx.send(conn, message);
+    }
+
+    fn on_close(&mut self, _: &mut Ctx<'_>, conn: ConnId, _: u16, _: &str) {
+        assert!(!self.doomed.contains(&conn), "a bug in on_close too");
+    }
+}
+
+fn start() -> SocketAddr {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let config = ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..ServerConfig::default()
+        };
+        let mut server = Server::builder(config)
+            .route("/fragile", Fragile::default())
+            .bind()
+            .expect("bind");
+        tx.send(server.local_addr()).expect("send the address");
+        server.run().expect("run");
+    });
+    rx.recv().expect("the server's address")
+}
+
+fn connect(addr: SocketAddr) -> Client {
+    let client = Client::connect(&format!("ws://{addr}/fragile"), &ClientOptions::default())
+        .expect("connect");
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    client
+}
+
+/// `wsloop_panics_total` from `/metrics`.
+fn panics(addr: SocketAddr) -> String {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let request = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    response
+        .lines()
+        .find(|l| l.starts_with("wsloop_panics_total "))
+        .expect("the panic counter")
+        .to_owned()
+}
+
+#[test]
+fn panics_in_on_message_and_on_close_close_one_connection() {
+    let addr = start();
+    let mut bystander = connect(addr);
+    let mut victim = connect(addr);
+    victim.send_text("boom").expect("send");
+    match victim.recv() {
+        Err(ClientError::Closed { code, .. }) => assert_eq!(code, 1011),
+        other => panic!("expected close 1011, got {other:?}"),
+    }
+    bystander.send_text("still here").expect("send");
+    assert_eq!(
+        bystander.recv().expect("echo"),
+        Received::Text("still here".into())
+    );
+    assert_eq!(panics(addr), "wsloop_panics_total 2", "both bugs counted");
+    // A new connection is served too.
+    let mut late = connect(addr);
+    late.send_text("hello").expect("send");
+    assert_eq!(late.recv().expect("echo"), Received::Text("hello".into()));
+}
