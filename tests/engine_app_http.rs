@@ -2,7 +2,8 @@
 //! the request (method, path, query, headers, the whole body even when it arrives in
 //! pieces), its answer (and only the head of it for `HEAD`), a publish endpoint reaching
 //! the app's WebSocket subscribers, an answer given later (and the 504 when it does not
-//! come in time), the refusals the engine makes before the app is asked (chunked bodies,
+//! come in time), a head the app refuses before its body is read (`App::on_http_head`),
+//! the refusals the engine makes before the app is asked (chunked bodies,
 //! bodies over `api.max_body_bytes`), the 426 an app without `on_http` keeps giving, and a
 //! panic in `on_http` answered 500 while the server goes on.
 
@@ -13,8 +14,8 @@ use std::time::Duration;
 
 use wsloop::client::{Client, ClientOptions, Message as Received};
 use wsloop::server::{
-    App, ConnId, Ctx, HttpReply, HttpRequest, HttpTicket, Message, Request, Response, Server,
-    ServerConfig,
+    App, ConnId, Ctx, HttpHead, HttpReply, HttpRequest, HttpTicket, Message, Request, Response,
+    Server, ServerConfig,
 };
 
 /// The largest body the test server takes.
@@ -31,6 +32,15 @@ struct Newsroom {
 }
 
 impl App for Newsroom {
+    /// `/api/guarded` takes only requests with the key, and never reads another's body.
+    fn on_http_head(&mut self, _: &mut Ctx<'_>, request: &HttpHead<'_>) -> Result<(), Response> {
+        if request.path() != "/api/guarded" || request.header("x-key") == Some("k") {
+            Ok(())
+        } else {
+            Err(Response::text(401, "no key, no body"))
+        }
+    }
+
     fn on_open(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, _: &Request<'_>) {
         ctx.subscribe(conn, "news");
         ctx.send(conn, Message::Text("subscribed"));
@@ -73,6 +83,10 @@ impl App for Newsroom {
                 HttpReply::Later
             }
             ("GET", "/api/panic") => panic!("on_http panics (test)"),
+            ("POST", "/api/guarded") => {
+                let seen = format!("guarded body={}", request.body().len());
+                HttpReply::Respond(Response::text(200, &seen))
+            }
             (_, "/api/only-ws") => HttpReply::Decline,
             _ => HttpReply::Respond(Response::text(404, "no such endpoint")),
         }
@@ -243,6 +257,35 @@ fn the_engine_refuses_what_the_app_is_never_asked() {
     let post = "POST /api/publish HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi";
     assert!(request(addr, post).starts_with("HTTP/1.1 202 "));
     assert_eq!(live.recv().expect("news"), Received::Binary(b"hi".to_vec()));
+}
+
+#[test]
+fn the_app_refuses_a_head_before_its_body_is_read() {
+    let addr = start();
+    // Without the key: 401 at once, before `100 Continue` and before the body, and before
+    // the engine's own check of the length.
+    for length in [1000, MAX_BODY + 1] {
+        let head = format!(
+            "POST /api/guarded HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n\
+             Content-Length: {length}\r\n\r\n"
+        );
+        let answer = exchange(addr, &[head.as_bytes()]);
+        assert!(answer.starts_with("HTTP/1.1 401 "), "{answer}");
+        assert!(!answer.contains("100 Continue"), "{answer}");
+        assert!(answer.trim_end().ends_with("no key, no body"), "{answer}");
+    }
+    // With it: `100 Continue`, then the body is read and the app answers.
+    let head = "POST /api/guarded HTTP/1.1\r\nHost: t\r\nX-Key: k\r\n\
+                Expect: 100-continue\r\nContent-Length: 5\r\n\r\n";
+    let answer = exchange(addr, &[head.as_bytes(), b"hello"]);
+    assert!(
+        answer.starts_with("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 "),
+        "{answer}"
+    );
+    assert!(answer.trim_end().ends_with("guarded body=5"), "{answer}");
+    // Other paths pass the head through.
+    let answer = request(addr, "GET /api/echo HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
 }
 
 #[test]

@@ -137,6 +137,16 @@ pub trait App {
         let _ = ctx;
     }
 
+    /// A plain HTTP request's head, before any byte of its body is read (or `100 Continue`
+    /// sent): `Err` answers with that response and closes, so a request with a wrong key or
+    /// method, or a body this endpoint would not take, costs no body. The default takes
+    /// every request on to [`App::on_http`]. The engine then checks the body's framing
+    /// (`Content-Length` at most `api.max_body_bytes`: 411, 413 or 400 otherwise).
+    fn on_http_head(&mut self, ctx: &mut Ctx<'_>, request: &HttpHead<'_>) -> Result<(), Response> {
+        let _ = (ctx, request);
+        Ok(())
+    }
+
     /// A plain HTTP request (no WebSocket upgrade) for a path routed to this app, its body
     /// read whole. The app answers now ([`HttpReply::Respond`]), later
     /// ([`HttpReply::Later`], then [`Ctx::respond`] with [`HttpRequest::ticket`]), or
@@ -203,7 +213,7 @@ impl<'a> Message<'a> {
     }
 }
 
-/// What [`Request`] and [`HttpRequest`] both tell of the request: its path, query,
+/// What [`Request`], [`HttpHead`] and [`HttpRequest`] all tell of the request: its path, query,
 /// headers and client address (each has `head` and `client` fields).
 macro_rules! request_head_accessors {
     () => {
@@ -269,6 +279,22 @@ pub enum HttpReply {
 /// Names a plain HTTP request whose answer an app gives later ([`HttpReply::Later`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct HttpTicket(pub(super) ConnId);
+
+/// A plain HTTP request's head, before its body is read ([`App::on_http_head`]).
+#[derive(Debug, Clone, Copy)]
+pub struct HttpHead<'a> {
+    pub(super) head: &'a RequestHead,
+    pub(super) client: IpAddr,
+}
+
+impl<'a> HttpHead<'a> {
+    /// The method, e.g. `POST`.
+    pub fn method(&self) -> &'a str {
+        &self.head.method
+    }
+
+    request_head_accessors!();
+}
 
 /// A plain HTTP request as the app sees it ([`App::on_http`]).
 #[derive(Debug, Clone, Copy)]

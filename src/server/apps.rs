@@ -54,12 +54,14 @@ pub(super) struct Apps {
     /// Exact paths, and prefixes (a route ending in `/*`) longest first.
     exact: HashMap<String, AppId>,
     prefixes: Vec<(String, AppId)>,
-    /// The engine's own apps (the hub at `/ws`), by exact path: found only when no route
-    /// of the embedder's (a `/*`, say) takes the path first.
-    builtins: Vec<(&'static str, AppId)>,
-    /// Routes (as given, `/x/*` for a prefix) for operators: served on the internal
-    /// listener when there is one ([`Apps::mark_operator`]).
-    operator: HashSet<String>,
+    /// The engine's own apps (the hub at `/ws`), by path (exact, or a prefix ending in
+    /// `/*`), and whom each path is for: found only when no route of the embedder's (a
+    /// `/*`, say) takes the path first.
+    builtins: Vec<(&'static str, AppId, Exposure)>,
+    /// Exact paths, and prefixes (without their `*`), for operators: served on the
+    /// internal listener when there is one ([`Apps::mark_operator`]).
+    operator_paths: HashSet<String>,
+    operator_prefixes: HashSet<String>,
     /// Connections that closed and whose app has yet to hear it: (app, conn, code, reason).
     closing: VecDeque<(AppId, ConnId, u16, String)>,
     /// Closes are being told (or held to be told together): a close queued meanwhile
@@ -104,11 +106,13 @@ impl Apps {
         }
     }
 
-    /// Adds a built-in app at `path`, below every route of the embedder's, with the flag
-    /// its [`AppWaker`]s set (made before the app, for threads started before it).
+    /// Adds a built-in app at `paths` (each exact, or a prefix ending in `/*`; each for
+    /// clients or operators), below every
+    /// route of the embedder's, with the flag its [`AppWaker`]s set (made before the app,
+    /// for threads started before it).
     pub(super) fn route_builtin(
         &mut self,
-        path: &'static str,
+        paths: &[(&'static str, Exposure)],
         app: Box<dyn App>,
         woken: Arc<AtomicBool>,
     ) {
@@ -116,7 +120,9 @@ impl Apps {
         if let Some(slot) = self.slot(id) {
             slot.woken = woken;
         }
-        self.builtins.push((path, id));
+        for (path, exposure) in paths {
+            self.builtins.push((path, id, *exposure));
+        }
     }
 
     fn add(&mut self, app: Box<dyn App>) -> AppId {
@@ -134,7 +140,10 @@ impl Apps {
     /// Serves the route `route` (exact, or a prefix ending in `/*`, as routed) on the
     /// internal listener, beside `/metrics`, when `internal_listen` is set.
     pub(super) fn mark_operator(&mut self, route: &str) {
-        self.operator.insert(route.to_owned());
+        match route.strip_suffix('*') {
+            Some(prefix) => self.operator_prefixes.insert(prefix.to_owned()),
+            None => self.operator_paths.insert(route.to_owned()),
+        };
     }
 
     /// The app routed `path`, if any.
@@ -144,22 +153,28 @@ impl Apps {
 
     /// The app routed `path`, if any, and whether the route is for operators.
     pub(super) fn find_route(&self, path: &str) -> Option<(AppId, Exposure)> {
-        let exposure = |route: &str| match self.operator.contains(route) {
+        let exposure = |operator: bool| match operator {
             true => Exposure::Operator,
             false => Exposure::Public,
         };
         if let Some(id) = self.exact.get(path) {
-            return Some((*id, exposure(path)));
+            return Some((*id, exposure(self.operator_paths.contains(path))));
         }
         let prefix = self
             .prefixes
             .iter()
             .find(|(prefix, _)| path.starts_with(prefix.as_str()));
         if let Some((prefix, id)) = prefix {
-            return Some((*id, exposure(&format!("{prefix}*"))));
+            return Some((*id, exposure(self.operator_prefixes.contains(prefix))));
         }
-        let (_, id) = self.builtins.iter().find(|(route, _)| *route == path)?;
-        Some((*id, Exposure::Public))
+        let (_, id, exposure) =
+            self.builtins
+                .iter()
+                .find(|(route, ..)| match route.strip_suffix('*') {
+                    Some(prefix) => path.starts_with(prefix),
+                    None => *route == path,
+                })?;
+        Some((*id, *exposure))
     }
 
     /// The frame and message limits of `app`'s connections, if it has its own.
@@ -598,15 +613,28 @@ mod tests {
         assert_eq!(apps.find("/rooms/7"), Some(AppId(2)));
         assert_eq!(apps.find("/"), Some(AppId(1)));
         assert_eq!(apps.find("/echo/x"), Some(AppId(1)));
-        apps.route_builtin("/built-in", Box::new(Nop), Arc::default());
+        apps.route_builtin(
+            &[("/built-in", Exposure::Public)],
+            Box::new(Nop),
+            Arc::default(),
+        );
         assert_eq!(
             apps.find("/built-in"),
             Some(AppId(1)),
             "an embedder's /* first"
         );
         let mut builtin = Apps::default();
-        builtin.route_builtin("/ws", Box::new(Nop), Arc::default());
+        builtin.route_builtin(
+            &[("/ws", Exposure::Public), ("/api/*", Exposure::Operator)],
+            Box::new(Nop),
+            Arc::default(),
+        );
         assert_eq!(builtin.find("/ws"), Some(AppId(0)));
+        assert_eq!(
+            builtin.find_route("/api/x"),
+            Some((AppId(0), Exposure::Operator))
+        );
+        assert_eq!(builtin.find("/api"), None);
         assert_eq!(builtin.find("/ws/x"), None);
         let mut none = Apps::default();
         none.route("/a", Box::new(Nop));

@@ -49,30 +49,17 @@ pub(super) enum Phase {
     },
 }
 
-/// A request waiting for its body.
+/// A plain request for an app's path, reading its body, then waiting for its answer.
 #[derive(Debug)]
 pub(crate) struct BodyRequest {
     /// The body length (`Content-Length`).
     pub(crate) length: usize,
-    /// The `Idempotency-Key` header: a resent request with the same key is published once.
-    pub(crate) idempotency_key: Option<String>,
-    /// Which endpoint the body is for.
-    pub(crate) purpose: super::request::BodyFor,
-    /// Clustered: what the answer waits for.
-    pub(crate) waiting: Option<Waiting>,
-}
-
-/// What a clustered API request waits for before it is answered.
-#[derive(Debug)]
-pub(crate) enum Waiting {
-    /// A publish: the messages handed to Redis, until every one's outcome is known.
-    Publish(super::hub_host::api::ApiWait),
-    /// The other nodes' parts (see [`super::hub_host::gather`]).
-    Gather,
-    /// A history read from Redis.
-    History,
-    /// An app's answer, given later (see [`super::HttpReply::Later`]).
-    App,
+    /// The app the request is for.
+    pub(crate) app: super::apps::AppId,
+    /// The request's head, which the app sees with the body.
+    pub(crate) head: Box<crate::protocol::handshake::RequestHead>,
+    /// The app has the request and will answer later ([`super::HttpReply::Later`]).
+    pub(crate) answer_pending: bool,
 }
 
 /// A client connection.

@@ -21,7 +21,7 @@ use slab::Slab;
 use super::admission::{PerIp, SWEEP_EVERY};
 use super::app::App;
 use super::app_waker::AppWaker;
-use super::apps::{AppId, Apps};
+use super::apps::{AppId, Apps, Exposure};
 use super::client_addr::Pending;
 use super::compress::FrameCache;
 use super::config::ServerConfig;
@@ -29,7 +29,8 @@ use super::conn::{Conn, ConnId, Phase};
 use super::fd_limit::{AcceptError, Reserve, raise_nofile};
 use super::frames::AppInput;
 use super::handle::ServerHandle;
-use super::hub_host::app::{HUB_PATH, HubApp};
+use super::hub_host::api::ApiOutcome;
+use super::hub_host::app::{API_PATHS, HUB_PATH, HubApp};
 use super::hub_host::gather::Gathers;
 use super::hub_host::history_log::{HistoryLog, Loaded};
 use super::listeners::{Listeners, Port};
@@ -46,6 +47,7 @@ use super::tokens::{live, slot_index, token_of};
 use crate::hub::{Hub, HubConfig, Now, Outbox};
 use crate::protocol::deflate::DeflaterPool;
 use crate::protocol::handshake::HeadParser;
+use crate::protocol::http::Response;
 use crate::transport::Stream;
 
 /// The waker's token.
@@ -185,6 +187,12 @@ pub struct Server {
     pub(super) signals: Option<SignalSource>,
     /// Server API requests waiting for the other nodes' parts.
     pub(super) gathers: Gathers,
+    /// Redis's outcomes for the messages of publish requests, for the hub app, which
+    /// holds the requests.
+    pub(super) api_outcomes: Vec<ApiOutcome>,
+    /// Answers to server API requests (reads, disconnects) that the cluster link or a
+    /// gather deadline completed, for the hub app to give.
+    pub(super) api_answers: Vec<(ConnId, Response)>,
     /// This node's id: the cluster's, or a generated one when alone (`/api/info`).
     node: String,
     /// TLS on the public listener, when configured (reloaded on SIGHUP).
@@ -306,6 +314,8 @@ impl Server {
             next_sweep: Instant::now() + SWEEP_EVERY,
             signals: None,
             gathers: Gathers::default(),
+            api_outcomes: Vec::new(),
+            api_answers: Vec::new(),
             node,
             tls,
             handle,
@@ -621,10 +631,14 @@ impl ServerBuilder {
     }
 }
 
-/// Routes the built-in hub at `/ws`, an app like the embedder's, below their routes; its
-/// wake flag is `woken` (the cluster's threads set it).
+/// Routes the built-in hub at `/ws` (and its publish API, for operators), an app like the
+/// embedder's, below their routes; its wake flag is `woken` (the cluster's threads set it).
 fn route_hub(apps: &mut Apps, config: &ServerConfig, woken: Arc<AtomicBool>) {
-    apps.route_builtin(HUB_PATH, Box::new(HubApp::new(config)), woken);
+    let paths = [
+        (HUB_PATH, Exposure::Public),
+        (API_PATHS, Exposure::Operator),
+    ];
+    apps.route_builtin(&paths, Box::new(HubApp::new(config)), woken);
 }
 
 impl std::fmt::Debug for ServerBuilder {

@@ -60,7 +60,6 @@ impl Server {
             TimerKind::Heartbeat => self.heartbeat(id, now),
             TimerKind::HandshakeRate => self.check_handshake_rate(id, now),
             TimerKind::Stall => self.check_stall(id, now),
-            TimerKind::Gather => self.gather_due(id, now),
             TimerKind::App(token) => self.app_timer(id, token, now),
         }
     }
@@ -76,17 +75,14 @@ impl Server {
         match (kind, &conn.phase) {
             (TimerKind::Handshake | TimerKind::HandshakeRate, Phase::Handshaking(_)) => true,
             (TimerKind::Handshake, Phase::Body(_)) => true,
-            // A complete request waiting for the cluster has nothing left to send: the
-            // slow-sender floor does not apply (its wait is bounded by the gather deadline
-            // and the publisher's retry limit, and by the handshake timeout above).
-            (TimerKind::HandshakeRate, Phase::Body(request)) => request.waiting.is_none(),
+            // A complete request waiting for its app's answer has nothing left to send: the
+            // slow-sender floor does not apply (its wait is bounded by the handshake
+            // timeout above).
+            (TimerKind::HandshakeRate, Phase::Body(request)) => !request.answer_pending,
             (TimerKind::CloseReply, Phase::Open(open)) => !open.session.can_send(),
             (TimerKind::Linger, Phase::Lingering { until, .. }) => *until == at,
             (TimerKind::Heartbeat, Phase::Open(_)) => true,
             (TimerKind::App(_), Phase::Open(_)) => conn.app.is_some(),
-            (TimerKind::Gather, Phase::Body(request)) => {
-                matches!(request.waiting, Some(super::conn::Waiting::Gather))
-            }
             (TimerKind::Stall, Phase::Open(open)) => {
                 open.session.can_send() && conn.stall_check == Some(at)
             }

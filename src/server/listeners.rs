@@ -109,9 +109,7 @@ enum Audience {
 /// Whether `route` is served on `port`, when an internal port exists (`split`) or not.
 fn serves(port: Port, route: Route, split: bool) -> bool {
     let audience = match route {
-        Route::Metrics | Route::Stats | Route::Publish | Route::Api | Route::Admin => {
-            Audience::Operators
-        }
+        Route::Metrics | Route::Stats | Route::Admin => Audience::Operators,
         Route::Health | Route::Ready | Route::NotFound => Audience::Probes,
         Route::WebSocket(_) | Route::Page | Route::Sdk => Audience::Clients,
     };
@@ -141,20 +139,12 @@ mod tests {
             Route::Sdk,
             Route::Metrics,
             Route::Stats,
-            Route::Publish,
-            Route::Api,
             Route::Admin,
         ] {
             assert!(serves(Port::Public, r, false), "{r:?}: one port serves all");
         }
         assert_eq!(route("/admin"), Route::Admin);
-        let internal = [
-            Route::Metrics,
-            Route::Stats,
-            Route::Publish,
-            Route::Api,
-            Route::Admin,
-        ];
+        let internal = [Route::Metrics, Route::Stats, Route::Admin];
         for r in internal {
             assert!(
                 !serves(Port::Public, r, true),

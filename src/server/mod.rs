@@ -54,7 +54,8 @@ pub use tls::TlsFiles;
 
 pub use crate::protocol::http::Response;
 pub use app::{
-    App, Closed, Health, HttpReply, HttpRequest, HttpTicket, MAX_TIMER, Message, Refusal, Request,
+    App, Closed, Health, HttpHead, HttpReply, HttpRequest, HttpTicket, MAX_TIMER, Message, Refusal,
+    Request,
 };
 pub use app_ctx::Ctx;
 pub use app_metrics::AppMetrics;

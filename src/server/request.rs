@@ -2,14 +2,11 @@
 
 use std::time::Instant;
 
-use super::app_http;
 use super::apps::AppId;
 use super::conn::Phase;
 use super::event_loop::Server;
-use super::hub_host::api::{self, ApiStart};
 use super::listeners::Port;
 
-use super::hub_host::server_api::{self, ApiCall};
 use super::routes::{Endpoint, Route, route};
 use crate::auth::Identity;
 
@@ -52,28 +49,8 @@ pub(super) enum Answer {
     Upgrade(Accepted),
     /// Send this HTTP response and close.
     Respond(Response),
-    /// Read a request body of `length` bytes (the publish API).
-    ReadBody {
-        /// Body length.
-        length: usize,
-        /// Answer `100 Continue` first.
-        send_continue: bool,
-        /// The endpoint it is for.
-        purpose: BodyFor,
-    },
-    /// Answer a read of the server API (maybe after asking the other nodes).
-    Call(ApiCall),
-}
-
-/// The endpoint a request body is for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum BodyFor {
-    /// `POST /api/publish`.
-    Publish,
-    /// `POST /api/disconnect`.
-    Disconnect,
-    /// A plain HTTP request for an app's path, and its head (the app sees both).
-    App(AppId, Box<RequestHead>),
+    /// A plain request for an app's path: the app sees its head, then its body.
+    AppHttp(AppId),
 }
 
 /// How a request's body is framed (RFC 9112 §6), as the server takes bodies: by
@@ -139,7 +116,7 @@ pub(super) fn answer_request(
     match route {
         // Not a WebSocket handshake: the app may answer it as plain HTTP.
         Route::WebSocket(Endpoint::App(app)) if !head.has_token("upgrade", "websocket") => {
-            app_http::start(server, head, app)
+            Answer::AppHttp(app)
         }
         Route::WebSocket(endpoint) => upgrade(server, head, endpoint),
         Route::Health => plain_get(head, || Response::text(200, "ok")),
@@ -180,18 +157,6 @@ pub(super) fn answer_request(
             Response::with_body(200, kind, body)
         }),
         Route::Ready => plain_get(head, || server.readiness().response()),
-        Route::Publish => match api::start(server, head) {
-            ApiStart::ReadBody {
-                length,
-                send_continue,
-            } => Answer::ReadBody {
-                length,
-                send_continue,
-                purpose: BodyFor::Publish,
-            },
-            ApiStart::Refuse(response) => Answer::Respond(response),
-        },
-        Route::Api => server_api::start(server, head),
         Route::NotFound => Answer::Respond(Rejection::NotFound.response()),
     }
 }

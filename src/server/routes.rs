@@ -27,11 +27,6 @@ pub(super) enum Route {
     Metrics,
     /// `GET /readyz`: 200 while accepting WebSockets, 503 while draining.
     Ready,
-    /// `POST /api/publish`: push messages from a backend.
-    Publish,
-    /// The rest of `/api/`: rooms, presence, history, disconnect, info (see
-    /// [`super::hub_host::server_api`]).
-    Api,
     /// `GET /`: the chat page, embedded in the binary.
     Page,
     /// `GET /admin`: the operator page (it calls `/stats` and the API with its key).
@@ -51,8 +46,6 @@ pub(super) fn route(path: &str) -> Route {
         "/stats" => Route::Stats,
         "/metrics" => Route::Metrics,
         "/readyz" => Route::Ready,
-        "/api/publish" => Route::Publish,
-        path if path.starts_with("/api/") => Route::Api,
 
         "/" | "/index.html" => Route::Page,
         "/admin" => Route::Admin,

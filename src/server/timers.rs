@@ -44,8 +44,6 @@ pub(super) enum TimerKind {
     HandshakeRate,
     /// Time to check that output queued for the connection is still moving.
     Stall,
-    /// An API request waiting for the other nodes' parts is answered now with what is in.
-    Gather,
     /// A timer an app armed, with its token.
     App(u64),
 }

@@ -7,7 +7,7 @@ use super::apps::AppId;
 use super::conn::{ConnId, OpenConn, Phase, conn_mut};
 use super::event_loop::Server;
 use super::request::{Accepted, Answer, answer_request};
-use super::routes::{Endpoint, Route, route};
+use super::routes::Endpoint;
 use super::timers::{TimerKind, after};
 use crate::protocol::Session;
 use crate::protocol::handshake::RequestHead;
@@ -29,26 +29,13 @@ impl Server {
                 }
                 self.upgrade(id, head, accepted, now);
             }
-            Answer::ReadBody {
-                length,
-                send_continue,
-                purpose,
-            } => {
+            Answer::AppHttp(app) => {
                 self.stats.http_requests += 1;
-                self.await_body(id, length, send_continue, purpose);
-                self.set_idempotency_key(id, head.header("idempotency-key"));
-                // A body that came with the head (or an empty one) is complete already.
-                self.finish_body(id, now);
-            }
-            Answer::Call(call) => {
-                self.stats.http_requests += 1;
-                self.run_call(id, call, now);
+                self.start_app_http(id, head, app, now);
             }
             Answer::Respond(response) => {
                 self.stats.http_requests += 1;
-                if matches!(route(&head.path), Route::Publish | Route::Api) {
-                    *self.stats.api_requests.entry(response.status).or_default() += 1;
-                } else if response.status >= 400 {
+                if response.status >= 400 {
                     self.stats.rejected(response.status);
 
                     let target = head.redacted_target();

@@ -13,32 +13,17 @@
 //! (120 s) publishes each of its messages once and gets the same offsets.
 
 use crate::server::isolation::inject_panic;
-use std::time::Instant;
 
 use serde::Serialize;
 
-use super::server_api::decode_disconnect;
 use crate::hub::publish::decode_publish;
 use crate::hub::{Origin, Routed};
 use crate::protocol::handshake::RequestHead;
 use crate::protocol::http::Response;
-use crate::server::conn::{BodyRequest, ConnId, Phase, Waiting, conn_mut};
+use crate::server::config::ApiConfig;
+use crate::server::conn::ConnId;
 use crate::server::event_loop::Server;
-use crate::server::request::{BodyFor, BodyFraming, body_framing};
-
-/// What to do with a publish request once its head is in.
-#[derive(Debug)]
-pub(in crate::server) enum ApiStart {
-    /// Read `length` body bytes, answering `100 Continue` first if asked.
-    ReadBody {
-        /// Body length.
-        length: usize,
-        /// The client sent `Expect: 100-continue`.
-        send_continue: bool,
-    },
-    /// Refuse at once.
-    Refuse(Response),
-}
+use crate::server::request::{BodyFraming, body_framing};
 
 /// A JSON error answer.
 pub(in crate::server) fn json_error(status: u16, code: &str, message: &str) -> Response {
@@ -67,8 +52,7 @@ fn bearer_key(head: &RequestHead) -> &str {
 
 /// Checks the API key of any `/api/` request: 404 while the API is off (no key
 /// configured), 401 for a missing or wrong key.
-pub(in crate::server) fn check_key(server: &Server, head: &RequestHead) -> Result<(), Response> {
-    let api = &server.config.api;
+pub(in crate::server) fn check_key(api: &ApiConfig, head: &RequestHead) -> Result<(), Response> {
     if api.keys.is_empty() {
         return Err(json_error(
             404,
@@ -93,20 +77,17 @@ pub(in crate::server) fn check_key(server: &Server, head: &RequestHead) -> Resul
     Ok(())
 }
 
-/// Checks a request body's framing: a `Content-Length` (411) within `max_body_bytes`
-/// (413); what to read.
-pub(in crate::server) fn body_to_read(server: &Server, head: &RequestHead) -> ApiStart {
-    let max = server.config.api.max_body_bytes;
-    let refusal = match body_framing(head, max) {
+/// Checks a request body's framing: a `Content-Length` (411) within `max` bytes (413);
+/// the body's length, and whether to answer `100 Continue` first.
+pub(in crate::server) fn body_to_read(
+    head: &RequestHead,
+    max: usize,
+) -> Result<(usize, bool), Response> {
+    Err(match body_framing(head, max) {
         BodyFraming::Length {
             length,
             send_continue,
-        } => {
-            return ApiStart::ReadBody {
-                length,
-                send_continue,
-            };
-        }
+        } => return Ok((length, send_continue)),
         BodyFraming::Chunked => {
             json_error(411, "length_required", "send the body with Content-Length")
         }
@@ -116,21 +97,16 @@ pub(in crate::server) fn body_to_read(server: &Server, head: &RequestHead) -> Ap
         BodyFraming::TooLarge => {
             json_error(413, "body_too_large", &format!("body exceeds {max} bytes"))
         }
-    };
-    ApiStart::Refuse(refusal)
+    })
 }
 
-/// Checks a publish request's head: key, method, length.
-pub(in crate::server) fn start(server: &Server, head: &RequestHead) -> ApiStart {
-    if let Err(refusal) = check_key(server, head) {
-        return ApiStart::Refuse(refusal);
-    }
+/// Checks a publish request's head before its body is read: key, method, length.
+pub(in crate::server) fn check_head(api: &ApiConfig, head: &RequestHead) -> Result<(), Response> {
+    check_key(api, head)?;
     if head.method != "POST" {
-        return ApiStart::Refuse(
-            json_error(405, "method_not_allowed", "use POST").header("Allow", "POST"),
-        );
+        return Err(json_error(405, "method_not_allowed", "use POST").header("Allow", "POST"));
     }
-    body_to_read(server, head)
+    body_to_read(head, api.max_body_bytes).map(|_| ())
 }
 
 /// One message's result in the answer.
@@ -150,9 +126,59 @@ struct ItemResult {
 /// A clustered publish request waiting for Redis: each message's outcome once known
 /// (`Err`: Redis could not take it).
 #[derive(Debug)]
-pub(crate) struct ApiWait {
+pub(in crate::server) struct ApiWait {
     outcomes: Vec<Option<Result<ItemResult, ()>>>,
     batch: bool,
+}
+
+/// Redis's outcome for one message of a publish request, as the cluster link reports it
+/// to the hub app, which holds the request ([`ApiWait::record`]).
+#[derive(Debug)]
+pub(in crate::server) struct ApiOutcome {
+    /// The request's connection.
+    pub(in crate::server) conn: ConnId,
+    /// The message's index in the request.
+    index: usize,
+    /// Its position in the room's stream when published (`Err`: not published).
+    outcome: Result<Option<(u64, String)>, ()>,
+    /// Delivered on this node only, to this many (`when_redis_down = "local"`).
+    delivered: Option<usize>,
+}
+
+impl ApiWait {
+    /// Records one message's outcome; once every message has one, the answer: 200 with
+    /// the offsets, or 503 when Redis did not take them all.
+    pub(in crate::server) fn record(&mut self, outcome: ApiOutcome) -> Option<Response> {
+        let ApiOutcome {
+            index,
+            outcome,
+            delivered,
+            ..
+        } = outcome;
+        if let Some(slot) = self.outcomes.get_mut(index) {
+            *slot = Some(outcome.map(|position| ItemResult {
+                delivered,
+                offset: position.as_ref().map(|(o, _)| *o),
+                epoch: position.map(|(_, e)| e),
+            }));
+        }
+        if self.outcomes.iter().any(Option::is_none) {
+            return None;
+        }
+        let outcomes: Vec<Result<ItemResult, ()>> = self.outcomes.drain(..).flatten().collect();
+        let total = outcomes.len();
+        let published: Vec<ItemResult> = outcomes.into_iter().filter_map(Result::ok).collect();
+        Some(if published.len() == total {
+            answer(published, self.batch)
+        } else {
+            let message = format!(
+                "{} of {total} messages were published; resend the request with the same \
+                 Idempotency-Key to publish the rest once",
+                published.len()
+            );
+            unavailable(&message)
+        })
+    }
 }
 
 impl From<Routed> for ItemResult {
@@ -193,87 +219,14 @@ struct Published {
 }
 
 impl Server {
-    /// Switches a connection to reading its request body.
-    pub(in crate::server) fn await_body(
+    /// Decodes and delivers the body of publish request `id`: the answer, or (clustered)
+    /// what to wait for; the hub's outbox is applied by the caller.
+    pub(in crate::server) fn publish(
         &mut self,
         id: ConnId,
-        length: usize,
-        send_continue: bool,
-        purpose: BodyFor,
-    ) {
-        let Some(conn) = conn_mut(&mut self.conns, id) else {
-            return;
-        };
-        conn.phase = Phase::Body(Box::new(BodyRequest {
-            length,
-            idempotency_key: None,
-            purpose,
-            waiting: None,
-        }));
-        conn.pending = Vec::new();
-
-        if send_continue {
-            conn.out.append(&mut self.pool, |out| {
-                out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n")
-            });
-            self.dirty.push(id);
-        }
-    }
-
-    /// Keeps the `Idempotency-Key` of a publish request (at most 128 bytes are used).
-    pub(in crate::server) fn set_idempotency_key(&mut self, id: ConnId, key: Option<&str>) {
-        if let Some(conn) = conn_mut(&mut self.conns, id)
-            && let Phase::Body(request) = &mut conn.phase
-        {
-            request.idempotency_key = key.map(|k| k.chars().take(128).collect());
-        }
-    }
-
-    /// Handles the body once it is complete; answers and closes (clustered: once Redis
-    /// has answered for every message).
-    pub(in crate::server) fn finish_body(&mut self, id: ConnId, now: Instant) {
-        let Some(conn) = conn_mut(&mut self.conns, id) else {
-            return;
-        };
-        let Phase::Body(request) = &conn.phase else {
-            return;
-        };
-        if let BodyFor::App(..) = request.purpose {
-            return self.finish_app_body(id, now);
-        }
-        let length = request.length;
-        if conn.pending.len() < length || request.waiting.is_some() {
-            return;
-        }
-        let key = request.idempotency_key.clone();
-        // The body stays in `pending` while the answer waits: the byte-rate check of the
-        // request phase still sees it.
-        let body = conn.pending[..length].to_vec();
-        if request.purpose == BodyFor::Disconnect {
-            match decode_disconnect(&body) {
-                Ok(ask) => self.run_ask(id, ask, now),
-                Err(refusal) => self.api_respond(id, refusal),
-            }
-            return;
-        }
-        match self.publish(id, &body, key.as_deref()) {
-            Ok(response) => {
-                *self.stats.api_requests.entry(response.status).or_default() += 1;
-                self.respond(id, response);
-            }
-            Err(wait) => {
-                if let Some(conn) = conn_mut(&mut self.conns, id)
-                    && let Phase::Body(request) = &mut conn.phase
-                {
-                    request.waiting = Some(Waiting::Publish(wait));
-                }
-            }
-        }
-        self.apply_outbox(now);
-    }
-
-    /// Decodes and delivers a publish body: the answer, or (clustered) what to wait for.
-    fn publish(&mut self, id: ConnId, body: &[u8], key: Option<&str>) -> Result<Response, ApiWait> {
+        body: &[u8],
+        key: Option<&str>,
+    ) -> Result<Response, ApiWait> {
         inject_panic(body);
         let request = match decode_publish(body, &self.config.hub) {
             Ok(request) => request,
@@ -325,50 +278,22 @@ impl Server {
     }
 
     /// Redis's outcome for one message of a waiting publish request (`Err`: not
-    /// published; `delivered`: delivered on this node only, `when_redis_down = "local"`);
-    /// answers the request once every message's outcome is known.
+    /// published; `delivered`: delivered on this node only, `when_redis_down = "local"`),
+    /// for the hub app, which holds the request.
     pub(in crate::server) fn api_outcome(
         &mut self,
         origin: &Origin,
         outcome: Result<Option<(u64, String)>, ()>,
         delivered: Option<usize>,
     ) {
-        let Some(index) = origin.api else { return };
-        let Some(conn) = conn_mut(&mut self.conns, origin.conn) else {
-            return;
-        };
-        let Phase::Body(request) = &mut conn.phase else {
-            return;
-        };
-        let Some(Waiting::Publish(wait)) = request.waiting.as_mut() else {
-            return;
-        };
-        if let Some(slot) = wait.outcomes.get_mut(index) {
-            *slot = Some(outcome.map(|position| ItemResult {
+        if let Some(index) = origin.api {
+            self.api_outcomes.push(ApiOutcome {
+                conn: origin.conn,
+                index,
+                outcome,
                 delivered,
-                offset: position.as_ref().map(|(o, _)| *o),
-                epoch: position.map(|(_, e)| e),
-            }));
+            });
         }
-        if wait.outcomes.iter().any(Option::is_none) {
-            return;
-        }
-        let batch = wait.batch;
-        let outcomes: Vec<Result<ItemResult, ()>> = wait.outcomes.drain(..).flatten().collect();
-        let total = outcomes.len();
-        let published: Vec<ItemResult> = outcomes.into_iter().filter_map(Result::ok).collect();
-        let response = if published.len() == total {
-            answer(published, batch)
-        } else {
-            let message = format!(
-                "{} of {total} messages were published; resend the request with the same \
-                 Idempotency-Key to publish the rest once",
-                published.len()
-            );
-            unavailable(&message)
-        };
-        *self.stats.api_requests.entry(response.status).or_default() += 1;
-        self.respond(origin.conn, response);
     }
 }
 

@@ -8,11 +8,17 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use super::api::{self, ApiWait};
+use super::gather::GATHER_WAIT;
+use super::server_api::{self, Parsed, decode_disconnect, parse_call};
 use crate::auth::time_left;
 use crate::auth::user_id::{UserIdError, check_user_id, new_guest_id};
 use crate::hub::Credentials;
 use crate::protocol::Limits;
-use crate::server::app::{App, Closed, Message, Refusal, Request};
+use crate::protocol::http::Response;
+use crate::server::app::{
+    App, Closed, HttpHead, HttpReply, HttpRequest, HttpTicket, Message, Refusal, Request,
+};
 use crate::server::app_ctx::Ctx;
 use crate::server::config::ServerConfig;
 use crate::server::conn::ConnId;
@@ -32,7 +38,7 @@ const TOKEN_RECHECK: Duration = Duration::from_secs(3600);
 /// The token of the hub's connection timers: a token-expiry check.
 const TOKEN_CHECK: u64 = 1;
 
-/// The token of the hub's tick: expiring old history.
+/// The token of the hub's tick that expires old history.
 const HISTORY_EXPIRY: u64 = 1;
 
 /// How often history past its TTL is dropped.
@@ -40,6 +46,16 @@ const HISTORY_EXPIRY_EVERY: Duration = Duration::from_secs(60);
 
 /// The path the hub is routed at, unless an embedder's route takes it first.
 pub(in crate::server) const HUB_PATH: &str = "/ws";
+
+/// The hub's HTTP API, for operators: publish, and the server API.
+pub(in crate::server) const API_PATHS: &str = "/api/*";
+
+/// The publish API's path.
+const PUBLISH_PATH: &str = "/api/publish";
+
+/// The token of the tick that answers server API requests whose wait for the other nodes
+/// is over.
+const GATHERS_DUE: u64 = 2;
 
 /// The hub at `/ws`.
 #[derive(Debug)]
@@ -60,6 +76,10 @@ pub(in crate::server) struct HubApp {
     /// deadline and superseded since are stale and ignored, so each connection has one
     /// live check however often it refreshes.
     token_checks: HashMap<ConnId, Instant>,
+    /// Clustered publish requests waiting for Redis's outcome of each of their messages
+    /// (the Redis threads report one for every message they are given, at the latest
+    /// when their retries run out).
+    publishing: HashMap<HttpTicket, ApiWait>,
 }
 
 impl HubApp {
@@ -73,6 +93,7 @@ impl HubApp {
             users: HashMap::new(),
             per_user: HashMap::new(),
             token_checks: HashMap::new(),
+            publishing: HashMap::new(),
         }
     }
 
@@ -145,7 +166,133 @@ impl HubApp {
     }
 }
 
+impl HubApp {
+    /// `POST /api/publish` with its body: delivers (alone: answers at once) or hands the
+    /// messages to Redis (clustered: answers once Redis has them all, or has failed some).
+    fn publish(&mut self, ctx: &mut Ctx<'_>, request: &HttpRequest<'_>) -> HttpReply {
+        let ticket = request.ticket();
+        // At most 128 bytes of an `Idempotency-Key` are used.
+        let key: Option<String> = request
+            .header("idempotency-key")
+            .map(|k| k.chars().take(128).collect());
+        let now = ctx.now();
+        let answer = match ctx.server.publish(ticket.0, request.body(), key.as_deref()) {
+            Ok(response) => Some(count_api(ctx, response)),
+            Err(wait) => {
+                self.publishing.insert(ticket, wait);
+                None
+            }
+        };
+        ctx.server.apply_outbox(now);
+        // Redis may have refused at once (its queue full): then the answer is here.
+        match answer.or_else(|| self.give_answers(ctx, Some(ticket))) {
+            Some(response) => HttpReply::Respond(response),
+            None => HttpReply::Later,
+        }
+    }
+
+    /// A request of the server API (`/api/info`, rooms, presence, history, disconnect),
+    /// its head checked already: answered at once alone; clustered, once the other nodes
+    /// (or Redis) have answered, or at the gather deadline.
+    fn server_api(&mut self, ctx: &mut Ctx<'_>, request: &HttpRequest<'_>) -> HttpReply {
+        let ticket = request.ticket();
+        let now = ctx.now();
+        let server = &mut *ctx.server;
+        match parse_call(request.head, server.hub.config()) {
+            Ok(Parsed::Call(call)) => server.run_call(ticket.0, call, now),
+            Ok(Parsed::Disconnect) => match decode_disconnect(request.body()) {
+                Ok(ask) => server.run_ask(ticket.0, ask, now),
+                Err(refusal) => server.api_respond(ticket.0, refusal),
+            },
+            Err(refusal) => server.api_respond(ticket.0, refusal),
+        }
+        match self.give_answers(ctx, Some(ticket)) {
+            Some(response) => HttpReply::Respond(response),
+            None => {
+                // Past it, the gathered parts are answered with the silent nodes missing.
+                ctx.tick(GATHER_WAIT, GATHERS_DUE);
+                HttpReply::Later
+            }
+        }
+    }
+
+    /// Gives the server API's answers that are ready, and the publish requests' that are
+    /// complete; `asking`'s answer is returned instead, for the caller to give.
+    fn give_answers(&mut self, ctx: &mut Ctx<'_>, asking: Option<HttpTicket>) -> Option<Response> {
+        let mut own = self.answer_publishes(ctx, asking);
+        for (conn, response) in std::mem::take(&mut ctx.server.api_answers) {
+            let ticket = HttpTicket(conn);
+            let response = count_api(ctx, response);
+            if Some(ticket) == asking {
+                own = Some(response);
+            } else if !ctx.respond(ticket, response) {
+                log::debug!("{conn}: an API answer came after its client left");
+            }
+        }
+        own
+    }
+
+    /// Records Redis's outcomes for waiting publish requests and answers each that is
+    /// complete; `asking`'s answer is returned instead, for the caller to give.
+    fn answer_publishes(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        asking: Option<HttpTicket>,
+    ) -> Option<Response> {
+        let mut own = None;
+        for outcome in std::mem::take(&mut ctx.server.api_outcomes) {
+            let ticket = HttpTicket(outcome.conn);
+            let Some(wait) = self.publishing.get_mut(&ticket) else {
+                continue;
+            };
+            let Some(response) = wait.record(outcome) else {
+                continue;
+            };
+            self.publishing.remove(&ticket);
+            let response = count_api(ctx, response);
+            if Some(ticket) == asking {
+                own = Some(response);
+            } else if !ctx.respond(ticket, response) {
+                log::debug!("{}: a publish answered after its client left", ticket.0);
+            }
+        }
+        own
+    }
+}
+
+/// Counts an answer of the hub's API by its status (`api_requests`).
+fn count_api(ctx: &mut Ctx<'_>, response: Response) -> Response {
+    *ctx.server
+        .stats
+        .api_requests
+        .entry(response.status)
+        .or_default() += 1;
+    response
+}
+
 impl App for HubApp {
+    /// An `/api/` request's key, method, path and length are checked before its body is
+    /// read.
+    fn on_http_head(&mut self, ctx: &mut Ctx<'_>, request: &HttpHead<'_>) -> Result<(), Response> {
+        let server = &*ctx.server;
+        let checked = match request.path() {
+            HUB_PATH => return Ok(()),
+            PUBLISH_PATH => api::check_head(&server.config.api, request.head),
+            _ => server_api::check_head(&server.config.api, server.hub.config(), request.head)
+                .map(|_| ()),
+        };
+        checked.map_err(|refusal| count_api(ctx, refusal))
+    }
+
+    /// `/api/`; `/ws` without an upgrade is declined (426).
+    fn on_http(&mut self, ctx: &mut Ctx<'_>, request: &HttpRequest<'_>) -> HttpReply {
+        match request.path() {
+            HUB_PATH => HttpReply::Decline,
+            PUBLISH_PATH => self.publish(ctx, request),
+            _ => self.server_api(ctx, request),
+        }
+    }
+
     fn limits(&self) -> Option<Limits> {
         Some(self.limits)
     }
@@ -168,11 +315,21 @@ impl App for HubApp {
         ctx.tick(HISTORY_EXPIRY_EVERY, HISTORY_EXPIRY);
     }
 
-    /// Drops history past its TTL.
-    fn on_tick(&mut self, ctx: &mut Ctx<'_>, _: u64) {
-        ctx.tick(HISTORY_EXPIRY_EVERY, HISTORY_EXPIRY);
+    /// Drops history past its TTL; answers server API requests whose wait is over.
+    fn on_tick(&mut self, ctx: &mut Ctx<'_>, token: u64) {
+        let now = ctx.now();
         let server = &mut *ctx.server;
-        server.hub.expire_history(server.wall_now);
+        match token {
+            HISTORY_EXPIRY => {
+                server.hub.expire_history(server.wall_now);
+                ctx.tick(HISTORY_EXPIRY_EVERY, HISTORY_EXPIRY);
+            }
+            GATHERS_DUE => {
+                server.gathers_due(now);
+                self.give_answers(ctx, None);
+            }
+            _ => {}
+        }
     }
 
     /// The Redis threads reported something: messages for members here, acks, answers.
@@ -181,6 +338,7 @@ impl App for HubApp {
         if ctx.server.drain_cluster(now) {
             let _ = ctx.waker().wake();
         }
+        self.give_answers(ctx, None);
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, _: u64) {

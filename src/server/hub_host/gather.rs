@@ -16,9 +16,9 @@ use crate::hub::overview::HistoryPage;
 use crate::hub::remote::Fetched;
 use crate::protocol::close::CloseCode;
 use crate::protocol::http::Response;
-use crate::server::conn::{BodyRequest, ConnId, Phase, Waiting, conn_mut};
+use crate::server::conn::ConnId;
 use crate::server::event_loop::Server;
-use crate::server::timers::{TimerKind, after};
+use crate::server::timers::after;
 
 /// How long a request waits for the other nodes' parts.
 pub(in crate::server) const GATHER_WAIT: Duration = Duration::from_secs(1);
@@ -113,19 +113,23 @@ impl Gathers {
         None
     }
 
-    /// Takes the request of `conn` if its deadline has come.
-    fn due(&mut self, conn: ConnId, now: Instant) -> Option<Gather> {
-        let qid = self
+    /// Takes every request whose deadline has come.
+    fn due(&mut self, now: Instant) -> Vec<Gather> {
+        let due: Vec<u64> = self
             .pending
             .iter()
-            .find(|(_, g)| g.conn == conn && g.deadline <= now)
-            .map(|(qid, _)| *qid)?;
-        self.pending.remove(&qid)
+            .filter(|(_, g)| g.deadline <= now)
+            .map(|(qid, _)| *qid)
+            .collect();
+        due.iter()
+            .filter_map(|qid| self.pending.remove(qid))
+            .collect()
     }
 }
 
 impl Server {
-    /// Answers a read of the server API: at once alone, after the other nodes clustered.
+    /// Answers a read of the server API (in [`Server::api_answers`]): at once alone, after
+    /// the other nodes clustered.
     pub(in crate::server) fn run_call(&mut self, id: ConnId, call: ApiCall, now: Instant) {
         match call {
             ApiCall::Ask(ask) => self.run_ask(id, ask, now),
@@ -135,7 +139,9 @@ impl Server {
         }
     }
 
-    /// Runs `ask` here and, clustered, on every other node.
+    /// Runs `ask` here and, clustered, on every other node (the answer waits until they
+    /// have answered, or until [`GATHER_WAIT`]: the caller calls [`Server::gathers_due`]
+    /// then).
     pub(in crate::server) fn run_ask(&mut self, id: ConnId, ask: Ask, now: Instant) {
         let clustered = self.cluster.is_some();
         if clustered && !self.cluster.as_ref().is_some_and(|c| c.publisher_up()) {
@@ -167,23 +173,7 @@ impl Server {
             .is_some_and(|c| c.submit(Command::Ask { qid, line }).is_ok());
         if !submitted {
             self.gathers.pending.remove(&qid);
-            return self.api_respond(id, unavailable("the cluster queue is full"));
-        }
-        self.wait_for_cluster(id, Waiting::Gather);
-        self.timers
-            .arm(after(now, GATHER_WAIT), id, TimerKind::Gather);
-    }
-
-    /// Keeps an API request open until the cluster answers.
-    fn wait_for_cluster(&mut self, id: ConnId, waiting: Waiting) {
-        if let Some(conn) = conn_mut(&mut self.conns, id) {
-            conn.phase = Phase::Body(Box::new(BodyRequest {
-                length: 0,
-                idempotency_key: None,
-                purpose: crate::server::request::BodyFor::Publish,
-                waiting: Some(waiting),
-            }));
-            conn.pending = Vec::new();
+            self.api_respond(id, unavailable("the cluster queue is full"));
         }
     }
 
@@ -271,16 +261,17 @@ impl Server {
         }
     }
 
-    /// The gather deadline of `id` came.
-    pub(in crate::server) fn gather_due(&mut self, id: ConnId, now: Instant) {
-        let Some(gather) = self.gathers.due(id, now) else {
-            return;
-        };
-        if gather.expected.is_none() {
-            // Redis has not even said who is alive: the question may not be out.
-            return self.api_respond(id, unavailable("the other nodes did not answer in time"));
+    /// Answers every request whose gather deadline has come.
+    pub(in crate::server) fn gathers_due(&mut self, now: Instant) {
+        for gather in self.gathers.due(now) {
+            if gather.expected.is_none() {
+                // Redis has not even said who is alive: the question may not be out.
+                let refusal = unavailable("the other nodes did not answer in time");
+                self.api_respond(gather.conn, refusal);
+            } else {
+                self.finish_gather(gather, now);
+            }
         }
-        self.finish_gather(gather, now);
     }
 
     /// Answers a gathered request.
@@ -324,9 +315,8 @@ impl Server {
             limit,
         };
         if cluster.submit(command).is_err() {
-            return self.api_respond(id, unavailable("the cluster queue is full"));
+            self.api_respond(id, unavailable("the cluster queue is full"));
         }
-        self.wait_for_cluster(id, Waiting::History);
     }
 
     /// Redis answered a history read.
@@ -336,12 +326,6 @@ impl Server {
         room: &str,
         fetched: Option<Fetched>,
     ) {
-        let waiting = self.get(id).is_some_and(
-            |c| matches!(&c.phase, Phase::Body(b) if matches!(b.waiting, Some(Waiting::History))),
-        );
-        if !waiting {
-            return;
-        }
         let page = fetched.map(|fetched| HistoryPage {
             room: room.to_owned(),
             epoch: fetched.epoch,
@@ -355,10 +339,9 @@ impl Server {
         self.api_respond(id, history_answer(room, page));
     }
 
-    /// Sends an API answer (counted by status) and closes.
+    /// Leaves the answer to API request `id` for the hub app, which gives it.
     pub(in crate::server) fn api_respond(&mut self, id: ConnId, response: Response) {
-        *self.stats.api_requests.entry(response.status).or_default() += 1;
-        self.respond(id, response);
+        self.api_answers.push((id, response));
     }
 }
 
@@ -424,9 +407,12 @@ mod tests {
                 .asked(qid, vec!["a".into(), "c".into(), "b".into()])
                 .is_none()
         );
-        assert!(gathers.due(conn, now).is_none(), "not yet");
-        let due = gathers.due(conn, now + GATHER_WAIT).expect("due");
-        assert_eq!(due.missing(), ["b", "c"]);
+        assert!(gathers.due(now).is_empty(), "not yet");
+        let due = gathers.due(now + GATHER_WAIT);
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].conn, conn);
+        assert_eq!(due[0].missing(), ["b", "c"]);
+        assert!(gathers.pending.is_empty(), "taken");
     }
 
     #[test]

@@ -17,14 +17,14 @@ use std::time::Instant;
 
 use serde::Deserialize;
 
-use super::api::{self, ApiStart, check_key, json_error};
+use super::api::{body_to_read, check_key, json_error};
 use crate::cluster::query::{Ask, NodeInfo, Part};
 use crate::hub::overview::{HistoryPage, merge_room_counts, merge_user_counts};
 use crate::hub::{HubConfig, valid_room_name};
 use crate::protocol::handshake::RequestHead;
 use crate::protocol::http::Response;
+use crate::server::config::ApiConfig;
 use crate::server::event_loop::Server;
-use crate::server::request::{Answer, BodyFor};
 
 /// The most messages one history request returns.
 pub(in crate::server) const MAX_HISTORY_LIMIT: usize = 1000;
@@ -52,31 +52,24 @@ pub(in crate::server) enum ApiCall {
     },
 }
 
-/// Decides the answer to a request under `/api/` (other than `/api/publish`).
-pub(in crate::server) fn start(server: &Server, head: &RequestHead) -> Answer {
-    if let Err(refusal) = check_key(server, head) {
-        return Answer::Respond(refusal);
+/// Checks the head of a request under `/api/` (other than `/api/publish`) before its
+/// body is read: the key, then the method and path, then (for a disconnect) the length.
+pub(in crate::server) fn check_head(
+    api: &ApiConfig,
+    hub: &HubConfig,
+    head: &RequestHead,
+) -> Result<Parsed, Response> {
+    check_key(api, head)?;
+    let parsed = parse_call(head, hub)?;
+    if parsed == Parsed::Disconnect {
+        body_to_read(head, api.max_body_bytes)?;
     }
-    match parse_call(head, server.hub.config()) {
-        Ok(Parsed::Call(call)) => Answer::Call(call),
-        Ok(Parsed::Disconnect) => match api::body_to_read(server, head) {
-            ApiStart::ReadBody {
-                length,
-                send_continue,
-            } => Answer::ReadBody {
-                length,
-                send_continue,
-                purpose: BodyFor::Disconnect,
-            },
-            ApiStart::Refuse(response) => Answer::Respond(response),
-        },
-        Err(refusal) => Answer::Respond(refusal),
-    }
+    Ok(parsed)
 }
 
 /// What a request line asks for, once its method and path are known good.
 #[derive(Debug, PartialEq, Eq)]
-enum Parsed {
+pub(in crate::server) enum Parsed {
     /// A read.
     Call(ApiCall),
     /// `POST /api/disconnect`: its body says whom.
@@ -84,7 +77,10 @@ enum Parsed {
 }
 
 /// Reads the method, path and query of an API request.
-fn parse_call(head: &RequestHead, hub: &HubConfig) -> Result<Parsed, Response> {
+pub(in crate::server) fn parse_call(
+    head: &RequestHead,
+    hub: &HubConfig,
+) -> Result<Parsed, Response> {
     let path = head.path.as_str();
     if path == "/api/disconnect" {
         return expect_method(head, "POST").map(|()| Parsed::Disconnect);
