@@ -3,7 +3,8 @@
 //! they would see with the app called as each message was read: every reply before the
 //! close reply, a pong in its place among the replies, the replies to messages before a
 //! protocol error ahead of its close frame, nothing after the app closes the connection,
-//! and `on_close` after the last message. Each test writes its frames in one `write`, so
+//! and `on_close` after the last message. Answers an app gives at the end of a run
+//! (`App::on_run_end`) go out in the same place. Each test writes its frames in one `write`, so
 //! the server reads them together, and follows the app's calls on a watcher connection.
 
 use std::io::{Read as _, Write as _};
@@ -15,8 +16,12 @@ use wsloop::client::{Client, ClientError, ClientOptions, Message as Received};
 use wsloop::server::{App, ConnId, Ctx, Message, Request, Server, ServerConfig};
 
 /// Replies `r<rest>` to a text `m<rest>`, returns binary as it came, closes with 4000 on
-/// `close`; tells every call to the connections at `/watch`.
-struct Tally;
+/// `close`, and answers the texts `b<rest>` of a run together at its end (`batch b1 b2`);
+/// tells every call to the connections at `/watch`.
+#[derive(Default)]
+struct Tally {
+    batched: Vec<String>,
+}
 
 impl App for Tally {
     fn on_open(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, request: &Request<'_>) {
@@ -32,6 +37,10 @@ impl App for Tally {
                 report(ctx, "close asked");
                 ctx.close(conn, 4000, "asked");
             }
+            Message::Text(text) if text.starts_with('b') => {
+                report(ctx, text);
+                self.batched.push(text.to_owned());
+            }
             Message::Text(text) => {
                 report(ctx, text);
                 let reply = format!("r{}", text.strip_prefix('m').unwrap_or(text));
@@ -41,6 +50,14 @@ impl App for Tally {
                 report(ctx, &format!("<{} bytes>", bytes.len()));
                 ctx.send(conn, Message::Binary(bytes));
             }
+        }
+    }
+
+    fn on_run_end(&mut self, ctx: &mut Ctx<'_>, conn: ConnId) {
+        if !self.batched.is_empty() {
+            let batch = format!("batch {}", self.batched.join(" "));
+            self.batched.clear();
+            ctx.send(conn, Message::Text(&batch));
         }
     }
 
@@ -64,7 +81,7 @@ fn start() -> (SocketAddr, Client) {
             ..ServerConfig::default()
         };
         let mut server = Server::builder(config)
-            .route("/*", Tally)
+            .route("/*", Tally::default())
             .bind()
             .expect("bind");
         addr_tx.send(server.local_addr()).expect("address");
@@ -204,6 +221,38 @@ fn a_ping_among_messages_is_answered_in_its_place() {
     assert_eq!(
         calls_until_closed(&mut calls),
         strings(&["m0", "m1", "m2", "closed 1000"])
+    );
+}
+
+#[test]
+fn answers_given_at_the_end_of_a_run_precede_the_pong_and_close_after_it() {
+    let (addr, mut calls) = start();
+    let mut stream = upgrade(addr);
+    let mut burst = text("b1");
+    burst.extend(text("b2"));
+    burst.extend(frame(0x89, b"hi"));
+    burst.extend(text("b3"));
+    burst.extend(close(1000));
+    stream.write_all(&burst).expect("burst");
+    // A run ends before a control frame: two runs, each answered at its end, in place.
+    assert_eq!(
+        frames_until_eof(&mut stream),
+        strings(&["batch b1 b2", "pong hi", "batch b3", "close 1000"])
+    );
+    assert_eq!(
+        calls_until_closed(&mut calls),
+        strings(&["b1", "b2", "b3", "closed 1000"])
+    );
+
+    // Before a protocol error's close frame too.
+    let mut stream = upgrade(addr);
+    let mut burst = text("b4");
+    burst.extend(text("b5"));
+    burst.extend(frame(0xC1, b"bad"));
+    stream.write_all(&burst).expect("burst");
+    assert_eq!(
+        frames_until_eof(&mut stream),
+        strings(&["batch b4 b5", "close 1002"])
     );
 }
 

@@ -61,6 +61,16 @@ pub trait App {
     /// A whole message arrived (fragments joined, decompressed, UTF-8 checked for text).
     fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, message: Message<'_>);
 
+    /// The run of messages from `conn` that the engine read in one pass has been handled,
+    /// each by [`App::on_message`] (a run is what one read brought, up to a control
+    /// frame). An app that gathers its answers to send them together (one fan-out for a
+    /// run of requests) sends them here: they still go out before anything the engine
+    /// queues after the run, such as the reply to the peer's close or the close frame of
+    /// a protocol error that followed it.
+    fn on_run_end(&mut self, ctx: &mut Ctx<'_>, conn: ConnId) {
+        let _ = (ctx, conn);
+    }
+
     /// The connection is closing: the peer's close `code` and `reason`, the code the
     /// server closed with, or 1006 when the connection ended without a close frame.
     /// Called once; the connection can no longer be sent to.

@@ -496,6 +496,9 @@ impl Server {
                 };
                 taken.on_message(&mut ctx, id, message);
             }
+            if let Some(taken) = held.as_mut() {
+                taken.on_run_end(&mut ctx, id);
+            }
         }));
         // A panic still puts the app back; the loop's safety net then closes the
         // connection being served (see `isolation`).

@@ -1,28 +1,24 @@
-//! What an open connection's events turn into: messages for its app, hub requests on `/ws`.
+//! What an open connection's events turn into: `/echo`'s replies, and runs of messages for
+//! its app.
 
-use super::compress::{Compression, FrameCache, queue_hub_frame};
 use super::conn::{ConnId, OpenConn};
 use super::isolation::inject_panic;
 use super::outbound::{BufPool, OutQueue};
 use super::routes::Endpoint;
 use super::stats::Stats;
-use crate::hub::Outbox;
 use crate::protocol::deflate::DeflaterPool;
 use crate::protocol::frame::starts_control_frame;
-use crate::protocol::{CloseCode, Event, MessageKind, OpCode, Read, Session};
+use crate::protocol::{CloseCode, Event, MessageKind, OpCode, Read};
 
 /// What frame processing needs from the loop, borrowed field by field.
 pub(super) struct FrameCtx<'a> {
     pub(super) id: ConnId,
     pub(super) stats: &'a mut Stats,
     pub(super) pool: &'a mut BufPool,
-    pub(super) outbox: &'a mut Outbox,
     /// Scratch space for the control frames a read produces (pong, close reply).
     pub(super) ctrl: &'a mut Vec<u8>,
     /// Shared compressors (permessage-deflate without context takeover).
     pub(super) deflaters: &'a mut DeflaterPool,
-    /// Compressed variants of hub frames in this batch.
-    pub(super) deflate_cache: &'a mut FrameCache,
     /// The messages for the connection's app found in this input.
     pub(super) app: &'a mut AppInput,
     /// The peer's close code and reason, once its close frame arrived.
@@ -72,8 +68,6 @@ pub(super) enum AppMessage {
 /// What remains to do once the event (which borrows the session) is dropped.
 enum After {
     Nothing,
-    /// The peer's close arrived: queue the hub's replies before the close reply.
-    Closed,
     /// A message for the app was added to the batch.
     App,
     /// Echo `app.binary` back through the session, compressed.
@@ -84,8 +78,8 @@ enum After {
 /// whether it stopped early, after a run of messages for the connection's app
 /// ([`AppInput`]), with more to read.
 ///
-/// Replies the protocol requires (pong, close reply) go straight into `out`; hub output
-/// goes to the outbox, which the loop applies once the input is done.
+/// Replies the protocol requires (pong, close reply) go straight into `out`, after what
+/// the app answered to the run before them.
 pub(super) fn read_frames(
     open: &mut OpenConn,
     out: &mut OutQueue,
@@ -114,7 +108,7 @@ pub(super) fn read_frames(
                     (Event::Close(frame), _) => {
                         let code = frame.code.map_or(1005, |c| c.0);
                         *ctx.peer_close = Some((code, frame.reason.to_owned()));
-                        After::Closed
+                        After::Nothing
                     }
                     (event, Endpoint::Echo) if compresses => copy_for_echo(event, ctx.app),
                     (event, Endpoint::Echo) => echo(event, out, ctx.pool, ctx.stats),
@@ -127,7 +121,6 @@ pub(super) fn read_frames(
                 if was_open {
                     ctx.stats.close_sent(error.close_code().0);
                 }
-                take_own_replies(&mut open.session, out, ctx);
                 if ctx.app.batch.is_empty() {
                     send_ctrl(out, ctx);
                 } else {
@@ -138,7 +131,6 @@ pub(super) fn read_frames(
         };
         match after {
             After::Nothing => {}
-            After::Closed => take_own_replies(&mut open.session, out, ctx),
             After::App => {
                 // §5.4: control frames may come between a message's fragments, but a run
                 // ends at one only at a message boundary, which is where this is.
@@ -182,26 +174,6 @@ fn send_ctrl(out: &mut OutQueue, ctx: &mut FrameCtx<'_>) {
 fn queue_ctrl(out: &mut OutQueue, ctx: &mut FrameCtx<'_>) {
     let ctrl = &*ctx.ctrl;
     out.append(ctx.pool, |buf| buf.extend_from_slice(ctrl));
-}
-
-/// Moves the hub's pending replies to this connection ahead of its close frame, so answers
-/// to requests that arrived with the close are not lost.
-fn take_own_replies(session: &mut Session, out: &mut OutQueue, ctx: &mut FrameCtx<'_>) {
-    let id = ctx.id;
-    let mut compression = Compression {
-        pool: ctx.pool,
-        deflaters: ctx.deflaters,
-        cache: ctx.deflate_cache,
-        stats: ctx.stats,
-    };
-    ctx.outbox.sends.retain(|(to, frame)| {
-        if *to != id {
-            return true;
-        }
-        queue_hub_frame(session, out, frame, &mut compression);
-        compression.stats.messages_out += 1;
-        false
-    });
 }
 
 /// Counts messages and closes received, and the close reply when the session sent one

@@ -49,10 +49,8 @@ macro_rules! frame_ctx {
             id: $id,
             stats: &mut $server.stats,
             pool: &mut $server.pool,
-            outbox: &mut $server.outbox,
             ctrl: &mut $server.ctrl,
             deflaters: &mut $server.deflaters,
-            deflate_cache: &mut $server.deflate_cache,
             app: $app,
             peer_close: $peer_close,
         }
@@ -205,11 +203,6 @@ impl Server {
             conn.pending = Vec::new();
         }
         self.charge_buffered(id, now);
-        if !self.outbox.is_empty() {
-            self.apply_outbox(now);
-        }
-        // Compressed variants made for replies queued with a close (see `take_own_replies`).
-        self.deflate_cache.clear();
         self.after_input(id, now);
     }
 
@@ -244,11 +237,9 @@ impl Server {
                 AppMessage::BinaryInInput(from, to) => Message::Binary(&rest[from..to]),
                 AppMessage::BinaryCopied(from, to) => Message::Binary(&found.binary[from..to]),
             });
+            // The app's answers to the run are queued (`on_run_end` at the latest) before
+            // the close frame of a failure.
             self.app_messages(app, id, messages, failing, now);
-            if failing {
-                // The hub's answers to the run go before the close frame.
-                self.queue_own_replies(id);
-            }
             if failing && let Some(conn) = conn_mut(&mut self.conns, id) {
                 let failure = &found.failure;
                 conn.out

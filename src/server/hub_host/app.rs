@@ -378,8 +378,8 @@ impl App for HubApp {
         }
     }
 
-    /// The hub's answers go to the outbox, which the engine applies once the whole input
-    /// is read (`read_conn`): one pass for a run of requests.
+    /// The hub's answers go to the outbox, applied at the end of the run
+    /// ([`HubApp::on_run_end`]): one pass for a run of requests.
     fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, message: Message<'_>) {
         let server = &mut *ctx.server;
         match message {
@@ -397,6 +397,21 @@ impl App for HubApp {
         for renewed in std::mem::take(&mut server.outbox.renewed) {
             self.token_renewed(ctx, renewed);
         }
+    }
+
+    /// The run's answers go out, before the reply to a close or the close of a protocol
+    /// error that followed it.
+    fn on_run_end(&mut self, ctx: &mut Ctx<'_>, conn: ConnId) {
+        if ctx.server.outbox.is_empty() {
+            return;
+        }
+        if ctx.failing {
+            // Its session has failed (the close frame is queued after this): the answers
+            // to the run go to it anyway, as a reply through `Ctx::send` would.
+            ctx.server.queue_own_replies(conn);
+        }
+        let now = ctx.now();
+        ctx.server.apply_outbox(now);
     }
 
     /// Every departure of the batch at once: one presence frame per remaining member per

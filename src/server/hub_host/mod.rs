@@ -20,7 +20,7 @@
 //! |---|---|
 //! | `Outbox::sends` through `queue_shared` ([`delivery`]) | `Ctx::prepare` and `Ctx::send_prepared` |
 //! | `Outbox::closes` and [`settle`]'s waves | `Ctx::close`; the app's `on_closes` already takes each wave's departures |
-//! | replies queued ahead of a close frame (`take_own_replies`, `queue_own_replies`) | `Ctx::send` during `on_message`, which comes before the close is read |
+//! | replies queued ahead of a failure's close frame (`queue_own_replies`, from `on_run_end`) | `Ctx::send` from `on_run_end`, which the failing connection still takes |
 //! | the answers [`api`], [`server_api`] and [`gather`] leave in `Server::api_outcomes` and `Server::api_answers` for the app to give | the app's own state; answers given with `Ctx::respond` where they complete |
 //! | `/readyz` on the cluster's state (`degraded`, `cluster_never_up`) | `App::health` |
 //! | the drain waiting for `cluster_idle` | `App::has_work_in_flight` |
