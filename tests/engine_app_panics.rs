@@ -1,7 +1,8 @@
 //! An app's bugs stay with the connection they hit: a panic in `on_message` closes that
 //! connection with 1011, and an `on_close` that panics as well (told of that very close)
 //! is caught too. The loop goes on serving every other connection, each panic counted in
-//! `wsloop_panics_total`.
+//! `wsloop_panics_total`. The app is told of each panic (`App::on_panicked`), so what the
+//! callback left half-done is dropped, not sent to the next connection.
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
@@ -31,6 +32,32 @@ impl App for Fragile {
     }
 }
 
+/// Answers each run of texts at its end (`batch a b`), and panics on "boom" once it has
+/// gathered it; drops what it gathered when told of the panic.
+#[derive(Default)]
+struct Gatherer {
+    gathered: Vec<String>,
+}
+
+impl App for Gatherer {
+    fn on_message(&mut self, _: &mut Ctx<'_>, _: ConnId, message: Message<'_>) {
+        if let Message::Text(text) = message {
+            self.gathered.push(text.to_owned());
+            assert_ne!(text, "boom", "a bug after gathering");
+        }
+    }
+
+    fn on_run_end(&mut self, ctx: &mut Ctx<'_>, conn: ConnId) {
+        let batch = format!("batch {}", self.gathered.join(" "));
+        self.gathered.clear();
+        ctx.send(conn, Message::Text(&batch));
+    }
+
+    fn on_panicked(&mut self) {
+        self.gathered.clear();
+    }
+}
+
 fn start() -> SocketAddr {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -40,6 +67,7 @@ fn start() -> SocketAddr {
         };
         let mut server = Server::builder(config)
             .route("/fragile", Fragile::default())
+            .route("/gather", Gatherer::default())
             .bind()
             .expect("bind");
         tx.send(server.local_addr()).expect("send the address");
@@ -49,8 +77,12 @@ fn start() -> SocketAddr {
 }
 
 fn connect(addr: SocketAddr) -> Client {
-    let client = Client::connect(&format!("ws://{addr}/fragile"), &ClientOptions::default())
-        .expect("connect");
+    connect_to(addr, "/fragile")
+}
+
+fn connect_to(addr: SocketAddr, path: &str) -> Client {
+    let client =
+        Client::connect(&format!("ws://{addr}{path}"), &ClientOptions::default()).expect("connect");
     client
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
@@ -94,4 +126,22 @@ fn panics_in_on_message_and_on_close_close_one_connection() {
     let mut late = connect(addr);
     late.send_text("hello").expect("send");
     assert_eq!(late.recv().expect("echo"), Received::Text("hello".into()));
+}
+
+#[test]
+fn what_a_panicking_callback_gathered_is_dropped_not_sent_to_the_next() {
+    let addr = start();
+    let mut victim = connect_to(addr, "/gather");
+    victim.send_text("boom").expect("send");
+    match victim.recv() {
+        Err(ClientError::Closed { code, .. }) => assert_eq!(code, 1011),
+        other => panic!("expected close 1011, got {other:?}"),
+    }
+    // Told of the panic, the app dropped "boom": the next run's answer is its own.
+    let mut next = connect_to(addr, "/gather");
+    next.send_text("hello").expect("send");
+    assert_eq!(
+        next.recv().expect("batch"),
+        Received::Text("batch hello".into())
+    );
 }

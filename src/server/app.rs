@@ -169,6 +169,13 @@ pub trait App {
         HttpReply::Decline
     }
 
+    /// One of this app's callbacks panicked. The engine contained it (the connection being
+    /// served is closed with 1011, or its HTTP request answered 500, and the others go on)
+    /// and will call the app again: drop what that callback may have left half-done, such
+    /// as answers gathered for [`App::on_run_end`] (which the panic skipped) or a
+    /// half-built fan-out, rather than send it to someone later.
+    fn on_panicked(&mut self) {}
+
     /// A graceful shutdown has begun ([`super::ServerHandle::shutdown`], SIGTERM): the
     /// engine has stopped taking upgrades and, once this returns, closes every connection
     /// still open with 1001 "server shutting down". An app can say goodbye first: send a

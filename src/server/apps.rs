@@ -356,6 +356,7 @@ impl Server {
         // The batch of shared frames compressed during the call (prepared messages).
         self.deflate_cache.clear();
         if let Err(panic) = result {
+            self.tell_panicked(app);
             panic::resume_unwind(panic);
         }
         self.tell_closes(now);
@@ -509,9 +510,21 @@ impl Server {
         }
         self.deflate_cache.clear();
         if let Err(panic) = result {
+            self.tell_panicked(app);
             panic::resume_unwind(panic);
         }
         self.tell_closes(now);
+    }
+
+    /// Tells `app` (back in its slot) that one of its callbacks panicked
+    /// ([`App::on_panicked`]); a panic in that is logged, and the first one goes on.
+    fn tell_panicked(&mut self, app: AppId) {
+        let Some(taken) = self.apps.slot(app).and_then(|slot| slot.app.as_mut()) else {
+            return;
+        };
+        if panic::catch_unwind(AssertUnwindSafe(|| taken.on_panicked())).is_err() {
+            log::error!("an app's on_panicked panicked too");
+        }
     }
 
     /// A timer of the connection's app is due.
