@@ -29,14 +29,11 @@ use super::conn::{Conn, ConnId, Phase};
 use super::fd_limit::{AcceptError, Reserve, raise_nofile};
 use super::frames::AppInput;
 use super::handle::ServerHandle;
-use super::hub_host::api::ApiOutcome;
 use super::hub_host::app::{API_PATHS, HUB_PATH, HubApp};
-use super::hub_host::gather::Gathers;
-use super::hub_host::history_log::{HistoryLog, Loaded};
+use super::hub_host::state::HubParts;
 use super::listeners::{Listeners, Port};
 use super::notify;
 use super::signals::{SIGNALS, SignalSource};
-use crate::cluster::Cluster;
 
 use super::outbound::BufPool;
 use super::reading::{READ_CHUNK, ReadUntil};
@@ -44,10 +41,9 @@ use super::stats::Stats;
 use super::timers::{TimerKind, Timers, after};
 use super::tls::TlsAcceptor;
 use super::tokens::{live, slot_index, token_of};
-use crate::hub::{Hub, HubConfig, Now, Outbox};
+use crate::hub::Now;
 use crate::protocol::deflate::DeflaterPool;
 use crate::protocol::handshake::HeadParser;
-use crate::protocol::http::Response;
 use crate::transport::Stream;
 
 /// The waker's token.
@@ -64,10 +60,8 @@ struct Bound {
     internal_addr: Option<SocketAddr>,
     handle: ServerHandle,
     config: ServerConfig,
-    /// The history log and what it held, when `history_dir` is set.
-    history: Option<(HistoryLog, Vec<Loaded>)>,
-    /// The Redis threads, when clustered.
-    cluster: Option<Cluster>,
+    /// The hub's history file and Redis threads, for its app.
+    hub: HubParts,
     /// TLS on the public listener.
     tls: Option<TlsAcceptor>,
 }
@@ -83,23 +77,8 @@ impl Bound {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let local_addr = listeners.addr(Port::Public)?.unwrap_or(config.listen);
         let internal_addr = listeners.addr(Port::Internal)?;
-        let history = match &config.history_dir {
-            Some(dir) => Some(HistoryLog::open(
-                dir,
-                config.hub.history.size,
-                config.history_fsync,
-            )?),
-            None => None,
-        };
         let handle = ServerHandle::new(waker);
-        let cluster = match &config.cluster {
-            Some((settings, node)) => {
-                // The cluster's events are the hub's: they wake it (`HubApp::on_wake`).
-                let waker = AppWaker::new(hub_woken, handle.clone());
-                Some(Cluster::start(settings.clone(), node.clone(), waker)?)
-            }
-            None => None,
-        };
+        let hub = HubParts::open(&config, AppWaker::new(hub_woken, handle.clone()))?;
         Ok(Self {
             poll,
             listeners,
@@ -107,8 +86,7 @@ impl Bound {
             internal_addr,
             handle,
             config,
-            history,
-            cluster,
+            hub,
             tls,
         })
     }
@@ -155,24 +133,14 @@ pub struct Server {
     handle: ServerHandle,
     /// Set once a graceful shutdown has begun: when it must end.
     pub(super) drain_deadline: Option<Instant>,
-    /// The chat/pub-sub state of `/ws`.
-    pub(super) hub: Hub,
-    /// What the hub asked for during the current event; drained by `apply_outbox`.
-    pub(super) outbox: Outbox,
-    /// Set while `apply_outbox` runs: closes it causes are queued, not recursed into.
-    pub(super) settling: bool,
     /// Wall-clock time of the current turn (for message timestamps).
     pub(super) wall_now: Now,
     /// Scratch for the control frames a read produces.
     pub(super) ctrl: Vec<u8>,
-    /// The history log on disk, when `history_dir` is set.
-    pub(super) history_log: Option<HistoryLog>,
-    /// The Redis threads, when clustered.
-    pub(super) cluster: Option<Cluster>,
     /// Compressors shared by every connection whose server side has no context takeover
     /// (permessage-deflate); created on first use, one per window size.
     pub(super) deflaters: DeflaterPool,
-    /// Compressed variants of the hub frames of the current batch.
+    /// Compressed variants of the shared frames of the current batch (one per window).
     pub(super) deflate_cache: FrameCache,
     /// The messages of the current input for its connection's app; `None` while lent to
     /// [`Server::read_open`] (boxed: lending it is a pointer's move).
@@ -185,16 +153,6 @@ pub struct Server {
     next_sweep: Instant,
     /// SIGTERM/SIGINT source, once [`Server::handle_signals`] was called.
     pub(super) signals: Option<SignalSource>,
-    /// Server API requests waiting for the other nodes' parts.
-    pub(super) gathers: Gathers,
-    /// Redis's outcomes for the messages of publish requests, for the hub app, which
-    /// holds the requests.
-    pub(super) api_outcomes: Vec<ApiOutcome>,
-    /// Answers to server API requests (reads, disconnects) that the cluster link or a
-    /// gather deadline completed, for the hub app to give.
-    pub(super) api_answers: Vec<(ConnId, Response)>,
-    /// This node's id: the cluster's, or a generated one when alone (`/api/info`).
-    node: String,
     /// TLS on the public listener, when configured (reloaded on SIGHUP).
     pub(super) tls: Option<TlsAcceptor>,
 }
@@ -221,7 +179,7 @@ impl Server {
     /// parts cross to the new thread and the loop is assembled there.
     pub fn spawn(config: ServerConfig) -> io::Result<Spawned> {
         let hub_woken = Arc::<AtomicBool>::default();
-        let bound = Bound::bind(config, hub_woken.clone())?;
+        let mut bound = Bound::bind(config, hub_woken.clone())?;
         let local_addr = bound.local_addr;
         let internal_addr = bound.internal_addr;
         let handle = bound.handle.clone();
@@ -229,7 +187,8 @@ impl Server {
             .name("wsloop".into())
             .spawn(move || {
                 let mut apps = Apps::default();
-                route_hub(&mut apps, &bound.config, hub_woken);
+                let parts = std::mem::take(&mut bound.hub);
+                route_hub(&mut apps, &bound.config, parts, hub_woken);
                 Self::from_parts(bound, apps).run()
             })?;
         Ok(Spawned {
@@ -248,26 +207,11 @@ impl Server {
             internal_addr,
             handle,
             config,
-            history,
-            cluster,
+            hub: _,
             tls,
         } = bound;
-        let (history_log, loaded) = match history {
-            Some((log, loaded)) => (Some(log), loaded),
-            None => (None, Vec::new()),
-        };
         let scratch_len = READ_CHUNK + config.head.max_bytes + 256;
         let level = config.compression.map_or(6, |c| c.level);
-        let config_hub = HubConfig {
-            // Frames held for a recovering member are its unsent bytes too.
-            max_held_bytes: config.max_outbound_bytes,
-            ..config.hub.clone()
-        };
-        let auth = config.auth.clone();
-        let node = cluster
-            .as_ref()
-            .map_or_else(crate::cluster::default_node_id, |c| c.node().to_owned());
-
         Self {
             local_addr,
             internal_addr,
@@ -284,28 +228,8 @@ impl Server {
             dirty: Vec::new(),
             ready: VecDeque::new(),
             stats: Stats::new(Instant::now()),
-            hub: {
-                let mut hub = Hub::new(config_hub);
-                hub.set_authenticator(auth);
-                hub.set_bus(cluster.is_some());
-                for r in &loaded {
-                    hub.restore(&r.room, &r.epoch, r.offset, r.at_ms, &r.json);
-                }
-                if let Some(log) = &history_log {
-                    log::info!(
-                        "history log {}: {} messages restored",
-                        log.path().display(),
-                        loaded.len()
-                    );
-                }
-                hub
-            },
-            outbox: Outbox::default(),
-            settling: false,
             wall_now: Now::current(),
             ctrl: Vec::with_capacity(256),
-            history_log,
-            cluster,
             deflaters: DeflaterPool::new(level),
             deflate_cache: FrameCache::default(),
             app_input: Some(Box::default()),
@@ -313,10 +237,6 @@ impl Server {
             per_ip: PerIp::default(),
             next_sweep: Instant::now() + SWEEP_EVERY,
             signals: None,
-            gathers: Gathers::default(),
-            api_outcomes: Vec::new(),
-            api_answers: Vec::new(),
-            node,
             tls,
             handle,
             drain_deadline: None,
@@ -331,11 +251,6 @@ impl Server {
     /// The operators' address (`internal_listen`), when one is bound.
     pub fn internal_addr(&self) -> Option<SocketAddr> {
         self.internal_addr
-    }
-
-    /// This node's id (the cluster's; generated when alone).
-    pub(super) fn node_id(&self) -> &str {
-        &self.node
     }
 
     /// A handle to stop the loop from another thread.
@@ -625,20 +540,21 @@ impl ServerBuilder {
     /// Binds the listeners and prepares the loop; call [`Server::run`] to serve.
     pub fn bind(mut self) -> io::Result<Server> {
         let hub_woken = Arc::<AtomicBool>::default();
-        route_hub(&mut self.apps, &self.config, hub_woken.clone());
-        let bound = Bound::bind(self.config, hub_woken)?;
+        let mut bound = Bound::bind(self.config, hub_woken.clone())?;
+        let parts = std::mem::take(&mut bound.hub);
+        route_hub(&mut self.apps, &bound.config, parts, hub_woken);
         Ok(Server::from_parts(bound, self.apps))
     }
 }
 
 /// Routes the built-in hub at `/ws` (and its publish API, for operators), an app like the
 /// embedder's, below their routes; its wake flag is `woken` (the cluster's threads set it).
-fn route_hub(apps: &mut Apps, config: &ServerConfig, woken: Arc<AtomicBool>) {
+fn route_hub(apps: &mut Apps, config: &ServerConfig, parts: HubParts, woken: Arc<AtomicBool>) {
     let paths = [
         (HUB_PATH, Exposure::Public),
         (API_PATHS, Exposure::Operator),
     ];
-    apps.route_builtin(&paths, Box::new(HubApp::new(config)), woken);
+    apps.route_builtin(&paths, Box::new(HubApp::new(config, parts)), woken);
 }
 
 impl std::fmt::Debug for ServerBuilder {

@@ -6,9 +6,10 @@
 //! logged with the connection id, counted in `wsloop_panics_total`, and answered with close
 //! 1011 (or HTTP 500 before the upgrade); everyone else goes on being served.
 //!
-//! What the panic may have left half-done is dropped rather than trusted: the hub's outbox
-//! of the event (a fan-out that stopped midway), the compressed-frame cache and the
-//! connection's unparsed input. The connection stops reading, leaves the hub, and lingers
+//! What the panic may have left half-done is dropped rather than trusted: the app is told
+//! (`App::on_panicked`: the hub drops its outbox, a fan-out that stopped midway), and the
+//! engine drops the compressed-frame cache and the connection's unparsed input. The
+//! connection stops reading, leaves its app, and lingers
 //! until its close is out. If even that panics, the connection is forgotten outright (its
 //! app is not told: its `on_close` could panic again, outside the net). The
 //! release profile keeps `panic = "unwind"` for this (Cargo.toml).
@@ -19,7 +20,6 @@ use std::panic::{self, AssertUnwindSafe};
 use super::conn::{ConnId, Phase, conn_mut};
 use super::event_loop::Server;
 use super::timers::{TimerKind, after};
-use crate::hub::Outbox;
 use crate::protocol::CloseCode;
 use crate::protocol::http::Response;
 
@@ -32,27 +32,25 @@ impl Server {
         }
     }
 
-    /// Runs `work` done for no single connection (a Redis event); a panic in it drops that
-    /// work, is logged and counted, and the loop goes on.
-    pub(super) fn isolated_shared(&mut self, what: &str, work: impl FnOnce(&mut Self)) {
-        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| work(self))) {
-            self.contain(what, &*payload);
+    /// Runs `work` done for no single connection (a Redis event); a panic in it is logged
+    /// and counted, and the loop goes on. Returns whether it panicked: the caller drops
+    /// what the work left half-done.
+    pub(super) fn isolated_shared(&mut self, what: &str, work: impl FnOnce(&mut Self)) -> bool {
+        let result = panic::catch_unwind(AssertUnwindSafe(|| work(self)));
+        if let Err(payload) = &result {
+            self.contain(what, &**payload);
         }
+        result.is_err()
     }
 
-    /// Logs and counts a caught panic and drops the event's half-done work.
+    /// Logs and counts a caught panic and drops the engine's half-done work of the event
+    /// (the app whose callback panicked was told to drop its own: `App::on_panicked`).
     fn contain(&mut self, who: &str, payload: &(dyn Any + Send)) {
         self.stats.panics += 1;
-        let dropped = std::mem::take(&mut self.outbox);
         log::error!(
-            "{who}: panic: {}; {} queued sends dropped, serving the others",
-            panic_message(payload),
-            dropped.sends.len()
+            "{who}: panic: {}; serving the others",
+            panic_message(payload)
         );
-        self.outbox = Outbox::default();
-        // Departures still queued are kept: their connections are gone from the hub's view
-        // of the loop, and the next `apply_outbox` tells the hub.
-        self.settling = false;
         self.deflate_cache.clear();
     }
 

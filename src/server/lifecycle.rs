@@ -131,8 +131,9 @@ impl Server {
                     .conns
                     .iter()
                     .any(|(_, c)| matches!(c.phase, Phase::Open(_)));
-                // Messages still on their way to Redis (or an app's backend) go before exit.
-                let settled = self.cluster_idle() && !self.apps.work_in_flight();
+                // Work still on its way (the hub's messages to Redis, an app's to its
+                // backend) goes out before exit.
+                let settled = !self.apps.work_in_flight();
                 (!open && settled) || self.drain_deadline.is_some_and(|d| now >= d)
             }
         }
@@ -151,7 +152,7 @@ impl Server {
         self.shut_apps(now);
         let ids: Vec<ConnId> = self.conns.iter().map(|(_, c)| c.id).collect();
         // One batch: the hub hears of every departure at once (no presence among leavers).
-        self.settle_after(now, |s| {
+        self.closes_together(now, |s| {
             for id in ids {
                 s.close_conn(id, CloseCode::GOING_AWAY, "server shutting down", now);
             }

@@ -17,7 +17,6 @@ use prometheus_client::registry::Registry;
 use super::app_metrics::AppMetrics;
 use super::event_loop::Server;
 use super::stats::{LOOP_BUCKETS, Stats};
-use crate::hub::HubCounts;
 
 /// Everything a scrape reports, copied out of the loop.
 #[derive(Debug, Clone)]
@@ -26,22 +25,12 @@ pub(super) struct Snapshot {
     pub(super) stats: Stats,
     /// Connections counting against the limit (open, handshaking, lingering).
     pub(super) active: usize,
-    /// Hub sizes.
-    pub(super) hub: HubCounts,
-    /// Hub error replies by code.
-    pub(super) hub_errors: BTreeMap<&'static str, u64>,
     /// Seconds since start.
     pub(super) uptime: f64,
     /// Whether the server is draining (shutting down).
     pub(super) draining: bool,
-    /// Whether the Redis connections are up, when clustered.
-    pub(super) cluster_up: Option<bool>,
     /// Entries in the timer heap, live or stale.
     pub(super) timer_entries: usize,
-    /// Rooms whose bus messages wait for a gap to be read from Redis.
-    pub(super) cluster_gaps: usize,
-    /// Other nodes' presence entries not mirrored because the mirror was full.
-    pub(super) presence_dropped: u64,
     /// What the apps reported.
     pub(super) apps: AppMetrics,
 }
@@ -220,20 +209,6 @@ impl Collector for Snapshot {
             "reason",
             &s.protocol_errors,
         )?;
-        labelled(
-            &mut e,
-            "hub_errors",
-            "Error replies sent on /ws, by code",
-            "code",
-            &self.hub_errors,
-        )?;
-        let limited = self.hub_errors.get("rate_limited").copied().unwrap_or(0);
-        counter(
-            &mut e,
-            "rate_limited_messages",
-            "Client messages dropped by the rate limit",
-            limited,
-        )?;
         counter(
             &mut e,
             "slow_consumer_closes",
@@ -290,43 +265,6 @@ impl Collector for Snapshot {
         )?;
         gauge(
             &mut e,
-            "hub_connections",
-            "Connections on /ws",
-            to_i64(self.hub.connections),
-        )?;
-        gauge(
-            &mut e,
-            "users",
-            "Distinct users connected to /ws",
-            to_i64(self.hub.users),
-        )?;
-        gauge(
-            &mut e,
-            "rooms",
-            "Rooms with at least one member",
-            to_i64(self.hub.rooms),
-        )?;
-        labelled(
-            &mut e,
-            "api_requests",
-            "Publish API requests, by HTTP status",
-            "status",
-            &s.api_requests,
-        )?;
-        counter(
-            &mut e,
-            "messages_published",
-            "Messages accepted by the publish API",
-            s.messages_published,
-        )?;
-        counter(
-            &mut e,
-            "history_write_errors",
-            "Failed writes to the history log",
-            s.history_write_errors,
-        )?;
-        gauge(
-            &mut e,
             "timer_entries",
             "Deadlines in the timer heap, live or stale (pruned to stay proportional to connections)",
             to_i64(self.timer_entries),
@@ -339,54 +277,10 @@ impl Collector for Snapshot {
         )?;
         counter(
             &mut e,
-            "bus_messages",
-            "Messages received from the cluster bus",
-            s.bus_messages,
-        )?;
-        counter(
-            &mut e,
-            "cluster_fallbacks",
-            "Messages delivered locally only because Redis was unavailable",
-            s.cluster_fallbacks,
-        )?;
-        counter(
-            &mut e,
-            "cluster_refusals",
-            "Messages refused (error unavailable, API 503) because Redis could not take them",
-            s.cluster_refusals,
-        )?;
-        counter(
-            &mut e,
-            "redis_disconnects",
-            "Redis connections lost or refused",
-            s.redis_disconnects,
-        )?;
-        counter(
-            &mut e,
             "panics",
             "Panics caught by the safety net: each closed one connection (1011 or HTTP 500) or dropped one cluster event",
             s.panics,
         )?;
-        if let Some(up) = self.cluster_up {
-            gauge(
-                &mut e,
-                "cluster_up",
-                "1 while both Redis connections are up, 0 while degraded",
-                i64::from(up),
-            )?;
-            gauge(
-                &mut e,
-                "cluster_gaps",
-                "Rooms whose messages wait while a gap in their offsets is read from Redis",
-                i64::try_from(self.cluster_gaps).unwrap_or(i64::MAX),
-            )?;
-            counter(
-                &mut e,
-                "cluster_presence_dropped",
-                "Other nodes' room users not mirrored here because the mirror was full (their rooms' counts are low)",
-                self.presence_dropped,
-            )?;
-        }
         self.encode_loop_time(&mut e)?;
         let uptime = e.encode_descriptor(
             "uptime_seconds",
@@ -423,14 +317,9 @@ impl Server {
         Snapshot {
             stats: self.stats.clone(),
             active: self.admitted,
-            hub: self.hub.counts(),
-            hub_errors: self.hub.error_counts().clone(),
             uptime: self.stats.uptime(now),
             draining: self.drain_deadline.is_some(),
-            cluster_up: self.cluster.as_ref().map(|c| c.is_up()),
             timer_entries: self.timers.len(),
-            cluster_gaps: self.hub.gap_count(),
-            presence_dropped: self.hub.presence_overflowed(),
             apps: self.apps.metrics(),
         }
     }

@@ -1,9 +1,8 @@
 //! Whether the node can serve, as `GET /readyz` and the server API's `/api/info` both say:
-//! draining, the cluster's state, then each app's [`Health`].
+//! draining, then each app's [`Health`] (the hub's says whether Redis is reached).
 
 use super::app::Health;
 use super::event_loop::Server;
-use crate::cluster::WhenDown;
 use crate::protocol::http::Response;
 
 /// The node's readiness, worst first.
@@ -54,29 +53,54 @@ impl From<Health> for Readiness {
     }
 }
 
+impl Readiness {
+    /// This readiness, or `health` where that is worse (an app's own, asked while the
+    /// engine could not ask it: it was being called).
+    pub(super) fn with(self, health: Health) -> Self {
+        match (self, Self::from(health)) {
+            (Self::Ready, other) | (other @ Self::Draining, _) => other,
+            (Self::Degraded(_), not_ready @ Self::NotReady(_)) => not_ready,
+            (this, _) => this,
+        }
+    }
+}
+
 impl Server {
-    /// The node's readiness now.
+    /// The node's readiness now: draining, else the worst of the apps' health.
     pub(super) fn readiness(&self) -> Readiness {
         if self.drain_deadline.is_some() {
             Readiness::Draining
-        } else if self.cluster_never_up() {
-            // Clients sent here could not reach the rest of the cluster.
-            Readiness::NotReady("redis not reached yet".to_owned())
-        } else if self.degraded() {
-            let local = self
-                .cluster
-                .as_ref()
-                .is_some_and(|c| c.when_down() == WhenDown::Local);
-            Readiness::Degraded(
-                if local {
-                    "redis unavailable, serving local clients only"
-                } else {
-                    "redis unavailable, refusing new messages"
-                }
-                .to_owned(),
-            )
         } else {
             self.apps.health().into()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_worse_of_the_engine_and_an_app_wins() {
+        let not_ready = || Health::NotReady("redis".into());
+        let degraded = || Health::Degraded("redis".into());
+        assert_eq!(Readiness::Ready.with(Health::Ready), Readiness::Ready);
+        assert_eq!(
+            Readiness::Ready.with(degraded()),
+            Readiness::Degraded("redis".into())
+        );
+        assert_eq!(
+            Readiness::Degraded("a".into()).with(not_ready()),
+            Readiness::NotReady("redis".into())
+        );
+        assert_eq!(
+            Readiness::Degraded("a".into()).with(degraded()),
+            Readiness::Degraded("a".into())
+        );
+        assert_eq!(
+            Readiness::NotReady("a".into()).with(degraded()),
+            Readiness::NotReady("a".into())
+        );
+        assert_eq!(Readiness::Draining.with(not_ready()), Readiness::Draining);
     }
 }

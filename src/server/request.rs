@@ -129,7 +129,7 @@ pub(super) fn answer_request(
             let apps = server.apps.metrics();
             let body = server
                 .stats
-                .to_json(now, server.admitted, websockets, server.hub.counts(), &apps)
+                .to_json(now, server.admitted, websockets, &apps)
                 .into_bytes();
             Response::with_body(200, "application/json", body)
         }),

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::app_metrics::AppMetrics;
-use crate::hub::HubCounts;
 
 /// Upper bounds (seconds) of the event-loop iteration time histogram.
 pub(super) const LOOP_BUCKETS: [f64; 10] = [
@@ -85,20 +84,6 @@ pub(super) struct Stats {
     pub(super) accept_fd_exhausted: u64,
     /// Event-loop iteration times.
     pub(super) loop_time: LoopHistogram,
-    /// Publish API requests, by HTTP status.
-    pub(super) api_requests: BTreeMap<u16, u64>,
-    /// Messages accepted by the publish API.
-    pub(super) messages_published: u64,
-    /// Failed writes to the history log.
-    pub(super) history_write_errors: u64,
-    /// Messages received from the cluster bus.
-    pub(super) bus_messages: u64,
-    /// Messages delivered locally only, because Redis could not take them.
-    pub(super) cluster_fallbacks: u64,
-    /// Messages refused with `unavailable` because Redis could not take them.
-    pub(super) cluster_refusals: u64,
-    /// Times a Redis connection was lost (or could not be made).
-    pub(super) redis_disconnects: u64,
     /// Panics caught by the safety net (each closed one connection or dropped one event).
     pub(super) panics: u64,
     /// Plain HTTP requests answered (pages, probes, metrics, the API, refusals): every
@@ -137,13 +122,6 @@ impl Stats {
             handshake_timeouts: 0,
             accept_fd_exhausted: 0,
             loop_time: LoopHistogram::default(),
-            api_requests: BTreeMap::new(),
-            messages_published: 0,
-            history_write_errors: 0,
-            bus_messages: 0,
-            cluster_fallbacks: 0,
-            cluster_refusals: 0,
-            redis_disconnects: 0,
             panics: 0,
             http_requests: 0,
             proxy_header_errors: 0,
@@ -184,7 +162,6 @@ impl Stats {
         now: Instant,
         active: usize,
         websockets: usize,
-        hub: HubCounts,
         apps: &AppMetrics,
     ) -> String {
         let view = StatsView {
@@ -193,9 +170,6 @@ impl Stats {
             http_connections: active.saturating_sub(websockets),
             http_requests: self.http_requests,
             client_addresses: self.client_addresses,
-            hub_connections: hub.connections,
-            users: hub.users,
-            rooms: hub.rooms,
             total_connections: self.connections_total,
             upgrades: self.upgrades_total,
             messages_received: self.messages_in,
@@ -238,9 +212,6 @@ struct StatsView<'a> {
     http_requests: u64,
     /// Distinct client addresses connected (behind trusted proxies, the real clients').
     client_addresses: usize,
-    hub_connections: usize,
-    users: usize,
-    rooms: usize,
     total_connections: u64,
     upgrades: u64,
     messages_received: u64,

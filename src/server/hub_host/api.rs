@@ -16,6 +16,7 @@ use crate::server::isolation::inject_panic;
 
 use serde::Serialize;
 
+use super::state::HubState;
 use crate::hub::publish::decode_publish;
 use crate::hub::{Origin, Routed};
 use crate::protocol::handshake::RequestHead;
@@ -218,17 +219,18 @@ struct Published {
     messages: Option<Vec<ItemResult>>,
 }
 
-impl Server {
+impl HubState {
     /// Decodes and delivers the body of publish request `id`: the answer, or (clustered)
     /// what to wait for; the hub's outbox is applied by the caller.
     pub(in crate::server) fn publish(
         &mut self,
+        server: &Server,
         id: ConnId,
         body: &[u8],
         key: Option<&str>,
     ) -> Result<Response, ApiWait> {
         inject_panic(body);
-        let request = match decode_publish(body, &self.config.hub) {
+        let request = match decode_publish(body, &server.config.hub) {
             Ok(request) => request,
             Err(e) => return Ok(json_error(400, "bad_request", &e.0)),
         };
@@ -237,10 +239,10 @@ impl Server {
             .as_ref()
             .is_some_and(|c| c.when_down() == crate::cluster::WhenDown::Refuse && !c.publisher_up())
         {
-            self.stats.cluster_refusals += request.items.len() as u64;
+            self.counters.cluster_refusals += request.items.len() as u64;
             return Ok(unavailable("Redis is unavailable; retry later"));
         }
-        let sender = self.config.api.sender_id.clone();
+        let sender = server.config.api.sender_id.clone();
         let clustered = self.cluster.is_some();
         let results: Vec<ItemResult> = request
             .items
@@ -254,11 +256,11 @@ impl Server {
                 });
                 let routed =
                     self.hub
-                        .publish(item, &sender, origin, self.wall_now, &mut self.outbox);
+                        .publish(item, &sender, origin, server.wall_now, &mut self.outbox);
                 ItemResult::from(routed)
             })
             .collect();
-        self.stats.messages_published += results.len() as u64;
+        self.counters.messages_published += results.len() as u64;
         if clustered {
             return Err(ApiWait {
                 outcomes: vec![None; results.len()],

@@ -11,18 +11,20 @@ use std::time::{Duration, Instant};
 use super::api::{self, ApiWait};
 use super::gather::GATHER_WAIT;
 use super::server_api::{self, Parsed, decode_disconnect, parse_call};
+use super::state::{HubParts, HubState};
 use crate::auth::time_left;
 use crate::auth::user_id::{UserIdError, check_user_id, new_guest_id};
 use crate::hub::Credentials;
 use crate::protocol::Limits;
 use crate::protocol::http::Response;
+use crate::server::app::Health;
 use crate::server::app::{
     App, Closed, HttpHead, HttpReply, HttpRequest, HttpTicket, Message, Refusal, Request,
 };
 use crate::server::app_ctx::Ctx;
+use crate::server::app_metrics::AppMetrics;
 use crate::server::config::ServerConfig;
 use crate::server::conn::ConnId;
-use crate::server::event_loop::Server;
 use crate::server::isolation::inject_panic;
 use crate::server::timers::after;
 
@@ -68,10 +70,8 @@ pub(in crate::server) struct HubApp {
     sender_id: String,
     /// Connections one user may have open (`server.max_connections_per_user`, 0: any).
     max_per_user: usize,
-    /// Each open connection's user.
-    users: HashMap<ConnId, String>,
-    /// Open connections by user.
-    per_user: HashMap<String, usize>,
+    /// The rooms and members, the outbox, history, the link to Redis.
+    state: HubState,
     /// When each connection's live token-expiry check fires: timers armed for an earlier
     /// deadline and superseded since are stale and ignored, so each connection has one
     /// live check however often it refreshes.
@@ -83,15 +83,14 @@ pub(in crate::server) struct HubApp {
 }
 
 impl HubApp {
-    /// The hub as `config` sets it up.
-    pub(in crate::server) fn new(config: &ServerConfig) -> Self {
+    /// The hub as `config` sets it up, with its history file and Redis threads.
+    pub(in crate::server) fn new(config: &ServerConfig, parts: HubParts) -> Self {
         Self {
             limits: config.hub_limits,
             anonymous_is_guest: config.auth.anonymous_is_guest(),
             sender_id: config.api.sender_id.clone(),
             max_per_user: config.max_connections_per_user,
-            users: HashMap::new(),
-            per_user: HashMap::new(),
+            state: HubState::new(config, parts),
             token_checks: HashMap::new(),
             publishing: HashMap::new(),
         }
@@ -132,7 +131,7 @@ impl HubApp {
     /// A `refresh` replaced the connection's token. A later expiry needs nothing yet (the
     /// live check re-arms when it fires); an earlier one gets its own check now.
     fn token_renewed(&mut self, ctx: &mut Ctx<'_>, conn: ConnId) {
-        let Some(expires_at) = ctx.server.hub.token_expiry(conn) else {
+        let Some(expires_at) = self.state.hub.token_expiry(conn) else {
             return;
         };
         let leeway = ctx.server.config.auth.leeway_secs();
@@ -153,7 +152,7 @@ impl HubApp {
         {
             return;
         }
-        let Some(expires_at) = ctx.server.hub.token_expiry(conn) else {
+        let Some(expires_at) = self.state.hub.token_expiry(conn) else {
             return;
         };
         let leeway = ctx.server.config.auth.leeway_secs();
@@ -176,14 +175,17 @@ impl HubApp {
             .header("idempotency-key")
             .map(|k| k.chars().take(128).collect());
         let now = ctx.now();
-        let answer = match ctx.server.publish(ticket.0, request.body(), key.as_deref()) {
-            Ok(response) => Some(count_api(ctx, response)),
+        let published = self
+            .state
+            .publish(ctx.server, ticket.0, request.body(), key.as_deref());
+        let answer = match published {
+            Ok(response) => Some(self.count_api(response)),
             Err(wait) => {
                 self.publishing.insert(ticket, wait);
                 None
             }
         };
-        ctx.server.apply_outbox(now);
+        self.state.apply_outbox(ctx.server, now);
         // Redis may have refused at once (its queue full): then the answer is here.
         match answer.or_else(|| self.give_answers(ctx, Some(ticket))) {
             Some(response) => HttpReply::Respond(response),
@@ -197,14 +199,14 @@ impl HubApp {
     fn server_api(&mut self, ctx: &mut Ctx<'_>, request: &HttpRequest<'_>) -> HttpReply {
         let ticket = request.ticket();
         let now = ctx.now();
-        let server = &mut *ctx.server;
-        match parse_call(request.head, server.hub.config()) {
-            Ok(Parsed::Call(call)) => server.run_call(ticket.0, call, now),
+        let (state, server) = (&mut self.state, &mut *ctx.server);
+        match parse_call(request.head, state.hub.config()) {
+            Ok(Parsed::Call(call)) => state.run_call(server, ticket.0, call, now),
             Ok(Parsed::Disconnect) => match decode_disconnect(request.body()) {
-                Ok(ask) => server.run_ask(ticket.0, ask, now),
-                Err(refusal) => server.api_respond(ticket.0, refusal),
+                Ok(ask) => state.run_ask(server, ticket.0, ask, now),
+                Err(refusal) => state.api_respond(ticket.0, refusal),
             },
-            Err(refusal) => server.api_respond(ticket.0, refusal),
+            Err(refusal) => state.api_respond(ticket.0, refusal),
         }
         match self.give_answers(ctx, Some(ticket)) {
             Some(response) => HttpReply::Respond(response),
@@ -220,9 +222,9 @@ impl HubApp {
     /// complete; `asking`'s answer is returned instead, for the caller to give.
     fn give_answers(&mut self, ctx: &mut Ctx<'_>, asking: Option<HttpTicket>) -> Option<Response> {
         let mut own = self.answer_publishes(ctx, asking);
-        for (conn, response) in std::mem::take(&mut ctx.server.api_answers) {
+        for (conn, response) in std::mem::take(&mut self.state.api_answers) {
             let ticket = HttpTicket(conn);
-            let response = count_api(ctx, response);
+            let response = self.count_api(response);
             if Some(ticket) == asking {
                 own = Some(response);
             } else if !ctx.respond(ticket, response) {
@@ -240,7 +242,7 @@ impl HubApp {
         asking: Option<HttpTicket>,
     ) -> Option<Response> {
         let mut own = None;
-        for outcome in std::mem::take(&mut ctx.server.api_outcomes) {
+        for outcome in std::mem::take(&mut self.state.api_outcomes) {
             let ticket = HttpTicket(outcome.conn);
             let Some(wait) = self.publishing.get_mut(&ticket) else {
                 continue;
@@ -249,7 +251,7 @@ impl HubApp {
                 continue;
             };
             self.publishing.remove(&ticket);
-            let response = count_api(ctx, response);
+            let response = self.count_api(response);
             if Some(ticket) == asking {
                 own = Some(response);
             } else if !ctx.respond(ticket, response) {
@@ -258,30 +260,26 @@ impl HubApp {
         }
         own
     }
-}
 
-/// Counts an answer of the hub's API by its status (`api_requests`).
-fn count_api(ctx: &mut Ctx<'_>, response: Response) -> Response {
-    *ctx.server
-        .stats
-        .api_requests
-        .entry(response.status)
-        .or_default() += 1;
-    response
+    /// Counts an answer of the hub's API by its status (`api_requests`).
+    fn count_api(&mut self, response: Response) -> Response {
+        let counts = &mut self.state.counters.api_requests;
+        *counts.entry(response.status).or_default() += 1;
+        response
+    }
 }
 
 impl App for HubApp {
     /// An `/api/` request's key, method, path and length are checked before its body is
     /// read.
     fn on_http_head(&mut self, ctx: &mut Ctx<'_>, request: &HttpHead<'_>) -> Result<(), Response> {
-        let server = &*ctx.server;
+        let api = &ctx.server.config.api;
         let checked = match request.path() {
             HUB_PATH => return Ok(()),
-            PUBLISH_PATH => api::check_head(&server.config.api, request.head),
-            _ => server_api::check_head(&server.config.api, server.hub.config(), request.head)
-                .map(|_| ()),
+            PUBLISH_PATH => api::check_head(api, request.head),
+            _ => server_api::check_head(api, self.state.hub.config(), request.head).map(|_| ()),
         };
-        checked.map_err(|refusal| count_api(ctx, refusal))
+        checked.map_err(|refusal| self.count_api(refusal))
     }
 
     /// `/api/`; `/ws` without an upgrade is declined (426).
@@ -303,7 +301,7 @@ impl App for HubApp {
         let max = self.max_per_user;
         if let Some(user) = self.user_of(request)?
             && max > 0
-            && self.per_user.get(&user).copied().unwrap_or(0) >= max
+            && self.state.hub.connections_of(&user) >= max
         {
             let reason = format!("user already has {max} connections");
             return Err(Refusal::new(429, reason).header("Retry-After", "5"));
@@ -318,14 +316,13 @@ impl App for HubApp {
     /// Drops history past its TTL; answers server API requests whose wait is over.
     fn on_tick(&mut self, ctx: &mut Ctx<'_>, token: u64) {
         let now = ctx.now();
-        let server = &mut *ctx.server;
         match token {
             HISTORY_EXPIRY => {
-                server.hub.expire_history(server.wall_now);
+                self.state.hub.expire_history(ctx.server.wall_now);
                 ctx.tick(HISTORY_EXPIRY_EVERY, HISTORY_EXPIRY);
             }
             GATHERS_DUE => {
-                server.gathers_due(now);
+                self.state.gathers_due(ctx.server, now);
                 self.give_answers(ctx, None);
             }
             _ => {}
@@ -335,7 +332,7 @@ impl App for HubApp {
     /// The Redis threads reported something: messages for members here, acks, answers.
     fn on_wake(&mut self, ctx: &mut Ctx<'_>) {
         let now = ctx.now();
-        if ctx.server.drain_cluster(now) {
+        if self.state.drain_cluster(ctx.server, now) {
             let _ = ctx.waker().wake();
         }
         self.give_answers(ctx, None);
@@ -352,8 +349,6 @@ impl App for HubApp {
         // Checked in `on_upgrade`: a bad `user_id` never gets here.
         let user = self.user_of(request).ok().flatten();
         let user = user.unwrap_or_else(new_guest_id);
-        *self.per_user.entry(user.clone()).or_default() += 1;
-        self.users.insert(conn, user.clone());
         let credentials = match identity {
             Some(identity) => Credentials {
                 authenticated: true,
@@ -364,14 +359,12 @@ impl App for HubApp {
             None => Credentials::trusted(),
         };
         let expiry = credentials.expires_at;
-        server.hub.connect_with(
-            conn,
-            &user,
-            credentials,
-            server.wall_now,
-            &mut server.outbox,
-        );
-        server.apply_outbox(now);
+        let state = &mut self.state;
+        let wall = server.wall_now;
+        state
+            .hub
+            .connect_with(conn, &user, credentials, wall, &mut state.outbox);
+        state.apply_outbox(server, now);
         if let Some(expiry) = expiry {
             log::debug!("{conn}: user {user}, token expires at {expiry}");
             self.arm_token_check(ctx, conn, expiry);
@@ -381,20 +374,16 @@ impl App for HubApp {
     /// The hub's answers go to the outbox, applied at the end of the run
     /// ([`HubApp::on_run_end`]): one pass for a run of requests.
     fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, message: Message<'_>) {
-        let server = &mut *ctx.server;
+        let (state, wall) = (&mut self.state, ctx.server.wall_now);
         match message {
             Message::Text(text) => {
                 inject_panic(text.as_bytes());
-                server
-                    .hub
-                    .on_text(conn, text, server.wall_now, &mut server.outbox);
+                state.hub.on_text(conn, text, wall, &mut state.outbox);
             }
-            Message::Binary(_) => server
-                .hub
-                .on_binary(conn, server.wall_now, &mut server.outbox),
+            Message::Binary(_) => state.hub.on_binary(conn, wall, &mut state.outbox),
         }
         // A `refresh` answered here is the only source of renewed tokens.
-        for renewed in std::mem::take(&mut server.outbox.renewed) {
+        for renewed in std::mem::take(&mut self.state.outbox.renewed) {
             self.token_renewed(ctx, renewed);
         }
     }
@@ -402,16 +391,16 @@ impl App for HubApp {
     /// The run's answers go out, before the reply to a close or the close of a protocol
     /// error that followed it.
     fn on_run_end(&mut self, ctx: &mut Ctx<'_>, conn: ConnId) {
-        if ctx.server.outbox.is_empty() {
+        if self.state.outbox.is_empty() {
             return;
         }
         if ctx.failing {
             // Its session has failed (the close frame is queued after this): the answers
             // to the run go to it anyway, as a reply through `Ctx::send` would.
-            ctx.server.queue_own_replies(conn);
+            self.state.queue_own_replies(ctx.server, conn);
         }
         let now = ctx.now();
-        ctx.server.apply_outbox(now);
+        self.state.apply_outbox(ctx.server, now);
     }
 
     /// Every departure of the batch at once: one presence frame per remaining member per
@@ -421,23 +410,37 @@ impl App for HubApp {
         let leaving: Vec<ConnId> = closed.iter().map(|c| c.conn).collect();
         for conn in &leaving {
             self.token_checks.remove(conn);
-            if let Some(user) = self.users.remove(conn)
-                && let Some(count) = self.per_user.get_mut(&user)
-            {
-                *count -= 1;
-                if *count == 0 {
-                    self.per_user.remove(&user);
-                }
-            }
         }
-        depart(ctx.server, &leaving, now);
+        let state = &mut self.state;
+        let wall = ctx.server.wall_now;
+        state.hub.disconnect_all(&leaving, wall, &mut state.outbox);
+        state.apply_outbox(ctx.server, now);
     }
-}
 
-/// Tells the hub of departures and applies what it answers.
-fn depart(server: &mut Server, leaving: &[ConnId], now: Instant) {
-    server
-        .hub
-        .disconnect_all(leaving, server.wall_now, &mut server.outbox);
-    server.apply_outbox(now);
+    /// `/readyz`: whether Redis is reached, when clustered.
+    fn health(&self) -> Health {
+        self.state.health()
+    }
+
+    /// Messages still on their way to Redis go out before a graceful shutdown ends.
+    fn has_work_in_flight(&self) -> bool {
+        !self.state.cluster_idle()
+    }
+
+    /// The hub's figures: its tables, its errors, its API, its link to Redis.
+    fn metrics(&self, out: &mut AppMetrics) {
+        self.state.metrics(out);
+    }
+
+    /// What the panicking callback left in the outbox (a fan-out that stopped midway)
+    /// is dropped, not applied by the next one.
+    fn on_panicked(&mut self) {
+        let dropped = std::mem::take(&mut self.state.outbox);
+        if !dropped.sends.is_empty() {
+            log::error!(
+                "hub: {} queued sends dropped after a panic",
+                dropped.sends.len()
+            );
+        }
+    }
 }

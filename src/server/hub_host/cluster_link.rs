@@ -8,12 +8,14 @@
 
 use std::time::Instant;
 
+use super::state::HubState;
 use crate::cluster::bus::BusMessage;
 use crate::cluster::{Command, Event, Outgoing, Side, WhenDown};
 use crate::cluster::{presence, query};
 use crate::hub::presence::PresenceNote;
 use crate::hub::remote::RemoteMessage;
 use crate::hub::{Answer, BusRequest, CatchUp, FetchRequest, Origin, Outbox};
+use crate::server::app::Health;
 use crate::server::event_loop::Server;
 
 /// Events handled per wake-up before the loop serves sockets again.
@@ -22,22 +24,22 @@ const EVENTS_PER_TURN: usize = 4096;
 /// What a refused sender is told to wait: Redis away, or the queue to it full.
 const RETRY_AFTER_MS: u64 = 1000;
 
-impl Server {
+impl HubState {
     /// Sends the hub's presence changes and roster reads to Redis, its new messages to
     /// the bus, and its history reads to Redis. Roster reads go before history reads, so a
     /// join waiting for both gets its roster first (the publisher runs commands in order).
-    pub(in crate::server) fn route_to_bus(&mut self, outbox: &mut Outbox) {
+    pub(in crate::server) fn route_to_bus(&mut self, server: &mut Server, outbox: &mut Outbox) {
         for change in std::mem::take(&mut outbox.presence) {
-            self.submit(Command::Presence(change));
+            self.submit(server, Command::Presence(change));
         }
         for room in std::mem::take(&mut outbox.rosters) {
-            self.submit(Command::Roster { room });
+            self.submit(server, Command::Roster { room });
         }
         for request in std::mem::take(&mut outbox.bus) {
-            self.submit_message(request);
+            self.submit_message(server, request);
         }
         for FetchRequest { conn, room, since } in std::mem::take(&mut outbox.fetches) {
-            self.submit(Command::Fetch { conn, room, since });
+            self.submit(server, Command::Fetch { conn, room, since });
         }
         for CatchUp {
             room,
@@ -45,15 +47,18 @@ impl Server {
             position_only,
         } in std::mem::take(&mut outbox.catch_ups)
         {
-            self.submit(Command::CatchUp {
-                room,
-                since,
-                position_only,
-            });
+            self.submit(
+                server,
+                Command::CatchUp {
+                    room,
+                    since,
+                    position_only,
+                },
+            );
         }
     }
 
-    fn submit_message(&mut self, request: BusRequest) {
+    fn submit_message(&mut self, server: &mut Server, request: BusRequest) {
         let message = RemoteMessage::from(&request);
         let Some(cluster) = self.cluster.as_ref() else {
             return self.fall_back(&message, request.origin.as_ref());
@@ -69,26 +74,29 @@ impl Server {
             pid: request.pid,
             origin: request.origin,
         };
-        self.submit(if request.history {
-            Command::Append(out)
-        } else {
-            Command::Publish(out)
-        });
+        self.submit(
+            server,
+            if request.history {
+                Command::Append(out)
+            } else {
+                Command::Publish(out)
+            },
+        );
     }
 
-    fn submit(&mut self, command: Command) {
+    fn submit(&mut self, server: &mut Server, command: Command) {
         let result = match self.cluster.as_mut() {
             Some(cluster) => cluster.submit(command),
             None => Err(Box::new(command)),
         };
         if let Err(command) = result {
-            self.on_failed(*command);
+            self.on_failed(server, *command);
         }
     }
 
     /// Delivers a message on this node only (`when_redis_down = "local"`), and acks it so.
     fn fall_back(&mut self, message: &RemoteMessage, origin: Option<&Origin>) {
-        self.stats.cluster_fallbacks += 1;
+        self.counters.cluster_fallbacks += 1;
         let recipients = self.hub.deliver_locally(message, &mut self.outbox);
         if let Some(origin) = origin.filter(|o| o.api.is_some()) {
             self.api_outcome(origin, Ok(None), Some(recipients));
@@ -99,13 +107,13 @@ impl Server {
     }
 
     /// A command the Redis threads could not run (or that could not be queued).
-    fn on_failed(&mut self, command: Command) {
+    fn on_failed(&mut self, server: &mut Server, command: Command) {
         match command {
             Command::Publish(out) | Command::Append(out) => {
                 if self.cluster.as_ref().map(|c| c.when_down()) == Some(WhenDown::Local) {
                     return self.fall_back(&out.bus.message, out.origin.as_ref());
                 }
-                self.stats.cluster_refusals += 1;
+                self.counters.cluster_refusals += 1;
                 match &out.origin {
                     Some(origin) if origin.api.is_some() => self.api_outcome(origin, Err(()), None),
                     Some(origin) => {
@@ -135,7 +143,7 @@ impl Server {
             Command::Roster { room } => {
                 // The node answers with what it knows.
                 self.hub
-                    .finish_roster(&room, None, self.wall_now, &mut self.outbox);
+                    .finish_roster(&room, None, server.wall_now, &mut self.outbox);
             }
             Command::Ask { qid, .. } => self.on_ask_failed(qid),
             // The asker lists this node as missing.
@@ -153,28 +161,35 @@ impl Server {
     /// Handles what the Redis threads reported since the last wake-up, at most
     /// [`EVENTS_PER_TURN`]; returns whether more may be waiting (then wake again, so the
     /// loop serves sockets in between).
-    pub(in crate::server) fn drain_cluster(&mut self, now: Instant) -> bool {
+    pub(in crate::server) fn drain_cluster(&mut self, server: &mut Server, now: Instant) -> bool {
         let Some(cluster) = self.cluster.as_mut() else {
             return false;
         };
         let events = cluster.drain(EVENTS_PER_TURN);
         let more = events.len() == EVENTS_PER_TURN;
         for event in events {
-            self.isolated_shared("cluster event", |s| s.on_cluster_event(event));
+            // A panic drops that event's work, and the others go on.
+            if server.isolated_shared("cluster event", |s| self.on_cluster_event(s, event)) {
+                self.outbox = Outbox::default();
+            }
         }
-        self.isolated_shared("cluster delivery", |s| s.apply_outbox(now));
+        if server.isolated_shared("cluster delivery", |s| self.apply_outbox(s, now)) {
+            self.outbox = Outbox::default();
+        }
         more
     }
 
-    fn on_cluster_event(&mut self, event: Event) {
+    fn on_cluster_event(&mut self, server: &mut Server, event: Event) {
         match event {
-            Event::Message(bytes) if presence::is_note(&bytes) => self.on_presence_note(&bytes),
+            Event::Message(bytes) if presence::is_note(&bytes) => {
+                self.on_presence_note(server, &bytes)
+            }
             Event::Message(bytes) if query::is_query(&bytes) => {
-                self.on_query_line(&bytes, Instant::now());
+                self.on_query_line(server, &bytes, Instant::now());
             }
             Event::Message(bytes) => match BusMessage::parse(&bytes) {
                 Some(bus) => {
-                    self.stats.bus_messages += 1;
+                    self.counters.bus_messages += 1;
                     self.hub.on_remote(&bus.message, &mut self.outbox);
                 }
                 None => log::warn!("dropped a malformed bus message ({} bytes)", bytes.len()),
@@ -188,7 +203,7 @@ impl Server {
                         .answer(&origin, Answer::Published(position), &mut self.outbox);
                 }
             }
-            Event::Failed(command) => self.on_failed(command),
+            Event::Failed(command) => self.on_failed(server, command),
             Event::Fetched {
                 conn,
                 room,
@@ -210,10 +225,10 @@ impl Server {
                 let node = self.cluster.as_ref().map(|c| c.node().to_owned());
                 roster.retain(|(n, _)| Some(n) != node.as_ref());
                 self.hub
-                    .finish_roster(&room, Some(&roster), self.wall_now, &mut self.outbox);
+                    .finish_roster(&room, Some(&roster), server.wall_now, &mut self.outbox);
             }
-            Event::Beat { revived } => self.on_beat(revived),
-            Event::Asked { qid, nodes } => self.on_asked(qid, nodes, Instant::now()),
+            Event::Beat { revived } => self.on_beat(server, revived),
+            Event::Asked { qid, nodes } => self.on_asked(server, qid, nodes, Instant::now()),
             Event::HistoryRead {
                 conn,
                 room,
@@ -221,14 +236,14 @@ impl Server {
             } => self.on_history_read(conn, &room, fetched),
             Event::Up(side) => self.on_up(side),
             Event::Down(side, why) => {
-                self.stats.redis_disconnects += 1;
+                self.counters.redis_disconnects += 1;
                 log::warn!("redis {}: {why}", side_name(side));
             }
         }
     }
 
     /// A presence note from the bus; this node's own notes are dropped (its hub knows).
-    fn on_presence_note(&mut self, bytes: &[u8]) {
+    fn on_presence_note(&mut self, server: &mut Server, bytes: &[u8]) {
         let Some(note) = presence::parse(bytes) else {
             log::warn!("dropped a malformed presence note ({} bytes)", bytes.len());
             return;
@@ -241,12 +256,13 @@ impl Server {
         if self.cluster.as_ref().is_some_and(|c| c.node() == node) {
             return;
         }
-        self.hub.on_presence(&note, self.wall_now, &mut self.outbox);
+        self.hub
+            .on_presence(&note, server.wall_now, &mut self.outbox);
     }
 
     /// A heartbeat: rewrites this node's presence in Redis when Redis lost it (or this
     /// node was declared dead, or a change could not be recorded).
-    fn on_beat(&mut self, revived: bool) {
+    fn on_beat(&mut self, server: &mut Server, revived: bool) {
         let Some(cluster) = self.cluster.as_mut() else {
             return;
         };
@@ -255,7 +271,7 @@ impl Server {
                 log::info!("presence: rewriting this node's rooms in Redis");
             }
             let rooms = self.hub.local_presence();
-            self.submit(Command::PresenceSync(rooms));
+            self.submit(server, Command::PresenceSync(rooms));
         }
     }
 
@@ -279,15 +295,27 @@ impl Server {
         }
     }
 
-    /// Whether the node runs clustered but without Redis.
-    pub(in crate::server) fn degraded(&self) -> bool {
-        self.cluster.as_ref().is_some_and(|c| !c.is_up())
-    }
-
-    /// Whether the node runs clustered and has not reached Redis since it started: not
-    /// ready yet, rather than degraded.
-    pub(in crate::server) fn cluster_never_up(&self) -> bool {
-        self.cluster.as_ref().is_some_and(|c| !c.was_up())
+    /// The hub's part of `/readyz`: not ready while clustered and Redis has not been
+    /// reached since start (clients sent here could not reach the rest of the cluster),
+    /// degraded while Redis is away after that.
+    pub(in crate::server) fn health(&self) -> Health {
+        let Some(cluster) = self.cluster.as_ref() else {
+            return Health::Ready;
+        };
+        if !cluster.was_up() {
+            Health::NotReady("redis not reached yet".to_owned())
+        } else if !cluster.is_up() {
+            Health::Degraded(
+                if cluster.when_down() == WhenDown::Local {
+                    "redis unavailable, serving local clients only"
+                } else {
+                    "redis unavailable, refusing new messages"
+                }
+                .to_owned(),
+            )
+        } else {
+            Health::Ready
+        }
     }
 
     /// Whether the cluster has answered every command (or there is none).

@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use super::state::HubState;
 use crate::hub::Outbox;
 use crate::protocol::frame::SharedFrame;
 use crate::server::compress::{Compression, queue_hub_frame};
@@ -11,19 +12,19 @@ use crate::server::event_loop::Server;
 use crate::server::fan_out::Queued;
 use std::rc::Rc;
 
-impl Server {
+impl HubState {
     /// Queues every frame the hub asked for, then performs the closes it asked for.
     ///
     /// A recipient with permessage-deflate gets the frame compressed (see [`crate::server::compress`]:
     /// once per window size for the whole batch when the server keeps no context).
     ///
     /// A recipient whose unsent bytes would pass `max_outbound_bytes` is closed with 1008
-    /// "slow consumer" instead; nobody else waits for it. Run by [`Server::apply_outbox`]'s
-    /// loop, once per wave of a cascade.
-    pub(in crate::server) fn apply_outbox_once(&mut self, now: Instant) {
+    /// "slow consumer" instead; nobody else waits for it. Run by
+    /// [`HubState::apply_outbox`]'s loop.
+    pub(in crate::server) fn apply_outbox_once(&mut self, server: &mut Server, now: Instant) {
         let mut outbox = std::mem::take(&mut self.outbox);
         if outbox.wants_cluster() {
-            self.route_to_bus(&mut outbox);
+            self.route_to_bus(server, &mut outbox);
             // Local fallbacks went into the fresh outbox; take them along in this pass.
             let fallback = std::mem::take(&mut self.outbox);
             outbox.sends.extend(fallback.sends);
@@ -34,20 +35,20 @@ impl Server {
         self.write_history(&mut outbox);
         let mut failed = Vec::new();
         for (to, frame) in outbox.sends.drain(..) {
-            match self.queue_shared(to, &frame) {
+            match server.queue_shared(to, &frame) {
                 Queued::Sent | Queued::Skipped => {}
-                Queued::TooSlow => self.close_slow_consumer(to, now),
+                Queued::TooSlow => server.close_slow_consumer(to, now),
                 Queued::Failed => failed.push(to),
             }
         }
         for id in failed {
-            self.compressor_failed(id, now);
+            server.compressor_failed(id, now);
         }
         // Renewed tokens are the hub app's, taken in its `on_message`.
         outbox.renewed.clear();
-        self.deflate_cache.clear();
+        server.deflate_cache.clear();
         for close in outbox.closes.drain(..) {
-            self.close_conn(close.to, close.code, close.reason, now);
+            server.close_conn(close.to, close.code, close.reason, now);
         }
         if self.outbox.is_empty() {
             self.outbox = outbox; // Keep the allocations.
@@ -55,7 +56,7 @@ impl Server {
     }
 
     /// Writes the messages `outbox` queued for the history log; if the log refuses them,
-    /// withdraws them (see [`Server::withdraw_unwritten`]) and returns `false`.
+    /// withdraws them (see [`HubState::withdraw_unwritten`]) and returns `false`.
     pub(in crate::server) fn write_history(&mut self, outbox: &mut Outbox) -> bool {
         if outbox.persist.is_empty() {
             return true;
@@ -65,7 +66,7 @@ impl Server {
             && let Err(e) = log.append(&outbox.persist)
         {
             log::error!("history log write failed: {e}");
-            self.stats.history_write_errors += 1;
+            self.counters.history_write_errors += 1;
             self.withdraw_unwritten(outbox);
             written = false;
         }
@@ -89,25 +90,25 @@ impl Server {
     }
 }
 
-impl Server {
+impl HubState {
     /// Queues the hub's answers to `id` now, ahead of anything queued after this (its
     /// close frame, after a protocol error that followed the requests they answer), even
     /// though its session no longer sends.
-    pub(in crate::server) fn queue_own_replies(&mut self, id: ConnId) {
+    pub(in crate::server) fn queue_own_replies(&mut self, server: &mut Server, id: ConnId) {
         if self.outbox.sends.iter().all(|(to, _)| *to != id) {
             return;
         }
-        let Some(conn) = conn_mut(&mut self.conns, id) else {
+        let Some(conn) = conn_mut(&mut server.conns, id) else {
             return;
         };
         let Phase::Open(open) = &mut conn.phase else {
             return;
         };
         let mut compression = Compression {
-            pool: &mut self.pool,
-            deflaters: &mut self.deflaters,
-            cache: &mut self.deflate_cache,
-            stats: &mut self.stats,
+            pool: &mut server.pool,
+            deflaters: &mut server.deflaters,
+            cache: &mut server.deflate_cache,
+            stats: &mut server.stats,
         };
         self.outbox.sends.retain(|(to, frame)| {
             if *to != id {
@@ -117,6 +118,6 @@ impl Server {
             compression.stats.messages_out += 1;
             false
         });
-        self.deflate_cache.clear();
+        server.deflate_cache.clear();
     }
 }

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::server_api::{ApiCall, gathered, history_answer};
+use super::state::HubState;
 use crate::cluster::Command;
 use crate::cluster::query::{self, Ask, Line, Part, Question, Reply};
 use crate::hub::overview::HistoryPage;
@@ -127,14 +128,20 @@ impl Gathers {
     }
 }
 
-impl Server {
+impl HubState {
     /// Answers a read of the server API (in [`Server::api_answers`]): at once alone, after
     /// the other nodes clustered.
-    pub(in crate::server) fn run_call(&mut self, id: ConnId, call: ApiCall, now: Instant) {
+    pub(in crate::server) fn run_call(
+        &mut self,
+        server: &mut Server,
+        id: ConnId,
+        call: ApiCall,
+        now: Instant,
+    ) {
         match call {
-            ApiCall::Ask(ask) => self.run_ask(id, ask, now),
+            ApiCall::Ask(ask) => self.run_ask(server, id, ask, now),
             ApiCall::History { room, since, limit } => {
-                self.read_history(id, room, since, limit);
+                self.read_history(server, id, room, since, limit);
             }
         }
     }
@@ -142,7 +149,13 @@ impl Server {
     /// Runs `ask` here and, clustered, on every other node (the answer waits until they
     /// have answered, or until [`GATHER_WAIT`]: the caller calls [`Server::gathers_due`]
     /// then).
-    pub(in crate::server) fn run_ask(&mut self, id: ConnId, ask: Ask, now: Instant) {
+    pub(in crate::server) fn run_ask(
+        &mut self,
+        server: &mut Server,
+        id: ConnId,
+        ask: Ask,
+        now: Instant,
+    ) {
         let clustered = self.cluster.is_some();
         if clustered && !self.cluster.as_ref().is_some_and(|c| c.publisher_up()) {
             return self.api_respond(
@@ -150,10 +163,10 @@ impl Server {
                 unavailable("Redis is unavailable: the other nodes cannot be asked"),
             );
         }
-        let part = self.local_part(&ask, now);
-        let me = self.node_id().to_owned();
+        let part = self.local_part(server, &ask, now);
+        let me = self.node.clone();
         if !clustered {
-            let info = self.node_info(now);
+            let info = self.node_info(server, now);
             return self.api_respond(id, gathered(&ask, &info, vec![part], Vec::new()));
         }
         let Some(qid) = self.gathers.start(id, ask.clone(), &me, part, now) else {
@@ -178,10 +191,10 @@ impl Server {
     }
 
     /// This node's part of `ask` (a disconnect closes the user's connections here).
-    fn local_part(&mut self, ask: &Ask, now: Instant) -> Part {
+    fn local_part(&mut self, server: &mut Server, ask: &Ask, now: Instant) -> Part {
         match ask {
             Ask::Info => Part::Info {
-                info: self.node_info(now),
+                info: self.node_info(server, now),
             },
             Ask::Rooms => Part::Rooms {
                 rooms: self.hub.room_counts(),
@@ -196,9 +209,9 @@ impl Server {
             } => {
                 let conns = self.hub.user_connections(user_id);
                 for conn in &conns {
-                    self.close_conn(*conn, CloseCode(*code), reason, now);
+                    server.close_conn(*conn, CloseCode(*code), reason, now);
                 }
-                self.apply_outbox(now);
+                self.apply_outbox(server, now);
                 if !conns.is_empty() {
                     log::info!(
                         "server API: closed {} connection(s) of {user_id} ({code} {reason})",
@@ -213,7 +226,12 @@ impl Server {
     }
 
     /// A question or answer from the bus.
-    pub(in crate::server) fn on_query_line(&mut self, bytes: &[u8], now: Instant) {
+    pub(in crate::server) fn on_query_line(
+        &mut self,
+        server: &mut Server,
+        bytes: &[u8],
+        now: Instant,
+    ) {
         let Some(line) = query::parse(bytes) else {
             log::warn!(
                 "malformed server API line on the bus: {}",
@@ -221,10 +239,10 @@ impl Server {
             );
             return;
         };
-        let me = self.node_id().to_owned();
+        let me = self.node.clone();
         match line {
             Line::Question(question) if question.asker != me => {
-                let part = self.local_part(&question.ask, now);
+                let part = self.local_part(server, &question.ask, now);
                 let reply = query::encode_reply(&Reply {
                     asker: question.asker,
                     qid: question.qid,
@@ -240,7 +258,7 @@ impl Server {
             Line::Question(_) => {} // Ours, answered when asked.
             Line::Reply(reply) if reply.asker == me => {
                 if let Some(gather) = self.gathers.answered(reply) {
-                    self.finish_gather(gather, now);
+                    self.finish_gather(server, gather, now);
                 }
             }
             Line::Reply(_) => {} // Another node's.
@@ -248,9 +266,15 @@ impl Server {
     }
 
     /// Redis published a question; these nodes should answer.
-    pub(in crate::server) fn on_asked(&mut self, qid: u64, nodes: Vec<String>, now: Instant) {
+    pub(in crate::server) fn on_asked(
+        &mut self,
+        server: &mut Server,
+        qid: u64,
+        nodes: Vec<String>,
+        now: Instant,
+    ) {
         if let Some(gather) = self.gathers.asked(qid, nodes) {
-            self.finish_gather(gather, now);
+            self.finish_gather(server, gather, now);
         }
     }
 
@@ -262,29 +286,36 @@ impl Server {
     }
 
     /// Answers every request whose gather deadline has come.
-    pub(in crate::server) fn gathers_due(&mut self, now: Instant) {
+    pub(in crate::server) fn gathers_due(&mut self, server: &mut Server, now: Instant) {
         for gather in self.gathers.due(now) {
             if gather.expected.is_none() {
                 // Redis has not even said who is alive: the question may not be out.
                 let refusal = unavailable("the other nodes did not answer in time");
                 self.api_respond(gather.conn, refusal);
             } else {
-                self.finish_gather(gather, now);
+                self.finish_gather(server, gather, now);
             }
         }
     }
 
     /// Answers a gathered request.
-    fn finish_gather(&mut self, gather: Gather, now: Instant) {
+    fn finish_gather(&mut self, server: &mut Server, gather: Gather, now: Instant) {
         let missing = gather.missing();
-        let info = self.node_info(now);
+        let info = self.node_info(server, now);
         let parts = gather.parts.into_values().collect();
         let response = gathered(&gather.ask, &info, parts, missing);
         self.api_respond(gather.conn, response);
     }
 
     /// Answers a history request: from this node's history alone, from Redis clustered.
-    fn read_history(&mut self, id: ConnId, room: String, since: u64, limit: usize) {
+    fn read_history(
+        &mut self,
+        server: &mut Server,
+        id: ConnId,
+        room: String,
+        since: u64,
+        limit: usize,
+    ) {
         if !self.hub.history_enabled() {
             let refusal = super::api::json_error(
                 404,
@@ -298,7 +329,7 @@ impl Server {
                 &room,
                 since,
                 limit,
-                crate::hub::time::unix_millis(self.wall_now.wall),
+                crate::hub::time::unix_millis(server.wall_now.wall),
             );
             return self.api_respond(id, history_answer(&room, page));
         };

@@ -18,6 +18,7 @@ use std::time::Instant;
 use serde::Deserialize;
 
 use super::api::{body_to_read, check_key, json_error};
+use super::state::HubState;
 use crate::cluster::query::{Ask, NodeInfo, Part};
 use crate::hub::overview::{HistoryPage, merge_room_counts, merge_user_counts};
 use crate::hub::{HubConfig, valid_room_name};
@@ -265,20 +266,24 @@ pub(in crate::server) fn history_answer(room: &str, page: Option<HistoryPage>) -
     }
 }
 
-impl Server {
-    /// This node's figures for `/api/info`.
-    pub(in crate::server) fn node_info(&self, now: Instant) -> NodeInfo {
-        let connections = self
+impl HubState {
+    /// This node's figures for `/api/info`; its status is the engine's readiness, or the
+    /// hub's own health when that is worse (the hub is being called: the engine cannot
+    /// ask it).
+    pub(in crate::server) fn node_info(&self, server: &Server, now: Instant) -> NodeInfo {
+        let connections = server
             .conns
             .iter()
             .filter(|(_, c)| c.admitted && matches!(c.phase, crate::server::conn::Phase::Open(_)))
             .count();
         NodeInfo {
-            node: self.node_id().to_owned(),
+            node: self.node.clone(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            uptime_s: now.saturating_duration_since(self.stats.started).as_secs(),
+            uptime_s: now
+                .saturating_duration_since(server.stats.started)
+                .as_secs(),
             connections,
-            status: self.readiness().status().to_owned(),
+            status: server.readiness().with(self.health()).status().to_owned(),
         }
     }
 }
