@@ -1,6 +1,7 @@
-//! Hub frames for connections that agreed on permessage-deflate (RFC 7692).
+//! Shared frames (a message encoded once for many: `Ctx::publish`, `Ctx::prepare`, the
+//! hub's fan-out) for connections that agreed on permessage-deflate (RFC 7692).
 //!
-//! The hub encodes each message once, as an uncompressed shared frame. Per recipient:
+//! Each message is encoded once, as an uncompressed shared frame. Per recipient:
 //!
 //! - without the extension, or for a message under `min_size`, the shared frame is queued;
 //! - without context takeover on the server's side, the frame is compressed once per window
@@ -54,9 +55,9 @@ pub(super) struct Compression<'a> {
     pub(super) stats: &'a mut Stats,
 }
 
-/// Queues the hub's `frame` on a connection: as it is, shared compressed, or compressed by
+/// Queues a shared `frame` on a connection: as it is, shared compressed, or compressed by
 /// the session itself. Returns the bytes queued.
-pub(super) fn queue_hub_frame(
+pub(super) fn queue_shared_frame(
     session: &mut Session,
     out: &mut OutQueue,
     frame: &SharedFrame,
@@ -72,7 +73,7 @@ pub(super) fn queue_hub_frame(
         return push(out, c.pool, frame);
     }
     if !direction.no_context_takeover {
-        c.stats.hub_compressions += 1;
+        c.stats.shared_compressions += 1;
         let before = out.len();
         let _ = out.append(c.pool, |buf| session.send(kind, payload, buf));
         return out.len() - before;
@@ -80,7 +81,7 @@ pub(super) fn queue_hub_frame(
     let bits = direction.max_window_bits;
     let key = (Rc::as_ptr(frame).cast::<u8>() as usize, bits);
     let (_, compressed) = c.cache.entries.entry(key).or_insert_with(|| {
-        c.stats.hub_compressions += 1;
+        c.stats.shared_compressions += 1;
         (
             frame.clone(),
             compress_shared(kind, payload, bits, c.deflaters),

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::compress::{Compression, queue_hub_frame};
+use super::compress::{Compression, queue_shared_frame};
 use super::conn::{ConnId, Phase, conn_mut};
 use super::event_loop::Server;
 use super::outbound::SharedFrame;
@@ -55,7 +55,7 @@ impl Server {
         };
         if open.session.deflate().is_none() {
             // The common case, once per recipient of every broadcast: a reference queued,
-            // without building the compression context `queue_hub_frame` takes.
+            // without building the compression context `queue_shared_frame` takes.
             conn.out.push_shared(&mut self.pool, frame.clone());
         } else {
             let mut compression = Compression {
@@ -64,7 +64,7 @@ impl Server {
                 cache: &mut self.deflate_cache,
                 stats: &mut self.stats,
             };
-            queue_hub_frame(&mut open.session, &mut conn.out, frame, &mut compression);
+            queue_shared_frame(&mut open.session, &mut conn.out, frame, &mut compression);
         }
         self.stats.messages_out += 1;
         if open.session.has_failed() {

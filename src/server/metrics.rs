@@ -153,9 +153,11 @@ impl Collector for Snapshot {
         )?;
         counter(
             &mut e,
+            // The name is the one dashboards know; every shared frame counts, not only
+            // the hub's.
             "deflate_hub_compressions",
-            "Hub frames compressed (once per window size when shared, else per recipient)",
-            s.hub_compressions,
+            "Shared frames compressed (once per window size when shared, else per recipient)",
+            s.shared_compressions,
         )?;
         labelled(
             &mut e,

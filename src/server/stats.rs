@@ -47,9 +47,9 @@ pub(super) struct Stats {
     pub(super) upgrades_total: u64,
     /// Of those, with permessage-deflate agreed.
     pub(super) compressed_connections: u64,
-    /// Compressions of a frame from the hub (once per distinct window for a shared frame
+    /// Compressions of a shared frame (once per distinct window for a shared frame
     /// without context takeover, once per recipient with it).
-    pub(super) hub_compressions: u64,
+    pub(super) shared_compressions: u64,
     /// Requests refused before the upgrade, by HTTP status.
     pub(super) rejected: BTreeMap<u16, u64>,
     /// Data messages received.
@@ -104,7 +104,7 @@ impl Stats {
             connections_total: 0,
             upgrades_total: 0,
             compressed_connections: 0,
-            hub_compressions: 0,
+            shared_compressions: 0,
             rejected: BTreeMap::new(),
             messages_in: 0,
             messages_out: 0,

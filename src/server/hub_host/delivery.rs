@@ -6,7 +6,7 @@ use std::time::Instant;
 use super::state::HubState;
 use crate::hub::Outbox;
 use crate::protocol::frame::SharedFrame;
-use crate::server::compress::{Compression, queue_hub_frame};
+use crate::server::compress::{Compression, queue_shared_frame};
 use crate::server::conn::{ConnId, Phase, conn_mut};
 use crate::server::event_loop::Server;
 use crate::server::fan_out::Queued;
@@ -114,7 +114,7 @@ impl HubState {
             if *to != id {
                 return true;
             }
-            queue_hub_frame(&mut open.session, &mut conn.out, frame, &mut compression);
+            queue_shared_frame(&mut open.session, &mut conn.out, frame, &mut compression);
             compression.stats.messages_out += 1;
             false
         });
