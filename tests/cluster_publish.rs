@@ -1,11 +1,14 @@
 //! The publish API across the cluster (issue 8): two nodes over a real Redis; a
 //! `POST /api/publish` to node A reaches the room members, the user and everyone connected
-//! to node B, once each, and no one else.
+//! to node B, once each, and no one else. And the fault: Redis paused past the request's
+//! deadline (`handshake_timeout`) gets the backend a 504, not a hang, and its resend with
+//! the same `Idempotency-Key` publishes the message once.
 
 mod cluster;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use cluster::eventually;
 use cluster::peer::{Peer, http, publish};
 use cluster::procs::TempDir;
 use cluster::servers::{Node, Redis};
@@ -91,4 +94,45 @@ fn a_publish_to_node_a_reaches_members_on_node_b() {
         let extra = peer.poll(Duration::from_millis(300));
         assert!(extra.is_none(), "{}: unexpected {extra:?}", peer.user);
     }
+}
+
+#[test]
+fn a_publish_outlasting_its_deadline_gets_504_and_its_resend_publishes_once() {
+    let dir = TempDir::new("cluster-publish-deadline");
+    let redis = Redis::start(dir.path());
+    let a = Node::start_with(dir.path(), "a", &redis, &[("--handshake-timeout", "1s")]);
+    let mut member = Peer::connect(&a.ws_url("member"), "member");
+    member.join("slow", None);
+
+    let auth = format!("Bearer {}", cluster::API_KEY);
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Idempotency-Key", "slow-1"),
+    ];
+    let body = json!({"room": "slow", "payload": "late"}).to_string();
+    // Redis answers nobody for 2.5 s; the node keeps retrying its command meanwhile.
+    redis.command(&["CLIENT", "PAUSE", "2500", "ALL"]);
+    let started = Instant::now();
+    let (status, answer) = http(a.port, "POST", "/api/publish", &headers, &body);
+    assert_eq!(status, 504, "answered at the deadline: {answer}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Once Redis is back, the resend gets the message's one outcome.
+    let resent = eventually("the resend answered", || {
+        let (status, answer) = http(a.port, "POST", "/api/publish", &headers, &body);
+        (status == 200).then_some(answer)
+    });
+    let resent: serde_json::Value = serde_json::from_str(&resent).expect("JSON");
+    assert_eq!(resent["offset"], 1, "{resent}");
+    let got = member.expect("notification");
+    assert_eq!(
+        (&got["payload"], &got["offset"]),
+        (&json!("late"), &json!(1))
+    );
+    let extra = member.poll(Duration::from_millis(300));
+    assert!(extra.is_none(), "once: {extra:?}");
 }
