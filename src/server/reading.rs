@@ -239,7 +239,9 @@ impl Server {
             });
             // The app's answers to the run are queued (`on_run_end` at the latest) before
             // the close frame of a failure.
-            self.app_messages(app, id, messages, failing, now);
+            if !found.batch.is_empty() {
+                self.app_messages(app, id, messages, failing, now);
+            }
             if failing && let Some(conn) = conn_mut(&mut self.conns, id) {
                 let failure = &found.failure;
                 conn.out

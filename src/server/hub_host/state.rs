@@ -174,7 +174,7 @@ impl HubState {
         let by_status = c.api_requests.iter().map(|(status, n)| (*status, *n));
         out.counters(
             "api_requests",
-            "Publish API requests, by HTTP status",
+            "Requests to the hub's API (/api/*), by HTTP status",
             "status",
             by_status,
         );
