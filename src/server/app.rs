@@ -230,10 +230,15 @@ impl<'a> Message<'a> {
     }
 }
 
-/// What [`Request`], [`HttpHead`] and [`HttpRequest`] all tell of the request: its path, query,
-/// headers and client address (each has `head` and `client` fields).
+/// What [`Request`], [`HttpHead`] and [`HttpRequest`] all tell of the request: its method,
+/// path, query, headers and client address (each has `head` and `client` fields).
 macro_rules! request_head_accessors {
     () => {
+        /// The method, e.g. `POST` (`GET` for an upgrade).
+        pub fn method(&self) -> &'a str {
+            &self.head.method
+        }
+
         /// The request path, e.g. `/rooms/7`.
         pub fn path(&self) -> &'a str {
             &self.head.path
@@ -305,11 +310,6 @@ pub struct HttpHead<'a> {
 }
 
 impl<'a> HttpHead<'a> {
-    /// The method, e.g. `POST`.
-    pub fn method(&self) -> &'a str {
-        &self.head.method
-    }
-
     request_head_accessors!();
 }
 
@@ -326,11 +326,6 @@ impl<'a> HttpRequest<'a> {
     /// What names this request for an answer given later ([`HttpReply::Later`]).
     pub fn ticket(&self) -> HttpTicket {
         self.ticket
-    }
-
-    /// The method, e.g. `POST`.
-    pub fn method(&self) -> &'a str {
-        &self.head.method
     }
 
     request_head_accessors!();

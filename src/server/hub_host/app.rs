@@ -221,7 +221,8 @@ impl HubApp {
     /// Gives the server API's answers that are ready, and the publish requests' that are
     /// complete; `asking`'s answer is returned instead, for the caller to give.
     fn give_answers(&mut self, ctx: &mut Ctx<'_>, asking: Option<HttpTicket>) -> Option<Response> {
-        let mut own = self.answer_publishes(ctx, asking);
+        self.complete_publishes();
+        let mut own = None;
         for (conn, response) in std::mem::take(&mut self.state.api_answers) {
             let ticket = HttpTicket(conn);
             let response = self.count_api(response);
@@ -234,31 +235,20 @@ impl HubApp {
         own
     }
 
-    /// Records Redis's outcomes for waiting publish requests and answers each that is
-    /// complete; `asking`'s answer is returned instead, for the caller to give.
-    fn answer_publishes(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        asking: Option<HttpTicket>,
-    ) -> Option<Response> {
-        let mut own = None;
+    /// Records Redis's outcomes for waiting publish requests; the answer of each request
+    /// now complete joins the others ready to give.
+    fn complete_publishes(&mut self) {
         for outcome in std::mem::take(&mut self.state.api_outcomes) {
-            let ticket = HttpTicket(outcome.conn);
+            let conn = outcome.conn;
+            let ticket = HttpTicket(conn);
             let Some(wait) = self.publishing.get_mut(&ticket) else {
                 continue;
             };
-            let Some(response) = wait.record(outcome) else {
-                continue;
-            };
-            self.publishing.remove(&ticket);
-            let response = self.count_api(response);
-            if Some(ticket) == asking {
-                own = Some(response);
-            } else if !ctx.respond(ticket, response) {
-                log::debug!("{}: a publish answered after its client left", ticket.0);
+            if let Some(response) = wait.record(outcome) {
+                self.publishing.remove(&ticket);
+                self.state.api_answers.push((conn, response));
             }
         }
-        own
     }
 
     /// Counts an answer of the hub's API by its status (`api_requests`).
