@@ -7,15 +7,16 @@
 //! bodies over `api.max_body_bytes`), the 426 an app without `on_http` keeps giving, and a
 //! panic in `on_http` answered 500 while the server goes on.
 
+mod common;
+
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::mpsc;
 use std::time::Duration;
 
-use wsloop::client::{Client, ClientOptions, Message as Received};
+use common::TestServer;
+use wsloop::client::{Client, Message as Received};
 use wsloop::server::{
     App, ConnId, Ctx, HttpHead, HttpReply, HttpRequest, HttpTicket, Message, Request, Response,
-    Server, ServerConfig,
 };
 
 /// The largest body the test server takes.
@@ -94,25 +95,14 @@ impl App for Newsroom {
 }
 
 /// A loop with [`Newsroom`] on every path under `/`.
-fn start() -> SocketAddr {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut config = ServerConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            max_connections_per_ip: 0,
-            handshake_rate: None,
-            handshake_timeout: ANSWER_WITHIN,
-            ..ServerConfig::default()
-        };
-        config.api.max_body_bytes = MAX_BODY;
-        let mut server = Server::builder(config)
-            .route("/*", Newsroom::default())
-            .bind()
-            .expect("bind");
-        tx.send(server.local_addr()).expect("address");
-        server.run().expect("run");
-    });
-    rx.recv().expect("the server's address")
+fn start() -> TestServer {
+    TestServer::start_apps(
+        |config| {
+            config.handshake_timeout = ANSWER_WITHIN;
+            config.api.max_body_bytes = MAX_BODY;
+        },
+        |routes| routes.route("/*", Newsroom::default()),
+    )
 }
 
 /// Sends `parts` with a pause between them; returns the whole answer (to EOF).
@@ -140,12 +130,8 @@ fn body_of(answer: &str) -> &str {
     answer.split_once("\r\n\r\n").map_or("", |(_, body)| body)
 }
 
-fn subscriber(addr: SocketAddr) -> Client {
-    let mut client =
-        Client::connect(&format!("ws://{addr}/live"), &ClientOptions::default()).expect("connect");
-    client
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
+fn subscriber(server: &TestServer) -> Client {
+    let mut client = server.ws("/live");
     assert_eq!(
         client.recv().expect("hello"),
         Received::Text("subscribed".into())
@@ -155,7 +141,8 @@ fn subscriber(addr: SocketAddr) -> Client {
 
 #[test]
 fn an_app_answers_plain_http_and_its_subscribers_hear_a_post() {
-    let addr = start();
+    let server = start();
+    let addr = server.addr;
     let answer = request(
         addr,
         "GET /api/echo?who=ann&x=1 HTTP/1.1\r\nHost: t\r\nUser-Agent: probe/1\r\n\r\n",
@@ -174,7 +161,7 @@ fn an_app_answers_plain_http_and_its_subscribers_hear_a_post() {
     assert_eq!(body_of(&answer), "");
 
     // A body in three pieces, published to two WebSocket subscribers.
-    let (mut a, mut b) = (subscriber(addr), subscriber(addr));
+    let (mut a, mut b) = (subscriber(&server), subscriber(&server));
     let body = vec![7u8; 3000];
     let head = format!(
         "POST /api/publish HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
@@ -193,8 +180,9 @@ fn an_app_answers_plain_http_and_its_subscribers_hear_a_post() {
 
 #[test]
 fn an_answer_given_later_and_one_that_never_comes() {
-    let addr = start();
-    let mut live = subscriber(addr);
+    let server = start();
+    let addr = server.addr;
+    let mut live = subscriber(&server);
     let ask = "POST /api/ask HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\n?";
     let waiting = std::thread::spawn(move || request(addr, ask));
     assert_eq!(live.recv().expect("asked"), Received::Text("asked".into()));
@@ -226,7 +214,8 @@ fn an_answer_given_later_and_one_that_never_comes() {
 
 #[test]
 fn the_engine_refuses_what_the_app_is_never_asked() {
-    let addr = start();
+    let server = start();
+    let addr = server.addr;
     let too_big = format!(
         "POST /api/publish HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
         MAX_BODY + 1
@@ -247,7 +236,7 @@ fn the_engine_refuses_what_the_app_is_never_asked() {
     assert!(answer.contains("Upgrade: websocket\r\n"), "{answer}");
 
     // A WebSocket handshake on the same paths is still a WebSocket.
-    let mut live = subscriber(addr);
+    let mut live = subscriber(&server);
 
     // A panic in on_http is this request's 500, and nobody else's problem.
     let answer = request(addr, "GET /api/panic HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -261,7 +250,8 @@ fn the_engine_refuses_what_the_app_is_never_asked() {
 
 #[test]
 fn the_app_refuses_a_head_before_its_body_is_read() {
-    let addr = start();
+    let server = start();
+    let addr = server.addr;
     // Without the key: 401 at once, before `100 Continue` and before the body, and before
     // the engine's own check of the length.
     for length in [1000, MAX_BODY + 1] {
@@ -294,20 +284,8 @@ fn a_route_without_on_http_keeps_the_426() {
     impl App for Quiet {
         fn on_message(&mut self, _: &mut Ctx<'_>, _: ConnId, _: Message<'_>) {}
     }
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let config = ServerConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            ..ServerConfig::default()
-        };
-        let mut server = Server::builder(config)
-            .route("/quiet", Quiet)
-            .bind()
-            .expect("bind");
-        tx.send(server.local_addr()).expect("address");
-        server.run().expect("run");
-    });
-    let addr = rx.recv().expect("address");
+    let server = TestServer::start_apps(|_| {}, |routes| routes.route("/quiet", Quiet));
+    let addr = server.addr;
     let answer = request(addr, "GET /quiet HTTP/1.1\r\nHost: t\r\n\r\n");
     assert!(answer.starts_with("HTTP/1.1 426 "), "{answer}");
     let answer = request(

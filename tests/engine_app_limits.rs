@@ -4,14 +4,16 @@
 //! ([`Refusal::header`]: a 429 with `Retry-After`), and nothing of the hub's (a `user_id`
 //! the hub would refuse reaches the app).
 
+mod common;
+
 use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
-use std::sync::mpsc;
+use std::net::TcpStream;
 use std::time::Duration;
 
-use wsloop::client::{Client, ClientError, ClientOptions, Message as Received};
+use common::TestServer;
+use wsloop::client::{ClientError, Message as Received};
 use wsloop::protocol::Limits;
-use wsloop::server::{App, ConnId, Ctx, Message, Refusal, Request, Server, ServerConfig};
+use wsloop::server::{App, ConnId, Ctx, Message, Refusal, Request};
 
 /// The small app's largest message.
 const SMALL: usize = 4096;
@@ -39,49 +41,33 @@ impl App for Echo {
 }
 
 /// A loop with a small-limits echo at `/small/*` and a default one at `/big`.
-fn start() -> SocketAddr {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let config = ServerConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            ..ServerConfig::default()
-        };
-        let small = Limits {
-            max_frame: 1024,
-            max_message: SMALL,
-        };
-        let mut server = Server::builder(config)
-            .route(
-                "/small/*",
-                Echo {
-                    limits: Some(small),
-                },
-            )
-            .route("/big", Echo { limits: None })
-            .bind()
-            .expect("bind");
-        tx.send(server.local_addr()).expect("send the address");
-        server.run().expect("run");
-    });
-    rx.recv().expect("the server's address")
-}
-
-fn connect(addr: SocketAddr, path: &str) -> Client {
-    let client =
-        Client::connect(&format!("ws://{addr}{path}"), &ClientOptions::default()).expect("connect");
-    client
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    client
+fn start() -> TestServer {
+    let small = Limits {
+        max_frame: 1024,
+        max_message: SMALL,
+    };
+    TestServer::start_apps(
+        |_| {},
+        move |routes| {
+            routes
+                .route(
+                    "/small/*",
+                    Echo {
+                        limits: Some(small),
+                    },
+                )
+                .route("/big", Echo { limits: None })
+        },
+    )
 }
 
 #[test]
 fn an_apps_own_limits_hold_for_its_connections_only() {
-    let addr = start();
+    let server = start();
     let over = "x".repeat(SMALL + 1);
 
     // Under the limit, echoed; over it (one frame of 4 KiB + 1), closed 1009.
-    let mut small = connect(addr, "/small/room");
+    let mut small = server.ws("/small/room");
     small.send_text("fits").expect("send");
     assert_eq!(small.recv().expect("echo"), Received::Text("fits".into()));
     small.send_text(&over).expect("send");
@@ -92,15 +78,15 @@ fn an_apps_own_limits_hold_for_its_connections_only() {
 
     // The engine has no notion of users: a `user_id` the hub would refuse is the app's
     // business (it was a 400 from the engine while the hub's rules were its own).
-    let mut big = connect(addr, "/big?user_id=");
+    let mut big = server.ws("/big?user_id=");
     big.send_text(&over).expect("send");
     assert_eq!(big.recv().expect("echo"), Received::Text(over));
 }
 
 #[test]
 fn a_refusal_carries_its_headers() {
-    let addr = start();
-    let mut stream = TcpStream::connect(addr).expect("connect");
+    let server = start();
+    let mut stream = TcpStream::connect(server.addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");

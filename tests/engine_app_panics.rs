@@ -4,13 +4,11 @@
 //! `wsloop_panics_total`. The app is told of each panic (`App::on_panicked`), so what the
 //! callback left half-done is dropped, not sent to the next connection.
 
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
-use std::sync::mpsc;
-use std::time::Duration;
+mod common;
 
-use wsloop::client::{Client, ClientError, ClientOptions, Message as Received};
-use wsloop::server::{App, ConnId, Ctx, Message, Server, ServerConfig};
+use common::{Request, TestServer};
+use wsloop::client::{ClientError, Message as Received};
+use wsloop::server::{App, ConnId, Ctx, Message};
 
 /// Echoes, but panics on "boom"; its `on_close` panics for a connection that said it.
 #[derive(Default)]
@@ -58,48 +56,21 @@ impl App for Gatherer {
     }
 }
 
-fn start() -> SocketAddr {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let config = ServerConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            ..ServerConfig::default()
-        };
-        let mut server = Server::builder(config)
-            .route("/fragile", Fragile::default())
-            .route("/gather", Gatherer::default())
-            .bind()
-            .expect("bind");
-        tx.send(server.local_addr()).expect("send the address");
-        server.run().expect("run");
-    });
-    rx.recv().expect("the server's address")
-}
-
-fn connect(addr: SocketAddr) -> Client {
-    connect_to(addr, "/fragile")
-}
-
-fn connect_to(addr: SocketAddr, path: &str) -> Client {
-    let client =
-        Client::connect(&format!("ws://{addr}{path}"), &ClientOptions::default()).expect("connect");
-    client
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    client
+fn start() -> TestServer {
+    TestServer::start_apps(
+        |_| {},
+        |routes| {
+            routes
+                .route("/fragile", Fragile::default())
+                .route("/gather", Gatherer::default())
+        },
+    )
 }
 
 /// `wsloop_panics_total` from `/metrics`.
-fn panics(addr: SocketAddr) -> String {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let request = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-    stream.write_all(request.as_bytes()).expect("write");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    response
+fn panics(server: &TestServer) -> String {
+    let response = server.request(&Request::get("/metrics"));
+    String::from_utf8_lossy(&response.body)
         .lines()
         .find(|l| l.starts_with("wsloop_panics_total "))
         .expect("the panic counter")
@@ -108,9 +79,9 @@ fn panics(addr: SocketAddr) -> String {
 
 #[test]
 fn panics_in_on_message_and_on_close_close_one_connection() {
-    let addr = start();
-    let mut bystander = connect(addr);
-    let mut victim = connect(addr);
+    let server = start();
+    let mut bystander = server.ws("/fragile");
+    let mut victim = server.ws("/fragile");
     victim.send_text("boom").expect("send");
     match victim.recv() {
         Err(ClientError::Closed { code, .. }) => assert_eq!(code, 1011),
@@ -121,24 +92,28 @@ fn panics_in_on_message_and_on_close_close_one_connection() {
         bystander.recv().expect("echo"),
         Received::Text("still here".into())
     );
-    assert_eq!(panics(addr), "wsloop_panics_total 2", "both bugs counted");
+    assert_eq!(
+        panics(&server),
+        "wsloop_panics_total 2",
+        "both bugs counted"
+    );
     // A new connection is served too.
-    let mut late = connect(addr);
+    let mut late = server.ws("/fragile");
     late.send_text("hello").expect("send");
     assert_eq!(late.recv().expect("echo"), Received::Text("hello".into()));
 }
 
 #[test]
 fn what_a_panicking_callback_gathered_is_dropped_not_sent_to_the_next() {
-    let addr = start();
-    let mut victim = connect_to(addr, "/gather");
+    let server = start();
+    let mut victim = server.ws("/gather");
     victim.send_text("boom").expect("send");
     match victim.recv() {
         Err(ClientError::Closed { code, .. }) => assert_eq!(code, 1011),
         other => panic!("expected close 1011, got {other:?}"),
     }
     // Told of the panic, the app dropped "boom": the next run's answer is its own.
-    let mut next = connect_to(addr, "/gather");
+    let mut next = server.ws("/gather");
     next.send_text("hello").expect("send");
     assert_eq!(
         next.recv().expect("batch"),

@@ -7,15 +7,17 @@
 //! promise that holds for topics holds here too: a recipient that stops reading is closed
 //! 1008 "slow consumer" at `max_outbound_bytes`, not buffered without bound.
 
+mod common;
+
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::mpsc;
 use std::time::Duration;
 
+use common::TestServer;
 use socket2::{Domain, Socket, Type};
 use wsloop::client::{Client, ClientOptions, Message as Received};
 use wsloop::protocol::deflate::DeflateConfig;
-use wsloop::server::{App, ConnId, Ctx, Message, Request, Server, ServerConfig};
+use wsloop::server::{App, ConnId, Ctx, Message, Request};
 
 /// The unsent-bytes cap per connection under test.
 const MAX_OUTBOUND: usize = 64 * 1024;
@@ -59,25 +61,14 @@ impl App for Audience {
 }
 
 /// A loop with [`Audience`] on every path; the process's exit ends it.
-fn start() -> SocketAddr {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let config = ServerConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            max_outbound_bytes: MAX_OUTBOUND,
-            max_connections_per_ip: 0,
-            handshake_rate: None,
-            compression: Some(DeflateConfig::default()),
-            ..ServerConfig::default()
-        };
-        let mut server = Server::builder(config)
-            .route("/*", Audience::default())
-            .bind()
-            .expect("bind");
-        tx.send(server.local_addr()).expect("send the address");
-        server.run().expect("run");
-    });
-    rx.recv().expect("the server's address")
+fn start() -> TestServer {
+    TestServer::start_apps(
+        |config| {
+            config.max_outbound_bytes = MAX_OUTBOUND;
+            config.compression = Some(DeflateConfig::default());
+        },
+        |routes| routes.route("/*", Audience::default()),
+    )
 }
 
 fn connect(addr: SocketAddr, path: &str, compress: bool) -> Client {
@@ -102,7 +93,8 @@ fn text(client: &mut Client) -> String {
 
 #[test]
 fn each_recipient_gets_its_message_plain_or_compressed() {
-    let addr = start();
+    let server = start();
+    let addr = server.addr;
     let mut listeners: Vec<Client> = [false, true, false, true]
         .into_iter()
         .map(|compress| connect(addr, "/listen", compress))
@@ -152,7 +144,8 @@ fn stalled_listener(addr: SocketAddr) -> TcpStream {
 
 #[test]
 fn a_listener_that_stops_reading_is_closed_at_the_cap() {
-    let addr = start();
+    let server = start();
+    let addr = server.addr;
     let mut stalled = stalled_listener(addr);
     let mut reader = connect(addr, "/listen", false);
     let mut sender = connect(addr, "/say", false);

@@ -6,14 +6,16 @@
 //! a whole, in-order prefix of the topic followed by the close frame (what it had not
 //! started receiving was dropped so the close went out next).
 
+mod common;
+
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::mpsc;
 use std::time::Duration;
 
+use common::TestServer;
 use socket2::{Domain, Socket, Type};
 use wsloop::client::{Client, ClientOptions, Message as Received};
-use wsloop::server::{App, ConnId, Ctx, Message, Request, Server, ServerConfig};
+use wsloop::server::{App, ConnId, Ctx, Message, Request};
 
 /// The unsent-bytes cap per connection under test.
 const MAX_OUTBOUND: usize = 64 * 1024;
@@ -45,22 +47,11 @@ impl App for Feed {
 }
 
 /// A loop with [`Feed`] at `/feed`, on its own thread; the process's exit ends it.
-fn start() -> SocketAddr {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let config = ServerConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            max_outbound_bytes: MAX_OUTBOUND,
-            ..ServerConfig::default()
-        };
-        let mut server = Server::builder(config)
-            .route("/feed", Feed)
-            .bind()
-            .expect("bind");
-        tx.send(server.local_addr()).expect("send the address");
-        server.run().expect("run");
-    });
-    rx.recv().expect("the server's address")
+fn start() -> TestServer {
+    TestServer::start_apps(
+        |config| config.max_outbound_bytes = MAX_OUTBOUND,
+        |routes| routes.route("/feed", Feed),
+    )
 }
 
 /// A subscriber that completes the upgrade and then never reads: a plain socket with a
@@ -116,7 +107,8 @@ fn frame(bytes: &[u8], at: usize) -> Option<(u8, &[u8], usize)> {
 
 #[test]
 fn a_stalled_subscriber_is_closed_at_the_cap_and_the_topic_goes_on() {
-    let addr = start();
+    let server = start();
+    let addr = server.addr;
     let mut stalled = stalled_subscriber(addr);
     let mut reader = Client::connect(&format!("ws://{addr}/feed"), &ClientOptions::default())
         .expect("connect the reader");

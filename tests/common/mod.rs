@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use wsloop::protocol::OpCode;
 use wsloop::protocol::frame::{FrameHeader, encode_frame};
 use wsloop::protocol::handshake::accept::key_from_nonce;
-use wsloop::server::{Server, ServerConfig, ServerHandle};
+use wsloop::server::{Server, ServerBuilder, ServerConfig, ServerHandle};
 
 #[allow(unused_imports)] // Not every test crate names every helper.
 pub(crate) use client::{Client, Frame};
@@ -99,6 +99,22 @@ pub(crate) fn close_body(code: u16, reason: &[u8]) -> Vec<u8> {
     body
 }
 
+/// The default configuration with the per-IP limits off, adjusted by `configure`, on
+/// `127.0.0.1:0` whatever it says.
+///
+/// Every test connects from 127.0.0.1, many times a second, so the per-IP limits
+/// (handshake rate, connections per IP) are off unless a test turns them on.
+fn test_config(configure: impl FnOnce(&mut ServerConfig)) -> ServerConfig {
+    let mut config = ServerConfig {
+        handshake_rate: None,
+        max_connections_per_ip: 0,
+        ..ServerConfig::default()
+    };
+    configure(&mut config);
+    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config
+}
+
 /// A server started on `127.0.0.1:0`, stopped (at once) when dropped.
 pub(crate) struct TestServer {
     /// Where it listens.
@@ -114,21 +130,9 @@ impl TestServer {
         Self::start_with(|_| {})
     }
 
-    /// A server whose default configuration `configure` adjusts.
-    ///
-    /// Every test connects from 127.0.0.1, many times a second, so the per-IP limits
-    /// (handshake rate, connections per IP) are off unless a test turns them on.
+    /// A server whose default configuration `configure` adjusts (see [`test_config`]).
     pub(crate) fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> Self {
-        let mut config = ServerConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            handshake_rate: None,
-            max_connections_per_ip: 0,
-            ..ServerConfig::default()
-        };
-
-        configure(&mut config);
-        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        let spawned = Server::spawn(config).expect("server starts on port 0");
+        let spawned = Server::spawn(test_config(configure)).expect("server starts on port 0");
         Self {
             addr: spawned.local_addr,
             handle: spawned.handle,
@@ -136,16 +140,43 @@ impl TestServer {
         }
     }
 
+    /// A server with the applications `routes` adds (built on the loop's own thread, as
+    /// apps need not be `Send`), and the configuration `configure` adjusts as in
+    /// [`Self::start_with`].
+    pub(crate) fn start_apps(
+        configure: impl FnOnce(&mut ServerConfig),
+        routes: impl FnOnce(ServerBuilder) -> ServerBuilder + Send + 'static,
+    ) -> Self {
+        let config = test_config(configure);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = thread::spawn(move || {
+            let mut server = routes(Server::builder(config)).bind()?;
+            let _ = tx.send((server.local_addr(), server.handle()));
+            server.run()
+        });
+        let (addr, handle) = rx.recv().expect("server starts on port 0");
+        Self {
+            addr,
+            handle,
+            thread: Some(thread),
+        }
+    }
+
+    /// A [`wsloop::client::Client`] connected to `path`, which gives up on a read after
+    /// 10 s.
+    pub(crate) fn ws(&self, path: &str) -> wsloop::client::Client {
+        let url = format!("ws://{}{path}", self.addr);
+        let client = wsloop::client::Client::connect(&url, &Default::default()).expect("connect");
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        client
+    }
+
     /// Like [`Self::start_with`], but the loop runs on a thread with only `stack` bytes of
     /// stack, so a test can show that the loop's stack does not grow with its load.
     pub(crate) fn start_on_stack(stack: usize, configure: impl FnOnce(&mut ServerConfig)) -> Self {
-        let mut config = ServerConfig {
-            handshake_rate: None,
-            max_connections_per_ip: 0,
-            ..ServerConfig::default()
-        };
-        configure(&mut config);
-        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        let config = test_config(configure);
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = thread::Builder::new()
             .name("wsloop-small-stack".into())
