@@ -33,7 +33,7 @@ fn tls_redis(dir: &std::path::Path, ca: &TestCa) -> (Proc, u16) {
         .arg(dir);
     let proc = Proc::spawn("redis-server --tls", command, &dir.join("redis.log"));
     let deadline = Instant::now() + PATIENCE;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while !cluster::procs::listening(port) {
         assert!(
             Instant::now() < deadline,
             "redis-server --tls-port {port} not listening"
@@ -98,7 +98,7 @@ fn node_with_flag(
         .env("SSL_CERT_FILE", ca_file);
     let proc = Proc::spawn(name, command, &dir.join(format!("{name}.log")));
     let deadline = Instant::now() + PATIENCE;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while !cluster::procs::listening(port) {
         assert!(Instant::now() < deadline, "{name} not listening");
         std::thread::sleep(Duration::from_millis(20));
     }

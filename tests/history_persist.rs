@@ -4,12 +4,15 @@
 //! file size limit, as on a full disk) is neither delivered nor acked: its sender gets
 //! `unavailable` (the publish API: 503), and a restart recovers exactly the acked messages.
 
+mod cluster;
+
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cluster::procs::{free_port, listening};
 use serde_json::{Value, json};
 use wsloop::client::{Client, ClientOptions, Message};
 
@@ -23,20 +26,37 @@ impl Drop for Node {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+fn start(dir: &std::path::Path) -> (Node, u16) {
+    start_with(dir, None)
 }
 
-fn start(port: u16, dir: &std::path::Path) -> Node {
-    start_with(port, dir, None)
+/// Starts the node on a free port, and returns it with the port; with `max_file_kib`,
+/// under that file size limit (`ulimit -f`, with SIGXFSZ ignored, so a write past it
+/// fails with EFBIG like one to a full disk).
+///
+/// Another test may bind the port between `free_port` and the node's bind: then the
+/// probe reaches that test's server and this node exits at its failed bind, so a node
+/// that is not running once the port answers is started again on another port.
+fn start_with(dir: &std::path::Path, max_file_kib: Option<u32>) -> (Node, u16) {
+    for _ in 0..5 {
+        let port = free_port();
+        let mut node = spawn(port, dir, max_file_kib);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !listening(port) {
+            assert!(Instant::now() < deadline, "wsloop did not start listening");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // A failed bind ends the process within milliseconds.
+        std::thread::sleep(Duration::from_millis(100));
+        if node.0.try_wait().expect("the node's status").is_none() {
+            return (node, port);
+        }
+    }
+    panic!("wsloop lost its port to another process 5 times");
 }
 
-/// Starts the node; with `max_file_kib`, under that file size limit (`ulimit -f`, with
-/// SIGXFSZ ignored, so a write past it fails with EFBIG like one to a full disk).
-fn start_with(port: u16, dir: &std::path::Path, max_file_kib: Option<u32>) -> Node {
+/// Spawns the node on `port` (see [`start_with`]).
+fn spawn(port: u16, dir: &std::path::Path, max_file_kib: Option<u32>) -> Node {
     let mut command = match max_file_kib {
         Some(kib) => {
             let mut sh = Command::new("sh");
@@ -68,11 +88,6 @@ fn start_with(port: u16, dir: &std::path::Path, max_file_kib: Option<u32>) -> No
         .stderr(Stdio::inherit())
         .spawn()
         .expect("wsloop starts");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "wsloop did not start listening");
-        std::thread::sleep(Duration::from_millis(50));
-    }
     Node(child)
 }
 
@@ -82,8 +97,7 @@ fn recovered_after_a_kill_9(mut node: Node, dir: &std::path::Path) -> Vec<u64> {
     node.0.kill().expect("SIGKILL");
     node.0.wait().unwrap();
     // A fresh port: another test may have been given the old one meanwhile.
-    let port = free_port();
-    let _node = start(port, dir);
+    let (_node, port) = start(dir);
     let mut carol = connect(port, "carol");
     expect_type(&mut carol, "welcome");
     carol
@@ -198,8 +212,7 @@ fn acked_then_in_flight(client: &mut Client, room: &str, count: u64, batch: u64)
 fn kill_9_mid_stream_and_restart_recovers_every_acknowledged_message() {
     let dir = std::env::temp_dir().join(format!("wsloop-history-it-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let port = free_port();
-    let mut node = start(port, &dir);
+    let (mut node, port) = start(&dir);
     let mut alice = connect(port, "alice");
     expect_type(&mut alice, "welcome");
     // 50 messages acknowledged, 10 more in flight when SIGKILL comes: those may or may not
@@ -211,8 +224,7 @@ fn kill_9_mid_stream_and_restart_recovers_every_acknowledged_message() {
     drop((node, alice));
 
     // A fresh port: another test may have been given the old one meanwhile.
-    let port = free_port();
-    let _node = start(port, &dir);
+    let (_node, port) = start(&dir);
     let mut bob = connect(port, "bob");
     expect_type(&mut bob, "welcome");
     let since = json!({"offset":0,"epoch":acked.epoch});
@@ -271,8 +283,7 @@ fn drain(client: &mut Client) -> Vec<Value> {
 fn a_write_the_disk_refuses_is_neither_delivered_nor_acked() {
     let dir = std::env::temp_dir().join(format!("wsloop-history-full-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let port = free_port();
-    let node = start_with(port, &dir, Some(4));
+    let (node, port) = start_with(&dir, Some(4));
     let mut alice = connect(port, "alice");
     let mut bob = connect(port, "bob");
     for client in [&mut alice, &mut bob] {
@@ -338,8 +349,7 @@ fn a_write_the_disk_refuses_is_neither_delivered_nor_acked() {
 fn an_api_publish_the_disk_refuses_is_answered_503() {
     let dir = std::env::temp_dir().join(format!("wsloop-history-api-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let port = free_port();
-    let node = start_with(port, &dir, Some(4));
+    let (node, port) = start_with(&dir, Some(4));
     let mut bob = connect(port, "bob");
     expect_type(&mut bob, "welcome");
     bob.send_text(&json!({"type":"join","room":"r"}).to_string())
@@ -386,8 +396,7 @@ fn an_api_publish_the_disk_refuses_is_answered_503() {
 fn private_messages_and_broadcasts_survive_a_kill_9() {
     let dir = std::env::temp_dir().join(format!("wsloop-history-feeds-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let port = free_port();
-    let mut node = start(port, &dir);
+    let (mut node, port) = start(&dir);
     let mut alice = connect(port, "alice");
     let mut bob = connect(port, "bob");
     expect_type(&mut alice, "welcome");
@@ -412,8 +421,7 @@ fn private_messages_and_broadcasts_survive_a_kill_9() {
     node.0.kill().expect("SIGKILL");
     node.0.wait().unwrap();
     // A fresh port: another test may have been given the old one meanwhile.
-    let port = free_port();
-    let _node = start(port, &dir);
+    let (_node, port) = start(&dir);
     let mut bob = connect(port, "bob");
     expect_type(&mut bob, "welcome");
     for (feed, kind, expected) in [

@@ -2,7 +2,7 @@
 //! binaries the cluster tests need.
 
 use std::fs::{self, File};
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -31,6 +31,15 @@ pub(crate) fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
+}
+
+/// Whether a server listens on loopback `port`. A connection whose peer is itself does
+/// not count: probing a free port in the ephemeral range can pick that very port as its
+/// source, and the kernel then connects the socket to itself (TCP simultaneous open),
+/// which looks like a listener until the real server's connection is reset.
+pub(crate) fn listening(port: u16) -> bool {
+    TcpStream::connect(("127.0.0.1", port))
+        .is_ok_and(|stream| stream.local_addr().ok() != stream.peer_addr().ok())
 }
 
 /// A fresh directory under the system temp directory, removed when dropped.

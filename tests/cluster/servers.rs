@@ -9,13 +9,13 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::peer::http;
-use super::procs::{Proc, free_port, require};
+use super::procs::{Proc, free_port, listening, require};
 use super::{API_KEY, PATIENCE, eventually};
 
 /// Waits until something accepts TCP connections on `port`; false if `proc` exits first.
 fn wait_listening(proc: &mut Proc, what: &str, port: u16) -> bool {
     let deadline = Instant::now() + PATIENCE;
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while !listening(port) {
         if proc.exited().is_some() {
             return false;
         }
