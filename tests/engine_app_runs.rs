@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use wsloop::client::{Client, ClientError, ClientOptions, Message as Received};
-use wsloop::server::{App, ConnId, Ctx, Message, Request, Server, ServerConfig};
+use wsloop::server::{App, ConnId, Ctx, Message, Request, Run, Server, ServerConfig};
 
 /// Replies `r<rest>` to a text `m<rest>`, returns binary as it came, closes with 4000 on
 /// `close`, and answers the texts `b<rest>` of a run together at its end (`batch b1 b2`);
@@ -329,5 +329,63 @@ fn binary_and_fragmented_messages_in_one_run_keep_their_order() {
     assert_eq!(
         calls_until_closed(&mut calls),
         strings(&["<7 bytes>", "m1x", "<12 bytes>", "m3", "closed 1000"])
+    );
+}
+
+/// Handles a run as a whole ([`App::on_messages`]): one reply per run, `run m0 m1`, taking
+/// messages until one says `stop` (the rest of that run is left untaken).
+struct PerRun;
+
+impl App for PerRun {
+    fn on_message(&mut self, _: &mut Ctx<'_>, _: ConnId, _: Message<'_>) {
+        unreachable!("on_messages takes every run");
+    }
+
+    fn on_messages(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, run: &mut Run<'_>) {
+        let mut taken = Vec::new();
+        while let Some(message) = run.next(ctx) {
+            let Message::Text(text) = message else {
+                continue;
+            };
+            taken.push(text.to_owned());
+            if text == "stop" {
+                break;
+            }
+        }
+        ctx.send(conn, Message::Text(&format!("run {}", taken.join(" "))));
+    }
+}
+
+#[test]
+fn an_app_can_take_a_run_as_a_whole_and_leave_the_rest_of_it() {
+    let (addr_tx, addr_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let config = ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..ServerConfig::default()
+        };
+        let mut server = Server::builder(config)
+            .route("/*", PerRun)
+            .bind()
+            .expect("bind");
+        addr_tx.send(server.local_addr()).expect("address");
+        server.run().expect("run");
+    });
+    let addr = addr_rx.recv().expect("the server's address");
+    let mut stream = upgrade(addr);
+    let mut burst = Vec::new();
+    for body in ["m0", "m1", "m2"] {
+        burst.extend(text(body));
+    }
+    burst.extend(frame(0x89, b"hi"));
+    for body in ["m3", "stop", "m5"] {
+        burst.extend(text(body));
+    }
+    burst.extend(close(1000));
+    stream.write_all(&burst).expect("burst");
+    // One call per run (a run ends before the ping); what an override leaves is dropped.
+    assert_eq!(
+        frames_until_eof(&mut stream),
+        strings(&["run m0 m1 m2", "pong hi", "run m3 stop", "close 1000"])
     );
 }

@@ -35,6 +35,7 @@ use crate::protocol::http::Response;
 
 use super::app_ctx::Ctx;
 use super::app_metrics::AppMetrics;
+use super::app_run::Run;
 use super::conn::ConnId;
 
 /// A WebSocket application. Every method runs on the loop's thread and must not block: a
@@ -60,6 +61,21 @@ pub trait App {
 
     /// A whole message arrived (fragments joined, decompressed, UTF-8 checked for text).
     fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, message: Message<'_>);
+
+    /// The messages from `conn` that one read brought, in order: take them with
+    /// [`Run::next`] until it says `None`. The default hands each to
+    /// [`App::on_message`], which it calls directly (it is compiled for each app), so a
+    /// busy connection costs one dynamic call per read rather than one per message;
+    /// override it only to handle a run as a whole. If `next` stopped because a
+    /// connection closed meanwhile, the engine tells the close and calls this again with
+    /// the rest (unless `conn` itself closed); messages an override leaves untaken are
+    /// dropped, as an `on_message` that ignores them would.
+    #[inline]
+    fn on_messages(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, run: &mut Run<'_>) {
+        while let Some(message) = run.next(ctx) {
+            self.on_message(ctx, conn, message);
+        }
+    }
 
     /// The run of messages from `conn` that the engine read in one pass has been handled,
     /// each by [`App::on_message`] (a run is what one read brought, up to a control

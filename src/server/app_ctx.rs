@@ -8,7 +8,6 @@ use super::app_waker::AppWaker;
 use super::apps::AppId;
 use super::conn::{ConnId, Phase, conn_mut};
 use super::event_loop::Server;
-use super::routes::Endpoint;
 use super::timers::{TimerKind, after};
 use crate::protocol::http::Response;
 use crate::protocol::{CloseCode, MessageKind, OpCode};
@@ -58,7 +57,7 @@ impl Ctx<'_> {
         // It is this app's (the engine reads it for this app, and an open connection's
         // endpoint never changes). One that failed on input read after this message may
         // still be replied to: its close frame is queued after this call.
-        debug_assert!(open.endpoint == Endpoint::App(self.app));
+        debug_assert!(open.app == self.app);
         if !(open.session.can_send() || self.failing) {
             return false;
         }
@@ -212,6 +211,13 @@ impl Ctx<'_> {
         self.server.answer_later(self.app, ticket, response)
     }
 
+    /// Whether connections closed since their apps were last told ([`super::Run::next`]
+    /// stops there, so the closes are told before the next message).
+    #[inline]
+    pub(super) fn closes_pending(&self) -> bool {
+        self.server.apps.closes_pending()
+    }
+
     /// The loop's time for this turn.
     pub fn now(&self) -> Instant {
         self.now
@@ -227,7 +233,7 @@ impl Ctx<'_> {
 /// Whether `conn` is an open connection of `app`.
 #[inline]
 pub(super) fn app_conn(conn: &super::conn::Conn, app: AppId) -> bool {
-    matches!(&conn.phase, Phase::Open(open) if open.endpoint == Endpoint::App(app))
+    matches!(&conn.phase, Phase::Open(open) if open.app == app)
 }
 
 /// The frame kind and opcode of a message.

@@ -11,9 +11,10 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use super::app::{App, Closed, Health, Message, Request};
+use super::app::{App, Closed, Health, Request};
 use super::app_ctx::{Ctx, Topic};
 use super::app_metrics::AppMetrics;
+use super::app_run::Run;
 use super::app_waker::{AppWaker, take_wake};
 use super::conn::{ConnId, Phase, conn_mut};
 use super::event_loop::Server;
@@ -67,6 +68,14 @@ pub(super) struct Apps {
     /// Closes are being told (or held to be told together): a close queued meanwhile
     /// waits for that loop, so telling never recurses.
     telling: bool,
+}
+
+impl Apps {
+    /// Whether closes are queued that their apps have yet to hear.
+    #[inline]
+    pub(super) fn closes_pending(&self) -> bool {
+        !self.closing.is_empty()
+    }
 }
 
 impl std::fmt::Debug for Apps {
@@ -449,17 +458,19 @@ impl Server {
         self.with_app(app, Some(id), now, |a, ctx| a.on_open(ctx, id, request));
     }
 
-    /// Hands the messages of one input to the connection's app, in order, with one call
-    /// each; `failing` when the connection failed on input read after them (their replies
-    /// still go out, before the close frame). Stops if the connection closes meanwhile.
+    /// Hands the messages of one input to the connection's app, in order
+    /// ([`App::on_messages`]), then tells it the run ended ([`App::on_run_end`]);
+    /// `failing` when the connection failed on input read after them (their replies still
+    /// go out, before the close frame). Stops if the connection closes meanwhile.
     ///
     /// The app is taken out of its slot once for the whole run, not once per message; a
-    /// close a message causes is still told before the next message is handled.
-    pub(super) fn app_messages<'m>(
+    /// close a message causes is still told before the next message is handled (the run
+    /// stops there, and the rest is handed over once the close is told).
+    pub(super) fn app_messages(
         &mut self,
         app: AppId,
         id: ConnId,
-        messages: impl Iterator<Item = Message<'m>>,
+        run: &mut Run<'_>,
         failing: bool,
         now: Instant,
     ) {
@@ -476,16 +487,16 @@ impl Server {
             now,
         };
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
-            for message in messages {
+            loop {
                 // A connection that closes (or goes) queues its app's `on_close`, and
                 // while this app is held that entry stays queued: an empty queue means
                 // the connection is still this app's, with nothing to tell first.
                 let server = &mut *ctx.server;
-                if !server.apps.closing.is_empty() {
+                if server.apps.closes_pending() {
                     if server.get(id).is_none_or(|c| c.app.is_none()) {
                         break; // closed while handling an earlier message
                     }
-                    // Told between two calls, as they would be with a call per message.
+                    // Told between two messages, as they would be with a call per message.
                     if let Some(slot) = server.apps.slot(app) {
                         slot.app = held.take();
                     }
@@ -495,7 +506,11 @@ impl Server {
                 let Some(taken) = held.as_mut() else {
                     break;
                 };
-                taken.on_message(&mut ctx, id, message);
+                taken.on_messages(&mut ctx, id, run);
+                if run.is_done() || !ctx.server.apps.closes_pending() {
+                    // Done, or an override left the rest untaken.
+                    break;
+                }
             }
             if let Some(taken) = held.as_mut() {
                 taken.on_run_end(&mut ctx, id);
@@ -613,6 +628,7 @@ impl Server {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::app::Message;
 
     struct Nop;
     impl App for Nop {

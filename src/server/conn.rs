@@ -10,7 +10,6 @@ use std::time::Instant;
 use super::client_addr::Pending;
 use super::listeners::Port;
 use super::outbound::OutQueue;
-use super::routes::Endpoint;
 pub use crate::id::ConnId;
 use crate::protocol::Session;
 use crate::protocol::handshake::HeadParser;
@@ -21,8 +20,8 @@ use crate::transport::Stream;
 pub(super) struct OpenConn {
     /// The RFC 6455 state.
     pub session: Session,
-    /// What the connection is for.
-    pub endpoint: Endpoint,
+    /// The app it was opened for (its messages go there, whatever else closes).
+    pub app: super::apps::AppId,
 }
 
 /// Where a connection is in its life.

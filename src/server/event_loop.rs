@@ -26,6 +26,7 @@ use super::client_addr::Pending;
 use super::compress::FrameCache;
 use super::config::ServerConfig;
 use super::conn::{Conn, ConnId, Phase};
+use super::echo::{ECHO_PATH, Echo};
 use super::fd_limit::{AcceptError, Reserve, raise_nofile};
 use super::frames::AppInput;
 use super::handle::ServerHandle;
@@ -188,7 +189,7 @@ impl Server {
             .spawn(move || {
                 let mut apps = Apps::default();
                 let parts = std::mem::take(&mut bound.hub);
-                route_hub(&mut apps, &bound.config, parts, hub_woken);
+                route_builtins(&mut apps, &bound.config, parts, hub_woken);
                 Self::from_parts(bound, apps).run()
             })?;
         Ok(Spawned {
@@ -542,14 +543,20 @@ impl ServerBuilder {
         let hub_woken = Arc::<AtomicBool>::default();
         let mut bound = Bound::bind(self.config, hub_woken.clone())?;
         let parts = std::mem::take(&mut bound.hub);
-        route_hub(&mut self.apps, &bound.config, parts, hub_woken);
+        route_builtins(&mut self.apps, &bound.config, parts, hub_woken);
         Ok(Server::from_parts(bound, self.apps))
     }
 }
 
-/// Routes the built-in hub at `/ws` (and its publish API, for operators), an app like the
-/// embedder's, below their routes; its wake flag is `woken` (the cluster's threads set it).
-fn route_hub(apps: &mut Apps, config: &ServerConfig, parts: HubParts, woken: Arc<AtomicBool>) {
+/// Routes the built-in apps below the embedder's routes, apps like theirs: the echo at
+/// `/echo`, and the hub at `/ws` (and its publish API, for operators), whose wake flag is
+/// `woken` (the cluster's threads set it).
+fn route_builtins(apps: &mut Apps, config: &ServerConfig, parts: HubParts, woken: Arc<AtomicBool>) {
+    apps.route_builtin(
+        &[(ECHO_PATH, Exposure::Public)],
+        Box::new(Echo),
+        Arc::default(),
+    );
     let paths = [
         (HUB_PATH, Exposure::Public),
         (API_PATHS, Exposure::Operator),

@@ -1,14 +1,11 @@
-//! What an open connection's events turn into: `/echo`'s replies, and runs of messages for
-//! its app.
+//! What an open connection's events turn into: replies the protocol requires (pong, close
+//! reply), and runs of messages for its app.
 
 use super::conn::{ConnId, OpenConn};
-use super::isolation::inject_panic;
 use super::outbound::{BufPool, OutQueue};
-use super::routes::Endpoint;
 use super::stats::Stats;
-use crate::protocol::deflate::DeflaterPool;
 use crate::protocol::frame::starts_control_frame;
-use crate::protocol::{CloseCode, Event, MessageKind, OpCode, Read};
+use crate::protocol::{Event, Read};
 
 /// What frame processing needs from the loop, borrowed field by field.
 pub(super) struct FrameCtx<'a> {
@@ -17,8 +14,6 @@ pub(super) struct FrameCtx<'a> {
     pub(super) pool: &'a mut BufPool,
     /// Scratch space for the control frames a read produces (pong, close reply).
     pub(super) ctrl: &'a mut Vec<u8>,
-    /// Shared compressors (permessage-deflate without context takeover).
-    pub(super) deflaters: &'a mut DeflaterPool,
     /// The messages for the connection's app found in this input.
     pub(super) app: &'a mut AppInput,
     /// The peer's close code and reason, once its close frame arrived.
@@ -65,15 +60,6 @@ pub(super) enum AppMessage {
     BinaryCopied(usize, usize),
 }
 
-/// What remains to do once the event (which borrows the session) is dropped.
-enum After {
-    Nothing,
-    /// A message for the app was added to the batch.
-    App,
-    /// Echo `app.binary` back through the session, compressed.
-    EchoCompressed(MessageKind),
-}
-
 /// Reads the complete events in `input` and acts on them; returns the bytes consumed and
 /// whether it stopped early, after a run of messages for the connection's app
 /// ([`AppInput`]), with more to read.
@@ -87,7 +73,6 @@ pub(super) fn read_frames(
     ctx: &mut FrameCtx<'_>,
 ) -> (usize, bool) {
     let mut pos = 0;
-    let endpoint = open.endpoint;
     let base = input.as_ptr() as usize;
     let len = input.len();
     // A compressing session gives its app one message per call: the app's reply goes
@@ -96,7 +81,8 @@ pub(super) fn read_frames(
     loop {
         let was_open = open.session.can_send();
         ctx.ctrl.clear();
-        let after = match open.session.read(&mut input[pos..], ctx.ctrl) {
+        // Whether a message for the app was added to the batch.
+        let added = match open.session.read(&mut input[pos..], ctx.ctrl) {
             Ok(Read { consumed, event }) => {
                 pos += consumed;
                 let Some(event) = event else {
@@ -104,15 +90,13 @@ pub(super) fn read_frames(
                     return (pos, false);
                 };
                 count_event(&event, was_open, ctx.stats);
-                match (event, endpoint) {
-                    (Event::Close(frame), _) => {
+                match event {
+                    Event::Close(frame) => {
                         let code = frame.code.map_or(1005, |c| c.0);
                         *ctx.peer_close = Some((code, frame.reason.to_owned()));
-                        After::Nothing
+                        false
                     }
-                    (event, Endpoint::Echo) if compresses => copy_for_echo(event, ctx.app),
-                    (event, Endpoint::Echo) => echo(event, out, ctx.pool, ctx.stats),
-                    (event, Endpoint::App(_)) => for_app(event, base, len, ctx),
+                    event => for_app(event, base, len, ctx),
                 }
             }
             Err(error) => {
@@ -129,29 +113,11 @@ pub(super) fn read_frames(
                 return (input.len(), false);
             }
         };
-        match after {
-            After::Nothing => {}
-            After::App => {
-                // §5.4: control frames may come between a message's fragments, but a run
-                // ends at one only at a message boundary, which is where this is.
-                if compresses || pos == len || starts_control_frame(&input[pos..]) {
-                    send_ctrl(out, ctx);
-                    return (pos, pos < len);
-                }
-            }
-            After::EchoCompressed(kind) => {
-                ctx.stats.messages_out += 1;
-                let (copy, deflaters) = (&*ctx.app.binary, &mut *ctx.deflaters);
-                let session = &mut open.session;
-                let sent = out.append(ctx.pool, |buf| {
-                    session.send_pooled(kind, copy, deflaters, buf)
-                });
-                if sent.is_err() {
-                    // The session failed with 1011 in place of the echo; `after_input`
-                    // moves the connection to lingering.
-                    ctx.stats.close_sent(CloseCode::INTERNAL_ERROR.0);
-                }
-            }
+        // §5.4: control frames may come between a message's fragments, but a run ends at
+        // one only at a message boundary, which is where this is.
+        if added && (compresses || pos == len || starts_control_frame(&input[pos..])) {
+            send_ctrl(out, ctx);
+            return (pos, pos < len);
         }
         send_ctrl(out, ctx);
     }
@@ -192,36 +158,10 @@ fn count_event(event: &Event<'_>, was_open: bool, stats: &mut Stats) {
     }
 }
 
-/// The `/echo` endpoint: every data message goes back as it came, with no copy.
-fn echo(event: Event<'_>, out: &mut OutQueue, pool: &mut BufPool, stats: &mut Stats) -> After {
-    let (opcode, payload) = match event {
-        Event::Text(text) => (OpCode::Text, text.as_bytes()),
-        Event::Binary(bytes) => (OpCode::Binary, bytes),
-        _ => return After::Nothing,
-    };
-    inject_panic(payload);
-    stats.messages_out += 1;
-    out.append_frame(pool, opcode, payload);
-    After::Nothing
-}
-
-/// `/echo` with permessage-deflate: the message borrows the session, whose compressor must
-/// write the reply, so it is copied first (a memcpy, small beside the compression).
-fn copy_for_echo(event: Event<'_>, app: &mut AppInput) -> After {
-    let (kind, payload) = match event {
-        Event::Text(text) => (MessageKind::Text, text.as_bytes()),
-        Event::Binary(bytes) => (MessageKind::Binary, bytes),
-        _ => return After::Nothing,
-    };
-    app.binary.clear();
-    app.binary.extend_from_slice(payload);
-    After::EchoCompressed(kind)
-}
-
 /// A data message for an app: where the loop will find it once the session is no longer
 /// borrowed. Binary payloads still in the input (the common case: one unfragmented,
 /// uncompressed frame) are not copied; text is copied, so it stays a checked `str`.
-fn for_app(event: Event<'_>, base: usize, len: usize, ctx: &mut FrameCtx<'_>) -> After {
+fn for_app(event: Event<'_>, base: usize, len: usize, ctx: &mut FrameCtx<'_>) -> bool {
     let app = &mut *ctx.app;
     let message = match event {
         Event::Text(text) => {
@@ -239,8 +179,8 @@ fn for_app(event: Event<'_>, base: usize, len: usize, ctx: &mut FrameCtx<'_>) ->
                 AppMessage::BinaryCopied(from, app.binary.len())
             }
         }
-        _ => return After::Nothing,
+        _ => return false,
     };
     app.batch.push(message);
-    After::App
+    true
 }

@@ -111,7 +111,7 @@ fn serves(port: Port, route: Route, split: bool) -> bool {
     let audience = match route {
         Route::Metrics | Route::Stats | Route::Admin => Audience::Operators,
         Route::Health | Route::Ready | Route::NotFound => Audience::Probes,
-        Route::WebSocket(_) | Route::Page | Route::Sdk => Audience::Clients,
+        Route::App(_) | Route::Page | Route::Sdk => Audience::Clients,
     };
     served(port, audience, split)
 }
@@ -127,12 +127,13 @@ fn served(port: Port, audience: Audience, split: bool) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::routes::{Endpoint, route};
+    use super::super::apps::AppId;
+    use super::super::routes::route;
     use super::*;
 
     #[test]
     fn what_each_port_serves() {
-        let ws = Route::WebSocket(Endpoint::Echo);
+        let ws = Route::App(AppId(0));
         for r in [
             ws,
             Route::Page,

@@ -10,13 +10,12 @@ use std::io::{self, Read as _};
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Instant;
 
-use super::app::Message;
+use super::app_run::Run;
 use super::apps::AppId;
 use super::client_addr::Pending;
 use super::conn::{ConnId, Phase, conn_mut};
 use super::event_loop::Server;
-use super::frames::{AppMessage, FrameCtx, read_frames};
-use super::routes::Endpoint;
+use super::frames::{FrameCtx, read_frames};
 use super::timers::{TimerKind, after};
 use crate::protocol::http::Response;
 use crate::protocol::{CloseState, Decoded};
@@ -39,22 +38,6 @@ pub(super) enum ReadUntil {
     /// never be reported again. This saves the `WouldBlock` read, a third of the syscalls of
     /// a request-response exchange.
     ShortRead,
-}
-
-/// A [`FrameCtx`] over the loop's fields (each borrowed alone, so a connection of the slab
-/// can be borrowed beside it).
-macro_rules! frame_ctx {
-    ($server:expr, $id:expr, $app:expr, $peer_close:expr) => {
-        FrameCtx {
-            id: $id,
-            stats: &mut $server.stats,
-            pool: &mut $server.pool,
-            ctrl: &mut $server.ctrl,
-            deflaters: &mut $server.deflaters,
-            app: $app,
-            peer_close: $peer_close,
-        }
-    };
 }
 
 impl Server {
@@ -170,27 +153,17 @@ impl Server {
             return self.finish_body(id, now);
         }
         let used = match &mut conn.phase {
-            Phase::Open(open) => match open.endpoint {
-                Endpoint::Echo => {
-                    let mut peer_close = None;
-                    let found = self.app_input.get_or_insert_default();
-                    let mut ctx = frame_ctx!(self, id, found, &mut peer_close);
-                    let input = &mut self.scratch[start..len];
-                    read_frames(open, &mut conn.out, input, &mut ctx).0
-                }
-                Endpoint::App(app) => {
-                    // Lent out while the app is called: a message it gets may be a slice
-                    // of it.
-                    let mut scratch = std::mem::take(&mut self.scratch);
-                    let read = panic::catch_unwind(AssertUnwindSafe(|| {
-                        self.read_open(id, app, &mut scratch[start..len], now)
-                    }));
-                    // Back before the safety net (`isolation`) handles a panic: reads
-                    // need it.
-                    self.scratch = scratch;
-                    read.unwrap_or_else(|panic| panic::resume_unwind(panic))
-                }
-            },
+            Phase::Open(open) => {
+                let app = open.app;
+                // Lent out while the app is called: a message it gets may be a slice of it.
+                let mut scratch = std::mem::take(&mut self.scratch);
+                let read = panic::catch_unwind(AssertUnwindSafe(|| {
+                    self.read_open(id, app, &mut scratch[start..len], now)
+                }));
+                // Back before the safety net (`isolation`) handles a panic: reads need it.
+                self.scratch = scratch;
+                read.unwrap_or_else(|panic| panic::resume_unwind(panic))
+            }
             Phase::Lingering { .. } | Phase::Handshaking(_) | Phase::Body(_) => len - start,
         };
         let Some(conn) = conn_mut(&mut self.conns, id) else {
@@ -228,19 +201,22 @@ impl Server {
             };
             found.clear();
             let mut peer_close = None;
-            let mut ctx = frame_ctx!(self, id, &mut found, &mut peer_close);
+            // The loop's fields, each borrowed alone beside the connection.
+            let mut ctx = FrameCtx {
+                id,
+                stats: &mut self.stats,
+                pool: &mut self.pool,
+                ctrl: &mut self.ctrl,
+                app: &mut found,
+                peer_close: &mut peer_close,
+            };
             let rest = &mut input[used..];
             let (consumed, more) = read_frames(open, &mut conn.out, rest, &mut ctx);
             let failing = !found.failure.is_empty();
-            let messages = found.batch.iter().map(|message| match *message {
-                AppMessage::Text(from, to) => Message::Text(&found.text[from..to]),
-                AppMessage::BinaryInInput(from, to) => Message::Binary(&rest[from..to]),
-                AppMessage::BinaryCopied(from, to) => Message::Binary(&found.binary[from..to]),
-            });
             // The app's answers to the run are queued (`on_run_end` at the latest) before
             // the close frame of a failure.
             if !found.batch.is_empty() {
-                self.app_messages(app, id, messages, failing, now);
+                self.app_messages(app, id, &mut Run::new(&found, rest), failing, now);
             }
             if failing && let Some(conn) = conn_mut(&mut self.conns, id) {
                 let failure = &found.failure;
@@ -312,10 +288,10 @@ impl Server {
         let Some(conn) = conn_mut(&mut self.conns, id) else {
             return;
         };
-        let (finished, app) = match &conn.phase {
+        let (finished, open) = match &conn.phase {
             Phase::Open(open) => (
                 open.session.close_state() == CloseState::Closed || open.session.has_failed(),
-                matches!(open.endpoint, Endpoint::Echo | Endpoint::App(_)),
+                true,
             ),
             _ => (false, false),
         };
@@ -328,7 +304,7 @@ impl Server {
             };
             self.timers.arm(until, id, TimerKind::Linger);
         }
-        if app && !finished && !conn.out.is_empty() {
+        if open && !finished && !conn.out.is_empty() {
             // The replies to this input (an echo's, say) are all queued: write them now
             // rather than after every other ready connection has been read (the same one
             // writev, less latency).

@@ -7,7 +7,7 @@ use super::conn::Phase;
 use super::event_loop::Server;
 use super::listeners::Port;
 
-use super::routes::{Endpoint, Route, route};
+use super::routes::{Route, route};
 use crate::auth::Identity;
 
 use crate::protocol::Limits;
@@ -32,8 +32,8 @@ const SDK_JS: &str = include_str!("../../clients/js/wsloop.js");
 pub(super) struct Accepted {
     /// The encoded `101 Switching Protocols` response.
     pub(super) accept: Vec<u8>,
-    /// The endpoint the connection is for.
-    pub(super) endpoint: Endpoint,
+    /// The app the connection is for.
+    pub(super) app: AppId,
     /// Size limits for its session.
     pub(super) limits: Limits,
     /// The verified token's contents, when auth is on.
@@ -101,10 +101,7 @@ pub(super) fn answer_request(
 ) -> Answer {
     // Application routes first: an embedder's `/*` takes every path.
     let (route, served) = match server.apps.find_route(&head.path) {
-        Some((app, exposure)) => (
-            Route::WebSocket(Endpoint::App(app)),
-            server.listeners.serves_app(port, exposure),
-        ),
+        Some((app, exposure)) => (Route::App(app), server.listeners.serves_app(port, exposure)),
         None => {
             let route = route(&head.path);
             (route, server.listeners.serves(port, route))
@@ -115,10 +112,8 @@ pub(super) fn answer_request(
     }
     match route {
         // Not a WebSocket handshake: the app may answer it as plain HTTP.
-        Route::WebSocket(Endpoint::App(app)) if !head.has_token("upgrade", "websocket") => {
-            Answer::AppHttp(app)
-        }
-        Route::WebSocket(endpoint) => upgrade(server, head, endpoint),
+        Route::App(app) if !head.has_token("upgrade", "websocket") => Answer::AppHttp(app),
+        Route::App(app) => upgrade(server, head, app),
         Route::Health => plain_get(head, || Response::text(200, "ok")),
         Route::Stats => plain_get(head, || {
             let websockets = server
@@ -161,8 +156,8 @@ pub(super) fn answer_request(
     }
 }
 
-/// Validates a WebSocket upgrade for `endpoint`.
-fn upgrade(server: &Server, head: &RequestHead, endpoint: Endpoint) -> Answer {
+/// Validates a WebSocket upgrade for `app`.
+fn upgrade(server: &Server, head: &RequestHead, app: AppId) -> Answer {
     if server.drain_deadline.is_some() {
         let refusal = Response::text(503, "server shutting down").header("Retry-After", "5");
         return Answer::Respond(refusal);
@@ -186,10 +181,7 @@ fn upgrade(server: &Server, head: &RequestHead, endpoint: Endpoint) -> Answer {
             return Answer::Respond(response);
         }
     };
-    let limits = match endpoint {
-        Endpoint::Echo => server.config.limits,
-        Endpoint::App(app) => server.apps.limits(app).unwrap_or(server.config.limits),
-    };
+    let limits = server.apps.limits(app).unwrap_or(server.config.limits);
     let agreement = server.config.compression.as_ref().and_then(|config| {
         deflate::negotiate(upgrade.extensions.iter().map(String::as_str), config)
     });
@@ -201,7 +193,7 @@ fn upgrade(server: &Server, head: &RequestHead, endpoint: Endpoint) -> Answer {
     write_accept(&upgrade, &extra, &mut accept);
     Answer::Upgrade(Accepted {
         accept,
-        endpoint,
+        app,
         limits,
         identity,
         deflate: agreement.map(|a| a.params),

@@ -2,23 +2,12 @@
 
 use super::apps::AppId;
 
-/// What an upgraded connection is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Endpoint {
-    /// `/echo`: every text and binary message is sent back (Autobahn and benchmark target).
-    /// It stays on the engine's direct path until the app path costs the same: routed to
-    /// an echo app it measured 563 against the direct path's 448 instructions per round
-    /// trip at D=16, 1,479 against 1,337 at D=1 (`benches/callgrind.sh echo`, C=100, S=32).
-    Echo,
-    /// An application routed by path ([`super::app::App`]).
-    App(AppId),
-}
-
 /// Where a request goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Route {
-    /// A WebSocket endpoint.
-    WebSocket(Endpoint),
+    /// An application's path ([`super::app::App`]; `/echo` and `/ws` are the engine's own):
+    /// a WebSocket upgrade, or a plain request it may answer.
+    App(AppId),
     /// `GET /healthz`: 200 while the process runs.
     Health,
     /// `GET /stats`: headline figures as JSON.
@@ -41,7 +30,6 @@ pub(super) enum Route {
 /// Maps a request path to its route.
 pub(super) fn route(path: &str) -> Route {
     match path {
-        "/echo" => Route::WebSocket(Endpoint::Echo),
         "/healthz" => Route::Health,
         "/stats" => Route::Stats,
         "/metrics" => Route::Metrics,

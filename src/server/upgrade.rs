@@ -7,7 +7,6 @@ use super::apps::AppId;
 use super::conn::{ConnId, OpenConn, Phase, conn_mut};
 use super::event_loop::Server;
 use super::request::{Accepted, Answer, answer_request};
-use super::routes::Endpoint;
 use super::timers::{TimerKind, after};
 use crate::protocol::Session;
 use crate::protocol::handshake::RequestHead;
@@ -20,9 +19,7 @@ impl Server {
         };
         match answer_request(self, head, port, now) {
             Answer::Upgrade(accepted) => {
-                if let Endpoint::App(app) = accepted.endpoint
-                    && let Err(refusal) = self.ask_app(app, id, head, &accepted)
-                {
+                if let Err(refusal) = self.ask_app(accepted.app, id, head, &accepted) {
                     self.stats.http_requests += 1;
                     self.stats.rejected(refusal.status);
                     return self.respond(id, refusal.into_response());
@@ -69,7 +66,7 @@ impl Server {
     fn upgrade(&mut self, id: ConnId, head: &RequestHead, accepted: Accepted, now: Instant) {
         let Accepted {
             accept,
-            endpoint,
+            app,
             limits,
             identity,
             deflate,
@@ -87,7 +84,7 @@ impl Server {
             session = session.with_deflate(params, config);
             self.stats.compressed_connections += 1;
         }
-        conn.phase = Phase::Open(OpenConn { session, endpoint });
+        conn.phase = Phase::Open(OpenConn { session, app });
         conn.out
             .append(&mut self.pool, |out| out.extend_from_slice(&accept));
         let client = conn.client;
@@ -95,13 +92,11 @@ impl Server {
         self.dirty.push(id);
         let first_beat = after(now, self.config.ping_interval.min(self.config.idle_timeout));
         self.timers.arm(first_beat, id, TimerKind::Heartbeat);
-        if let Endpoint::App(app) = endpoint {
-            let request = Request {
-                head,
-                client,
-                identity: identity.as_ref(),
-            };
-            self.app_open(app, id, &request, now);
-        }
+        let request = Request {
+            head,
+            client,
+            identity: identity.as_ref(),
+        };
+        self.app_open(app, id, &request, now);
     }
 }
