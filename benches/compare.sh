@@ -15,6 +15,9 @@
 #              MAX_OTHER (default 0.15 cores) and ATTEMPTS (default 3): a run during which
 #              other processes used more CPU than that is repeated; QUIET_WAIT (default
 #              120 s): how long to wait for a quiet machine before each run.
+#              BASELINE=path/to/an/older/wsloop: also runs wsloop's echo and fan-out loads
+#              against that binary, each right after the same load against this one, and
+#              adds a before/after table (msg/s and server CPU per message or delivery).
 # Needs: Linux, taskset (util-linux), python3 (for the table), 2+ cores.
 set -euo pipefail
 
@@ -49,8 +52,10 @@ start_server() { # name
     PORT=$((PORT + 1))
     local addr=127.0.0.1:$PORT
     case $name in
-        wsloop)
-            taskset -c "$SERVER_CPU" "$WSLOOP" serve --listen "$addr" --log-level warn \
+        wsloop|baseline)
+            local bin=$WSLOOP
+            [[ $name == baseline ]] && bin=$BASELINE
+            taskset -c "$SERVER_CPU" "$bin" serve --listen "$addr" --log-level warn \
                 --rate-limit off --handshake-rate 0 --max-connections-per-ip 0 \
                 --max-connections-per-user 0 --max-connections 200000 \
                 >>"$OUT/$name.log" 2>&1 &
@@ -137,7 +142,22 @@ run() {
 }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-for server in wsloop fastwebsockets tungstenite; do
+# A load against wsloop, then (with BASELINE) the same load against the older binary.
+with_baseline() { # TEST ARGS…
+    local test=$1
+    shift
+    run "wsloop-$test" wsloop "$@"
+    if [[ -n ${BASELINE:-} ]]; then
+        run "baseline-$test" baseline "$@"
+    fi
+}
+echo "wsloop:" >&2
+with_baseline echo-d16 echo /echo "$DURATION" -c 100 -s 32 -d 16
+with_baseline echo-d1 echo /echo "$DURATION" -c 100 -s 32 -d 1
+with_baseline echo-16k echo /echo "$DURATION" -c 100 -s 16KiB -d 1
+run wsloop-idle wsloop idle /echo 2s -c "$IDLE_CONNECTIONS"
+run wsloop-connect wsloop connect /echo "$DURATION" -c 16
+for server in fastwebsockets tungstenite; do
     echo "$server:" >&2
     run "$server-echo-d16" "$server" echo /echo "$DURATION" -c 100 -s 32 -d 16
     run "$server-echo-d1" "$server" echo /echo "$DURATION" -c 100 -s 32 -d 1
@@ -146,8 +166,8 @@ for server in wsloop fastwebsockets tungstenite; do
     run "$server-connect" "$server" connect /echo "$DURATION" -c 16
 done
 echo "wsloop fan-out:" >&2
-run wsloop-fanout-100 wsloop fanout /ws "$DURATION" -c 100 -s 32 -d 16
-run wsloop-fanout-10000 wsloop fanout /ws "$DURATION" -c 10000 -s 32 -d 16 --timeout 30s
+with_baseline fanout-100 fanout /ws "$DURATION" -c 100 -s 32 -d 16
+with_baseline fanout-10000 fanout /ws "$DURATION" -c 10000 -s 32 -d 16 --timeout 30s
 echo "gorilla-style hub fan-out:" >&2
 run gorilla-fanout-100 gorilla fanout /ws "$DURATION" -c 100 -s 32 -d 16
 run gorilla-fanout-10000 gorilla fanout /ws "$DURATION" -c 10000 -s 32 -d 16 --timeout 30s
@@ -301,13 +321,33 @@ for n in ["100", "10000"]:
     print(f"| {label} | server CPU µs/delivery | {us(bc)} | {us(uc)} | {rfmt(ratio(bc, uc))} |")
 print()
 
+if any(load(f"baseline-{t}") for t in ["echo-d16", "echo-d1", "echo-16k", "fanout-100", "fanout-10000"]):
+    print("#### Before/after: this wsloop against the baseline binary (`BASELINE`), same run")
+    print()
+    print("| load | msg/s now | msg/s before | now/before | server CPU ns/msg now | before | now/before |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    def cpu_ns(name, count):
+        cpu, n = get(name, "server", "cpu_s"), get(name, count)
+        return None if cpu is None or not n else cpu / n * 1e9
+    for test, label, rate, count in [
+        ("echo-d16", "echo C=100 S=32 D=16", "msgs_per_s", "messages"),
+        ("echo-d1", "echo C=100 S=32 D=1", "msgs_per_s", "messages"),
+        ("echo-16k", "echo C=100 S=16KiB D=1", "msgs_per_s", "messages"),
+        ("fanout-100", "fan-out 1→100 S=32 D=16 (deliveries)", "deliveries_per_s", "deliveries"),
+        ("fanout-10000", "fan-out 1→10,000 S=32 D=16 (deliveries)", "deliveries_per_s", "deliveries"),
+    ]:
+        a, b = get(f"wsloop-{test}", rate), get(f"baseline-{test}", rate)
+        ca, cb = cpu_ns(f"wsloop-{test}", count), cpu_ns(f"baseline-{test}", count)
+        print(f"| {label} | {fmt(a)} | {fmt(b)} | {rfmt(ratio(a, b))} | {fmt(ca)} | {fmt(cb)} | {rfmt(ratio(ca, cb))} |")
+    print()
+
 print("CPU during each run, in % of a core: the server (pinned alone to its core) at ~100 % is the "
       "bottleneck; if it is well below while the loader is near 100 %, the loader or the kernel is. "
       "\"others\" is every other process on the machine (a disturbed run has a large figure).")
 print()
 print("| run | server CPU % | loader CPU % | others CPU % | problems |")
 print("|---|---:|---:|---:|---|")
-for s in servers + ["gorilla", "uws", "broadcast", "uws-hub"]:
+for s in servers + ["baseline", "gorilla", "uws", "broadcast", "uws-hub"]:
     for test in ["echo-d16", "echo-d1", "echo-16k", "idle", "connect", "fanout-100", "fanout-10000"]:
         name = f"{s}-{test}"
         report = load(name)
