@@ -16,11 +16,13 @@ use wsloop::client::{Client, ClientError, ClientOptions, Message as Received};
 use wsloop::server::{App, ConnId, Ctx, Message, Request, Run, Server, ServerConfig};
 
 /// Replies `r<rest>` to a text `m<rest>`, returns binary as it came, closes with 4000 on
-/// `close`, and answers the texts `b<rest>` of a run together at its end (`batch b1 b2`);
-/// tells every call to the connections at `/watch`.
+/// `close` (and the connection at `/victim` with 4001 on `kick`), and answers the texts
+/// `b<rest>` of a run together at its end (`batch b1 b2`); tells every call to the
+/// connections at `/watch`.
 #[derive(Default)]
 struct Tally {
     batched: Vec<String>,
+    victim: Option<ConnId>,
 }
 
 impl App for Tally {
@@ -29,6 +31,9 @@ impl App for Tally {
             ctx.subscribe(conn, "watch");
             ctx.send(conn, Message::Text("watching"));
         }
+        if request.path() == "/victim" {
+            self.victim = Some(conn);
+        }
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, message: Message<'_>) {
@@ -36,6 +41,12 @@ impl App for Tally {
             Message::Text("close") => {
                 report(ctx, "close asked");
                 ctx.close(conn, 4000, "asked");
+            }
+            Message::Text("kick") => {
+                report(ctx, "kick");
+                if let Some(victim) = self.victim.take() {
+                    ctx.close(victim, 4001, "kicked");
+                }
             }
             Message::Text(text) if text.starts_with('b') => {
                 report(ctx, text);
@@ -329,6 +340,35 @@ fn binary_and_fragmented_messages_in_one_run_keep_their_order() {
     assert_eq!(
         calls_until_closed(&mut calls),
         strings(&["<7 bytes>", "m1x", "<12 bytes>", "m3", "closed 1000"])
+    );
+}
+
+#[test]
+fn a_close_a_message_causes_is_told_before_the_next_message_of_its_run() {
+    let (addr, mut calls) = start();
+    let _victim =
+        Client::connect(&format!("ws://{addr}/victim"), &ClientOptions::default()).expect("victim");
+    let mut stream = upgrade(addr);
+    let mut burst = text("m0");
+    burst.extend(text("kick"));
+    burst.extend(text("m2"));
+    burst.extend(close(1000));
+    stream.write_all(&burst).expect("burst");
+    assert_eq!(
+        frames_until_eof(&mut stream),
+        strings(&["r0", "r2", "close 1000"])
+    );
+    let mut seen = Vec::new();
+    while seen.len() < 5 {
+        match calls.recv().expect("a call") {
+            Received::Text(call) => seen.push(call),
+            other => panic!("not a call: {other:?}"),
+        }
+    }
+    // The run stops at the close `kick` caused, which is told before `m2` is handled.
+    assert_eq!(
+        seen,
+        strings(&["m0", "kick", "closed 4001", "m2", "closed 1000"])
     );
 }
 

@@ -211,11 +211,12 @@ impl Ctx<'_> {
         self.server.answer_later(self.app, ticket, response)
     }
 
-    /// Whether connections closed since their apps were last told ([`super::Run::next`]
-    /// stops there, so the closes are told before the next message).
+    /// How many connections' closes have been queued for their apps since the loop began
+    /// ([`super::Run::next`] stops when it moves, so a close is told before the next
+    /// message).
     #[inline]
-    pub(super) fn closes_pending(&self) -> bool {
-        self.server.apps.closes_pending()
+    pub(super) fn closes_queued(&self) -> u64 {
+        self.server.apps.closes_queued()
     }
 
     /// The loop's time for this turn.

@@ -20,6 +20,10 @@ pub struct Run<'a> {
     input: &'a [u8],
     /// The next message to hand out.
     next: usize,
+    /// [`Run::next`] stopped to let closes be told, with messages left.
+    interrupted: bool,
+    /// The engine's count of closes queued when the app was (again) handed the run.
+    closes_seen: u64,
 }
 
 impl<'a> Run<'a> {
@@ -29,6 +33,8 @@ impl<'a> Run<'a> {
             found,
             input,
             next: 0,
+            interrupted: false,
+            closes_seen: 0,
         }
     }
 
@@ -40,7 +46,8 @@ impl<'a> Run<'a> {
     #[inline(always)]
     pub fn next(&mut self, ctx: &Ctx<'_>) -> Option<Message<'a>> {
         let message = *self.found.batch.get(self.next)?;
-        if ctx.closes_pending() {
+        if ctx.closes_queued() != self.closes_seen {
+            self.interrupted = true;
             return None;
         }
         self.next += 1;
@@ -52,8 +59,15 @@ impl<'a> Run<'a> {
         })
     }
 
-    /// Whether every message has been handed out.
-    pub(super) fn is_done(&self) -> bool {
-        self.next >= self.found.batch.len()
+    /// Hands the rest of the run to the app (again), `closes` closes having been queued
+    /// so far.
+    pub(super) fn resume(&mut self, closes: u64) {
+        self.closes_seen = closes;
+    }
+
+    /// Whether [`Run::next`] stopped to let closes be told (and the app should be handed
+    /// the rest once they are); clears it.
+    pub(super) fn take_interrupted(&mut self) -> bool {
+        std::mem::take(&mut self.interrupted)
     }
 }

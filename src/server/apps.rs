@@ -65,6 +65,9 @@ pub(super) struct Apps {
     operator_prefixes: HashSet<String>,
     /// Connections that closed and whose app has yet to hear it: (app, conn, code, reason).
     closing: VecDeque<(AppId, ConnId, u16, String)>,
+    /// How many closes have ever been queued: a run of messages stops when it moves
+    /// ([`Run::next`]), so each close is told before the next message.
+    closes_queued: u64,
     /// Closes are being told (or held to be told together): a close queued meanwhile
     /// waits for that loop, so telling never recurses.
     telling: bool,
@@ -75,6 +78,12 @@ impl Apps {
     #[inline]
     pub(super) fn closes_pending(&self) -> bool {
         !self.closing.is_empty()
+    }
+
+    /// How many closes have ever been queued.
+    #[inline]
+    pub(super) fn closes_queued(&self) -> u64 {
+        self.closes_queued
     }
 }
 
@@ -506,8 +515,10 @@ impl Server {
                 let Some(taken) = held.as_mut() else {
                     break;
                 };
+                // Each call hands out at least one message before a new close stops it.
+                run.resume(ctx.server.apps.closes_queued());
                 taken.on_messages(&mut ctx, id, run);
-                if run.is_done() || !ctx.server.apps.closes_pending() {
+                if !run.take_interrupted() {
                     // Done, or an override left the rest untaken.
                     break;
                 }
@@ -613,6 +624,7 @@ impl Server {
         self.apps
             .closing
             .push_back((app, id, code, reason.to_owned()));
+        self.apps.closes_queued += 1;
     }
 
     /// Tells a connection's app (once) that it closed with `code` and `reason`.
