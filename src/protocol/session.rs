@@ -29,6 +29,18 @@ use super::opcode::OpCode;
 use super::rules::{FrameRules, Role};
 use super::utf8;
 
+/// §5.2: the first byte of a final, unfragmented text or binary frame with no RSV bit set
+/// (FIN, RSV1-3 clear, opcode 0x1 or 0x2), the frame [`Session::read`] takes on its short
+/// path.
+const FIN_TEXT: u8 = 0x81;
+const FIN_BINARY: u8 = 0x82;
+/// §5.2: the MASK bit, and the 7-bit payload lengths below the extended-length markers.
+const MASKED: u8 = 0x80;
+const LEN7: u8 = 0x7F;
+const SHORT_LEN_LIMIT: u8 = 126;
+/// A masked frame's header with a 7-bit length: two bytes and the masking key (§5.2).
+const SHORT_MASKED_HEADER: usize = 6;
+
 /// Size limits for one session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -228,6 +240,9 @@ impl Session {
                 event: None,
             });
         }
+        if let Some(len) = self.short_message_len(input) {
+            return self.read_short_message(input, len, out);
+        }
         let (consumed, found) = match self.advance(input, out) {
             Ok(read) => read,
             Err(error) => {
@@ -264,6 +279,85 @@ impl Session {
             }
         };
         Ok(Read { consumed, event })
+    }
+
+    /// The frame a server reads most, if `input` starts with one: a whole message in one
+    /// final text or binary frame, masked, with no RSV bit and a 7-bit length, all of it in
+    /// `input`, while the session is open and no message is under way. Returns its payload
+    /// length; `None` sends everything else through the general reader ([`Session::advance`]).
+    ///
+    /// These are the checks the general reader makes of such a frame, in short:
+    /// `FrameHeader::decode` (a 7-bit length), `FrameRules::check` (§5.1: masked, as a
+    /// server requires; §5.2: no RSV bit; §5.4: not inside a fragmented message;
+    /// `max_frame`) and `Assembler::check_room` (`max_message`). A frame that fails one
+    /// goes the general way and is refused there, with its own close code. The fuzz
+    /// targets read every input whole and split at random points, which takes this path
+    /// and the general one over the same frames, and require the same outcome.
+    #[inline]
+    fn short_message_len(&self, input: &[u8]) -> Option<usize> {
+        let [first, second, ..] = *input else {
+            return None;
+        };
+        let len = second & LEN7;
+        let short = (first == FIN_TEXT || first == FIN_BINARY)
+            && second & MASKED != 0
+            && len < SHORT_LEN_LIMIT
+            && self.rules.role == Role::Server
+            && self.read == ReadState::Header
+            && self.close.is_open()
+            && !self.inflating
+            && !self.assembler.in_progress()
+            && u64::from(len) <= self.rules.max_frame
+            && self.assembler.check_room(u64::from(len)).is_ok();
+        let len = usize::from(len);
+        (short && input.len() >= SHORT_MASKED_HEADER + len).then_some(len)
+    }
+
+    /// Reads the frame [`Session::short_message_len`] found: unmasks its `len` payload
+    /// bytes in place and hands them out (text checked as UTF-8, §8.1).
+    fn read_short_message<'a>(
+        &mut self,
+        input: &'a mut [u8],
+        len: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<Read<'a>, ProtocolError> {
+        let consumed = SHORT_MASKED_HEADER + len;
+        let Some((head, rest)) = input.split_at_mut_checked(SHORT_MASKED_HEADER) else {
+            debug_assert!(false, "short_message_len checked the length");
+            return Ok(Read {
+                consumed: 0,
+                event: None,
+            });
+        };
+        let [first, _, k0, k1, k2, k3] = *head else {
+            return Ok(Read {
+                consumed: 0,
+                event: None,
+            });
+        };
+        let Some(payload) = rest.get_mut(..len) else {
+            debug_assert!(false, "short_message_len checked the length");
+            return Ok(Read {
+                consumed: 0,
+                event: None,
+            });
+        };
+        apply_mask(payload, [k0, k1, k2, k3], 0);
+        let event = if first == FIN_TEXT {
+            match utf8::validate(payload) {
+                Ok(text) => Event::Text(text),
+                Err(_) => {
+                    self.fail(ProtocolError::InvalidUtf8, out);
+                    return Err(ProtocolError::InvalidUtf8);
+                }
+            }
+        } else {
+            Event::Binary(payload)
+        };
+        Ok(Read {
+            consumed,
+            event: Some(event),
+        })
     }
 
     /// Runs the reader over `input` until it finds an event or needs more bytes.
@@ -547,3 +641,7 @@ mod tests;
 #[cfg(test)]
 #[path = "session_once_tests.rs"]
 mod once_tests;
+
+#[cfg(test)]
+#[path = "session_short_tests.rs"]
+mod short_tests;

@@ -1,0 +1,191 @@
+//! The short path of [`Session::read`] (one whole, masked, final text or binary frame with a
+//! 7-bit length) against the general reader: the same frames read whole take the short
+//! path, read a byte at a time take the general one, and every outcome must match.
+
+use super::*;
+use crate::protocol::frame::encode_frame;
+use proptest::prelude::*;
+
+const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+/// What a read gave: the events (owned), or the error, and what the session wrote.
+#[derive(Debug, PartialEq, Eq)]
+enum Seen {
+    Text(String),
+    Binary(Vec<u8>),
+    Other,
+    Error(ProtocolError),
+}
+
+/// Reads `bytes` in pieces of `chunk`, keeping leftovers as a server does.
+fn drive(session: Session, bytes: &[u8], chunk: usize) -> (Vec<Seen>, Vec<u8>) {
+    drive_pieces(session, bytes.chunks(chunk.max(1)))
+}
+
+/// Reads each of `pieces` in turn, keeping leftovers as a server does.
+fn drive_pieces<'p>(
+    mut session: Session,
+    pieces: impl IntoIterator<Item = &'p [u8]>,
+) -> (Vec<Seen>, Vec<u8>) {
+    let (mut seen, mut out, mut pending) = (Vec::new(), Vec::new(), Vec::new());
+    for piece in pieces {
+        pending.extend_from_slice(piece);
+        let mut pos = 0;
+        loop {
+            match session.read(&mut pending[pos..], &mut out) {
+                Ok(Read {
+                    consumed,
+                    event: Some(event),
+                }) => {
+                    pos += consumed;
+                    seen.push(match event {
+                        Event::Text(text) => Seen::Text(text.to_owned()),
+                        Event::Binary(bytes) => Seen::Binary(bytes.to_vec()),
+                        _ => Seen::Other,
+                    });
+                }
+                Ok(Read { consumed, .. }) => {
+                    pos += consumed;
+                    break;
+                }
+                Err(error) => {
+                    seen.push(Seen::Error(error));
+                    return (seen, out);
+                }
+            }
+        }
+        pending.drain(..pos);
+    }
+    (seen, out)
+}
+
+fn frame(fin: bool, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
+    let header = FrameHeader {
+        fin,
+        rsv: 0,
+        opcode,
+        mask: Some(KEY),
+        payload_len: payload.len() as u64,
+    };
+    let mut out = Vec::new();
+    encode_frame(&header, payload, &mut out);
+    out
+}
+
+/// The stream read whole (the short path) and a byte at a time (the general reader).
+fn both_ways(limits: Limits, bytes: &[u8]) -> (Vec<Seen>, Vec<u8>) {
+    let whole = drive(Session::server(limits), bytes, usize::MAX);
+    let split = drive(Session::server(limits), bytes, 1);
+    assert_eq!(
+        whole, split,
+        "the short path and the general reader disagree"
+    );
+    whole
+}
+
+#[test]
+fn short_frames_of_every_length_read_as_the_general_reader_reads_them() {
+    let mut bytes = Vec::new();
+    let mut expected = Vec::new();
+    for len in [0, 1, 7, 8, 9, 124, 125, 126] {
+        let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        bytes.extend(frame(true, OpCode::Binary, &payload));
+        expected.push(Seen::Binary(payload));
+    }
+    bytes.extend(frame(true, OpCode::Text, "héllo".as_bytes()));
+    expected.push(Seen::Text("héllo".into()));
+    let (seen, out) = both_ways(Limits::default(), &bytes);
+    assert_eq!(seen, expected);
+    assert!(out.is_empty());
+}
+
+#[test]
+fn a_short_text_frame_that_is_not_utf8_fails_with_1007() {
+    let (seen, out) = both_ways(Limits::default(), &frame(true, OpCode::Text, &[0xff, 0x41]));
+    assert_eq!(seen, vec![Seen::Error(ProtocolError::InvalidUtf8)]);
+    assert_eq!(
+        (out[0], &out[2..4]),
+        (0x88, &[0x03, 0xef][..]),
+        "a close frame, 1007"
+    );
+}
+
+#[test]
+fn short_frames_over_the_limits_are_refused_as_the_general_reader_refuses_them() {
+    let payload = [7u8; 11];
+    let small_frames = Limits {
+        max_frame: 10,
+        max_message: 100,
+    };
+    let (seen, _) = both_ways(small_frames, &frame(true, OpCode::Binary, &payload));
+    assert!(matches!(
+        seen[..],
+        [Seen::Error(ProtocolError::FrameTooLarge { .. })]
+    ));
+    let small_messages = Limits {
+        max_frame: 100,
+        max_message: 10,
+    };
+    let (seen, _) = both_ways(small_messages, &frame(true, OpCode::Binary, &payload));
+    assert!(matches!(
+        seen[..],
+        [Seen::Error(ProtocolError::MessageTooLarge { .. })]
+    ));
+}
+
+#[test]
+fn a_short_frame_inside_a_fragmented_message_is_refused() {
+    let first = frame(false, OpCode::Text, b"first ");
+    let mut bytes = first.clone();
+    bytes.extend(frame(true, OpCode::Binary, b"interleaved"));
+    let (seen, _) = both_ways(Limits::default(), &bytes);
+    assert_eq!(seen, vec![Seen::Error(ProtocolError::ExpectedContinuation)]);
+    // Read in two pieces, the second frame starts a read of its own, whole: the short
+    // path's reach.
+    let (one, two) = bytes.split_at(first.len());
+    let (seen, _) = drive_pieces(Session::server(Limits::default()), [one, two]);
+    assert_eq!(seen, vec![Seen::Error(ProtocolError::ExpectedContinuation)]);
+}
+
+#[test]
+fn an_unmasked_short_frame_is_refused() {
+    let bytes = [0x82, 0x01, 0x2a];
+    let (seen, _) = both_ways(Limits::default(), &bytes);
+    assert_eq!(seen, vec![Seen::Error(ProtocolError::UnmaskedFrame)]);
+}
+
+#[test]
+fn after_its_own_close_a_server_reads_past_short_frames_without_handing_them_out() {
+    // §1.4: after sending a Close frame, data received is discarded.
+    let closed = || {
+        let mut session = Session::server(Limits::default());
+        assert!(session.close(crate::protocol::close::CloseCode(1001), "", &mut Vec::new()));
+        session
+    };
+    let mut bytes = frame(true, OpCode::Binary, b"late");
+    bytes.extend(frame(true, OpCode::Text, b"later"));
+    assert_eq!(
+        drive(closed(), &bytes, usize::MAX),
+        drive(closed(), &bytes, 1)
+    );
+    assert_eq!(drive(closed(), &bytes, usize::MAX).0, vec![]);
+}
+
+proptest! {
+    /// Any run of short data frames (valid UTF-8 or not), read whole or in any chunking,
+    /// gives the same events, the same error and the same bytes to send.
+    #[test]
+    fn short_frames_read_the_same_in_any_chunking(
+        frames in proptest::collection::vec((any::<bool>(), proptest::collection::vec(any::<u8>(), 0..=125)), 1..8),
+        chunk in 1usize..40,
+    ) {
+        let mut bytes = Vec::new();
+        for (text, payload) in &frames {
+            let opcode = if *text { OpCode::Text } else { OpCode::Binary };
+            bytes.extend(frame(true, opcode, payload));
+        }
+        let whole = drive(Session::server(Limits::default()), &bytes, usize::MAX);
+        let split = drive(Session::server(Limits::default()), &bytes, chunk);
+        prop_assert_eq!(whole, split);
+    }
+}
