@@ -10,7 +10,7 @@ const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
 /// What a driver saw, owned so tests can compare.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Seen {
+pub(super) enum Seen {
     Text(String),
     Binary(Vec<u8>),
     Ping(Vec<u8>),
@@ -30,7 +30,7 @@ fn own(event: Event<'_>) -> Seen {
 }
 
 /// Feeds `bytes` to `session` in chunks of `chunk` bytes, keeping leftovers like a server.
-fn drive(session: &mut Session, bytes: &[u8], chunk: usize) -> (Vec<Seen>, Vec<u8>) {
+pub(super) fn drive(session: &mut Session, bytes: &[u8], chunk: usize) -> (Vec<Seen>, Vec<u8>) {
     let mut seen = Vec::new();
     let mut out = Vec::new();
     let mut pending: Vec<u8> = Vec::new();
@@ -58,7 +58,7 @@ fn drive(session: &mut Session, bytes: &[u8], chunk: usize) -> (Vec<Seen>, Vec<u
 }
 
 /// A client frame: masked with `KEY`.
-fn masked(fin: bool, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
+pub(super) fn masked(fin: bool, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
     let header = FrameHeader {
         fin,
         rsv: 0,
