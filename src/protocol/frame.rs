@@ -28,17 +28,17 @@ use super::opcode::OpCode;
 pub const MAX_HEADER_LEN: usize = 14;
 
 /// Bit 7 of byte 0: this is the final fragment of a message.
-const FIN_BIT: u8 = 0x80;
+pub(super) const FIN_BIT: u8 = 0x80;
 /// Bits 6–4 of byte 0: RSV1, RSV2, RSV3.
 const RSV_BITS: u8 = 0x70;
 /// Bit 6 of byte 0 alone: RSV1, used by permessage-deflate (RFC 7692).
 pub const RSV1: u8 = 0x40;
 /// Bit 7 of byte 1: the payload is masked and a 4-byte key follows the length.
-const MASK_BIT: u8 = 0x80;
+pub(super) const MASK_BIT: u8 = 0x80;
 /// Bits 6–0 of byte 1: the 7-bit payload length or a marker for a longer one.
-const LEN7_BITS: u8 = 0x7F;
+pub(super) const LEN7_BITS: u8 = 0x7F;
 /// 7-bit length marker: a 16-bit length follows.
-const LEN_MARKER_16: u8 = 126;
+pub(super) const LEN_MARKER_16: u8 = 126;
 /// 7-bit length marker: a 64-bit length follows.
 const LEN_MARKER_64: u8 = 127;
 

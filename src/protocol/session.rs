@@ -23,21 +23,16 @@ use super::close::CloseFrame;
 use super::close_state::{CloseAction, CloseInput, CloseState};
 use super::deflate::{DeflateConfig, DeflateParams, PerMessageDeflate};
 use super::error::ProtocolError;
-use super::frame::{Decoded, FrameHeader, RSV1};
+use super::frame::{Decoded, FIN_BIT, FrameHeader, LEN_MARKER_16, LEN7_BITS, MASK_BIT, RSV1};
 use super::mask::apply_mask;
 use super::opcode::OpCode;
 use super::rules::{FrameRules, Role};
 use super::utf8;
 
-/// §5.2: the first byte of a final, unfragmented text or binary frame with no RSV bit set
-/// (FIN, RSV1-3 clear, opcode 0x1 or 0x2), the frame [`Session::read`] takes on its short
-/// path.
-const FIN_TEXT: u8 = 0x81;
-const FIN_BINARY: u8 = 0x82;
-/// §5.2: the MASK bit, and the 7-bit payload lengths below the extended-length markers.
-const MASKED: u8 = 0x80;
-const LEN7: u8 = 0x7F;
-const SHORT_LEN_LIMIT: u8 = 126;
+/// The first byte of a final text or binary frame with no RSV bit set (§5.2), the frames
+/// [`Session::read`] takes on its short path.
+const FIN_TEXT: u8 = FIN_BIT | OpCode::Text.bits();
+const FIN_BINARY: u8 = FIN_BIT | OpCode::Binary.bits();
 /// A masked frame's header with a 7-bit length: two bytes and the masking key (§5.2).
 const SHORT_MASKED_HEADER: usize = 6;
 
@@ -298,10 +293,10 @@ impl Session {
         let [first, second, ..] = *input else {
             return None;
         };
-        let len = second & LEN7;
+        let len = second & LEN7_BITS;
         let short = (first == FIN_TEXT || first == FIN_BINARY)
-            && second & MASKED != 0
-            && len < SHORT_LEN_LIMIT
+            && second & MASK_BIT != 0
+            && len < LEN_MARKER_16
             && self.rules.role == Role::Server
             && self.read == ReadState::Header
             && self.close.is_open()
