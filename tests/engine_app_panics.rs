@@ -56,6 +56,27 @@ impl App for Gatherer {
     }
 }
 
+/// Handles each word of a text as an event of its own under [`Ctx::contained`]: each is
+/// echoed, and "boom" panics.
+struct Events;
+
+impl App for Events {
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, message: Message<'_>) {
+        let Message::Text(text) = message else {
+            return;
+        };
+        for word in text.split(' ') {
+            let panicked = ctx.contained("an event", |ctx| {
+                assert_ne!(word, "boom", "a bug in one event");
+                ctx.send(conn, Message::Text(word));
+            });
+            if panicked {
+                ctx.send(conn, Message::Text(&format!("dropped {word}")));
+            }
+        }
+    }
+}
+
 fn start() -> TestServer {
     TestServer::start_apps(
         |_| {},
@@ -63,6 +84,7 @@ fn start() -> TestServer {
             routes
                 .route("/fragile", Fragile::default())
                 .route("/gather", Gatherer::default())
+                .route("/events", Events)
         },
     )
 }
@@ -119,4 +141,21 @@ fn what_a_panicking_callback_gathered_is_dropped_not_sent_to_the_next() {
         next.recv().expect("batch"),
         Received::Text("batch hello".into())
     );
+}
+
+#[test]
+fn a_panic_contained_by_the_app_drops_one_event_and_closes_nothing() {
+    let server = start();
+    let mut client = server.ws("/events");
+    client.send_text("a boom b").expect("send");
+    for expected in ["a", "dropped boom", "b"] {
+        assert_eq!(
+            client.recv().expect("an answer"),
+            Received::Text(expected.into())
+        );
+    }
+    assert_eq!(panics(&server), "wsloop_panics_total 1");
+    // The connection was not closed for it.
+    client.send_text("c").expect("send");
+    assert_eq!(client.recv().expect("echo"), Received::Text("c".into()));
 }

@@ -17,11 +17,13 @@ use wsloop::server::{App, ConnId, Ctx, Message, Request, Run, Server, ServerConf
 
 /// Replies `r<rest>` to a text `m<rest>`, returns binary as it came, closes with 4000 on
 /// `close` (and the connection at `/victim` with 4001 on `kick`), and answers the texts
-/// `b<rest>` of a run together at its end (`batch b1 b2`); tells every call to the
-/// connections at `/watch`.
+/// `b<rest>` of a run together at its end (`batch b1 b2`), and the texts `p<rest>` with
+/// one prepared message (`prepared p1 p2`); tells every call to the connections at
+/// `/watch`.
 #[derive(Default)]
 struct Tally {
     batched: Vec<String>,
+    prepared: Vec<String>,
     victim: Option<ConnId>,
 }
 
@@ -52,6 +54,10 @@ impl App for Tally {
                 report(ctx, text);
                 self.batched.push(text.to_owned());
             }
+            Message::Text(text) if text.starts_with('p') => {
+                report(ctx, text);
+                self.prepared.push(text.to_owned());
+            }
             Message::Text(text) => {
                 report(ctx, text);
                 let reply = format!("r{}", text.strip_prefix('m').unwrap_or(text));
@@ -69,6 +75,12 @@ impl App for Tally {
             let batch = format!("batch {}", self.batched.join(" "));
             self.batched.clear();
             ctx.send(conn, Message::Text(&batch));
+        }
+        if !self.prepared.is_empty() {
+            let answer = format!("prepared {}", self.prepared.join(" "));
+            self.prepared.clear();
+            let prepared = ctx.prepare(Message::Text(&answer));
+            ctx.send_prepared(conn, &prepared);
         }
     }
 
@@ -264,6 +276,25 @@ fn answers_given_at_the_end_of_a_run_precede_the_pong_and_close_after_it() {
     assert_eq!(
         frames_until_eof(&mut stream),
         strings(&["batch b4 b5", "close 1002"])
+    );
+}
+
+#[test]
+fn a_prepared_answer_at_the_end_of_a_run_precedes_a_protocol_errors_close() {
+    let (addr, mut calls) = start();
+    let mut stream = upgrade(addr);
+    let mut burst = text("p1");
+    burst.extend(text("p2"));
+    burst.extend(frame(0xC1, b"bad"));
+    stream.write_all(&burst).expect("burst");
+    // The session failed on the frame after them: what answers them still goes first.
+    assert_eq!(
+        frames_until_eof(&mut stream),
+        strings(&["prepared p1 p2", "close 1002"])
+    );
+    assert_eq!(
+        calls_until_closed(&mut calls),
+        strings(&["p1", "p2", "closed 1006"])
     );
 }
 

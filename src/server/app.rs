@@ -1,6 +1,6 @@
 //! The application API: what an embedder implements to run its own protocol on the engine.
 //!
-//! An [`App`] is routed a request path with [`ServerBuilder::route`]; the engine does the
+//! An [`App`] is routed a request path with [`super::ServerBuilder::route`]; the engine does the
 //! HTTP upgrade, RFC 6455 (and permessage-deflate), buffering, backpressure, timeouts and
 //! limits, and calls the app on the loop's thread with whole messages. The app answers
 //! through a [`Ctx`]: send to a connection, close it, read how much it has buffered,

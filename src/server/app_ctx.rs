@@ -1,13 +1,15 @@
 //! [`Ctx`]: what an application can ask of the engine from a callback.
 
+use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use super::app::{HttpTicket, MAX_TIMER, Message};
+use super::app::{Health, HttpTicket, MAX_TIMER, Message};
 use super::app_waker::AppWaker;
 use super::apps::AppId;
 use super::conn::{ConnId, Phase, conn_mut};
 use super::event_loop::Server;
+use super::readiness::Readiness;
 use super::timers::{TimerKind, after};
 use crate::protocol::http::Response;
 use crate::protocol::{CloseCode, MessageKind, OpCode};
@@ -137,7 +139,10 @@ impl Ctx<'_> {
     /// Publishes `message` to every connection subscribed to `topic`: encoded once,
     /// queued to each by reference (compressed once per window size for connections with
     /// permessage-deflate and no server context takeover). Subscribers over the
-    /// slow-consumer cap are closed 1008. Returns how many it was queued for.
+    /// slow-consumer cap are closed 1008, the connection whose message is being handled
+    /// too: a fan-out's answer to one request can be far larger than the request (a
+    /// room's history), where a reply through [`Ctx::send`] is the app's own to size.
+    /// Returns how many it was queued for.
     pub fn publish(&mut self, topic: &str, message: Message<'_>) -> usize {
         if self.subscribers(topic) == 0 {
             return 0; // nothing to encode for
@@ -222,6 +227,47 @@ impl Ctx<'_> {
     /// The loop's time for this turn.
     pub fn now(&self) -> Instant {
         self.now
+    }
+
+    /// The wall-clock time the loop read with [`Ctx::now`] this turn (for timestamps and
+    /// token expiry; it may step, unlike `now`).
+    pub fn wall_clock(&self) -> SystemTime {
+        self.server.wall_now.wall
+    }
+
+    /// When the server started serving.
+    pub fn started(&self) -> Instant {
+        self.server.stats.started
+    }
+
+    /// Open WebSocket connections on this server, of every app.
+    pub fn open_connections(&self) -> usize {
+        self.server
+            .conns
+            .iter()
+            .filter(|(_, c)| c.admitted && matches!(c.phase, Phase::Open(_)))
+            .count()
+    }
+
+    /// The server's readiness as `/readyz` gives it, with `own` as this app's health (an
+    /// app is not asked for its health while it is being called, so it says it here).
+    pub fn readiness(&self, own: Health) -> Readiness {
+        self.server.readiness().with(own)
+    }
+
+    /// Runs `work` under the engine's safety net, for work an app does for no single
+    /// connection (an event from a thread of its own): a panic in it is logged with
+    /// `what`, counted in `wsloop_panics_total`, and contained, and the loop goes on.
+    /// Returns whether it panicked: the app then drops what the work left half-done (the
+    /// connections it was sending to are not closed for it).
+    pub fn contained(&mut self, what: &str, work: impl FnOnce(&mut Ctx<'_>)) -> bool {
+        match panic::catch_unwind(AssertUnwindSafe(|| work(self))) {
+            Ok(()) => false,
+            Err(payload) => {
+                self.server.contain(what, &*payload);
+                true
+            }
+        }
     }
 
     /// Closes a subscriber that fell too far behind.

@@ -9,7 +9,7 @@
 //! takeover (see `compress`). uWebSockets' `PreparedMessage` is the same idea.
 
 use super::app::Message;
-use super::app_ctx::{Ctx, app_conn, kind_of};
+use super::app_ctx::{Ctx, kind_of};
 use super::conn::ConnId;
 use super::fan_out::Queued;
 use super::outbound::SharedFrame;
@@ -24,6 +24,12 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// A frame the crate encoded already (the hub encodes its frames where it decides
+    /// who gets them, without a `Ctx`).
+    pub(crate) fn from_frame(frame: SharedFrame) -> Self {
+        Self { frame }
+    }
+
     /// The encoded frame's length in bytes (what each recipient's buffer grows by, before
     /// any compression).
     pub fn len(&self) -> usize {
@@ -47,10 +53,12 @@ impl Ctx<'_> {
 
     /// Queues a prepared message for `conn`; the same answers as [`Ctx::send`]: `false` if
     /// the connection is gone, closing or not this app's, if it was over the slow-consumer
-    /// cap (closed 1008), or if its compressor failed (closed 1011).
+    /// cap (closed 1008), or if its compressor failed (closed 1011). Unlike `send`, the
+    /// cap holds for the connection whose message is being handled too (see
+    /// [`Ctx::publish`]).
+    #[inline]
     pub fn send_prepared(&mut self, conn: ConnId, prepared: &Prepared) -> bool {
-        let ours = self.server.get(conn).is_some_and(|c| app_conn(c, self.app));
-        ours && self.deliver(conn, &prepared.frame)
+        self.deliver(conn, &prepared.frame)
     }
 
     /// Queues a prepared message for every subscriber of `topic`, as [`Ctx::publish`]
@@ -87,15 +95,17 @@ impl Ctx<'_> {
         }
     }
 
-    /// Queues a shared frame. The connection being handled is not held to the
-    /// slow-consumer cap (the engine bounds it by pausing its reads), as with
-    /// [`Ctx::send`].
+    /// Queues a shared frame for one of this app's connections, held to the slow-consumer
+    /// cap whoever it is for: unlike a reply through [`Ctx::send`], a shared frame is a
+    /// fan-out's, and the answers a fan-out app gives one request can be far larger than
+    /// the request (a room's history), so the connection being handled is held to it too.
+    /// That connection takes the frame even if it failed on the input after the message
+    /// being handled (its close frame follows), as with [`Ctx::send`].
+    #[inline]
     fn queue(&mut self, to: ConnId, frame: &SharedFrame) -> Queued {
-        let cap = match self.current {
-            Some(current) if current == to => usize::MAX,
-            _ => self.server.config.max_outbound_bytes,
-        };
-        self.server.queue_shared_within(to, frame, cap)
+        let (failing, current) = (self.failing, self.current);
+        let takes_failed = || failing && current == Some(to);
+        self.server.queue_shared(self.app, to, frame, takes_failed)
     }
 
     /// A recipient that could not take a frame: over the cap (closed 1008), or its

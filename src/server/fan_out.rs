@@ -1,8 +1,9 @@
-//! One shared frame to one more recipient: the step every fan-out takes, an app's
-//! `Ctx::publish` and the hub's outbox alike.
+//! One shared frame to one more recipient: the step every fan-out takes (`Ctx::publish`,
+//! `Ctx::send_prepared`).
 
 use std::time::Instant;
 
+use super::apps::AppId;
 use super::compress::{Compression, queue_shared_frame};
 use super::conn::{ConnId, Phase, conn_mut};
 use super::event_loop::Server;
@@ -26,38 +27,39 @@ pub(super) enum Queued {
 }
 
 impl Server {
-    /// Queues `frame` for `to` unless that would pass the outbound cap, and marks the
-    /// connection for a flush when its queue was empty.
-    pub(super) fn queue_shared(&mut self, to: ConnId, frame: &SharedFrame) -> Queued {
-        self.queue_shared_within(to, frame, self.config.max_outbound_bytes)
-    }
-
-    /// [`Server::queue_shared`] with the recipient's unsent bytes held to `cap`.
+    /// Queues `frame` for `to`, an open connection of `app`, unless that would pass
+    /// `max_outbound_bytes` unsent, and marks the connection for a flush when its queue
+    /// was empty. `takes_failed` is asked only of a connection that no longer sends:
+    /// whether it failed on the input whose replies these are, and takes them still (they
+    /// go out ahead of its close frame).
     #[inline]
-    pub(super) fn queue_shared_within(
+    pub(super) fn queue_shared(
         &mut self,
+        app: AppId,
         to: ConnId,
         frame: &SharedFrame,
-        cap: usize,
+        takes_failed: impl FnOnce() -> bool,
     ) -> Queued {
+        let cap = self.config.max_outbound_bytes;
         let Some(conn) = conn_mut(&mut self.conns, to) else {
             return Queued::Skipped;
         };
-        if !conn.can_send() {
-            return Queued::Skipped;
-        }
-        if conn.out.len().saturating_add(frame.len()) > cap {
-            return Queued::TooSlow;
-        }
-        let was_empty = conn.out.is_empty();
+        let unsent = conn.out.len();
         let Phase::Open(open) = &mut conn.phase else {
             return Queued::Skipped;
         };
+        if open.app != app || !(open.session.can_send() || takes_failed()) {
+            return Queued::Skipped;
+        }
+        if unsent.saturating_add(frame.len()) > cap {
+            return Queued::TooSlow;
+        }
         if open.session.deflate().is_none() {
             // The common case, once per recipient of every broadcast: a reference queued,
             // without building the compression context `queue_shared_frame` takes.
             conn.out.push_shared(&mut self.pool, frame.clone());
         } else {
+            let failed_before = open.session.has_failed();
             let mut compression = Compression {
                 pool: &mut self.pool,
                 deflaters: &mut self.deflaters,
@@ -65,12 +67,14 @@ impl Server {
                 stats: &mut self.stats,
             };
             queue_shared_frame(&mut open.session, &mut conn.out, frame, &mut compression);
+            if !failed_before && open.session.has_failed() {
+                // Close 1011 was queued in place of the frame.
+                self.stats.messages_out += 1;
+                return Queued::Failed;
+            }
         }
         self.stats.messages_out += 1;
-        if open.session.has_failed() {
-            return Queued::Failed;
-        }
-        if was_empty {
+        if unsent == 0 {
             self.dirty.push(to);
         }
         Queued::Sent

@@ -45,7 +45,7 @@ impl Server {
 
     /// Logs and counts a caught panic and drops the engine's half-done work of the event
     /// (the app whose callback panicked was told to drop its own: `App::on_panicked`).
-    fn contain(&mut self, who: &str, payload: &(dyn Any + Send)) {
+    pub(super) fn contain(&mut self, who: &str, payload: &(dyn Any + Send)) {
         self.stats.panics += 1;
         log::error!(
             "{who}: panic: {}; serving the others",

@@ -69,3 +69,4 @@ pub use conn::ConnId;
 pub use event_loop::{Server, ServerBuilder, Spawned};
 pub use handle::ServerHandle;
 pub use outbound::SharedFrame;
+pub use readiness::Readiness;

@@ -5,9 +5,9 @@ use super::app::Health;
 use super::event_loop::Server;
 use crate::protocol::http::Response;
 
-/// The node's readiness, worst first.
+/// The node's readiness, worst first: what `GET /readyz` answers ([`super::Ctx::readiness`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Readiness {
+pub enum Readiness {
     /// A graceful shutdown has begun.
     Draining,
     /// Not serving yet: clients sent here would not be served in full.
@@ -19,8 +19,9 @@ pub(super) enum Readiness {
 }
 
 impl Readiness {
-    /// The name `/api/info` gives it.
-    pub(super) fn status(&self) -> &'static str {
+    /// Its name: `draining`, `not_ready`, `degraded` or `ready` (the hub's `/api/info`
+    /// status).
+    pub fn status(&self) -> &'static str {
         match self {
             Self::Draining => "draining",
             Self::NotReady(_) => "not_ready",

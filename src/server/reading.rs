@@ -182,7 +182,7 @@ impl Server {
     /// Runs an open connection's input through its session, calling its app with each
     /// message found; returns the bytes used.
     ///
-    /// The session reads a run of messages ([`AppInput`]) and the app is then called with
+    /// The session reads a run of messages ([`super::frames::AppInput`]) and the app is then called with
     /// each in turn, so a busy connection costs one pass through the protocol per read, not
     /// one per message. A run ends before a control frame, and the close frame of a
     /// protocol error found after it waits for the replies to the run's messages: what

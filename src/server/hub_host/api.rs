@@ -16,14 +16,15 @@ use crate::server::isolation::inject_panic;
 
 use serde::Serialize;
 
+use super::clock;
 use super::state::HubState;
 use crate::hub::publish::decode_publish;
 use crate::hub::{Origin, Routed};
 use crate::protocol::handshake::RequestHead;
 use crate::protocol::http::Response;
+use crate::server::Ctx;
 use crate::server::config::ApiConfig;
 use crate::server::conn::ConnId;
-use crate::server::event_loop::Server;
 use crate::server::request::{BodyFraming, body_framing};
 
 /// A JSON error answer.
@@ -224,13 +225,13 @@ impl HubState {
     /// what to wait for; the hub's outbox is applied by the caller.
     pub(in crate::server) fn publish(
         &mut self,
-        server: &Server,
+        ctx: &Ctx<'_>,
         id: ConnId,
         body: &[u8],
         key: Option<&str>,
     ) -> Result<Response, ApiWait> {
         inject_panic(body);
-        let request = match decode_publish(body, &server.config.hub) {
+        let request = match decode_publish(body, self.hub.config()) {
             Ok(request) => request,
             Err(e) => return Ok(json_error(400, "bad_request", &e.0)),
         };
@@ -242,7 +243,7 @@ impl HubState {
             self.counters.cluster_refusals += request.items.len() as u64;
             return Ok(unavailable("Redis is unavailable; retry later"));
         }
-        let sender = server.config.api.sender_id.clone();
+        let sender = self.sender_id.clone();
         let clustered = self.cluster.is_some();
         let results: Vec<ItemResult> = request
             .items
@@ -254,9 +255,9 @@ impl HubState {
                     id: key.map(|k| serde_json::json!(format!("api:{k}:{i}")).to_string()),
                     api: Some(i),
                 });
-                let routed =
-                    self.hub
-                        .publish(item, &sender, origin, server.wall_now, &mut self.outbox);
+                let routed = self
+                    .hub
+                    .publish(item, &sender, origin, clock(ctx), &mut self.outbox);
                 ItemResult::from(routed)
             })
             .collect();

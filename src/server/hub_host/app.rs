@@ -1,14 +1,13 @@
-//! The hub's WebSocket (`/ws`) as an application on the App API: the engine reads its
-//! connections' messages, tells it of opens and closes, and knows nothing of rooms.
-//!
-//! Its state ([`crate::hub::Hub`], the outbox, the history log, the cluster link) still
-//! lives in [`Server`], reached through the [`Ctx`] it is lent: the step before the
-//! state moves into this struct (see the table in [`super`]).
+//! The hub's WebSocket (`/ws`) and API (`/api/*`) as an application on the App API: the
+//! engine reads its connections' messages, tells it of opens and closes, and knows nothing
+//! of rooms. Its state ([`crate::hub::Hub`], the outbox, the history log, the cluster link)
+//! is [`HubState`], reached by the engine through nothing but the callbacks.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::api::{self, ApiWait};
+use super::clock;
 use super::gather::GATHER_WAIT;
 use super::server_api::{self, Parsed, decode_disconnect, parse_call};
 use super::state::{HubParts, HubState};
@@ -23,7 +22,7 @@ use crate::server::app::{
 };
 use crate::server::app_ctx::Ctx;
 use crate::server::app_metrics::AppMetrics;
-use crate::server::config::ServerConfig;
+use crate::server::config::{ApiConfig, ServerConfig};
 use crate::server::conn::ConnId;
 use crate::server::isolation::inject_panic;
 use crate::server::timers::after;
@@ -66,8 +65,10 @@ pub(in crate::server) struct HubApp {
     limits: Limits,
     /// Anonymous clients are guests (`auth.anonymous = "guest"`): none may name itself.
     anonymous_is_guest: bool,
-    /// The id the publish API sends as, which no client may take.
-    sender_id: String,
+    /// The API's key and limits, for checking a request's head.
+    api: ApiConfig,
+    /// Seconds past `exp` a token is still accepted at a handshake (`auth`'s leeway).
+    leeway: u64,
     /// Connections one user may have open (`server.max_connections_per_user`, 0: any).
     max_per_user: usize,
     /// The rooms and members, the outbox, history, the link to Redis.
@@ -88,7 +89,8 @@ impl HubApp {
         Self {
             limits: config.hub_limits,
             anonymous_is_guest: config.auth.anonymous_is_guest(),
-            sender_id: config.api.sender_id.clone(),
+            api: config.api.clone(),
+            leeway: config.auth.leeway_secs(),
             max_per_user: config.max_connections_per_user,
             state: HubState::new(config, parts),
             token_checks: HashMap::new(),
@@ -104,7 +106,7 @@ impl HubApp {
             (Some(identity), _) => Ok(Some(identity.user_id.clone())),
             // An anonymous guest may not name itself: that would impersonate a user.
             (None, _) if self.anonymous_is_guest => Ok(None),
-            (None, Some(user)) => match check_user_id(&user, &self.sender_id) {
+            (None, Some(user)) => match check_user_id(&user, &self.state.sender_id) {
                 Ok(()) => Ok(Some(user)),
                 Err(refused) => Err(Refusal::new(400, format!("user_id: {refused}"))),
             },
@@ -121,8 +123,7 @@ impl HubApp {
     /// (`exp` plus the verifier's leeway), or after [`TOKEN_RECHECK`], whichever is
     /// sooner. The arithmetic is checked: `exp` comes from outside.
     fn arm_token_check(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, expires_at: u64) {
-        let leeway = ctx.server.config.auth.leeway_secs();
-        let left = time_left(expires_at, leeway, ctx.server.wall_now.wall);
+        let left = time_left(expires_at, self.leeway, ctx.wall_clock());
         let delay = left.min(TOKEN_RECHECK);
         self.token_checks.insert(conn, after(ctx.now(), delay));
         ctx.timer(conn, delay, TOKEN_CHECK);
@@ -134,8 +135,7 @@ impl HubApp {
         let Some(expires_at) = self.state.hub.token_expiry(conn) else {
             return;
         };
-        let leeway = ctx.server.config.auth.leeway_secs();
-        let left = time_left(expires_at, leeway, ctx.server.wall_now.wall);
+        let left = time_left(expires_at, self.leeway, ctx.wall_clock());
         let at = after(ctx.now(), left.min(TOKEN_RECHECK));
         if self.token_checks.get(&conn).is_none_or(|live| at < *live) {
             self.arm_token_check(ctx, conn, expires_at);
@@ -155,8 +155,7 @@ impl HubApp {
         let Some(expires_at) = self.state.hub.token_expiry(conn) else {
             return;
         };
-        let leeway = ctx.server.config.auth.leeway_secs();
-        if time_left(expires_at, leeway, ctx.server.wall_now.wall).is_zero() {
+        if time_left(expires_at, self.leeway, ctx.wall_clock()).is_zero() {
             log::debug!("{conn}: token expired");
             ctx.close(conn, TOKEN_EXPIRED, "token expired");
         } else {
@@ -174,10 +173,9 @@ impl HubApp {
         let key: Option<String> = request
             .header("idempotency-key")
             .map(|k| k.chars().take(128).collect());
-        let now = ctx.now();
         let published = self
             .state
-            .publish(ctx.server, ticket.0, request.body(), key.as_deref());
+            .publish(ctx, ticket.0, request.body(), key.as_deref());
         let answer = match published {
             Ok(response) => Some(self.count_api(response)),
             Err(wait) => {
@@ -185,7 +183,7 @@ impl HubApp {
                 None
             }
         };
-        self.state.apply_outbox(ctx.server, now);
+        self.state.apply_outbox(ctx);
         // Redis may have refused at once (its queue full): then the answer is here.
         match answer.or_else(|| self.give_answers(ctx, Some(ticket))) {
             Some(response) => HttpReply::Respond(response),
@@ -199,11 +197,11 @@ impl HubApp {
     fn server_api(&mut self, ctx: &mut Ctx<'_>, request: &HttpRequest<'_>) -> HttpReply {
         let ticket = request.ticket();
         let now = ctx.now();
-        let (state, server) = (&mut self.state, &mut *ctx.server);
+        let state = &mut self.state;
         match parse_call(request.head, state.hub.config()) {
-            Ok(Parsed::Call(call)) => state.run_call(server, ticket.0, call, now),
+            Ok(Parsed::Call(call)) => state.run_call(ctx, ticket.0, call, now),
             Ok(Parsed::Disconnect) => match decode_disconnect(request.body()) {
-                Ok(ask) => state.run_ask(server, ticket.0, ask, now),
+                Ok(ask) => state.run_ask(ctx, ticket.0, ask, now),
                 Err(refusal) => state.api_respond(ticket.0, refusal),
             },
             Err(refusal) => state.api_respond(ticket.0, refusal),
@@ -262,8 +260,8 @@ impl HubApp {
 impl App for HubApp {
     /// An `/api/` request's key, method, path and length are checked before its body is
     /// read.
-    fn on_http_head(&mut self, ctx: &mut Ctx<'_>, request: &HttpHead<'_>) -> Result<(), Response> {
-        let api = &ctx.server.config.api;
+    fn on_http_head(&mut self, _: &mut Ctx<'_>, request: &HttpHead<'_>) -> Result<(), Response> {
+        let api = &self.api;
         let checked = match request.path() {
             HUB_PATH => return Ok(()),
             PUBLISH_PATH => api::check_head(api, request.head),
@@ -308,11 +306,11 @@ impl App for HubApp {
         let now = ctx.now();
         match token {
             HISTORY_EXPIRY => {
-                self.state.hub.expire_history(ctx.server.wall_now);
+                self.state.hub.expire_history(clock(ctx));
                 ctx.tick(HISTORY_EXPIRY_EVERY, HISTORY_EXPIRY);
             }
             GATHERS_DUE => {
-                self.state.gathers_due(ctx.server, now);
+                self.state.gathers_due(ctx, now);
                 self.give_answers(ctx, None);
             }
             _ => {}
@@ -321,8 +319,7 @@ impl App for HubApp {
 
     /// The Redis threads reported something: messages for members here, acks, answers.
     fn on_wake(&mut self, ctx: &mut Ctx<'_>) {
-        let now = ctx.now();
-        if self.state.drain_cluster(ctx.server, now) {
+        if self.state.drain_cluster(ctx) {
             let _ = ctx.waker().wake();
         }
         self.give_answers(ctx, None);
@@ -333,8 +330,6 @@ impl App for HubApp {
     }
 
     fn on_open(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, request: &Request<'_>) {
-        let now = ctx.now();
-        let server = &mut *ctx.server;
         let identity = request.identity();
         // Checked in `on_upgrade`: a bad `user_id` never gets here.
         let user = self.user_of(request).ok().flatten();
@@ -345,16 +340,15 @@ impl App for HubApp {
                 claims: identity.rooms.clone(),
                 expires_at: Some(identity.expires_at),
             },
-            None if server.config.auth.anonymous_is_guest() => Credentials::default(),
+            None if self.anonymous_is_guest => Credentials::default(),
             None => Credentials::trusted(),
         };
         let expiry = credentials.expires_at;
         let state = &mut self.state;
-        let wall = server.wall_now;
         state
             .hub
-            .connect_with(conn, &user, credentials, wall, &mut state.outbox);
-        state.apply_outbox(server, now);
+            .connect_with(conn, &user, credentials, clock(ctx), &mut state.outbox);
+        state.apply_outbox(ctx);
         if let Some(expiry) = expiry {
             log::debug!("{conn}: user {user}, token expires at {expiry}");
             self.arm_token_check(ctx, conn, expiry);
@@ -364,7 +358,7 @@ impl App for HubApp {
     /// The hub's answers go to the outbox, applied at the end of the run
     /// ([`HubApp::on_run_end`]): one pass for a run of requests.
     fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, message: Message<'_>) {
-        let (state, wall) = (&mut self.state, ctx.server.wall_now);
+        let (state, wall) = (&mut self.state, clock(ctx));
         match message {
             Message::Text(text) => {
                 inject_panic(text.as_bytes());
@@ -379,32 +373,24 @@ impl App for HubApp {
     }
 
     /// The run's answers go out, before the reply to a close or the close of a protocol
-    /// error that followed it.
-    fn on_run_end(&mut self, ctx: &mut Ctx<'_>, conn: ConnId) {
-        if self.state.outbox.is_empty() {
-            return;
-        }
-        if ctx.failing {
-            // Its session has failed (the close frame is queued after this): the answers
-            // to the run go to it anyway, as a reply through `Ctx::send` would.
-            self.state.queue_own_replies(ctx.server, conn);
-        }
-        let now = ctx.now();
-        self.state.apply_outbox(ctx.server, now);
+    /// error that followed it (the App API lets the connection whose run it was take
+    /// them even then).
+    fn on_run_end(&mut self, ctx: &mut Ctx<'_>, _: ConnId) {
+        self.state.apply_outbox(ctx);
     }
 
     /// Every departure of the batch at once: one presence frame per remaining member per
     /// room, however many left (see [`super::settle`]).
     fn on_closes(&mut self, ctx: &mut Ctx<'_>, closed: &[Closed<'_>]) {
-        let now = ctx.now();
         let leaving: Vec<ConnId> = closed.iter().map(|c| c.conn).collect();
         for conn in &leaving {
             self.token_checks.remove(conn);
         }
         let state = &mut self.state;
-        let wall = ctx.server.wall_now;
-        state.hub.disconnect_all(&leaving, wall, &mut state.outbox);
-        state.apply_outbox(ctx.server, now);
+        state
+            .hub
+            .disconnect_all(&leaving, clock(ctx), &mut state.outbox);
+        state.apply_outbox(ctx);
     }
 
     /// `/readyz`: whether Redis is reached, when clustered.

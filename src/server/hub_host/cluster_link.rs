@@ -8,6 +8,7 @@
 
 use std::time::Instant;
 
+use super::clock;
 use super::state::HubState;
 use crate::cluster::bus::BusMessage;
 use crate::cluster::{Command, Event, Outgoing, Side, WhenDown};
@@ -15,8 +16,8 @@ use crate::cluster::{presence, query};
 use crate::hub::presence::PresenceNote;
 use crate::hub::remote::RemoteMessage;
 use crate::hub::{Answer, BusRequest, CatchUp, FetchRequest, Origin, Outbox};
+use crate::server::Ctx;
 use crate::server::app::Health;
-use crate::server::event_loop::Server;
 
 /// Events handled per wake-up before the loop serves sockets again.
 const EVENTS_PER_TURN: usize = 4096;
@@ -28,18 +29,18 @@ impl HubState {
     /// Sends the hub's presence changes and roster reads to Redis, its new messages to
     /// the bus, and its history reads to Redis. Roster reads go before history reads, so a
     /// join waiting for both gets its roster first (the publisher runs commands in order).
-    pub(in crate::server) fn route_to_bus(&mut self, server: &mut Server, outbox: &mut Outbox) {
+    pub(in crate::server) fn route_to_bus(&mut self, ctx: &mut Ctx<'_>, outbox: &mut Outbox) {
         for change in std::mem::take(&mut outbox.presence) {
-            self.submit(server, Command::Presence(change));
+            self.submit(ctx, Command::Presence(change));
         }
         for room in std::mem::take(&mut outbox.rosters) {
-            self.submit(server, Command::Roster { room });
+            self.submit(ctx, Command::Roster { room });
         }
         for request in std::mem::take(&mut outbox.bus) {
-            self.submit_message(server, request);
+            self.submit_message(ctx, request);
         }
         for FetchRequest { conn, room, since } in std::mem::take(&mut outbox.fetches) {
-            self.submit(server, Command::Fetch { conn, room, since });
+            self.submit(ctx, Command::Fetch { conn, room, since });
         }
         for CatchUp {
             room,
@@ -48,7 +49,7 @@ impl HubState {
         } in std::mem::take(&mut outbox.catch_ups)
         {
             self.submit(
-                server,
+                ctx,
                 Command::CatchUp {
                     room,
                     since,
@@ -58,7 +59,7 @@ impl HubState {
         }
     }
 
-    fn submit_message(&mut self, server: &mut Server, request: BusRequest) {
+    fn submit_message(&mut self, ctx: &mut Ctx<'_>, request: BusRequest) {
         let message = RemoteMessage::from(&request);
         let Some(cluster) = self.cluster.as_ref() else {
             return self.fall_back(&message, request.origin.as_ref());
@@ -75,7 +76,7 @@ impl HubState {
             origin: request.origin,
         };
         self.submit(
-            server,
+            ctx,
             if request.history {
                 Command::Append(out)
             } else {
@@ -84,13 +85,13 @@ impl HubState {
         );
     }
 
-    fn submit(&mut self, server: &mut Server, command: Command) {
+    fn submit(&mut self, ctx: &mut Ctx<'_>, command: Command) {
         let result = match self.cluster.as_mut() {
             Some(cluster) => cluster.submit(command),
             None => Err(Box::new(command)),
         };
         if let Err(command) = result {
-            self.on_failed(server, *command);
+            self.on_failed(ctx, *command);
         }
     }
 
@@ -107,7 +108,7 @@ impl HubState {
     }
 
     /// A command the Redis threads could not run (or that could not be queued).
-    fn on_failed(&mut self, server: &mut Server, command: Command) {
+    fn on_failed(&mut self, ctx: &mut Ctx<'_>, command: Command) {
         match command {
             Command::Publish(out) | Command::Append(out) => {
                 if self.cluster.as_ref().map(|c| c.when_down()) == Some(WhenDown::Local) {
@@ -143,7 +144,7 @@ impl HubState {
             Command::Roster { room } => {
                 // The node answers with what it knows.
                 self.hub
-                    .finish_roster(&room, None, server.wall_now, &mut self.outbox);
+                    .finish_roster(&room, None, clock(ctx), &mut self.outbox);
             }
             Command::Ask { qid, .. } => self.on_ask_failed(qid),
             // The asker lists this node as missing.
@@ -161,7 +162,7 @@ impl HubState {
     /// Handles what the Redis threads reported since the last wake-up, at most
     /// [`EVENTS_PER_TURN`]; returns whether more may be waiting (then wake again, so the
     /// loop serves sockets in between).
-    pub(in crate::server) fn drain_cluster(&mut self, server: &mut Server, now: Instant) -> bool {
+    pub(crate) fn drain_cluster(&mut self, ctx: &mut Ctx<'_>) -> bool {
         let Some(cluster) = self.cluster.as_mut() else {
             return false;
         };
@@ -169,23 +170,23 @@ impl HubState {
         let more = events.len() == EVENTS_PER_TURN;
         for event in events {
             // A panic drops that event's work, and the others go on.
-            if server.isolated_shared("cluster event", |s| self.on_cluster_event(s, event)) {
+            if ctx.contained("cluster event", |ctx| self.on_cluster_event(ctx, event)) {
                 self.outbox = Outbox::default();
             }
         }
-        if server.isolated_shared("cluster delivery", |s| self.apply_outbox(s, now)) {
+        if ctx.contained("cluster delivery", |ctx| self.apply_outbox(ctx)) {
             self.outbox = Outbox::default();
         }
         more
     }
 
-    fn on_cluster_event(&mut self, server: &mut Server, event: Event) {
+    fn on_cluster_event(&mut self, ctx: &mut Ctx<'_>, event: Event) {
         match event {
             Event::Message(bytes) if presence::is_note(&bytes) => {
-                self.on_presence_note(server, &bytes)
+                self.on_presence_note(ctx, &bytes)
             }
             Event::Message(bytes) if query::is_query(&bytes) => {
-                self.on_query_line(server, &bytes, Instant::now());
+                self.on_query_line(ctx, &bytes, Instant::now());
             }
             Event::Message(bytes) => match BusMessage::parse(&bytes) {
                 Some(bus) => {
@@ -203,7 +204,7 @@ impl HubState {
                         .answer(&origin, Answer::Published(position), &mut self.outbox);
                 }
             }
-            Event::Failed(command) => self.on_failed(server, command),
+            Event::Failed(command) => self.on_failed(ctx, command),
             Event::Fetched {
                 conn,
                 room,
@@ -225,10 +226,10 @@ impl HubState {
                 let node = self.cluster.as_ref().map(|c| c.node().to_owned());
                 roster.retain(|(n, _)| Some(n) != node.as_ref());
                 self.hub
-                    .finish_roster(&room, Some(&roster), server.wall_now, &mut self.outbox);
+                    .finish_roster(&room, Some(&roster), clock(ctx), &mut self.outbox);
             }
-            Event::Beat { revived } => self.on_beat(server, revived),
-            Event::Asked { qid, nodes } => self.on_asked(server, qid, nodes, Instant::now()),
+            Event::Beat { revived } => self.on_beat(ctx, revived),
+            Event::Asked { qid, nodes } => self.on_asked(ctx, qid, nodes, Instant::now()),
             Event::HistoryRead {
                 conn,
                 room,
@@ -243,7 +244,7 @@ impl HubState {
     }
 
     /// A presence note from the bus; this node's own notes are dropped (its hub knows).
-    fn on_presence_note(&mut self, server: &mut Server, bytes: &[u8]) {
+    fn on_presence_note(&mut self, ctx: &mut Ctx<'_>, bytes: &[u8]) {
         let Some(note) = presence::parse(bytes) else {
             log::warn!("dropped a malformed presence note ({} bytes)", bytes.len());
             return;
@@ -256,13 +257,12 @@ impl HubState {
         if self.cluster.as_ref().is_some_and(|c| c.node() == node) {
             return;
         }
-        self.hub
-            .on_presence(&note, server.wall_now, &mut self.outbox);
+        self.hub.on_presence(&note, clock(ctx), &mut self.outbox);
     }
 
     /// A heartbeat: rewrites this node's presence in Redis when Redis lost it (or this
     /// node was declared dead, or a change could not be recorded).
-    fn on_beat(&mut self, server: &mut Server, revived: bool) {
+    fn on_beat(&mut self, ctx: &mut Ctx<'_>, revived: bool) {
         let Some(cluster) = self.cluster.as_mut() else {
             return;
         };
@@ -271,7 +271,7 @@ impl HubState {
                 log::info!("presence: rewriting this node's rooms in Redis");
             }
             let rooms = self.hub.local_presence();
-            self.submit(server, Command::PresenceSync(rooms));
+            self.submit(ctx, Command::PresenceSync(rooms));
         }
     }
 

@@ -1,30 +1,24 @@
-//! Applying the hub's outbox to connections (with the slow-consumer cap), and its history
+//! Applying the hub's outbox to its connections through the App API, and its history
 //! writes.
 
-use std::time::Instant;
+use std::rc::Rc;
 
 use super::state::HubState;
 use crate::hub::Outbox;
 use crate::protocol::frame::SharedFrame;
-use crate::server::compress::{Compression, queue_shared_frame};
-use crate::server::conn::{ConnId, Phase, conn_mut};
-use crate::server::event_loop::Server;
-use crate::server::fan_out::Queued;
-use std::rc::Rc;
+use crate::server::{Ctx, Prepared};
 
 impl HubState {
-    /// Queues every frame the hub asked for, then performs the closes it asked for.
-    ///
-    /// A recipient with permessage-deflate gets the frame compressed (see [`crate::server::compress`]:
-    /// once per window size for the whole batch when the server keeps no context).
-    ///
-    /// A recipient whose unsent bytes would pass `max_outbound_bytes` is closed with 1008
-    /// "slow consumer" instead; nobody else waits for it. Run by
-    /// [`HubState::apply_outbox`]'s loop.
-    pub(in crate::server) fn apply_outbox_once(&mut self, server: &mut Server, now: Instant) {
+    /// Sends every frame the hub asked for, then performs the closes it asked for, all
+    /// through the App API: each frame is the hub's encoded once, queued to each of its
+    /// recipients by [`Ctx::send_prepared`] (compressed once per window size for the
+    /// callback's recipients that use permessage-deflate without context takeover); a
+    /// recipient over `max_outbound_bytes` unsent is closed 1008 "slow consumer" there,
+    /// and nobody else waits for it. Run by [`HubState::apply_outbox`]'s loop.
+    pub(crate) fn apply_outbox_once(&mut self, ctx: &mut Ctx<'_>) {
         let mut outbox = std::mem::take(&mut self.outbox);
         if outbox.wants_cluster() {
-            self.route_to_bus(server, &mut outbox);
+            self.route_to_bus(ctx, &mut outbox);
             // Local fallbacks went into the fresh outbox; take them along in this pass.
             let fallback = std::mem::take(&mut self.outbox);
             outbox.sends.extend(fallback.sends);
@@ -33,22 +27,13 @@ impl HubState {
         }
         // Written before anyone receives (or is acknowledged) the message.
         self.write_history(&mut outbox);
-        let mut failed = Vec::new();
         for (to, frame) in outbox.sends.drain(..) {
-            match server.queue_shared(to, &frame) {
-                Queued::Sent | Queued::Skipped => {}
-                Queued::TooSlow => server.close_slow_consumer(to, now),
-                Queued::Failed => failed.push(to),
-            }
-        }
-        for id in failed {
-            server.compressor_failed(id, now);
+            ctx.send_prepared(to, &Prepared::from_frame(frame));
         }
         // Renewed tokens are the hub app's, taken in its `on_message`.
         outbox.renewed.clear();
-        server.deflate_cache.clear();
         for close in outbox.closes.drain(..) {
-            server.close_conn(close.to, close.code, close.reason, now);
+            ctx.close(close.to, close.code.0, close.reason);
         }
         if self.outbox.is_empty() {
             self.outbox = outbox; // Keep the allocations.
@@ -87,37 +72,5 @@ impl HubState {
         for record in records.iter().rev() {
             self.hub.unrecord(record, outbox);
         }
-    }
-}
-
-impl HubState {
-    /// Queues the hub's answers to `id` now, ahead of anything queued after this (its
-    /// close frame, after a protocol error that followed the requests they answer), even
-    /// though its session no longer sends.
-    pub(in crate::server) fn queue_own_replies(&mut self, server: &mut Server, id: ConnId) {
-        if self.outbox.sends.iter().all(|(to, _)| *to != id) {
-            return;
-        }
-        let Some(conn) = conn_mut(&mut server.conns, id) else {
-            return;
-        };
-        let Phase::Open(open) = &mut conn.phase else {
-            return;
-        };
-        let mut compression = Compression {
-            pool: &mut server.pool,
-            deflaters: &mut server.deflaters,
-            cache: &mut server.deflate_cache,
-            stats: &mut server.stats,
-        };
-        self.outbox.sends.retain(|(to, frame)| {
-            if *to != id {
-                return true;
-            }
-            queue_shared_frame(&mut open.session, &mut conn.out, frame, &mut compression);
-            compression.stats.messages_out += 1;
-            false
-        });
-        server.deflate_cache.clear();
     }
 }

@@ -15,10 +15,9 @@ use crate::cluster::Command;
 use crate::cluster::query::{self, Ask, Line, Part, Question, Reply};
 use crate::hub::overview::HistoryPage;
 use crate::hub::remote::Fetched;
-use crate::protocol::close::CloseCode;
 use crate::protocol::http::Response;
+use crate::server::Ctx;
 use crate::server::conn::ConnId;
-use crate::server::event_loop::Server;
 use crate::server::timers::after;
 
 /// How long a request waits for the other nodes' parts.
@@ -129,29 +128,29 @@ impl Gathers {
 }
 
 impl HubState {
-    /// Answers a read of the server API (in [`Server::api_answers`]): at once alone, after
+    /// Answers a read of the server API (in [`HubState::api_answers`]): at once alone, after
     /// the other nodes clustered.
     pub(in crate::server) fn run_call(
         &mut self,
-        server: &mut Server,
+        ctx: &mut Ctx<'_>,
         id: ConnId,
         call: ApiCall,
         now: Instant,
     ) {
         match call {
-            ApiCall::Ask(ask) => self.run_ask(server, id, ask, now),
+            ApiCall::Ask(ask) => self.run_ask(ctx, id, ask, now),
             ApiCall::History { room, since, limit } => {
-                self.read_history(server, id, room, since, limit);
+                self.read_history(ctx, id, room, since, limit);
             }
         }
     }
 
     /// Runs `ask` here and, clustered, on every other node (the answer waits until they
-    /// have answered, or until [`GATHER_WAIT`]: the caller calls [`Server::gathers_due`]
+    /// have answered, or until [`GATHER_WAIT`]: the caller calls [`HubState::gathers_due`]
     /// then).
     pub(in crate::server) fn run_ask(
         &mut self,
-        server: &mut Server,
+        ctx: &mut Ctx<'_>,
         id: ConnId,
         ask: Ask,
         now: Instant,
@@ -163,10 +162,10 @@ impl HubState {
                 unavailable("Redis is unavailable: the other nodes cannot be asked"),
             );
         }
-        let part = self.local_part(server, &ask, now);
+        let part = self.local_part(ctx, &ask, now);
         let me = self.node.clone();
         if !clustered {
-            let info = self.node_info(server, now);
+            let info = self.node_info(ctx, now);
             return self.api_respond(id, gathered(&ask, &info, vec![part], Vec::new()));
         }
         let Some(qid) = self.gathers.start(id, ask.clone(), &me, part, now) else {
@@ -191,10 +190,10 @@ impl HubState {
     }
 
     /// This node's part of `ask` (a disconnect closes the user's connections here).
-    fn local_part(&mut self, server: &mut Server, ask: &Ask, now: Instant) -> Part {
+    fn local_part(&mut self, ctx: &mut Ctx<'_>, ask: &Ask, now: Instant) -> Part {
         match ask {
             Ask::Info => Part::Info {
-                info: self.node_info(server, now),
+                info: self.node_info(ctx, now),
             },
             Ask::Rooms => Part::Rooms {
                 rooms: self.hub.room_counts(),
@@ -209,9 +208,9 @@ impl HubState {
             } => {
                 let conns = self.hub.user_connections(user_id);
                 for conn in &conns {
-                    server.close_conn(*conn, CloseCode(*code), reason, now);
+                    ctx.close(*conn, *code, reason);
                 }
-                self.apply_outbox(server, now);
+                self.apply_outbox(ctx);
                 if !conns.is_empty() {
                     log::info!(
                         "server API: closed {} connection(s) of {user_id} ({code} {reason})",
@@ -228,7 +227,7 @@ impl HubState {
     /// A question or answer from the bus.
     pub(in crate::server) fn on_query_line(
         &mut self,
-        server: &mut Server,
+        ctx: &mut Ctx<'_>,
         bytes: &[u8],
         now: Instant,
     ) {
@@ -242,7 +241,7 @@ impl HubState {
         let me = self.node.clone();
         match line {
             Line::Question(question) if question.asker != me => {
-                let part = self.local_part(server, &question.ask, now);
+                let part = self.local_part(ctx, &question.ask, now);
                 let reply = query::encode_reply(&Reply {
                     asker: question.asker,
                     qid: question.qid,
@@ -258,7 +257,7 @@ impl HubState {
             Line::Question(_) => {} // Ours, answered when asked.
             Line::Reply(reply) if reply.asker == me => {
                 if let Some(gather) = self.gathers.answered(reply) {
-                    self.finish_gather(server, gather, now);
+                    self.finish_gather(ctx, gather, now);
                 }
             }
             Line::Reply(_) => {} // Another node's.
@@ -268,13 +267,13 @@ impl HubState {
     /// Redis published a question; these nodes should answer.
     pub(in crate::server) fn on_asked(
         &mut self,
-        server: &mut Server,
+        ctx: &mut Ctx<'_>,
         qid: u64,
         nodes: Vec<String>,
         now: Instant,
     ) {
         if let Some(gather) = self.gathers.asked(qid, nodes) {
-            self.finish_gather(server, gather, now);
+            self.finish_gather(ctx, gather, now);
         }
     }
 
@@ -286,22 +285,22 @@ impl HubState {
     }
 
     /// Answers every request whose gather deadline has come.
-    pub(in crate::server) fn gathers_due(&mut self, server: &mut Server, now: Instant) {
+    pub(in crate::server) fn gathers_due(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
         for gather in self.gathers.due(now) {
             if gather.expected.is_none() {
                 // Redis has not even said who is alive: the question may not be out.
                 let refusal = unavailable("the other nodes did not answer in time");
                 self.api_respond(gather.conn, refusal);
             } else {
-                self.finish_gather(server, gather, now);
+                self.finish_gather(ctx, gather, now);
             }
         }
     }
 
     /// Answers a gathered request.
-    fn finish_gather(&mut self, server: &mut Server, gather: Gather, now: Instant) {
+    fn finish_gather(&mut self, ctx: &mut Ctx<'_>, gather: Gather, now: Instant) {
         let missing = gather.missing();
-        let info = self.node_info(server, now);
+        let info = self.node_info(ctx, now);
         let parts = gather.parts.into_values().collect();
         let response = gathered(&gather.ask, &info, parts, missing);
         self.api_respond(gather.conn, response);
@@ -310,7 +309,7 @@ impl HubState {
     /// Answers a history request: from this node's history alone, from Redis clustered.
     fn read_history(
         &mut self,
-        server: &mut Server,
+        ctx: &mut Ctx<'_>,
         id: ConnId,
         room: String,
         since: u64,
@@ -329,7 +328,7 @@ impl HubState {
                 &room,
                 since,
                 limit,
-                crate::hub::time::unix_millis(server.wall_now.wall),
+                crate::hub::time::unix_millis(ctx.wall_clock()),
             );
             return self.api_respond(id, history_answer(&room, page));
         };

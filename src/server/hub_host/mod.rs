@@ -13,18 +13,16 @@
 //! `App::health`, `App::has_work_in_flight` and `App::metrics`. The engine keeps nothing of
 //! it: no field, no route, no timer, no figure.
 //!
-//! What is left between the two: the hub's state is lent the engine (`&mut Server`) in
-//! each callback, to reach a few of its internals that the public `Ctx` does not offer,
-//! each the job of one API call to come:
+//! It reaches the engine through the public [`Ctx`] only, as an embedder's app would:
 //!
-//! | the hub uses | on the App API |
+//! | the hub | on the App API |
 //! |---|---|
-//! | `Outbox::sends` through `queue_shared` ([`delivery`]) | `Ctx::prepare` and `Ctx::send_prepared` |
-//! | `Outbox::closes` through `close_conn` | `Ctx::close` |
-//! | replies queued ahead of a failure's close frame (`queue_own_replies`, from `on_run_end`) | `Ctx::send` from `on_run_end`, which the failing connection still takes |
-//! | `wall_now`, the loop's wall-clock time | a `Ctx` accessor |
-//! | `isolated_shared` around each Redis event | a panic in `on_wake` closing no connection (the engine's net, per event) |
-//! | the engine's connection count and readiness for `/api/info` | `Ctx` accessors |
+//! | its outbox's frames, encoded once, to each recipient ([`delivery`]) | `Ctx::send_prepared`, which holds each recipient (the sender too) to `max_outbound_bytes` |
+//! | the closes it asks for (a token expired, the server API's disconnect) | `Ctx::close` |
+//! | its answers to a run whose last frame failed the connection | `Ctx::send_prepared` from `on_run_end`, which that connection still takes, ahead of its close frame |
+//! | timestamps, token expiry | `Ctx::wall_clock` |
+//! | one Redis event's panic dropping that event only | `Ctx::contained` |
+//! | `/api/info`'s connections, uptime and status | `Ctx::open_connections`, `Ctx::started`, `Ctx::readiness` |
 
 pub(super) mod api;
 pub(super) mod app;
@@ -36,3 +34,14 @@ pub(super) mod history_read;
 pub(super) mod server_api;
 pub(super) mod settle;
 pub(super) mod state;
+
+use crate::hub::time::Now;
+use crate::server::Ctx;
+
+/// The loop's clocks for this turn, as the hub takes them.
+pub(crate) fn clock(ctx: &Ctx<'_>) -> Now {
+    Now {
+        wall: ctx.wall_clock(),
+        mono: ctx.now(),
+    }
+}

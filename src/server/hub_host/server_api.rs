@@ -24,8 +24,8 @@ use crate::hub::overview::{HistoryPage, merge_room_counts, merge_user_counts};
 use crate::hub::{HubConfig, valid_room_name};
 use crate::protocol::handshake::RequestHead;
 use crate::protocol::http::Response;
+use crate::server::Ctx;
 use crate::server::config::ApiConfig;
-use crate::server::event_loop::Server;
 
 /// The most messages one history request returns.
 pub(in crate::server) const MAX_HISTORY_LIMIT: usize = 1000;
@@ -270,20 +270,13 @@ impl HubState {
     /// This node's figures for `/api/info`; its status is the engine's readiness, or the
     /// hub's own health when that is worse (the hub is being called: the engine cannot
     /// ask it).
-    pub(in crate::server) fn node_info(&self, server: &Server, now: Instant) -> NodeInfo {
-        let connections = server
-            .conns
-            .iter()
-            .filter(|(_, c)| c.admitted && matches!(c.phase, crate::server::conn::Phase::Open(_)))
-            .count();
+    pub(in crate::server) fn node_info(&self, ctx: &Ctx<'_>, now: Instant) -> NodeInfo {
         NodeInfo {
             node: self.node.clone(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            uptime_s: now
-                .saturating_duration_since(server.stats.started)
-                .as_secs(),
-            connections,
-            status: server.readiness().with(self.health()).status().to_owned(),
+            uptime_s: now.saturating_duration_since(ctx.started()).as_secs(),
+            connections: ctx.open_connections(),
+            status: ctx.readiness(self.health()).status().to_owned(),
         }
     }
 }

@@ -2,9 +2,9 @@
 //! ([`Hub`]), what it asked for during the current callback ([`Outbox`]), its history file,
 //! its link to Redis, the server API requests waiting for other nodes, and its figures.
 //!
-//! The work on it that needs the engine's connections (applying the outbox, the cluster
-//! link, the API) is `impl HubState` in the sibling files, each method lent the engine
-//! (`&mut Server`) by the app's callback it runs in.
+//! The work on it that reaches connections (applying the outbox, the cluster link, the
+//! API) is `impl HubState` in the sibling files, each method given the [`crate::server::Ctx`] of the
+//! app's callback it runs in.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -83,6 +83,8 @@ pub(in crate::server) struct HubState {
     pub(in crate::server) cluster: Option<Cluster>,
     /// This node's id: the cluster's, or a generated one when alone (`/api/info`).
     pub(in crate::server) node: String,
+    /// The id the publish API sends as (`api.sender_id`), which no client may take.
+    pub(in crate::server) sender_id: String,
     /// Server API requests waiting for the other nodes' parts.
     pub(in crate::server) gathers: Gathers,
     /// Redis's outcomes for the messages of waiting publish requests, for the app.
@@ -129,6 +131,7 @@ impl HubState {
             history_log,
             cluster,
             node,
+            sender_id: config.api.sender_id.clone(),
             gathers: Gathers::default(),
             api_outcomes: Vec::new(),
             api_answers: Vec::new(),
