@@ -6,7 +6,10 @@
 //!   close, UTF-8), and RFC 7692 permessage-deflate. It takes bytes and returns events; it
 //!   never panics.
 //! - [`server`]: one thread, one `mio::Poll`, a slab of connections; moves bytes between
-//!   sockets and the protocol.
+//!   sockets and the protocol, and runs applications on its App API ([`server::App`]).
+//! - [`hub`]: the chat/pub-sub application of `/ws` as plain data (rooms, members,
+//!   history), which a private module runs as an app on that API, with its Redis link
+//!   ([`cluster`]), history file and HTTP API.
 //!
 //! Run it with `wsloop serve`; see README.md. The binary's command line, configuration
 //! file and load generator (`wsloop bench`) live in the binary target, not in this library.
@@ -19,6 +22,7 @@ pub mod auth;
 pub mod client;
 pub mod cluster;
 pub mod hub;
+mod hub_app;
 
 pub mod id;
 pub mod protocol;

@@ -18,6 +18,7 @@
 //! | the PROXY protocol v1/v2 (HAProxy), before the handshake | [`proxy_header`] |
 
 pub mod assembler;
+pub mod body_framing;
 pub mod close;
 pub mod close_state;
 pub mod deflate;

@@ -279,6 +279,12 @@ macro_rules! request_head_accessors {
         pub fn client_addr(&self) -> IpAddr {
             self.client
         }
+
+        /// The parsed head whole, for what the accessors above do not cover (every
+        /// header in order, whether a query key is present without a value).
+        pub fn head(&self) -> &'a RequestHead {
+            self.head
+        }
     };
 }
 
@@ -317,6 +323,19 @@ pub enum HttpReply {
 /// Names a plain HTTP request whose answer an app gives later ([`HttpReply::Later`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct HttpTicket(pub(super) ConnId);
+
+impl HttpTicket {
+    /// The ticket of the request on `conn` (the hub's Redis messages carry the id of the
+    /// request they answer, not its ticket).
+    pub(crate) fn of(conn: ConnId) -> Self {
+        Self(conn)
+    }
+
+    /// The connection the request came on.
+    pub(crate) fn conn(self) -> ConnId {
+        self.0
+    }
+}
 
 /// A plain HTTP request's head, before its body is read ([`App::on_http_head`]).
 #[derive(Debug, Clone, Copy)]

@@ -9,7 +9,7 @@ use super::app::{HttpHead, HttpReply, HttpRequest, HttpTicket};
 use super::apps::AppId;
 use super::conn::{BodyRequest, ConnId, Phase, conn_mut};
 use super::event_loop::Server;
-use super::request::{BodyFraming, body_framing};
+use crate::protocol::body_framing::{BodyFraming, body_framing};
 use crate::protocol::handshake::{Rejection, RequestHead, validate_upgrade};
 use crate::protocol::http::Response;
 

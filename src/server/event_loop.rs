@@ -30,11 +30,11 @@ use super::echo::{ECHO_PATH, Echo};
 use super::fd_limit::{AcceptError, Reserve, raise_nofile};
 use super::frames::AppInput;
 use super::handle::ServerHandle;
-use super::hub_host::app::{API_PATHS, HUB_PATH, HubApp};
-use super::hub_host::state::HubParts;
 use super::listeners::{Listeners, Port};
 use super::notify;
 use super::signals::{SIGNALS, SignalSource};
+use crate::hub_app::app::{API_PATHS, HUB_PATH, HubApp};
+use crate::hub_app::state::HubParts;
 
 use super::outbound::BufPool;
 use super::reading::{READ_CHUNK, ReadUntil};

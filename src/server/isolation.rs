@@ -140,7 +140,7 @@ pub(super) const PANIC_TRIGGER: &[u8] = b"wsloop-test-inject-panic";
 /// Test builds only: panics when `input` holds [`PANIC_TRIGGER`], so tests can prove the
 /// safety net at each place that calls this. Compiled to nothing in every other build.
 #[cfg(test)]
-pub(super) fn inject_panic(input: &[u8]) {
+pub(crate) fn inject_panic(input: &[u8]) {
     if input
         .windows(PANIC_TRIGGER.len())
         .any(|w| w == PANIC_TRIGGER)
@@ -152,7 +152,7 @@ pub(super) fn inject_panic(input: &[u8]) {
 /// Test builds only; nothing here.
 #[cfg(not(test))]
 #[inline(always)]
-pub(super) fn inject_panic(_input: &[u8]) {}
+pub(crate) fn inject_panic(_input: &[u8]) {}
 
 #[cfg(test)]
 mod tests;

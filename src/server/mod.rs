@@ -26,7 +26,6 @@ mod fd_limit;
 mod frames;
 mod handle;
 mod heartbeat;
-mod hub_host;
 mod isolation;
 mod lifecycle;
 mod listeners;
@@ -70,3 +69,6 @@ pub use event_loop::{Server, ServerBuilder, Spawned};
 pub use handle::ServerHandle;
 pub use outbound::SharedFrame;
 pub use readiness::Readiness;
+
+pub(crate) use isolation::inject_panic;
+pub(crate) use timers::after;

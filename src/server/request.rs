@@ -53,45 +53,6 @@ pub(super) enum Answer {
     AppHttp(AppId),
 }
 
-/// How a request's body is framed (RFC 9112 §6), as the server takes bodies: by
-/// `Content-Length` only, up to a limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum BodyFraming {
-    /// `Content-Length` bytes, `100 Continue` first if the client expects it.
-    Length {
-        /// The body's length.
-        length: usize,
-        /// `Expect: 100-continue` was sent.
-        send_continue: bool,
-    },
-    /// No `Content-Length`, and no `Transfer-Encoding`.
-    Unstated,
-    /// `Transfer-Encoding` (chunked), which the server does not read.
-    Chunked,
-    /// A `Content-Length` that is not a number.
-    Malformed,
-    /// A `Content-Length` over the limit.
-    TooLarge,
-}
-
-/// The framing of `head`'s body, with `max` the longest body taken.
-pub(super) fn body_framing(head: &RequestHead, max: usize) -> BodyFraming {
-    if head.header("transfer-encoding").is_some() {
-        return BodyFraming::Chunked;
-    }
-    match head.header("content-length").map(str::parse::<usize>) {
-        None => BodyFraming::Unstated,
-        Some(Err(_)) => BodyFraming::Malformed,
-        Some(Ok(length)) if length > max => BodyFraming::TooLarge,
-        Some(Ok(length)) => BodyFraming::Length {
-            length,
-            send_continue: head
-                .header("expect")
-                .is_some_and(|v| v.eq_ignore_ascii_case("100-continue")),
-        },
-    }
-}
-
 /// Decides the answer to `head`.
 pub(super) fn answer_request(
     server: &Server,

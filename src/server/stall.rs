@@ -1,8 +1,9 @@
 //! Stalled consumers: a bounded kernel send buffer, and a clock on write progress.
 //!
-//! A member that stops reading is caught two ways. By bytes: its unsent output passing
-//! `max_outbound_bytes` (see [`super::hub_host::delivery`]). By time: output queued and not one byte
-//! written for `stall_timeout` (here). Both close it with 1008 and drop what it had not
+//! A connection that stops reading is caught two ways. By bytes: its unsent output
+//! passing `max_outbound_bytes` when an app sends to it (see [`super::fan_out`] and
+//! `Ctx::send`). By time: output queued and not one byte written for `stall_timeout`
+//! (here). Both close it with 1008 and drop what it had not
 //! started receiving, so the close frame is the next thing it reads.
 //!
 //! Neither would be enough if the kernel buffered without bound: send buffers autotune to

@@ -54,7 +54,7 @@ pub(super) const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 360
 
 /// `at + wait`, with `wait` clamped to [`FAR_FUTURE`]: waits come from configuration, so
 /// the sum is checked, never a panic.
-pub(super) fn after(at: Instant, wait: Duration) -> Instant {
+pub(crate) fn after(at: Instant, wait: Duration) -> Instant {
     at.checked_add(wait.min(FAR_FUTURE)).unwrap_or(at)
 }
 

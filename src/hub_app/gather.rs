@@ -16,18 +16,18 @@ use crate::cluster::query::{self, Ask, Line, Part, Question, Reply};
 use crate::hub::overview::HistoryPage;
 use crate::hub::remote::Fetched;
 use crate::protocol::http::Response;
+use crate::server::ConnId;
 use crate::server::Ctx;
-use crate::server::conn::ConnId;
-use crate::server::timers::after;
+use crate::server::after;
 
 /// How long a request waits for the other nodes' parts.
-pub(in crate::server) const GATHER_WAIT: Duration = Duration::from_secs(1);
+pub(crate) const GATHER_WAIT: Duration = Duration::from_secs(1);
 /// The most requests waiting at once.
-pub(in crate::server) const MAX_GATHERS: usize = 64;
+pub(crate) const MAX_GATHERS: usize = 64;
 
 /// One request waiting for parts.
 #[derive(Debug)]
-pub(in crate::server) struct Gather {
+pub(crate) struct Gather {
     /// The API request.
     conn: ConnId,
     /// What it asked.
@@ -64,7 +64,7 @@ impl Gather {
 
 /// The requests waiting for parts, by question number.
 #[derive(Debug, Default)]
-pub(in crate::server) struct Gathers {
+pub(crate) struct Gathers {
     next: u64,
     pending: HashMap<u64, Gather>,
 }
@@ -130,13 +130,7 @@ impl Gathers {
 impl HubState {
     /// Answers a read of the server API (in [`HubState::api_answers`]): at once alone, after
     /// the other nodes clustered.
-    pub(in crate::server) fn run_call(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        id: ConnId,
-        call: ApiCall,
-        now: Instant,
-    ) {
+    pub(crate) fn run_call(&mut self, ctx: &mut Ctx<'_>, id: ConnId, call: ApiCall, now: Instant) {
         match call {
             ApiCall::Ask(ask) => self.run_ask(ctx, id, ask, now),
             ApiCall::History { room, since, limit } => {
@@ -148,13 +142,7 @@ impl HubState {
     /// Runs `ask` here and, clustered, on every other node (the answer waits until they
     /// have answered, or until [`GATHER_WAIT`]: the caller calls [`HubState::gathers_due`]
     /// then).
-    pub(in crate::server) fn run_ask(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        id: ConnId,
-        ask: Ask,
-        now: Instant,
-    ) {
+    pub(crate) fn run_ask(&mut self, ctx: &mut Ctx<'_>, id: ConnId, ask: Ask, now: Instant) {
         let clustered = self.cluster.is_some();
         if clustered && !self.cluster.as_ref().is_some_and(|c| c.publisher_up()) {
             return self.api_respond(
@@ -225,12 +213,7 @@ impl HubState {
     }
 
     /// A question or answer from the bus.
-    pub(in crate::server) fn on_query_line(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        bytes: &[u8],
-        now: Instant,
-    ) {
+    pub(crate) fn on_query_line(&mut self, ctx: &mut Ctx<'_>, bytes: &[u8], now: Instant) {
         let Some(line) = query::parse(bytes) else {
             log::warn!(
                 "malformed server API line on the bus: {}",
@@ -265,7 +248,7 @@ impl HubState {
     }
 
     /// Redis published a question; these nodes should answer.
-    pub(in crate::server) fn on_asked(
+    pub(crate) fn on_asked(
         &mut self,
         ctx: &mut Ctx<'_>,
         qid: u64,
@@ -278,14 +261,14 @@ impl HubState {
     }
 
     /// A question could not be published.
-    pub(in crate::server) fn on_ask_failed(&mut self, qid: u64) {
+    pub(crate) fn on_ask_failed(&mut self, qid: u64) {
         if let Some(gather) = self.gathers.pending.remove(&qid) {
             self.api_respond(gather.conn, unavailable("Redis did not take the question"));
         }
     }
 
     /// Answers every request whose gather deadline has come.
-    pub(in crate::server) fn gathers_due(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
+    pub(crate) fn gathers_due(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
         for gather in self.gathers.due(now) {
             if gather.expected.is_none() {
                 // Redis has not even said who is alive: the question may not be out.
@@ -350,12 +333,7 @@ impl HubState {
     }
 
     /// Redis answered a history read.
-    pub(in crate::server) fn on_history_read(
-        &mut self,
-        id: ConnId,
-        room: &str,
-        fetched: Option<Fetched>,
-    ) {
+    pub(crate) fn on_history_read(&mut self, id: ConnId, room: &str, fetched: Option<Fetched>) {
         let page = fetched.map(|fetched| HistoryPage {
             room: room.to_owned(),
             epoch: fetched.epoch,
@@ -370,7 +348,7 @@ impl HubState {
     }
 
     /// Leaves the answer to API request `id` for the hub app, which gives it.
-    pub(in crate::server) fn api_respond(&mut self, id: ConnId, response: Response) {
+    pub(crate) fn api_respond(&mut self, id: ConnId, response: Response) {
         self.api_answers.push((id, response));
     }
 }

@@ -203,7 +203,7 @@ fn payload_of(frame: &[u8]) -> &[u8] {
     }
 }
 
-pub(in crate::server) fn encode(
+pub(crate) fn encode(
     room: &str,
     offset: u64,
     epoch: &str,
@@ -219,7 +219,7 @@ pub(in crate::server) fn encode(
 }
 
 /// CRC-32 (IEEE 802.3, the one zlib and Ethernet use) of the parts, one after the other.
-pub(in crate::server) fn crc32(parts: &[&[u8]]) -> u32 {
+pub(crate) fn crc32(parts: &[&[u8]]) -> u32 {
     let mut crc = !0u32;
     for byte in parts.iter().flat_map(|p| p.iter()) {
         crc ^= u32::from(*byte);

@@ -12,7 +12,7 @@
 //! all. A request resent with the same `Idempotency-Key` header within the dedupe window
 //! (120 s) publishes each of its messages once and gets the same offsets.
 
-use crate::server::isolation::inject_panic;
+use crate::server::inject_panic;
 
 use serde::Serialize;
 
@@ -20,15 +20,15 @@ use super::clock;
 use super::state::HubState;
 use crate::hub::publish::decode_publish;
 use crate::hub::{Origin, Routed};
+use crate::protocol::body_framing::{BodyFraming, body_framing};
 use crate::protocol::handshake::RequestHead;
 use crate::protocol::http::Response;
+use crate::server::ApiConfig;
+use crate::server::ConnId;
 use crate::server::Ctx;
-use crate::server::config::ApiConfig;
-use crate::server::conn::ConnId;
-use crate::server::request::{BodyFraming, body_framing};
 
 /// A JSON error answer.
-pub(in crate::server) fn json_error(status: u16, code: &str, message: &str) -> Response {
+pub(crate) fn json_error(status: u16, code: &str, message: &str) -> Response {
     let body = serde_json::json!({ "error": code, "message": message })
         .to_string()
         .into_bytes();
@@ -54,7 +54,7 @@ fn bearer_key(head: &RequestHead) -> &str {
 
 /// Checks the API key of any `/api/` request: 404 while the API is off (no key
 /// configured), 401 for a missing or wrong key.
-pub(in crate::server) fn check_key(api: &ApiConfig, head: &RequestHead) -> Result<(), Response> {
+pub(crate) fn check_key(api: &ApiConfig, head: &RequestHead) -> Result<(), Response> {
     if api.keys.is_empty() {
         return Err(json_error(
             404,
@@ -81,10 +81,7 @@ pub(in crate::server) fn check_key(api: &ApiConfig, head: &RequestHead) -> Resul
 
 /// Checks a request body's framing: a `Content-Length` (411) within `max` bytes (413);
 /// the body's length, and whether to answer `100 Continue` first.
-pub(in crate::server) fn body_to_read(
-    head: &RequestHead,
-    max: usize,
-) -> Result<(usize, bool), Response> {
+pub(crate) fn body_to_read(head: &RequestHead, max: usize) -> Result<(usize, bool), Response> {
     Err(match body_framing(head, max) {
         BodyFraming::Length {
             length,
@@ -103,7 +100,7 @@ pub(in crate::server) fn body_to_read(
 }
 
 /// Checks a publish request's head before its body is read: key, method, length.
-pub(in crate::server) fn check_head(api: &ApiConfig, head: &RequestHead) -> Result<(), Response> {
+pub(crate) fn check_head(api: &ApiConfig, head: &RequestHead) -> Result<(), Response> {
     check_key(api, head)?;
     if head.method != "POST" {
         return Err(json_error(405, "method_not_allowed", "use POST").header("Allow", "POST"));
@@ -128,7 +125,7 @@ struct ItemResult {
 /// A clustered publish request waiting for Redis: each message's outcome once known
 /// (`Err`: Redis could not take it).
 #[derive(Debug)]
-pub(in crate::server) struct ApiWait {
+pub(crate) struct ApiWait {
     outcomes: Vec<Option<Result<ItemResult, ()>>>,
     batch: bool,
 }
@@ -136,9 +133,9 @@ pub(in crate::server) struct ApiWait {
 /// Redis's outcome for one message of a publish request, as the cluster link reports it
 /// to the hub app, which holds the request ([`ApiWait::record`]).
 #[derive(Debug)]
-pub(in crate::server) struct ApiOutcome {
+pub(crate) struct ApiOutcome {
     /// The request's connection.
-    pub(in crate::server) conn: ConnId,
+    pub(crate) conn: ConnId,
     /// The message's index in the request.
     index: usize,
     /// Its position in the room's stream when published (`Err`: not published).
@@ -150,7 +147,7 @@ pub(in crate::server) struct ApiOutcome {
 impl ApiWait {
     /// Records one message's outcome; once every message has one, the answer: 200 with
     /// the offsets, or 503 when Redis did not take them all.
-    pub(in crate::server) fn record(&mut self, outcome: ApiOutcome) -> Option<Response> {
+    pub(crate) fn record(&mut self, outcome: ApiOutcome) -> Option<Response> {
         let ApiOutcome {
             index,
             outcome,
@@ -223,7 +220,7 @@ struct Published {
 impl HubState {
     /// Decodes and delivers the body of publish request `id`: the answer, or (clustered)
     /// what to wait for; the hub's outbox is applied by the caller.
-    pub(in crate::server) fn publish(
+    pub(crate) fn publish(
         &mut self,
         ctx: &Ctx<'_>,
         id: ConnId,
@@ -283,7 +280,7 @@ impl HubState {
     /// Redis's outcome for one message of a waiting publish request (`Err`: not
     /// published; `delivered`: delivered on this node only, `when_redis_down = "local"`),
     /// for the hub app, which holds the request.
-    pub(in crate::server) fn api_outcome(
+    pub(crate) fn api_outcome(
         &mut self,
         origin: &Origin,
         outcome: Result<Option<(u64, String)>, ()>,

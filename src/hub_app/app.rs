@@ -16,16 +16,16 @@ use crate::auth::user_id::{UserIdError, check_user_id, new_guest_id};
 use crate::hub::Credentials;
 use crate::protocol::Limits;
 use crate::protocol::http::Response;
-use crate::server::app::Health;
-use crate::server::app::{
+use crate::server::AppMetrics;
+use crate::server::ConnId;
+use crate::server::Ctx;
+use crate::server::Health;
+use crate::server::after;
+use crate::server::inject_panic;
+use crate::server::{ApiConfig, ServerConfig};
+use crate::server::{
     App, Closed, HttpHead, HttpReply, HttpRequest, HttpTicket, Message, Refusal, Request,
 };
-use crate::server::app_ctx::Ctx;
-use crate::server::app_metrics::AppMetrics;
-use crate::server::config::{ApiConfig, ServerConfig};
-use crate::server::conn::ConnId;
-use crate::server::isolation::inject_panic;
-use crate::server::timers::after;
 
 /// Close code for a connection whose token expired (README, "Close codes"): 4000–4499 are
 /// terminal, so a client must get a fresh token before reconnecting.
@@ -46,10 +46,10 @@ const HISTORY_EXPIRY: u64 = 1;
 const HISTORY_EXPIRY_EVERY: Duration = Duration::from_secs(60);
 
 /// The path the hub is routed at, unless an embedder's route takes it first.
-pub(in crate::server) const HUB_PATH: &str = "/ws";
+pub(crate) const HUB_PATH: &str = "/ws";
 
 /// The hub's HTTP API, for operators: publish, and the server API.
-pub(in crate::server) const API_PATHS: &str = "/api/*";
+pub(crate) const API_PATHS: &str = "/api/*";
 
 /// The publish API's path.
 const PUBLISH_PATH: &str = "/api/publish";
@@ -60,7 +60,7 @@ const GATHERS_DUE: u64 = 2;
 
 /// The hub at `/ws`.
 #[derive(Debug)]
-pub(in crate::server) struct HubApp {
+pub(crate) struct HubApp {
     /// Frame and message limits of its connections (`server.hub_limits`).
     limits: Limits,
     /// Anonymous clients are guests (`auth.anonymous = "guest"`): none may name itself.
@@ -85,7 +85,7 @@ pub(in crate::server) struct HubApp {
 
 impl HubApp {
     /// The hub as `config` sets it up, with its history file and Redis threads.
-    pub(in crate::server) fn new(config: &ServerConfig, parts: HubParts) -> Self {
+    pub(crate) fn new(config: &ServerConfig, parts: HubParts) -> Self {
         Self {
             limits: config.hub_limits,
             anonymous_is_guest: config.auth.anonymous_is_guest(),
@@ -110,7 +110,7 @@ impl HubApp {
                 Ok(()) => Ok(Some(user)),
                 Err(refused) => Err(Refusal::new(400, format!("user_id: {refused}"))),
             },
-            (None, None) if request.head.has_query_key("user_id") => Err(Refusal::new(
+            (None, None) if request.head().has_query_key("user_id") => Err(Refusal::new(
                 400,
                 format!("user_id: {}", UserIdError::Malformed),
             )),
@@ -175,7 +175,7 @@ impl HubApp {
             .map(|k| k.chars().take(128).collect());
         let published = self
             .state
-            .publish(ctx, ticket.0, request.body(), key.as_deref());
+            .publish(ctx, ticket.conn(), request.body(), key.as_deref());
         let answer = match published {
             Ok(response) => Some(self.count_api(response)),
             Err(wait) => {
@@ -198,13 +198,13 @@ impl HubApp {
         let ticket = request.ticket();
         let now = ctx.now();
         let state = &mut self.state;
-        match parse_call(request.head, state.hub.config()) {
-            Ok(Parsed::Call(call)) => state.run_call(ctx, ticket.0, call, now),
+        match parse_call(request.head(), state.hub.config()) {
+            Ok(Parsed::Call(call)) => state.run_call(ctx, ticket.conn(), call, now),
             Ok(Parsed::Disconnect) => match decode_disconnect(request.body()) {
-                Ok(ask) => state.run_ask(ctx, ticket.0, ask, now),
-                Err(refusal) => state.api_respond(ticket.0, refusal),
+                Ok(ask) => state.run_ask(ctx, ticket.conn(), ask, now),
+                Err(refusal) => state.api_respond(ticket.conn(), refusal),
             },
-            Err(refusal) => state.api_respond(ticket.0, refusal),
+            Err(refusal) => state.api_respond(ticket.conn(), refusal),
         }
         match self.give_answers(ctx, Some(ticket)) {
             Some(response) => HttpReply::Respond(response),
@@ -222,7 +222,7 @@ impl HubApp {
         self.complete_publishes();
         let mut own = None;
         for (conn, response) in std::mem::take(&mut self.state.api_answers) {
-            let ticket = HttpTicket(conn);
+            let ticket = HttpTicket::of(conn);
             let response = self.count_api(response);
             if Some(ticket) == asking {
                 own = Some(response);
@@ -238,7 +238,7 @@ impl HubApp {
     fn complete_publishes(&mut self) {
         for outcome in std::mem::take(&mut self.state.api_outcomes) {
             let conn = outcome.conn;
-            let ticket = HttpTicket(conn);
+            let ticket = HttpTicket::of(conn);
             let Some(wait) = self.publishing.get_mut(&ticket) else {
                 continue;
             };
@@ -264,8 +264,8 @@ impl App for HubApp {
         let api = &self.api;
         let checked = match request.path() {
             HUB_PATH => return Ok(()),
-            PUBLISH_PATH => api::check_head(api, request.head),
-            _ => server_api::check_head(api, self.state.hub.config(), request.head).map(|_| ()),
+            PUBLISH_PATH => api::check_head(api, request.head()),
+            _ => server_api::check_head(api, self.state.hub.config(), request.head()).map(|_| ()),
         };
         checked.map_err(|refusal| self.count_api(refusal))
     }

@@ -1,10 +1,10 @@
-//! The hub (`/ws`, [`crate::hub`]) as an application on the App API ([`super::App`]).
+//! The hub (`/ws`, [`crate::hub`]) as an application on the App API ([`crate::server::App`]).
 //!
 //! [`app::HubApp`] is routed like any app, below the embedder's routes: `/ws`, and `/api/*`
 //! for operators. It is told of opens, runs of messages and closes (departures in batches),
 //! decides its upgrades (`user_id`, the per-user limit), checks its connections' token
 //! expiry with its own timers, drops old history and answers overdue API requests at its
-//! own ticks, is woken by the Redis threads (an [`super::AppWaker`]) to drain their
+//! own ticks, is woken by the Redis threads (an [`crate::server::AppWaker`]) to drain their
 //! events, checks each API request's head before its body is read (`on_http_head`) and
 //! answers it now or later (`on_http`, `Ctx::respond`). Its state is its own
 //! ([`state::HubState`]): the rooms and members, the outbox, its history file
@@ -13,7 +13,14 @@
 //! `App::health`, `App::has_work_in_flight` and `App::metrics`. The engine keeps nothing of
 //! it: no field, no route, no timer, no figure.
 //!
-//! It reaches the engine through the public [`Ctx`] only, as an embedder's app would:
+//! It lives outside the engine (`src/server/`), which names it in one place only: the
+//! built-in routes (`route_builtins` in `src/server/event_loop.rs`, `/ws` and `/api/*`
+//! below an embedder's routes). It reaches the engine through the public App API, as an
+//! embedder's app would, and through four crate-internal helpers besides: a frame the hub
+//! encoded taken as a [`crate::server::Prepared`] as it is (the hub encodes in
+//! [`crate::hub`], which has no `Ctx`), an [`crate::server::HttpTicket`]'s connection id
+//! (its Redis messages carry that id to name the API request they answer), the timer
+//! arithmetic that clamps a deadline, and the panic injected in test builds.
 //!
 //! | the hub | on the App API |
 //! |---|---|
@@ -23,17 +30,18 @@
 //! | timestamps, token expiry | `Ctx::wall_clock` |
 //! | one Redis event's panic dropping that event only | `Ctx::contained` |
 //! | `/api/info`'s connections, uptime and status | `Ctx::open_connections`, `Ctx::started`, `Ctx::readiness` |
+//! | an API request's head (key, length), a bare `?user_id` | `HttpHead::head`, `Request::head` |
 
-pub(super) mod api;
-pub(super) mod app;
-pub(super) mod cluster_link;
-pub(super) mod delivery;
-pub(super) mod gather;
-pub(super) mod history_log;
-pub(super) mod history_read;
-pub(super) mod server_api;
-pub(super) mod settle;
-pub(super) mod state;
+mod api;
+pub(crate) mod app;
+mod cluster_link;
+mod delivery;
+mod gather;
+mod history_log;
+mod history_read;
+mod server_api;
+mod settle;
+pub(crate) mod state;
 
 use crate::hub::time::Now;
 use crate::server::Ctx;

@@ -24,11 +24,11 @@ use crate::hub::overview::{HistoryPage, merge_room_counts, merge_user_counts};
 use crate::hub::{HubConfig, valid_room_name};
 use crate::protocol::handshake::RequestHead;
 use crate::protocol::http::Response;
+use crate::server::ApiConfig;
 use crate::server::Ctx;
-use crate::server::config::ApiConfig;
 
 /// The most messages one history request returns.
-pub(in crate::server) const MAX_HISTORY_LIMIT: usize = 1000;
+pub(crate) const MAX_HISTORY_LIMIT: usize = 1000;
 /// Messages a history request returns without `limit`.
 const DEFAULT_HISTORY_LIMIT: usize = 100;
 /// The longest close reason (RFC 6455 §5.5: a control frame's payload is at most 125
@@ -39,7 +39,7 @@ const DEFAULT_DISCONNECT_CODE: u16 = 4000;
 
 /// A read the server API answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(in crate::server) enum ApiCall {
+pub(crate) enum ApiCall {
     /// Ask every node (`info`, `rooms`, `presence`, `disconnect`).
     Ask(Ask),
     /// A page of a room's history.
@@ -55,7 +55,7 @@ pub(in crate::server) enum ApiCall {
 
 /// Checks the head of a request under `/api/` (other than `/api/publish`) before its
 /// body is read: the key, then the method and path, then (for a disconnect) the length.
-pub(in crate::server) fn check_head(
+pub(crate) fn check_head(
     api: &ApiConfig,
     hub: &HubConfig,
     head: &RequestHead,
@@ -70,7 +70,7 @@ pub(in crate::server) fn check_head(
 
 /// What a request line asks for, once its method and path are known good.
 #[derive(Debug, PartialEq, Eq)]
-pub(in crate::server) enum Parsed {
+pub(crate) enum Parsed {
     /// A read.
     Call(ApiCall),
     /// `POST /api/disconnect`: its body says whom.
@@ -78,10 +78,7 @@ pub(in crate::server) enum Parsed {
 }
 
 /// Reads the method, path and query of an API request.
-pub(in crate::server) fn parse_call(
-    head: &RequestHead,
-    hub: &HubConfig,
-) -> Result<Parsed, Response> {
+pub(crate) fn parse_call(head: &RequestHead, hub: &HubConfig) -> Result<Parsed, Response> {
     let path = head.path.as_str();
     if path == "/api/disconnect" {
         return expect_method(head, "POST").map(|()| Parsed::Disconnect);
@@ -168,7 +165,7 @@ struct DisconnectBody {
 }
 
 /// Reads a disconnect request's body.
-pub(in crate::server) fn decode_disconnect(body: &[u8]) -> Result<Ask, Response> {
+pub(crate) fn decode_disconnect(body: &[u8]) -> Result<Ask, Response> {
     let bad = |message: &str| json_error(400, "bad_request", message);
     let request: DisconnectBody = serde_json::from_slice(body).map_err(|e| {
         bad(&format!(
@@ -196,7 +193,7 @@ pub(in crate::server) fn decode_disconnect(body: &[u8]) -> Result<Ask, Response>
 
 /// The answer to `ask` from the nodes' parts; `missing` lists the nodes that did not
 /// answer.
-pub(in crate::server) fn gathered(
+pub(crate) fn gathered(
     ask: &Ask,
     me: &NodeInfo,
     parts: Vec<Part>,
@@ -253,7 +250,7 @@ pub(in crate::server) fn gathered(
 }
 
 /// The answer to a history request.
-pub(in crate::server) fn history_answer(room: &str, page: Option<HistoryPage>) -> Response {
+pub(crate) fn history_answer(room: &str, page: Option<HistoryPage>) -> Response {
     match page {
         Some(page) => {
             let body = serde_json::to_vec(&page).unwrap_or_default();
@@ -270,7 +267,7 @@ impl HubState {
     /// This node's figures for `/api/info`; its status is the engine's readiness, or the
     /// hub's own health when that is worse (the hub is being called: the engine cannot
     /// ask it).
-    pub(in crate::server) fn node_info(&self, ctx: &Ctx<'_>, now: Instant) -> NodeInfo {
+    pub(crate) fn node_info(&self, ctx: &Ctx<'_>, now: Instant) -> NodeInfo {
         NodeInfo {
             node: self.node.clone(),
             version: env!("CARGO_PKG_VERSION").to_owned(),

@@ -15,25 +15,25 @@ use super::history_log::{HistoryLog, Loaded};
 use crate::cluster::Cluster;
 use crate::hub::{Hub, HubConfig, Outbox};
 use crate::protocol::http::Response;
-use crate::server::app_metrics::AppMetrics;
-use crate::server::app_waker::AppWaker;
-use crate::server::config::ServerConfig;
-use crate::server::conn::ConnId;
+use crate::server::AppMetrics;
+use crate::server::AppWaker;
+use crate::server::ConnId;
+use crate::server::ServerConfig;
 
 /// What the hub brings up before the loop starts: its history file (and what it held)
 /// and its Redis threads.
 #[derive(Debug, Default)]
-pub(in crate::server) struct HubParts {
+pub(crate) struct HubParts {
     /// The history log and what it held, when `history_dir` is set.
-    pub(in crate::server) history: Option<(HistoryLog, Vec<Loaded>)>,
+    pub(crate) history: Option<(HistoryLog, Vec<Loaded>)>,
     /// The Redis threads, when clustered.
-    pub(in crate::server) cluster: Option<Cluster>,
+    pub(crate) cluster: Option<Cluster>,
 }
 
 impl HubParts {
     /// Opens the history file (when `history_dir` is set) and starts the Redis threads
     /// (when clustered), which report to the hub's app through `waker`.
-    pub(in crate::server) fn open(config: &ServerConfig, waker: AppWaker) -> io::Result<Self> {
+    pub(crate) fn open(config: &ServerConfig, waker: AppWaker) -> io::Result<Self> {
         let history = match &config.history_dir {
             Some(dir) => Some(HistoryLog::open(
                 dir,
@@ -52,54 +52,54 @@ impl HubParts {
 
 /// The hub's figures that are not the hub's tables' (those it counts itself).
 #[derive(Debug, Default, Clone)]
-pub(in crate::server) struct HubCounters {
+pub(crate) struct HubCounters {
     /// API answers, by HTTP status.
-    pub(in crate::server) api_requests: BTreeMap<u16, u64>,
+    pub(crate) api_requests: BTreeMap<u16, u64>,
     /// Messages accepted by the publish API.
-    pub(in crate::server) messages_published: u64,
+    pub(crate) messages_published: u64,
     /// Failed writes to the history log.
-    pub(in crate::server) history_write_errors: u64,
+    pub(crate) history_write_errors: u64,
     /// Messages received from the cluster bus.
-    pub(in crate::server) bus_messages: u64,
+    pub(crate) bus_messages: u64,
     /// Messages delivered on this node only because Redis was unavailable.
-    pub(in crate::server) cluster_fallbacks: u64,
+    pub(crate) cluster_fallbacks: u64,
     /// Messages refused because Redis could not take them.
-    pub(in crate::server) cluster_refusals: u64,
+    pub(crate) cluster_refusals: u64,
     /// Redis connections lost or refused.
-    pub(in crate::server) redis_disconnects: u64,
+    pub(crate) redis_disconnects: u64,
 }
 
 /// The hub's state.
 #[derive(Debug)]
-pub(in crate::server) struct HubState {
+pub(crate) struct HubState {
     /// The chat/pub-sub state of `/ws`.
-    pub(in crate::server) hub: Hub,
+    pub(crate) hub: Hub,
     /// What the hub asked for during the current callback; applied by `apply_outbox`
     /// before the callback returns (or, for a run of messages, at its end).
-    pub(in crate::server) outbox: Outbox,
+    pub(crate) outbox: Outbox,
     /// The history log on disk, when `history_dir` is set.
-    pub(in crate::server) history_log: Option<HistoryLog>,
+    pub(crate) history_log: Option<HistoryLog>,
     /// The Redis threads, when clustered.
-    pub(in crate::server) cluster: Option<Cluster>,
+    pub(crate) cluster: Option<Cluster>,
     /// This node's id: the cluster's, or a generated one when alone (`/api/info`).
-    pub(in crate::server) node: String,
+    pub(crate) node: String,
     /// The id the publish API sends as (`api.sender_id`), which no client may take.
-    pub(in crate::server) sender_id: String,
+    pub(crate) sender_id: String,
     /// Server API requests waiting for the other nodes' parts.
-    pub(in crate::server) gathers: Gathers,
+    pub(crate) gathers: Gathers,
     /// Redis's outcomes for the messages of waiting publish requests, for the app.
-    pub(in crate::server) api_outcomes: Vec<ApiOutcome>,
+    pub(crate) api_outcomes: Vec<ApiOutcome>,
     /// Answers to server API requests that the cluster link or a gather deadline
     /// completed, for the app to give.
-    pub(in crate::server) api_answers: Vec<(ConnId, Response)>,
+    pub(crate) api_answers: Vec<(ConnId, Response)>,
     /// Its figures beside the hub's tables'.
-    pub(in crate::server) counters: HubCounters,
+    pub(crate) counters: HubCounters,
 }
 
 impl HubState {
     /// The hub as `config` sets it up, with the history `parts` restored and its Redis
     /// threads.
-    pub(in crate::server) fn new(config: &ServerConfig, parts: HubParts) -> Self {
+    pub(crate) fn new(config: &ServerConfig, parts: HubParts) -> Self {
         let HubParts { history, cluster } = parts;
         let (history_log, loaded) = match history {
             Some((log, loaded)) => (Some(log), loaded),
@@ -143,7 +143,7 @@ impl HubState {
 impl HubState {
     /// The hub's figures for `/metrics` and `/stats`, under the names the engine gave them
     /// when they were its own.
-    pub(in crate::server) fn metrics(&self, out: &mut AppMetrics) {
+    pub(crate) fn metrics(&self, out: &mut AppMetrics) {
         let tables = self.hub.counts();
         out.gauge(
             "hub_connections",

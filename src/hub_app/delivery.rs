@@ -42,7 +42,7 @@ impl HubState {
 
     /// Writes the messages `outbox` queued for the history log; if the log refuses them,
     /// withdraws them (see [`HubState::withdraw_unwritten`]) and returns `false`.
-    pub(in crate::server) fn write_history(&mut self, outbox: &mut Outbox) -> bool {
+    pub(crate) fn write_history(&mut self, outbox: &mut Outbox) -> bool {
         if outbox.persist.is_empty() {
             return true;
         }

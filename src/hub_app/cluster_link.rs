@@ -17,7 +17,7 @@ use crate::hub::presence::PresenceNote;
 use crate::hub::remote::RemoteMessage;
 use crate::hub::{Answer, BusRequest, CatchUp, FetchRequest, Origin, Outbox};
 use crate::server::Ctx;
-use crate::server::app::Health;
+use crate::server::Health;
 
 /// Events handled per wake-up before the loop serves sockets again.
 const EVENTS_PER_TURN: usize = 4096;
@@ -29,7 +29,7 @@ impl HubState {
     /// Sends the hub's presence changes and roster reads to Redis, its new messages to
     /// the bus, and its history reads to Redis. Roster reads go before history reads, so a
     /// join waiting for both gets its roster first (the publisher runs commands in order).
-    pub(in crate::server) fn route_to_bus(&mut self, ctx: &mut Ctx<'_>, outbox: &mut Outbox) {
+    pub(crate) fn route_to_bus(&mut self, ctx: &mut Ctx<'_>, outbox: &mut Outbox) {
         for change in std::mem::take(&mut outbox.presence) {
             self.submit(ctx, Command::Presence(change));
         }
@@ -298,7 +298,7 @@ impl HubState {
     /// The hub's part of `/readyz`: not ready while clustered and Redis has not been
     /// reached since start (clients sent here could not reach the rest of the cluster),
     /// degraded while Redis is away after that.
-    pub(in crate::server) fn health(&self) -> Health {
+    pub(crate) fn health(&self) -> Health {
         let Some(cluster) = self.cluster.as_ref() else {
             return Health::Ready;
         };
@@ -319,7 +319,7 @@ impl HubState {
     }
 
     /// Whether the cluster has answered every command (or there is none).
-    pub(in crate::server) fn cluster_idle(&self) -> bool {
+    pub(crate) fn cluster_idle(&self) -> bool {
         self.cluster.as_ref().is_none_or(|c| c.idle())
     }
 }

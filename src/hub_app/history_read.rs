@@ -12,14 +12,14 @@ use std::io::{self, Read};
 use super::history_log::{Loaded, crc32};
 
 /// The largest record the reader waits for; a longer declared length is corruption.
-pub(in crate::server) const MAX_RECORD: usize = 64 << 20;
+pub(crate) const MAX_RECORD: usize = 64 << 20;
 /// The longest record head line.
 const MAX_HEAD: usize = 1024;
 /// Bytes read at a time.
 const CHUNK: usize = 1 << 20;
 
 /// One step of the parser over the bytes it has.
-pub(in crate::server) enum Step {
+pub(crate) enum Step {
     /// A record that checks out, and the bytes it took.
     Record(Loaded, usize),
     /// The bytes so far could still become a record.
@@ -29,7 +29,7 @@ pub(in crate::server) enum Step {
 }
 
 /// Parses one record at the start of `bytes`.
-pub(in crate::server) fn step(bytes: &[u8]) -> Step {
+pub(crate) fn step(bytes: &[u8]) -> Step {
     let Some(newline) = bytes.iter().take(MAX_HEAD).position(|&b| b == b'\n') else {
         return if bytes.len() < MAX_HEAD {
             Step::NeedMore
@@ -83,10 +83,7 @@ fn head_of(line: &[u8]) -> Option<(Loaded, &str, usize, Option<u32>)> {
 }
 
 /// Reads every record of `source` that checks out, in order, into `each`.
-pub(in crate::server) fn read_records(
-    mut source: impl Read,
-    mut each: impl FnMut(Loaded),
-) -> io::Result<()> {
+pub(crate) fn read_records(mut source: impl Read, mut each: impl FnMut(Loaded)) -> io::Result<()> {
     let mut buf: Vec<u8> = Vec::new();
     let mut chunk = vec![0u8; CHUNK];
     let (mut pos, mut eof) = (0, false);
@@ -133,14 +130,14 @@ pub(in crate::server) fn read_records(
 
 /// Keeps the newest `per_room` records of each room (a new epoch drops the older ones).
 #[derive(Debug)]
-pub(in crate::server) struct Keeper {
+pub(crate) struct Keeper {
     per_room: usize,
     by_room: HashMap<String, VecDeque<(u64, Loaded)>>,
     seen: u64,
 }
 
 impl Keeper {
-    pub(in crate::server) fn new(per_room: usize) -> Self {
+    pub(crate) fn new(per_room: usize) -> Self {
         Self {
             per_room,
             by_room: HashMap::new(),
@@ -148,7 +145,7 @@ impl Keeper {
         }
     }
 
-    pub(in crate::server) fn push(&mut self, record: Loaded) {
+    pub(crate) fn push(&mut self, record: Loaded) {
         self.seen += 1;
         let queue = self.by_room.entry(record.room.clone()).or_default();
         if queue
@@ -164,7 +161,7 @@ impl Keeper {
     }
 
     /// What was kept, oldest first (by acceptance time, then file order).
-    pub(in crate::server) fn finish(self) -> Vec<Loaded> {
+    pub(crate) fn finish(self) -> Vec<Loaded> {
         let mut kept: Vec<(u64, Loaded)> = self.by_room.into_values().flatten().collect();
         kept.sort_by_key(|(seen, r)| (r.at_ms, *seen));
         kept.into_iter().map(|(_, r)| r).collect()
@@ -172,7 +169,7 @@ impl Keeper {
 }
 
 /// The newest `per_room` records of each room in `source`.
-pub(in crate::server) fn load(source: impl Read, per_room: usize) -> io::Result<Vec<Loaded>> {
+pub(crate) fn load(source: impl Read, per_room: usize) -> io::Result<Vec<Loaded>> {
     let mut keeper = Keeper::new(per_room);
     read_records(source, |r| keeper.push(r))?;
     Ok(keeper.finish())
@@ -180,7 +177,7 @@ pub(in crate::server) fn load(source: impl Read, per_room: usize) -> io::Result<
 
 /// Every record of `bytes` that checks out (tests and the fuzz-like cut tests).
 #[cfg(test)]
-pub(in crate::server) fn parse(bytes: &[u8]) -> Vec<Loaded> {
+pub(crate) fn parse(bytes: &[u8]) -> Vec<Loaded> {
     let mut records = Vec::new();
     let _ = read_records(bytes, |r| records.push(r));
     records
@@ -188,7 +185,7 @@ pub(in crate::server) fn parse(bytes: &[u8]) -> Vec<Loaded> {
 
 /// [`Keeper`] over already parsed records.
 #[cfg(test)]
-pub(in crate::server) fn keep_newest(records: Vec<Loaded>, per_room: usize) -> Vec<Loaded> {
+pub(crate) fn keep_newest(records: Vec<Loaded>, per_room: usize) -> Vec<Loaded> {
     let mut keeper = Keeper::new(per_room);
     records.into_iter().for_each(|r| keeper.push(r));
     keeper.finish()
