@@ -87,6 +87,7 @@ impl Ctx<'_> {
     }
 
     /// One shared frame to one recipient, and what follows when it cannot take it.
+    #[inline(always)]
     pub(super) fn deliver(&mut self, to: ConnId, frame: &SharedFrame) -> bool {
         match self.queue(to, frame) {
             Queued::Sent => true,
@@ -110,6 +111,8 @@ impl Ctx<'_> {
 
     /// A recipient that could not take a frame: over the cap (closed 1008), or its
     /// compressor failed (closed 1011). Returns `false`, for the callers' answers.
+    #[cold]
+    #[inline(never)]
     fn refused(&mut self, to: ConnId, outcome: Queued) -> bool {
         match outcome {
             Queued::TooSlow => self.server.close_slow_consumer(to, self.now),

@@ -32,7 +32,7 @@ impl Server {
     /// was empty. `takes_failed` is asked only of a connection that no longer sends:
     /// whether it failed on the input whose replies these are, and takes them still (they
     /// go out ahead of its close frame).
-    #[inline]
+    #[inline(always)]
     pub(super) fn queue_shared(
         &mut self,
         app: AppId,
