@@ -247,7 +247,18 @@ impl OutQueue {
 
     /// Drops `n` written bytes from the front of the queue.
     fn consume(&mut self, mut n: usize, pool: &mut BufPool) {
-        self.len -= n.min(self.len);
+        if n >= self.len {
+            // The common case (the socket took everything): no chunk's arithmetic.
+            while let Some(chunk) = self.chunks.pop_front() {
+                if let Chunk::Owned(buf) = chunk {
+                    pool.give(buf);
+                }
+            }
+            self.front_written = 0;
+            self.len = 0;
+            return;
+        }
+        self.len -= n;
         while n > 0 {
             let Some(front) = self.chunks.front() else {
                 break;
