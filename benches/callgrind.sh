@@ -6,6 +6,9 @@
 #   benches/callgrind.sh app-echo EXAMPLE [DEPTH]  the same through the app API: EXAMPLE is
 #                                               a built examples/echo_server
 #   benches/callgrind.sh fanout   BIN [SUBS]    instructions per delivery (S=32, D=16, /ws)
+#   benches/callgrind.sh raw-fanout EXAMPLE [SUBS]  the same for a raw pub/sub server: EXAMPLE
+#                                               is a built examples/broadcast (taking ADDR),
+#                                               or ../shared/peers/uws-hub (taking a port)
 #
 # BIN is the wsloop binary to measure (build the other side in its own checkout and target
 # directory). The server runs under valgrind, the loader (this checkout's release wsloop)
@@ -25,7 +28,10 @@ command -v valgrind >/dev/null || { echo "needs valgrind" >&2; exit 1; }
 run() {
     local tag=$1 port; shift
     port=$((20000 + RANDOM % 20000))
-    if [[ $mode == app-echo ]]; then
+    if [[ $mode == raw-fanout && $(basename "$bin") == uws-hub ]]; then
+        valgrind --tool=callgrind --callgrind-out-file="$out/$tag.cg" "$bin" "$port" \
+            >"$out/$tag.log" 2>&1 &
+    elif [[ $mode == app-echo || $mode == raw-fanout ]]; then
         valgrind --tool=callgrind --callgrind-out-file="$out/$tag.cg" "$bin" "127.0.0.1:$port" \
             >"$out/$tag.log" 2>&1 &
     else
@@ -52,7 +58,12 @@ case $mode in
         run short fanout -c "${arg:-100}" -s 32 -d 16 -t 3s
         run long fanout -c "${arg:-100}" -s 32 -d 16 -t 6s
         ;;
-    *) echo "mode: echo, app-echo or fanout" >&2; exit 2 ;;
+    raw-fanout)
+        path=/bench
+        run short fanout --raw -c "${arg:-100}" -s 32 -d 16 -t 3s
+        run long fanout --raw -c "${arg:-100}" -s 32 -d 16 -t 6s
+        ;;
+    *) echo "mode: echo, app-echo, fanout or raw-fanout" >&2; exit 2 ;;
 esac
 python3 - "$out" "$mode" <<'PY'
 import json, sys
@@ -66,5 +77,5 @@ def units(tag):
     echo = mode in ("echo", "app-echo")
     return 20000 if echo and tag == "short" else 40000 if echo else report["deliveries"]
 per = (instructions("long") - instructions("short")) / (units("long") - units("short"))
-print(f"{per:.1f} instructions per {'delivery' if mode == 'fanout' else 'round trip'}")
+print(f"{per:.1f} instructions per {'delivery' if 'fanout' in mode else 'round trip'}")
 PY
