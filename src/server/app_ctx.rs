@@ -240,7 +240,8 @@ impl Ctx<'_> {
         self.server.stats.started
     }
 
-    /// Open WebSocket connections on this server, of every app.
+    /// Open WebSocket connections on this server, of every app (counted by walking the
+    /// connections: for a status page, not for every message).
     pub fn open_connections(&self) -> usize {
         self.server
             .conns
