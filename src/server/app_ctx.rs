@@ -243,11 +243,7 @@ impl Ctx<'_> {
     /// Open WebSocket connections on this server, of every app (counted by walking the
     /// connections: for a status page, not for every message).
     pub fn open_connections(&self) -> usize {
-        self.server
-            .conns
-            .iter()
-            .filter(|(_, c)| c.admitted && matches!(c.phase, Phase::Open(_)))
-            .count()
+        self.server.open_websockets()
     }
 
     /// The server's readiness as `/readyz` gives it, with `own` as this app's health (an

@@ -95,6 +95,15 @@ impl Server {
         self.conns.get(id.index()).filter(|c| c.id == id)
     }
 
+    /// Open WebSocket connections, of every app (`/stats`, `Ctx::open_connections`): a walk
+    /// over the connections, for a status page, not for every message.
+    pub(super) fn open_websockets(&self) -> usize {
+        self.conns
+            .iter()
+            .filter(|(_, c)| c.admitted && matches!(c.phase, Phase::Open(_)))
+            .count()
+    }
+
     /// Removes a connection: the one place sockets are closed and counts updated.
     pub(super) fn remove(&mut self, id: ConnId) {
         if self.get(id).is_none() {

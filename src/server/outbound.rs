@@ -249,13 +249,7 @@ impl OutQueue {
     fn consume(&mut self, mut n: usize, pool: &mut BufPool) {
         if n >= self.len {
             // The common case (the socket took everything): no chunk's arithmetic.
-            while let Some(chunk) = self.chunks.pop_front() {
-                if let Chunk::Owned(buf) = chunk {
-                    pool.give(buf);
-                }
-            }
-            self.front_written = 0;
-            self.len = 0;
+            self.drop_all(pool);
             return;
         }
         self.len -= n;
@@ -292,16 +286,22 @@ impl OutQueue {
         before - self.len
     }
 
-    /// Drops everything queued, returning owned buffers to the pool.
+    /// Drops everything queued, returning owned buffers and the queue's storage to the
+    /// pool.
     pub(super) fn clear(&mut self, pool: &mut BufPool) {
-        for chunk in self.chunks.drain(..) {
+        self.drop_all(pool);
+        self.release(pool);
+    }
+
+    /// Drops every chunk, owned buffers back to the pool; the queue keeps its storage.
+    fn drop_all(&mut self, pool: &mut BufPool) {
+        while let Some(chunk) = self.chunks.pop_front() {
             if let Chunk::Owned(buf) = chunk {
                 pool.give(buf);
             }
         }
         self.front_written = 0;
         self.len = 0;
-        self.release(pool);
     }
 
     /// Gives the deque's own storage back to the pool once empty, so idle connections

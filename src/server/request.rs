@@ -3,7 +3,6 @@
 use std::time::Instant;
 
 use super::apps::AppId;
-use super::conn::Phase;
 use super::event_loop::Server;
 use super::listeners::Port;
 
@@ -77,11 +76,7 @@ pub(super) fn answer_request(
         Route::App(app) => upgrade(server, head, app),
         Route::Health => plain_get(head, || Response::text(200, "ok")),
         Route::Stats => plain_get(head, || {
-            let websockets = server
-                .conns
-                .iter()
-                .filter(|(_, c)| c.admitted && matches!(c.phase, Phase::Open(_)))
-                .count();
+            let websockets = server.open_websockets();
             let apps = server.apps.metrics();
             let body = server
                 .stats
