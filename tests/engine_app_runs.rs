@@ -18,8 +18,9 @@ use wsloop::server::{App, ConnId, Ctx, Message, Request, Run, Server, ServerConf
 /// Replies `r<rest>` to a text `m<rest>`, returns binary as it came, closes with 4000 on
 /// `close` (and the connection at `/victim` with 4001 on `kick`), and answers the texts
 /// `b<rest>` of a run together at its end (`batch b1 b2`), and the texts `p<rest>` with
-/// one prepared message (`prepared p1 p2`); tells every call to the connections at
-/// `/watch`.
+/// one prepared message (`prepared p1 p2`); publishes `published e<rest>` for a text
+/// `e<rest>` to the connections at `/echoes` (its sender among them); tells every other
+/// call to the connections at `/watch`.
 #[derive(Default)]
 struct Tally {
     batched: Vec<String>,
@@ -32,6 +33,9 @@ impl App for Tally {
         if request.path() == "/watch" {
             ctx.subscribe(conn, "watch");
             ctx.send(conn, Message::Text("watching"));
+        }
+        if request.path() == "/echoes" {
+            ctx.subscribe(conn, "echoes");
         }
         if request.path() == "/victim" {
             self.victim = Some(conn);
@@ -53,6 +57,10 @@ impl App for Tally {
             Message::Text(text) if text.starts_with('b') => {
                 report(ctx, text);
                 self.batched.push(text.to_owned());
+            }
+            Message::Text(text) if text.starts_with('e') => {
+                // Not reported: a publication to another topic would queue these at once.
+                ctx.publish("echoes", Message::Text(&format!("published {text}")));
             }
             Message::Text(text) if text.starts_with('p') => {
                 report(ctx, text);
@@ -125,12 +133,19 @@ fn start() -> (SocketAddr, Client) {
 
 /// An upgraded connection, its 101 read.
 fn upgrade(addr: SocketAddr) -> TcpStream {
+    upgrade_at(addr, "/runs")
+}
+
+/// An upgraded connection to `path`, its 101 read.
+fn upgrade_at(addr: SocketAddr, path: &str) -> TcpStream {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
-    let request = "GET /runs HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-                   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
     stream.write_all(request.as_bytes()).expect("request");
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
@@ -295,6 +310,44 @@ fn a_prepared_answer_at_the_end_of_a_run_precedes_a_protocol_errors_close() {
     assert_eq!(
         calls_until_closed(&mut calls),
         strings(&["p1", "p2", "closed 1006"])
+    );
+}
+
+/// Publications are held until the turn's output is flushed (`publications`); the
+/// sender's own copies still go out in the order the peer wrote its frames.
+#[test]
+fn publications_to_the_sender_precede_the_pong_and_close_after_their_run() {
+    let (addr, _calls) = start();
+    let mut stream = upgrade_at(addr, "/echoes");
+    let mut burst = text("e1");
+    burst.extend(text("e2"));
+    burst.extend(frame(0x89, b"hi"));
+    burst.extend(text("e3"));
+    burst.extend(close(1000));
+    stream.write_all(&burst).expect("burst");
+    assert_eq!(
+        frames_until_eof(&mut stream),
+        strings(&[
+            "published e1",
+            "published e2",
+            "pong hi",
+            "published e3",
+            "close 1000"
+        ])
+    );
+}
+
+#[test]
+fn publications_to_the_sender_precede_a_protocol_errors_close() {
+    let (addr, _calls) = start();
+    let mut stream = upgrade_at(addr, "/echoes");
+    let mut burst = text("e1");
+    burst.extend(text("e2"));
+    burst.extend(frame(0xC1, b"bad"));
+    stream.write_all(&burst).expect("burst");
+    assert_eq!(
+        frames_until_eof(&mut stream),
+        strings(&["published e1", "published e2", "close 1002"])
     );
 }
 

@@ -34,13 +34,25 @@ impl Ctx<'_> {
     /// compressor failed (it is closed with 1011 instead). A connection
     /// other than the one whose message is being handled that already holds more than
     /// `server.max_outbound_bytes` unsent is closed with 1008 "slow consumer" instead.
-    #[inline]
+    #[inline(always)]
     pub fn send(&mut self, conn: ConnId, message: Message<'_>) -> bool {
+        if !self.server.publications.is_empty() {
+            return self.settle_and_send(conn, message);
+        }
         if self.current == Some(conn) {
             self.reply(conn, message)
         } else {
             self.send_other(conn, message)
         }
+    }
+
+    /// [`Ctx::send`] with publications held: they are queued first (they were published
+    /// first). Out of line, so that the check costs a reply nearly nothing.
+    #[cold]
+    #[inline(never)]
+    fn settle_and_send(&mut self, conn: ConnId, message: Message<'_>) -> bool {
+        self.settle();
+        self.send(conn, message)
     }
 
     /// [`Ctx::send`] to the connection whose message is being handled (the common case: a
@@ -142,7 +154,16 @@ impl Ctx<'_> {
     /// slow-consumer cap are closed 1008, the connection whose message is being handled
     /// too: a fan-out's answer to one request can be far larger than the request (a
     /// room's history), where a reply through [`Ctx::send`] is the app's own to size.
-    /// Returns how many it was queued for.
+    ///
+    /// The frame is queued when the loop's turn flushes its output, subscriber by
+    /// subscriber with each written as soon as its frames are queued (so the first does
+    /// not wait while a run of publications is queued to all the others), or sooner:
+    /// before anything else reaches a subscriber (a `send`, a close, a subscription
+    /// change, a publication to another topic, the next socket event). What a connection
+    /// receives is therefore in the order it was sent or published, and a connection
+    /// subscribed after this call does not get it. Returns how many subscribers the topic
+    /// has (a subscriber found closing, or over the cap, when the frame is queued does not
+    /// get it).
     pub fn publish(&mut self, topic: &str, message: Message<'_>) -> usize {
         if self.subscribers(topic) == 0 {
             return 0; // nothing to encode for
@@ -154,6 +175,8 @@ impl Ctx<'_> {
     /// Subscribes `conn` to `topic` (of this app); `false` if it already was, or is not
     /// one of this app's open connections.
     pub fn subscribe(&mut self, conn: ConnId, topic: &str) -> bool {
+        // Not to what was published before it subscribed.
+        self.settle();
         let ours = self
             .server
             .get(conn)
@@ -163,6 +186,8 @@ impl Ctx<'_> {
 
     /// Unsubscribes `conn` from `topic`; `false` if it was not subscribed.
     pub fn unsubscribe(&mut self, conn: ConnId, topic: &str) -> bool {
+        // What was published while it was subscribed still reaches it.
+        self.settle();
         self.server.apps.unsubscribe(self.app, conn, topic)
     }
 
@@ -174,15 +199,34 @@ impl Ctx<'_> {
     /// Starts the closing handshake with `code` and `reason` (at most 123 bytes are sent).
     /// [`super::App::on_close`] follows at once with this code.
     pub fn close(&mut self, conn: ConnId, code: u16, reason: &str) {
+        // (`close_conn` queues what was published before the close frame.)
         if self.server.get(conn).is_some_and(|c| app_conn(c, self.app)) {
             self.server
                 .close_conn(conn, CloseCode(code), reason, self.now);
         }
     }
 
-    /// Bytes queued for `conn` and not yet written to its socket (0 if it is gone).
+    /// Bytes queued for `conn` and not yet written to its socket (0 if it is gone),
+    /// publications to it this turn included.
     pub fn buffered_amount(&self, conn: ConnId) -> usize {
-        self.server.get(conn).map_or(0, |c| c.out.len())
+        let Some(queued) = self.server.get(conn).map(|c| c.out.len()) else {
+            return 0;
+        };
+        let held = match self.server.publications.topic() {
+            Some((app, topic)) if self.server.apps.is_subscribed(app, conn, topic) => {
+                self.server.publications.held_bytes()
+            }
+            _ => 0,
+        };
+        queued + held
+    }
+
+    /// Queues the publications held for the end of the turn (see `publications`) before
+    /// this call reaches a connection.
+    #[inline(always)]
+    pub(super) fn settle(&mut self) {
+        self.server
+            .settle_publications(self.current, self.failing, self.now);
     }
 
     /// Calls [`super::App::on_timer`] with `token` for `conn` after `delay` (clamped to

@@ -13,7 +13,6 @@ use super::app_ctx::{Ctx, kind_of};
 use super::conn::ConnId;
 use super::fan_out::Queued;
 use super::outbound::SharedFrame;
-use crate::protocol::CloseCode;
 use crate::protocol::frame::shared_frame;
 
 /// A message encoded once as an unmasked, unfragmented frame (RFC 6455 §5.2), to be sent
@@ -58,32 +57,36 @@ impl Ctx<'_> {
     /// [`Ctx::publish`]).
     #[inline]
     pub fn send_prepared(&mut self, conn: ConnId, prepared: &Prepared) -> bool {
+        if !self.server.publications.is_empty() {
+            return self.settle_and_send_prepared(conn, prepared);
+        }
         self.deliver(conn, &prepared.frame)
     }
 
-    /// Queues a prepared message for every subscriber of `topic`, as [`Ctx::publish`]
-    /// does; returns how many it was queued for.
+    /// [`Ctx::send_prepared`] with publications held: they are queued first (they were
+    /// published first). Out of line, so that the check costs a fan-out nearly nothing.
+    #[cold]
+    #[inline(never)]
+    fn settle_and_send_prepared(&mut self, conn: ConnId, prepared: &Prepared) -> bool {
+        self.settle();
+        self.deliver(conn, &prepared.frame)
+    }
+
+    /// Publishes a prepared message to every subscriber of `topic`, as [`Ctx::publish`]
+    /// does; returns how many subscribers the topic has.
     pub fn publish_prepared(&mut self, topic: &str, prepared: &Prepared) -> usize {
-        let Some(subscribers) = self.server.apps.take_subscribers(self.app, topic) else {
+        let server = &mut *self.server;
+        if !server.publications.holds(self.app, topic) {
+            // One topic is held at a time: what another one holds goes first.
+            server.settle_publications(self.current, self.failing, self.now);
+        }
+        let Some((name, subscribers)) = server.apps.topic(self.app, topic) else {
             return 0;
         };
-        let mut queued = 0;
-        let mut refused = Vec::new();
-        for &to in &subscribers {
-            match self.queue(to, &prepared.frame) {
-                Queued::Sent => queued += 1,
-                Queued::Skipped => {}
-                outcome => refused.push((to, outcome)),
-            }
-        }
-        // Closing a subscriber unsubscribes it: not while the list is taken out.
-        self.server
-            .apps
-            .restore_subscribers(self.app, topic, subscribers);
-        for (to, outcome) in refused {
-            self.refused(to, outcome);
-        }
-        queued
+        server
+            .publications
+            .hold(self.app, name, prepared.frame.clone());
+        subscribers
     }
 
     /// One shared frame to one recipient, and what follows when it cannot take it.
@@ -114,15 +117,8 @@ impl Ctx<'_> {
     #[cold]
     #[inline(never)]
     fn refused(&mut self, to: ConnId, outcome: Queued) -> bool {
-        match outcome {
-            Queued::TooSlow => self.server.close_slow_consumer(to, self.now),
-            Queued::Failed if self.current == Some(to) => {
-                // Moved on after its input, as `Ctx::send` leaves it.
-                self.server.stats.close_sent(CloseCode::INTERNAL_ERROR.0);
-            }
-            Queued::Failed => self.server.compressor_failed(to, self.now),
-            Queued::Sent | Queued::Skipped => {}
-        }
+        self.server
+            .refused_delivery(to, outcome, self.current, self.now);
         false
     }
 }

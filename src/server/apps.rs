@@ -321,6 +321,24 @@ impl Apps {
             .map_or(0, Vec::len)
     }
 
+    /// A topic's shared name and how many subscribers it has; `None` if it has none.
+    pub(super) fn topic(&self, app: AppId, topic: &str) -> Option<(&Topic, usize)> {
+        let (name, subscribers) = self
+            .slots
+            .get(usize::from(app.0))?
+            .topics
+            .get_key_value(topic)?;
+        Some((name, subscribers.len()))
+    }
+
+    /// Whether `conn` is subscribed to `topic` of `app`.
+    pub(super) fn is_subscribed(&self, app: AppId, conn: ConnId, topic: &str) -> bool {
+        self.slots
+            .get(usize::from(app.0))
+            .and_then(|slot| slot.subscribed.get(&conn))
+            .is_some_and(|topics| topics.iter().any(|t| &**t == topic))
+    }
+
     /// Forgets every subscription of `conn`.
     pub(super) fn unsubscribe_all(&mut self, app: AppId, conn: ConnId) {
         let Some(slot) = self.slot(app) else {
@@ -592,6 +610,7 @@ impl Server {
     /// Calls `on_tick` for every app tick due at `now`.
     pub(super) fn fire_ticks(&mut self, now: Instant) {
         while let Some((app, token)) = self.timers.pop_due_tick(now) {
+            self.settle_publications(None, false, now);
             self.isolated_shared("app tick", |s| {
                 s.with_app(app, None, now, |a, ctx| a.on_tick(ctx, token))
             });

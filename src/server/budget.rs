@@ -40,6 +40,7 @@ impl Server {
 
     /// Closes `id` with 1013 and drops its session (and the message it was receiving).
     fn shed(&mut self, id: ConnId, now: Instant) {
+        self.settle_publications(Some(id), false, now);
         let close_timeout = self.config.close_timeout;
         let Some(conn) = conn_mut(&mut self.conns, id) else {
             return;

@@ -14,7 +14,7 @@ pub(super) const ECHO_PATH: &str = "/echo";
 pub(super) struct Echo;
 
 impl App for Echo {
-    #[inline]
+    #[inline(always)]
     fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, message: Message<'_>) {
         inject_panic(message.as_bytes());
         ctx.send(conn, message);

@@ -37,6 +37,7 @@ use crate::hub_app::app::{API_PATHS, HUB_PATH, HubApp};
 use crate::hub_app::state::HubParts;
 
 use super::outbound::BufPool;
+use super::publications::Publications;
 use super::reading::{READ_CHUNK, ReadUntil};
 use super::stats::Stats;
 use super::timers::{TimerKind, Timers, after};
@@ -128,6 +129,8 @@ pub struct Server {
     next_generation: u32,
     /// Connections with output to flush this turn.
     pub(super) dirty: Vec<ConnId>,
+    /// Publications held until the turn's output is flushed (see `publications`).
+    pub(super) publications: Publications,
     /// Connections with input left to read (budget exhausted or resumed after backpressure).
     pub(super) ready: VecDeque<ConnId>,
     pub(super) stats: Stats,
@@ -227,6 +230,7 @@ impl Server {
             config,
             next_generation: 0,
             dirty: Vec::new(),
+            publications: Publications::default(),
             ready: VecDeque::new(),
             stats: Stats::new(Instant::now()),
             wall_now: Now::current(),
@@ -286,7 +290,9 @@ impl Server {
         notify::notify(notify::READY);
         loop {
             let now = Instant::now();
-            let timeout = if self.ready.is_empty() && self.dirty.is_empty() {
+            let idle =
+                self.ready.is_empty() && self.dirty.is_empty() && self.publications.is_empty();
+            let timeout = if idle {
                 let drain = self
                     .drain_deadline
                     .map(|d| d.saturating_duration_since(now));
@@ -309,6 +315,8 @@ impl Server {
                 mono: now,
             };
             for event in &events {
+                // What an earlier event published reaches its subscribers before this.
+                self.settle_publications(None, false, now);
                 match event.token() {
                     token if Port::of(token).is_some() => {
                         if let Some(port) = Port::of(token) {
@@ -485,6 +493,7 @@ impl Server {
     fn serve_ready(&mut self, now: Instant) {
         for _ in 0..self.ready.len() {
             if let Some(id) = self.ready.pop_front() {
+                self.settle_publications(None, false, now);
                 self.isolated(id, |s| s.read_conn(id, now, ReadUntil::WouldBlock));
             }
         }

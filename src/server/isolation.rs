@@ -76,6 +76,8 @@ impl Server {
 
     /// 1011 for an open WebSocket, 500 for a request; input after this is ignored.
     fn fail_conn(&mut self, id: ConnId) {
+        // What the callback published before it panicked goes out ahead of the 1011.
+        self.settle_publications(None, false, self.wall_now.mono);
         let Some(conn) = conn_mut(&mut self.conns, id) else {
             return;
         };

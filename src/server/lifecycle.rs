@@ -29,6 +29,7 @@ impl Server {
         }
         while let Some((at, id, kind)) = self.timers.pop_due(now) {
             if self.timer_applies(at, id, kind) {
+                self.settle_publications(None, false, now);
                 self.isolated(id, |s| s.fire_timer(id, kind, now));
             }
         }
@@ -171,6 +172,8 @@ impl Server {
 
     /// Starts the closing handshake on one connection (or drops it if not upgraded).
     pub(super) fn close_conn(&mut self, id: ConnId, code: CloseCode, reason: &str, now: Instant) {
+        // Its close frame comes after what was published before it.
+        self.settle_publications(None, false, now);
         let Some(conn) = conn_mut(&mut self.conns, id) else {
             return;
         };

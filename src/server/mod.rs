@@ -34,6 +34,7 @@ mod metrics;
 mod notify;
 mod outbound;
 mod proxied;
+mod publications;
 mod readiness;
 mod reading;
 

@@ -218,6 +218,10 @@ impl Server {
             if !found.batch.is_empty() {
                 self.app_messages(app, id, &mut Run::new(&found, rest), failing, now);
             }
+            if failing || more {
+                // A close frame or a pong for what follows goes after the run's publications.
+                self.settle_publications(Some(id), failing, now);
+            }
             if failing && let Some(conn) = conn_mut(&mut self.conns, id) {
                 let failure = &found.failure;
                 conn.out

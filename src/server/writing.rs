@@ -23,6 +23,7 @@ impl Server {
     /// next turn, which then polls without sleeping.
     pub(super) fn flush_dirty(&mut self, now: Instant) {
         for _ in 0..4 {
+            self.write_publications(now);
             if self.dirty.is_empty() {
                 return;
             }
