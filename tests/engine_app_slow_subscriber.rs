@@ -4,7 +4,8 @@
 //! server's memory with every `publish`; the app hears `on_close` with that code; a
 //! subscriber that reads keeps every message, in order; and the stalled one's socket holds
 //! a whole, in-order prefix of the topic followed by the close frame (what it had not
-//! started receiving was dropped so the close went out next).
+//! started receiving was dropped so the close went out next). Under the cap, one that
+//! stops reading mid-run and then reads again gets every message, whole and in order.
 
 mod common;
 
@@ -200,4 +201,97 @@ fn a_stalled_subscriber_is_closed_at_the_cap_and_the_topic_goes_on() {
         "closed {} messages behind",
         closed_at - received
     );
+}
+
+/// A masked client frame (mask key zero: the payload goes as it is) of a binary message.
+fn masked(payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x82];
+    match payload.len() {
+        len @ 0..=125 => out.push(0x80 | len as u8),
+        len => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&u16::try_from(len).expect("short").to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(payload);
+    out
+}
+
+/// A subscriber that stops reading is written with the turn's publications in one write
+/// from the shared frames (`publications`); the write its full socket cuts short leaves
+/// the rest queued from mid-frame on, and once it reads again it gets every message,
+/// whole and in order. Runs of large and small messages make the cut land mid-frame with
+/// a smaller frame after it (the case an off-by-a-frame resume would drop).
+#[test]
+fn a_subscriber_whose_socket_fills_mid_run_gets_every_message_once_it_reads() {
+    const RUNS: u64 = 64;
+    const PER_RUN: u64 = 8;
+    let server = TestServer::start_apps(
+        |config| config.max_outbound_bytes = 8 << 20,
+        |routes| routes.route("/feed", Feed),
+    );
+    let mut behind = stalled_subscriber(server.addr);
+    // The publisher is a subscriber too (the topic includes its sender): it reads its
+    // own copy of each run before it sends the next, so each run is one turn's.
+    let mut publisher = stalled_subscriber(server.addr);
+    publisher
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let payload = |seq: u64| {
+        let mut bytes = seq.to_be_bytes().to_vec();
+        bytes.resize(if seq.is_multiple_of(2) { 1_500 } else { 20 }, (seq % 251) as u8);
+        bytes
+    };
+    let mut copies = Frames::default();
+    for run in 0..RUNS {
+        let seqs = run * PER_RUN..(run + 1) * PER_RUN;
+        let burst: Vec<u8> = seqs.clone().flat_map(|seq| masked(&payload(seq))).collect();
+        publisher.write_all(&burst).expect("a run of messages");
+        for seq in seqs {
+            assert_eq!(
+                copies.next(&mut publisher),
+                payload(seq),
+                "the publisher's copy"
+            );
+        }
+    }
+    behind
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut held_back = Frames::default();
+    for seq in 0..RUNS * PER_RUN {
+        let got = held_back.next(&mut behind);
+        assert!(
+            got == payload(seq),
+            "message {seq}, whole and in order: got {} bytes, sequence number {:?}",
+            got.len(),
+            got.get(..8),
+        );
+    }
+}
+
+/// The binary messages read from one socket.
+#[derive(Default)]
+struct Frames {
+    bytes: Vec<u8>,
+    at: usize,
+}
+
+impl Frames {
+    /// The next message's payload, read as it comes.
+    fn next(&mut self, from: &mut TcpStream) -> Vec<u8> {
+        let mut chunk = vec![0; 64 * 1024];
+        loop {
+            if let Some((opcode, payload, next)) = frame(&self.bytes, self.at) {
+                assert_eq!(opcode, 0x2, "a binary message");
+                let payload = payload.to_vec();
+                self.at = next;
+                return payload;
+            }
+            let n = from.read(&mut chunk).expect("read");
+            assert!(n > 0, "the stream ended");
+            self.bytes.extend_from_slice(&chunk[..n]);
+        }
+    }
 }

@@ -194,6 +194,49 @@ impl OutQueue {
         self.chunks.push_back(Chunk::Shared(frame));
     }
 
+    /// Writes `frames` from an empty queue in one write, gathered in the cork buffer, and
+    /// queues what the socket did not take (resuming mid-frame): a subscriber's turn of
+    /// publications without a queue entry per frame. Frames over [`CORK_MAX`] in all are
+    /// queued whole, for the caller's flush. Returns the bytes written. A write error is
+    /// not returned: everything stays queued, and the connection's flush meets the error.
+    pub(super) fn write_shared(
+        &mut self,
+        socket: &mut impl Write,
+        pool: &mut BufPool,
+        frames: &[SharedFrame],
+    ) -> usize {
+        debug_assert!(self.is_empty());
+        let total: usize = frames.iter().map(|frame| frame.len()).sum();
+        let mut written = 0;
+        if total <= CORK_MAX {
+            let cork = &mut pool.cork;
+            cork.clear();
+            for frame in frames {
+                cork.extend_from_slice(frame);
+            }
+            written = socket.write(cork).unwrap_or(0);
+        }
+        if written >= total {
+            return total;
+        }
+        // The frames from the one the socket stopped in (that one started) to the last.
+        let mut start = 0;
+        for frame in frames {
+            let end = start + frame.len();
+            if end <= written {
+                start = end;
+                continue;
+            }
+            if self.chunks.is_empty() {
+                self.front_written = written.saturating_sub(start);
+            }
+            self.push_shared(pool, frame.clone());
+            start = end;
+        }
+        self.len = total - written;
+        written
+    }
+
     /// Writes as much as the socket takes, many chunks per call. (Inlined in both its
     /// callers, the turn's flush and a publication's write, as it was in the one.)
     #[inline(always)]
@@ -362,6 +405,82 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    fn shared(bytes: &[u8]) -> SharedFrame {
+        SharedFrame::from(bytes)
+    }
+
+    #[test]
+    fn shared_frames_written_whole_leave_nothing_queued() {
+        let mut pool = BufPool::default();
+        let mut q = OutQueue::default();
+        let frames = [shared(b"abc"), shared(b"defg"), shared(b"h")];
+        let mut w = Trickle {
+            data: vec![],
+            limit: usize::MAX,
+            calls: 0,
+            block_after: None,
+        };
+        assert_eq!(q.write_shared(&mut w, &mut pool, &frames), 8);
+        assert_eq!((w.calls, w.data.as_slice()), (1, &b"abcdefgh"[..]));
+        assert!(q.is_empty());
+        assert_eq!(q.chunks.capacity(), 0, "no queue storage taken");
+    }
+
+    #[test]
+    fn shared_frames_the_socket_stops_in_are_queued_from_where_it_stopped() {
+        let mut pool = BufPool::default();
+        let frames = [shared(b"abc"), shared(b"defg"), shared(b"h")];
+        for taken in 0..8 {
+            let mut q = OutQueue::default();
+            let mut w = Trickle {
+                data: vec![],
+                limit: taken,
+                calls: 0,
+                block_after: None,
+            };
+            assert_eq!(q.write_shared(&mut w, &mut pool, &frames), taken);
+            assert_eq!(q.len(), 8 - taken, "after {taken} bytes");
+            w.limit = usize::MAX;
+            assert_eq!(q.flush(&mut w, &mut pool).unwrap(), Flushed::All);
+            assert_eq!(w.data, b"abcdefgh", "after {taken} bytes");
+        }
+    }
+
+    #[test]
+    fn shared_frames_a_blocked_socket_takes_none_of_are_all_queued() {
+        let mut pool = BufPool::default();
+        let mut q = OutQueue::default();
+        let frames = [shared(b"abc"), shared(b"defg")];
+        let mut w = Trickle {
+            data: vec![],
+            limit: usize::MAX,
+            calls: 0,
+            block_after: Some(0),
+        };
+        assert_eq!(q.write_shared(&mut w, &mut pool, &frames), 0);
+        assert_eq!((q.len(), q.chunks.len()), (7, 2));
+        assert_eq!(q.flush(&mut w, &mut pool).unwrap(), Flushed::All);
+        assert_eq!(w.data, b"abcdefg");
+    }
+
+    #[test]
+    fn shared_frames_over_the_cork_size_are_queued_for_the_flush() {
+        let mut pool = BufPool::default();
+        let mut q = OutQueue::default();
+        let big = vec![7u8; CORK_MAX];
+        let frames = [shared(b"a"), shared(&big)];
+        let mut w = Trickle {
+            data: vec![],
+            limit: usize::MAX,
+            calls: 0,
+            block_after: None,
+        };
+        assert_eq!(q.write_shared(&mut w, &mut pool, &frames), 0);
+        assert_eq!((w.calls, q.len()), (0, CORK_MAX + 1));
+        assert_eq!(q.flush(&mut w, &mut pool).unwrap(), Flushed::All);
+        assert_eq!(w.data.len(), CORK_MAX + 1);
     }
 
     #[test]
