@@ -240,7 +240,10 @@ fn a_subscriber_whose_socket_fills_mid_run_gets_every_message_once_it_reads() {
         .expect("timeout");
     let payload = |seq: u64| {
         let mut bytes = seq.to_be_bytes().to_vec();
-        bytes.resize(if seq.is_multiple_of(2) { 1_500 } else { 20 }, (seq % 251) as u8);
+        bytes.resize(
+            if seq.is_multiple_of(2) { 1_500 } else { 20 },
+            (seq % 251) as u8,
+        );
         bytes
     };
     let mut copies = Frames::default();

@@ -24,7 +24,10 @@
 //!   close frame follows the run's answers).
 //!
 //! Only frames for one topic are held at a time. What is still held when the turn's
-//! output is flushed is queued and written there ([`Server::write_publications`]).
+//! output is flushed is written there ([`Server::write_publications`]): to a subscriber
+//! with nothing queued and no compression (the common case), straight from the shared
+//! frames, gathered into one write, with only what its socket does not take queued
+//! (`OutQueue::write_shared`); to any other, through its queue as before.
 
 use std::time::Instant;
 
