@@ -4,8 +4,9 @@
 //! what anyone sees: a publication reaches a subscriber before anything the app or the
 //! engine sends it afterwards, a connection that subscribes afterwards does not get it,
 //! one that unsubscribes afterwards does, a subscriber of two topics gets them in the
-//! order they were published, the buffered amount counts it, and a goodbye published as
-//! the server shuts down goes out before the 1001. Each test sends the app one script,
+//! order they were published, the buffered amount counts it, what a callback published
+//! before it panicked goes out before the 1011, and a goodbye published as the server
+//! shuts down goes out before the 1001. Each test sends the app one script,
 //! so every step of it runs in one callback, in one turn.
 
 mod common;
@@ -183,6 +184,20 @@ fn the_buffered_amount_counts_a_publication_not_yet_written() {
     assert!(to_sub >= 5000, "5,000 bytes published to it: {to_sub}");
     assert_eq!(to_publisher, "0", "the publisher is not subscribed");
     assert_eq!(texts(&mut sub, 1)[0].len(), 5000);
+}
+
+#[test]
+fn what_a_callback_published_before_it_panicked_precedes_its_1011() {
+    let server = start();
+    let mut sub = open(&server, "/sub/on/news");
+    // Subscribed itself: its copy must go out before the close the panic causes.
+    let mut publisher = open(&server, "/publisher/on/news");
+    publisher
+        .send_text("pub news last words;no such step")
+        .expect("script");
+    assert_eq!(texts(&mut publisher, 1), ["last words"]);
+    assert_eq!(close_of(&mut publisher).0, 1011);
+    assert_eq!(texts(&mut sub, 1), ["last words"]);
 }
 
 /// Publishes "goodbye" to "news" from `on_shutdown`.
